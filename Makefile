@@ -1,0 +1,52 @@
+# The two commands: `make demo` and `make test`. Each sets itself up on a fresh Debian machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Debian packages the tests talk to: a real broker and its clients, and the telephony stacks we
+# interoperate with (installed when we are root; tests that need one skip with a reason otherwise).
+DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev
+
+.PHONY: demo test test-all bench system-deps venv clean
+
+demo: venv system-deps
+	$(BIN)/scanhub demo
+
+test: venv system-deps
+	$(BIN)/python -m pytest -q -ra
+
+# Everything, including the long soak tests.
+test-all: venv system-deps
+	$(BIN)/python -m pytest -q -ra -m ''
+
+bench: venv system-deps
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "scanhub needs Python 3.11+"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "python3 -m venv failed: install the venv module (apt-get install python3-venv)"; exit 1; }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+system-deps:
+	@missing=""; for p in $(DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; tests that need them will skip"; \
+	  else \
+	    echo "note: missing Debian packages:$$missing (run: sudo apt-get install$$missing);" \
+	         "tests that need them will skip"; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -1,0 +1,58 @@
+"""The hub's store: one peewee ``DatabaseProxy`` bound at run time to SQLite or PostgreSQL.
+
+``connect("hub.db")`` or ``connect("sqlite:///path/hub.db")`` opens SQLite in WAL mode;
+``connect("postgresql://user@host:5432/name")`` opens PostgreSQL.  Every model in
+``hub.models`` (and the later business modules) is bound to ``database``.
+"""
+from __future__ import annotations
+
+import os
+from urllib.parse import unquote, urlparse
+
+import peewee
+
+database = peewee.DatabaseProxy()
+
+
+class StoreError(Exception):
+    """The hub store cannot be opened or is not initialised."""
+
+
+def open_database(url: str) -> peewee.Database:
+    """A peewee database for ``url`` (a path, ``sqlite:///…`` or ``postgresql://…``)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        p = urlparse(url)
+        return peewee.PostgresqlDatabase(
+            (p.path or "/").lstrip("/") or "postgres",
+            user=unquote(p.username) if p.username else None,
+            password=unquote(p.password) if p.password else None,
+            host=p.hostname or "127.0.0.1",
+            port=p.port or 5432,
+            autorollback=True,
+        )
+    path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
+    if "://" in path:
+        raise StoreError(f"unsupported database URL {url!r} (use a path, sqlite:/// or postgresql://)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise StoreError(f"folder {folder} does not exist")
+    return peewee.SqliteDatabase(
+        path,
+        pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1,
+                 "busy_timeout": 10000, "cache_size": -32000},
+        check_same_thread=False,
+    )
+
+
+def connect(url: str, create: bool = False) -> peewee.Database:
+    """Bind ``database`` to ``url``; with ``create`` make missing tables (idempotent)."""
+    from hub import models  # noqa: F401  (registers the models)
+
+    db = open_database(url)
+    database.initialize(db)
+    db.connect(reuse_if_open=True)
+    if create:
+        db.create_tables(models.all_models(), safe=True)
+    elif not db.table_exists("meta"):
+        raise StoreError(f"{url} is not an initialised hub store: run `scanhub hub init --db {url}`")
+    return db
