@@ -12,7 +12,7 @@ def test_sample_network_loads():
 
 
 def test_every_problem_is_listed_with_its_place():
-    raw = {"sites": [{"code": "1", "name": "a", "center": "9"}, {"code": "1", "name": "b"}],
+    raw = {"sites": [{"code": "1", "name": "a"}, {"code": "1", "name": "b"}, {"code": "3", "name": "c", "center": "9"}],
            "shifts": [{"code": "S", "from": "1", "to": "2", "depart": "25:00", "transit_min": -1}],
            "bogus": []}
     with pytest.raises(NetworkError) as e:
