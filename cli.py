@@ -19,14 +19,16 @@ COMMANDS = {
     "edge": "edge.commands:edge",
     "demo": "sim.demo:demo_command",
     "sim": "sim.commands:sim",
-    "devices": "drivers.commands:devices",
-    "scale": "drivers.commands:scale",
-    "scanner": "drivers.commands:scanner",
+    "devices": "drivers.listing:devices",
+    "scale": "drivers.scale.commands:scale",
+    "scanner": "drivers.scanner.commands:scanner",
     "gun": "firmware_images.commands:gun",
     "e1": "drivers.e1_card.commands:e1",
-    "monitor": "hub.commands:monitor",
-    "forecast": "hub.commands:forecast",
-    "account": "hub.commands:account",
+    "monitor": "hub.ops_commands:monitor",
+    "forecast": "hub.ops_commands:forecast",
+    "account": "hub.ops_commands:account",
+    "report": "hub.ops_commands:report",
+    "orders": "hub.ops_commands:orders",
 }
 
 

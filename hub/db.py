@@ -6,12 +6,21 @@
 """
 from __future__ import annotations
 
+import importlib
 import os
 from urllib.parse import unquote, urlparse
 
 import peewee
 
 database = peewee.DatabaseProxy()
+
+# Modules whose peewee models live in the hub store; each is imported before tables are created.
+MODEL_MODULES = (
+    "hub.models",
+)
+
+# The store a command uses when no --db is given.
+DEFAULT_DB = os.environ.get("SCANHUB_DB", "hub.db")
 
 
 class StoreError(Exception):
@@ -46,8 +55,10 @@ def open_database(url: str) -> peewee.Database:
 
 def connect(url: str, create: bool = False) -> peewee.Database:
     """Bind ``database`` to ``url``; with ``create`` make missing tables (idempotent)."""
-    from hub import models  # noqa: F401  (registers the models)
+    from hub import models
 
+    for name in MODEL_MODULES:
+        importlib.import_module(name)
     db = open_database(url)
     database.initialize(db)
     db.connect(reuse_if_open=True)
