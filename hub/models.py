@@ -120,6 +120,7 @@ class ScanEvent(Base):
     """One committed scan.  ``event_ms`` is the corrected UTC time used for ordering."""
     id = pw.CharField(primary_key=True, max_length=64)
     station = pw.CharField(max_length=64)
+    epoch = pw.CharField(max_length=16, default="")  # the station outbox's identity (new file, new epoch)
     seq = pw.BigIntegerField()
     kind = pw.CharField(max_length=16)
     waybill = pw.CharField(max_length=40, index=True)
@@ -141,7 +142,7 @@ class ScanEvent(Base):
 
     class Meta:
         indexes = (
-            (("station", "seq"), True),
+            (("station", "epoch", "seq"), False),
             (("site", "kind", "event_ms"), False),
         )
 
@@ -151,6 +152,7 @@ class Deletion(Base):
     reached the hub before it was deleted."""
     scan_id = pw.CharField(primary_key=True, max_length=64)
     station = pw.CharField(max_length=64)
+    epoch = pw.CharField(max_length=16, default="")
     seq = pw.BigIntegerField()
     site = pw.CharField(max_length=32)
     waybill = pw.CharField(max_length=40)
@@ -162,7 +164,7 @@ class Deletion(Base):
     scan_json = pw.TextField()
 
     class Meta:
-        indexes = ((("station", "seq"), True),)
+        indexes = ((("station", "epoch", "seq"), False),)
 
 
 class Parcel(Base):
@@ -180,5 +182,6 @@ class DeadLetter(Base):
     received_ms = pw.BigIntegerField()
     topic = pw.CharField(max_length=200)
     station = pw.CharField(max_length=64, null=True)
+    seq = pw.BigIntegerField(null=True)
     reason = pw.TextField()
     payload = pw.BlobField()

@@ -1,0 +1,205 @@
+"""Ingest: commit scan batches idempotently and derive parcel state.
+
+The same scans in any order, duplicated or late, leave the store in the same state:
+
+* a scan is keyed by its stable id; a redelivered scan is ignored (``ON CONFLICT DO NOTHING``);
+* a parcel's state is recomputed from *all* its events ordered by (event time, kind rank, id),
+  never updated incrementally;
+* anything malformed is dead-lettered with its reason, and the rest of the batch still commits.
+
+``AFTER_COMMIT`` holds callables ``fn(waybills: set[str])`` run inside the same transaction
+(fees, for instance), so derived data commits or rolls back with the scans.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+
+from hub import models as m
+from hub.db import database
+
+SCHEMA_VERSION = 1
+KINDS = ("receive", "dispatch", "arrive", "deliver", "sign", "problem", "hold")
+# Tie-break for events at the same instant: the natural order of a parcel's life.
+KIND_RANK = {k: i for i, k in enumerate(("receive", "dispatch", "arrive", "problem", "hold", "deliver", "sign"))}
+CLOCKS = ("trusted", "corrected", "unknown")
+OPTIONAL_TEXT = ("courier", "next_site", "prev_site", "dest_site", "shift", "signer", "operator", "device")
+MIN_SANE_MS = 1_577_836_800_000   # 2020-01-01: anything earlier is a clock that was never set
+
+AFTER_COMMIT: list[Callable[[set[str]], None]] = []
+
+
+class PayloadError(ValueError):
+    """A payload or scan that does not follow the documented schema; the message is the reason."""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _text(scan: dict, key: str, limit: int, required: bool = False) -> str | None:
+    v = scan.get(key)
+    if v is None or v == "":
+        if required:
+            raise PayloadError(f"missing {key}")
+        return None
+    if not isinstance(v, str):
+        raise PayloadError(f"{key} must be a string")
+    if len(v) > limit:
+        raise PayloadError(f"{key} longer than {limit} characters")
+    return v
+
+
+def _int(scan: dict, key: str, required: bool = True, lo: int | None = None) -> int | None:
+    v = scan.get(key)
+    if v is None:
+        if required:
+            raise PayloadError(f"missing {key}")
+        return None
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise PayloadError(f"{key} must be an integer")
+    if lo is not None and v < lo:
+        raise PayloadError(f"{key} must be >= {lo}")
+    return v
+
+
+def scan_row(scan: dict, received_ms: int) -> dict:
+    """Validate one scan dict (schema in docs/protocol.md) and map it to a ``ScanEvent`` row."""
+    if not isinstance(scan, dict):
+        raise PayloadError("scan must be a JSON object")
+    kind = _text(scan, "kind", 16, True)
+    if kind not in KINDS:
+        raise PayloadError(f"unknown kind {kind!r}")
+    clock = _text(scan, "clock", 16) or "trusted"
+    if clock not in CLOCKS:
+        raise PayloadError(f"unknown clock state {clock!r}")
+    event_ms = _int(scan, "event_ms")
+    if event_ms < MIN_SANE_MS:
+        raise PayloadError(f"event_ms {event_ms} is before 2020: the station clock was not corrected")
+    weight = _int(scan, "weight_g", required=False, lo=0)
+    extra = scan.get("extra")
+    if extra is not None and not isinstance(extra, dict):
+        raise PayloadError("extra must be an object")
+    row = {
+        "id": _text(scan, "id", 64, True),
+        "station": _text(scan, "station", 64, True),
+        "epoch": _text(scan, "epoch", 16) or "",
+        "seq": _int(scan, "seq", lo=1),
+        "kind": kind,
+        "waybill": _text(scan, "waybill", 40, True),
+        "site": _text(scan, "site", 32, True),
+        "edge_ms": _int(scan, "edge_ms"),
+        "event_ms": event_ms,
+        "clock": clock,
+        "received_ms": received_ms,
+        "weight_g": weight,
+        "extra_json": json.dumps(extra, sort_keys=True, ensure_ascii=False) if extra else None,
+    }
+    for key in OPTIONAL_TEXT:
+        row[key] = _text(scan, key, 100 if key == "signer" else 64)
+    if kind == "dispatch" and not (row["next_site"] or row["dest_site"]):
+        raise PayloadError("dispatch scan without next_site or dest_site")
+    return row
+
+
+def deletion_row(d: dict) -> dict:
+    if not isinstance(d, dict):
+        raise PayloadError("deletion must be a JSON object")
+    scan = d.get("scan")
+    if not isinstance(scan, dict):
+        raise PayloadError("deletion without the deleted scan")
+    return {
+        "scan_id": _text(d, "id", 64, True),
+        "station": _text(scan, "station", 64, True),
+        "epoch": _text(scan, "epoch", 16) or "",
+        "seq": _int(scan, "seq", lo=1),
+        "site": _text(scan, "site", 32, True),
+        "waybill": _text(scan, "waybill", 40, True),
+        "kind": _text(scan, "kind", 16, True),
+        "operator": _text(d, "operator", 64),
+        "reason": _text(d, "reason", 500, True),
+        "deleted_ms": _int(d, "deleted_ms"),
+        "uploaded": bool(d.get("uploaded")),
+        "scan_json": json.dumps(scan, sort_keys=True, ensure_ascii=False),
+    }
+
+
+def _chunks(rows: list, n: int = 300):
+    for i in range(0, len(rows), n):
+        yield rows[i:i + n]
+
+
+def event_order(e) -> tuple:
+    """Sort key of a parcel's events: corrected time, then the natural order of kinds, then id."""
+    return (e.event_ms, KIND_RANK.get(e.kind, 99), e.id)
+
+
+def recompute_parcels(waybills: Iterable[str]) -> None:
+    """Derive ``Parcel`` rows for ``waybills`` from all their events."""
+    waybills = sorted(set(waybills))
+    for chunk in _chunks(waybills, 300):
+        events: dict[str, list] = {}
+        q = (m.ScanEvent.select(m.ScanEvent.id, m.ScanEvent.waybill, m.ScanEvent.kind, m.ScanEvent.site,
+                                m.ScanEvent.event_ms, m.ScanEvent.next_site)
+             .where(m.ScanEvent.waybill.in_(chunk)))
+        for e in q:
+            events.setdefault(e.waybill, []).append(e)
+        rows = []
+        for wb, evs in events.items():
+            evs.sort(key=event_order)
+            last = evs[-1]
+            origin = next((e.site for e in evs if e.kind == "receive"), evs[0].site)
+            rows.append({"waybill": wb, "status": last.kind, "site": last.site,
+                         "last_event_ms": last.event_ms, "origin_site": origin, "events": len(evs)})
+        if rows:
+            (m.Parcel.insert_many(rows)
+             .on_conflict(conflict_target=[m.Parcel.waybill],
+                          preserve=[m.Parcel.status, m.Parcel.site, m.Parcel.last_event_ms,
+                                    m.Parcel.origin_site, m.Parcel.events])
+             .execute())
+
+
+def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int | None = None
+                 ) -> tuple[list[dict], list[tuple[dict, str]]]:
+    """Commit ``scans`` and ``deletions`` in one transaction.
+
+    Returns ``(committed, rejected)``: the scans now in the store (new or already there) and
+    ``(scan, reason)`` pairs for the malformed ones, which are dead-lettered in the same transaction.
+    """
+    received_ms = received_ms or now_ms()
+    rows, committed, rejected = [], [], []
+    for scan in scans:
+        try:
+            rows.append(scan_row(scan, received_ms))
+            committed.append(scan)
+        except PayloadError as e:
+            rejected.append((scan, str(e)))
+    dels = []
+    for d in deletions:
+        try:
+            dels.append(deletion_row(d))
+        except PayloadError as e:
+            rejected.append((d, f"deletion: {e}"))
+    with database.atomic():
+        for chunk in _chunks(rows):
+            m.ScanEvent.insert_many(chunk).on_conflict_ignore().execute()
+        for chunk in _chunks(dels):
+            m.Deletion.insert_many(chunk).on_conflict_ignore().execute()
+        for item, reason in rejected:
+            station = item.get("station") if isinstance(item, dict) else None
+            dead_letter("scan", reason, json.dumps(item, ensure_ascii=False, default=str).encode(),
+                        station=station if isinstance(station, str) else None, received_ms=received_ms,
+                        seq=item.get("seq") if isinstance(item, dict) and isinstance(item.get("seq"), int) else None)
+        waybills = {r["waybill"] for r in rows}
+        if rows:
+            recompute_parcels(waybills)
+        for fn in AFTER_COMMIT:
+            fn(waybills)
+    return committed, rejected
+
+
+def dead_letter(topic: str, reason: str, payload: bytes, station: str | None = None,
+                received_ms: int | None = None, seq: int | None = None) -> None:
+    m.DeadLetter.create(received_ms=received_ms or now_ms(), topic=topic[:200], station=station,
+                        reason=reason, payload=payload, seq=seq)
