@@ -19,15 +19,9 @@ edge can tell "same data" at a glance.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-
 from hub import basic_data
 from hub import models as m
-
-
-def canonical(obj) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+from hub.protocol import config_hash, verify_config
 
 
 def site_slice(site: str, station: str | None = None) -> dict:
@@ -55,11 +49,8 @@ def site_slice(site: str, station: str | None = None) -> dict:
         "issuance": [{"site": r.site, "first": r.first, "last": r.last}
                      for r in m.Issuance.select().order_by(m.Issuance.first)],
     }
-    digest = hashlib.sha256(canonical(body)).hexdigest()
+    digest = config_hash(body)
     return dict(body, station=station, hash=digest, version=f"{body['data_version']}-{digest[:8]}")
 
 
-def verify_slice(cfg: dict) -> bool:
-    """True when ``cfg['hash']`` matches its body (an edge checks this before using a config)."""
-    body = {k: v for k, v in cfg.items() if k not in ("station", "version", "hash")}
-    return hashlib.sha256(canonical(body)).hexdigest() == cfg.get("hash")
+verify_slice = verify_config

@@ -1,0 +1,251 @@
+"""The one way a scan enters a station: validate, store durably, then answer.
+
+``Capture.scan(text, device=…)`` returns a ``Verdict``: ``accepted`` (the good beep: the scan is
+committed to the outbox), ``refused`` with a one-line reason (the error beep), or ``control`` when
+the text was a control barcode that changed the device's scanning context.
+
+Control barcodes (printable as Code 128; see docs/operations.md)::
+
+    %K<kind>     scan kind: RECEIVE DISPATCH ARRIVE DELIVER SIGN PROBLEM HOLD (or 1..7)
+    %P<staff>    operator (who is scanning)          %C<staff>  courier (receive / delivery)
+    %S<site>     next site (dispatch) or previous site (arrive)
+    %D<site>     destination site                    %H<shift>  line-haul shift
+    %G<name>     signer (sign scans)                  %X         clear the context but kind/operator
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+from drivers.scanner.waybill import WaybillRules
+from edge.clock import StationClock
+from edge.outbox import WARN_FRACTION, Outbox, OutboxError
+from hub.next_stop import RoutingData
+
+KINDS = ("receive", "dispatch", "arrive", "deliver", "sign", "problem", "hold")
+CONTROL_PREFIX = "%"
+REPEAT_WINDOW_MS = 10 * 60 * 1000
+
+
+@dataclass
+class Context:
+    """What a gun (or the local menu) has selected; each device has its own."""
+    kind: str | None = None
+    operator: str | None = None
+    courier: str | None = None
+    site_ref: str | None = None       # next site (dispatch) / previous site (arrive)
+    dest: str | None = None
+    shift: str | None = None
+    signer: str | None = None
+    weight_only: bool = False
+
+
+@dataclass
+class Verdict:
+    outcome: str                      # "accepted" | "refused" | "control"
+    reason: str = ""
+    scan: dict | None = None
+    seq: int | None = None
+    warning: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome == "accepted"
+
+    @property
+    def beep(self) -> str:
+        return {"accepted": "good", "control": "ok"}.get(self.outcome, "error")
+
+    def __str__(self) -> str:
+        if self.outcome == "accepted":
+            return f"accepted {self.scan['kind']} {self.scan['waybill']}" + (f" ({self.warning})" if self.warning else "")
+        return f"{self.outcome}: {self.reason}"
+
+
+class ConfigView:
+    """Fast lookups over the station configuration slice (``hub.station_config``)."""
+
+    def __init__(self, cfg: dict | None):
+        self.cfg = cfg or {}
+        self.version = self.cfg.get("version")
+        self.sites = {s["code"]: s for s in self.cfg.get("sites", [])}
+        self.staff = {p["code"]: p for p in self.cfg.get("staff", [])}
+        self.shifts = {s["code"]: s for s in self.cfg.get("shifts", [])}
+        self.blocked = set(self.cfg.get("blocked_sites", []))
+        self.rules = WaybillRules(self.cfg.get("waybill_rules", []))
+        self.routing = RoutingData.from_config(self.cfg)
+        self.issuance = sorted((r["first"], r["last"], r["site"]) for r in self.cfg.get("issuance", []))
+
+    def origin_of(self, waybill: str) -> str | None:
+        """The site the waybill number was issued to (ranges compare as equal-length strings)."""
+        digits = waybill[:-1] if self.issuance and len(waybill) == len(self.issuance[0][0]) + 1 else waybill
+        for first, last, site in self.issuance:
+            if len(first) == len(digits) and first <= digits <= last:
+                return site
+        return None
+
+
+class Capture:
+    def __init__(self, station: str, site: str, outbox: Outbox, clock: StationClock,
+                 config: dict | None = None, weight_source: Callable[[], int | None] | None = None,
+                 repeat_window_ms: int = REPEAT_WINDOW_MS):
+        self.station, self.site = station, site
+        self.outbox, self.clock = outbox, clock
+        self.view = ConfigView(config)
+        self.weight_source = weight_source
+        self.repeat_window_ms = repeat_window_ms
+        self.contexts: dict[str, Context] = {}
+        self._lock = threading.Lock()
+        self.listeners: list[Callable[[str, Verdict], None]] = []
+
+    def set_config(self, cfg: dict) -> None:
+        self.view = ConfigView(cfg)
+
+    def context(self, device: str = "menu") -> Context:
+        with self._lock:
+            return self.contexts.setdefault(device, Context())
+
+    # ------------------------------------------------------------ the capture API
+    def scan(self, text: str, device: str = "menu", weight_g: int | None = None, **overrides) -> Verdict:
+        """Capture one barcode read.  ``overrides`` set context fields for this scan only
+        (``kind``, ``operator``, ``courier``, ``site_ref``, ``dest``, ``shift``, ``signer``)."""
+        verdict = self._scan(text, device, weight_g, overrides)
+        for fn in self.listeners:
+            fn(device, verdict)
+        return verdict
+
+    def _scan(self, text, device, weight_g, overrides) -> Verdict:
+        if not isinstance(text, str):
+            return Verdict("refused", "not a barcode text")
+        text = text.strip()
+        if text.startswith(CONTROL_PREFIX):
+            return self._control(text, device)
+        ctx = self.context(device)
+        c = Context(**{**ctx.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
+        if c.kind not in KINDS:
+            return Verdict("refused", "choose a scan kind first (scan a %K kind code)")
+        if not c.operator:
+            return Verdict("refused", "scan your staff code first (%P code)")
+        if self.view.staff and c.operator not in self.view.staff:
+            return Verdict("refused", f"unknown operator {c.operator} for site {self.site}")
+        why = self.view.rules.validate(text)
+        if why:
+            return Verdict("refused", why)
+        scan = {"kind": c.kind, "waybill": text, "site": self.site, "operator": c.operator, "device": device}
+        why = self._kind_fields(scan, c, weight_g)
+        if why:
+            return Verdict("refused", why)
+        created, mono = self.clock.wall(), self.clock.mono()
+        why = self._repeat(text, c.kind, created)
+        if why:
+            return Verdict("refused", why)
+        scan.update(id=uuid.uuid4().hex, station=self.station, epoch=self.outbox.epoch, edge_ms=created)
+        try:
+            seq = self.outbox.add(scan, created, mono, self.clock.boot)
+        except OutboxError as e:
+            return Verdict("refused", str(e))
+        warning = None
+        limit = self.outbox.limits.max_pending
+        if limit and self.outbox.pending >= WARN_FRACTION * limit:
+            warning = f"outbox {self.outbox.pending / limit:.0%} full ({self.outbox.pending} waiting for the hub)"
+        return Verdict("accepted", scan=scan, seq=seq, warning=warning)
+
+    def _kind_fields(self, scan: dict, c: Context, weight_g: int | None) -> str | None:
+        v = self.view
+        if c.kind == "receive":
+            scan["courier"] = c.courier or c.operator
+            if c.dest:
+                scan["dest_site"] = c.dest
+        elif c.kind == "dispatch":
+            nxt = c.site_ref or v.routing.resolve(self.site, c.dest, c.shift)
+            if not nxt:
+                return ("no next stop: scan a next-site code, or a destination (and shift) "
+                        "the next-stop table knows")
+            if v.sites and nxt not in v.sites:
+                return f"unknown next site {nxt}"
+            scan["next_site"] = nxt
+            if c.dest:
+                scan["dest_site"] = c.dest
+            if c.shift:
+                if v.shifts and c.shift not in v.shifts:
+                    return f"unknown shift {c.shift}"
+                scan["shift"] = c.shift
+        elif c.kind == "arrive":
+            origin = v.origin_of(scan["waybill"])
+            here = v.sites.get(self.site, {})
+            if origin and origin in v.blocked and here.get("kind") == "center":
+                return f"origin site {origin} is blocked (prepaid balance under its warning amount)"
+            if c.site_ref:
+                scan["prev_site"] = c.site_ref
+            if weight_g is None and self.weight_source is not None:
+                weight_g = self.weight_source()
+                if weight_g is None:
+                    return "no stable weight from the scale: let the parcel settle and scan again"
+            if weight_g is not None:
+                if not isinstance(weight_g, int) or weight_g <= 0:
+                    return f"bad weight {weight_g!r} g"
+                scan["weight_g"] = weight_g
+        elif c.kind == "deliver":
+            if not c.courier:
+                return "scan the delivery courier's code first (%C code)"
+            if v.staff and c.courier not in v.staff:
+                return f"unknown courier {c.courier}"
+            scan["courier"] = c.courier
+        elif c.kind == "sign":
+            if not c.signer:
+                return "scan or enter the signer first (%G name)"
+            scan["signer"] = c.signer
+            if c.courier:
+                scan["courier"] = c.courier
+        return None
+
+    def _repeat(self, waybill: str, kind: str, now: int) -> str | None:
+        last = self.outbox.last_capture(waybill, kind)
+        if last is not None and 0 <= now - last < self.repeat_window_ms:
+            return f"repeat scan: {waybill} already scanned as {kind} here {(now - last) // 1000} s ago"
+        return None
+
+    def _control(self, text: str, device: str) -> Verdict:
+        code, value = text[1:2].upper(), text[2:].strip()
+        ctx = self.context(device)
+        if code == "K":
+            kind = value.lower()
+            if value.isdigit() and 1 <= int(value) <= len(KINDS):
+                kind = KINDS[int(value) - 1]
+            if kind not in KINDS:
+                return Verdict("refused", f"unknown scan kind {value!r}")
+            if ctx.kind != kind:
+                ctx.site_ref = ctx.dest = ctx.shift = ctx.signer = None
+            ctx.kind = kind
+            return Verdict("control", f"kind {kind}")
+        if code == "X":
+            kind, op = ctx.kind, ctx.operator
+            self.contexts[device] = Context(kind=kind, operator=op)
+            return Verdict("control", "context cleared")
+        if not value:
+            return Verdict("refused", f"control code {text!r} has no value")
+        v = self.view
+        if code in ("P", "C"):
+            if v.staff and value not in v.staff:
+                return Verdict("refused", f"unknown staff code {value} for site {self.site}")
+            setattr(ctx, "operator" if code == "P" else "courier", value)
+            return Verdict("control", f"{'operator' if code == 'P' else 'courier'} {value}")
+        if code in ("S", "D"):
+            if v.sites and value not in v.sites:
+                return Verdict("refused", f"unknown site code {value}")
+            if code == "S":
+                ctx.site_ref = value
+            else:
+                ctx.dest = value
+            return Verdict("control", f"{'site' if code == 'S' else 'destination'} {value}")
+        if code == "H":
+            if v.shifts and value not in v.shifts:
+                return Verdict("refused", f"unknown shift {value}")
+            ctx.shift = value
+            return Verdict("control", f"shift {value}")
+        if code == "G":
+            ctx.signer = value
+            return Verdict("control", f"signer {value}")
+        return Verdict("refused", f"unknown control code {text[:2]!r}")

@@ -1,0 +1,310 @@
+"""The station's durable outbox: every accepted scan is in this SQLite file before the good beep.
+
+* WAL journal, ``synchronous=FULL``: a committed scan survives power loss and ``kill -9``.
+* Group commit: concurrent captures (several guns) are written by one writer thread in one
+  transaction and released together, so a burst costs one fsync per group, not per scan.
+* Nothing leaves the outbox until the hub acknowledges it: rows go ``pending`` -> ``acked`` (or
+  ``rejected`` with the hub's reason) and acked rows are pruned only after ``keep_acked_days``.
+* A deletion is audited: the scan moves to ``deletions`` as a tombstone that is itself uploaded.
+* Limits: a pending count (warning at 80 %; when full, new scans are *refused* with a clear reason
+  and the operator hears the error beep) and an age (a warning when pending scans are older than
+  ``max_age_days``; old scans are still kept and sent).  Nothing is ever dropped silently.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+
+PENDING, ACKED, REJECTED = 0, 1, 2
+WARN_FRACTION = 0.8
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS scans (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT NOT NULL UNIQUE,
+    waybill    TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,          -- station wall clock at capture (may be untrusted)
+    mono_ms    INTEGER NOT NULL,          -- monotonic clock at capture
+    boot       TEXT NOT NULL,             -- boot id: monotonic readings compare within one boot
+    payload    TEXT NOT NULL,             -- the scan as captured (JSON), without time correction
+    state      INTEGER NOT NULL DEFAULT 0,
+    acked_ms   INTEGER,
+    reason     TEXT
+);
+CREATE INDEX IF NOT EXISTS scans_state ON scans(state, seq);
+CREATE INDEX IF NOT EXISTS scans_waybill ON scans(waybill);
+CREATE TABLE IF NOT EXISTS deletions (
+    id         TEXT PRIMARY KEY,          -- the deleted scan's id
+    seq        INTEGER NOT NULL,
+    deleted_ms INTEGER NOT NULL,
+    operator   TEXT,
+    reason     TEXT NOT NULL,
+    uploaded   INTEGER NOT NULL,          -- had the hub committed the scan before it was deleted?
+    scan       TEXT NOT NULL,
+    state      INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+class OutboxError(Exception):
+    """The outbox cannot take a scan (full, or the disk refused the write)."""
+
+
+class OutboxFull(OutboxError):
+    pass
+
+
+@dataclass
+class Limits:
+    max_pending: int = 2_000_000        # scans waiting for the hub
+    max_age_days: float = 30.0          # oldest pending scan
+    keep_acked_days: float = 7.0        # acked scans kept for local queries, then pruned
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    c = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("PRAGMA synchronous=FULL")
+    c.execute("PRAGMA busy_timeout=30000")
+    return c
+
+
+class Outbox:
+    def __init__(self, path: str, limits: Limits | None = None):
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        self.path = path
+        self.limits = limits or Limits()
+        self._db = _connect(path)
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()           # guards self._db for readers/updaters
+        self.epoch = self.get_meta("epoch")
+        if self.epoch is None:
+            self.epoch = secrets.token_hex(4)
+            self.set_meta("epoch", self.epoch)
+        self._pending = self._count_pending()
+        self._queue: queue.Queue = queue.Queue()
+        self._writer = threading.Thread(target=self._write_loop, name="outbox-writer", daemon=True)
+        self._closed = False
+        self._writer.start()
+
+    # ------------------------------------------------------------ meta
+    def get_meta(self, key: str, default=None):
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                             (key, value))
+
+    # ------------------------------------------------------------ capture side
+    def usage(self, now_ms: int | None = None) -> dict:
+        """Fill level: ``{"pending", "limit", "fraction", "oldest_ms", "warning", "full", "too_old"}``.
+
+        Ages count only from captures with a sane wall clock (a Pi without RTC may say 1970).
+        """
+        now_ms = now_ms or int(time.time() * 1000)
+        with self._lock:
+            oldest = self._db.execute("SELECT MIN(created_ms) FROM scans WHERE state=0 AND created_ms>?",
+                                      (1_577_836_800_000,)).fetchone()[0]
+        frac = self._pending / self.limits.max_pending if self.limits.max_pending else 0.0
+        too_old = bool(oldest and self.limits.max_age_days
+                       and now_ms - oldest > self.limits.max_age_days * 86_400_000)
+        return {"pending": self._pending, "limit": self.limits.max_pending, "fraction": round(frac, 4),
+                "oldest_ms": oldest, "warning": frac >= WARN_FRACTION or too_old, "full": frac >= 1.0,
+                "too_old": too_old}
+
+    def _check_room(self) -> None:
+        if self.limits.max_pending and self._pending >= self.limits.max_pending:
+            raise OutboxFull(f"outbox full: {self._pending} scans wait for the hub "
+                             f"(limit {self.limits.max_pending}); check the uplink")
+
+    def add(self, scan: dict, created_ms: int, mono_ms: int, boot: str, timeout_s: float = 30) -> int:
+        """Durably store ``scan`` (its ``id``, ``waybill``, ``kind`` are required); returns its seq.
+
+        Blocks until the row is committed with ``synchronous=FULL``.  Raises ``OutboxFull`` when
+        the limit is reached and ``OutboxError`` when the write fails.
+        """
+        if self._closed:
+            raise OutboxError("outbox is closed")
+        self._check_room()
+        req = [scan, created_ms, mono_ms, boot, threading.Event(), None, None]
+        self._queue.put(req)
+        if not req[4].wait(timeout_s):
+            raise OutboxError("outbox write timed out")
+        if req[6] is not None:
+            raise req[6]
+        return req[5]
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            while True:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                group.append(nxt)
+            try:
+                with self._lock:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    try:
+                        for req in group:
+                            scan = req[0]
+                            cur = self._db.execute(
+                                "INSERT INTO scans(id, waybill, kind, created_ms, mono_ms, boot, payload) "
+                                "VALUES(?,?,?,?,?,?,?)",
+                                (scan["id"], scan["waybill"], scan["kind"], req[1], req[2], req[3],
+                                 json.dumps(scan, separators=(",", ":"), ensure_ascii=False)))
+                            req[5] = cur.lastrowid
+                        self._db.execute("COMMIT")
+                    except BaseException:
+                        self._db.execute("ROLLBACK")
+                        raise
+                self._pending += len(group)
+            except (sqlite3.Error, OSError) as e:
+                for req in group:
+                    req[6] = OutboxError(f"could not store the scan: {e}")
+            for req in group:
+                req[4].set()
+
+    # ------------------------------------------------------------ uplink side
+    def pending_after(self, after_seq: int, limit: int, upto: int | None = None) -> list[tuple]:
+        """Pending rows ``(seq, payload, mono_ms, boot, created_ms)`` with seq > after_seq (<= upto)."""
+        sql = "SELECT seq, payload, mono_ms, boot, created_ms FROM scans WHERE state=0 AND seq>?"
+        args: list = [after_seq]
+        if upto is not None:
+            sql += " AND seq<=?"
+            args.append(upto)
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def max_seq(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM scans").fetchone()[0]
+
+    def mark_acked(self, ranges: list[list[int]], rejected: list[dict], acked_ms: int) -> int:
+        """Apply a hub acknowledgement; returns how many pending rows it settled."""
+        settled = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for lo, hi in ranges:
+                    cur = self._db.execute("UPDATE scans SET state=1, acked_ms=? WHERE state=0 AND seq BETWEEN ? AND ?",
+                                           (acked_ms, int(lo), int(hi)))
+                    settled += cur.rowcount
+                for r in rejected:
+                    cur = self._db.execute("UPDATE scans SET state=2, acked_ms=?, reason=? WHERE state=0 AND seq=?",
+                                           (acked_ms, str(r.get("reason"))[:500], int(r["seq"])))
+                    settled += cur.rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        self._pending -= settled
+        return settled
+
+    def _count_pending(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM scans WHERE state=0").fetchone()[0]
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    # ------------------------------------------------------------ deletions
+    def delete(self, scan_id: str, reason: str, operator: str | None, deleted_ms: int) -> dict:
+        """Delete a scan with an audit tombstone; raises ``KeyError`` for an unknown id."""
+        if not reason or not reason.strip():
+            raise ValueError("a deletion needs a reason")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT seq, payload, state FROM scans WHERE id=?", (scan_id,)).fetchone()
+                if row is None:
+                    raise KeyError(f"no scan {scan_id} in this outbox")
+                seq, payload, state = row
+                self._db.execute("INSERT INTO deletions(id, seq, deleted_ms, operator, reason, uploaded, scan) "
+                                 "VALUES(?,?,?,?,?,?,?)",
+                                 (scan_id, seq, deleted_ms, operator, reason.strip(), int(state == ACKED), payload))
+                self._db.execute("DELETE FROM scans WHERE id=?", (scan_id,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        if state == PENDING:
+            self._pending -= 1
+        return {"id": scan_id, "seq": seq, "uploaded": state == ACKED}
+
+    def pending_deletions(self, limit: int = 100) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, deleted_ms, operator, reason, uploaded, scan FROM deletions "
+                                    "WHERE state=0 ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        return [{"id": r[0], "deleted_ms": r[1], "operator": r[2], "reason": r[3], "uploaded": bool(r[4]),
+                 "scan": json.loads(r[5])} for r in rows]
+
+    def mark_deletions_acked(self, ids: list[str]) -> None:
+        with self._lock:
+            self._db.executemany("UPDATE deletions SET state=1 WHERE id=?", [(i,) for i in ids])
+
+    # ------------------------------------------------------------ queries and upkeep
+    def last_capture(self, waybill: str, kind: str) -> int | None:
+        """Wall time of the latest capture of ``waybill`` as ``kind`` (for repeat-scan warnings)."""
+        with self._lock:
+            row = self._db.execute("SELECT MAX(created_ms) FROM scans WHERE waybill=? AND kind=?",
+                                   (waybill, kind)).fetchone()
+        return row[0] if row else None
+
+    def scans(self, state: int | None = None, limit: int | None = None) -> list[dict]:
+        sql = "SELECT seq, payload, state, reason FROM scans"
+        args: list = []
+        if state is not None:
+            sql += " WHERE state=?"
+            args.append(state)
+        sql += " ORDER BY seq"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [dict(json.loads(p), seq=s, state=st, reason=r) for s, p, st, r in rows]
+
+    def counts(self) -> dict:
+        with self._lock:
+            by = dict(self._db.execute("SELECT state, COUNT(*) FROM scans GROUP BY state").fetchall())
+            dels = self._db.execute("SELECT COUNT(*), SUM(state=0) FROM deletions").fetchone()
+        return {"pending": by.get(PENDING, 0), "acked": by.get(ACKED, 0), "rejected": by.get(REJECTED, 0),
+                "deleted": dels[0] or 0, "deletions_pending": dels[1] or 0}
+
+    def prune(self, now_ms: int) -> int:
+        """Drop acked scans older than ``keep_acked_days``; returns how many."""
+        cutoff = now_ms - int(self.limits.keep_acked_days * 86_400_000)
+        with self._lock:
+            return self._db.execute("DELETE FROM scans WHERE state=1 AND acked_ms<?", (cutoff,)).rowcount
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._writer.join(timeout=10)
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,248 @@
+"""Uplink: the outbox to the hub over MQTT, and the hub's configuration back.
+
+Two lanes share the connection so fresh scans stay prompt while a backlog drains:
+
+* the *fresh* lane sends anything captured since the last (re)connect as soon as it is stored;
+* the *backlog* lane walks older pending scans in order with at most ``window`` batches awaiting
+  the hub's acknowledgement (flow control: the hub's commit rate paces the drain).
+
+A batch is removed from the outbox only by the hub's acknowledgement (``hub/protocol.py``); one
+that is not acknowledged within ``ack_timeout_s`` is sent again (the hub ingests idempotently).
+Reconnection uses paho's back-off, capped at two seconds.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+from edge.clock import StationClock, mono_ms, wall_ms
+from edge.outbox import Outbox
+from hub import protocol as P
+from hub.mqtt import make_client
+
+log = logging.getLogger("scanhub.edge.uplink")
+
+
+class Uplink:
+    def __init__(self, station: str, site: str, outbox: Outbox, clock: StationClock, broker_url: str, *,
+                 username: str | None = None, password: str | None = None, tls: dict | None = None,
+                 batch_size: int = 500, window: int = 8, fresh_window: int = 4, ack_timeout_s: float = 10.0,
+                 status_every_s: float = 5.0, probe_every_s: float = 60.0,
+                 on_config=None, on_forecast=None, extra_status=None):
+        self.station, self.site = station, site
+        self.outbox, self.clock = outbox, clock
+        self.batch_size, self.window, self.fresh_window = batch_size, window, fresh_window
+        self.ack_timeout_ms = int(ack_timeout_s * 1000)
+        self.status_every_ms, self.probe_every_ms = int(status_every_s * 1000), int(probe_every_s * 1000)
+        self.on_config, self.on_forecast, self.extra_status = on_config, on_forecast, extra_status
+        will = (P.topic(station, P.STATUS), P.encode({"online": False, "site": site}))
+        self.client, self.broker = make_client(broker_url, f"scanhub-edge-{station}", username=username or station,
+                                               password=password, tls=tls, will=will)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.connected = threading.Event()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.inflight: dict[str, dict] = {}
+        self.inflight_seqs: set[int] = set()
+        self.fresh_cursor = self.fresh_start = self.back_cursor = 0
+        self.last_ack_ms: int | None = None
+        self.config_version: str | None = None
+        self.stats = {"batches_sent": 0, "scans_sent": 0, "acked": 0, "rejected": 0, "resends": 0,
+                      "connects": 0, "refused_configs": 0}
+        self._thread = threading.Thread(target=self._run, name=f"uplink-{station}", daemon=True)
+        self._next_status = self._next_probe = 0
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> "Uplink":
+        self.client.connect_async(self.broker.host, self.broker.port, keepalive=10)
+        self.client.loop_start()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+        if self.connected.is_set():
+            info = self.client.publish(P.topic(self.station, P.STATUS), self._status_payload(online=False),
+                                       qos=1, retain=True)
+            try:
+                info.wait_for_publish(2)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # ------------------------------------------------------------ MQTT callbacks
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            log.error("broker refused station %s: %s", self.station, reason_code)
+            return
+        client.subscribe([(P.topic(self.station, P.ACK), 1), (P.topic(self.station, P.CONFIG), 1),
+                          (P.topic(self.station, P.FORECAST), 1), (P.topic(self.station, P.TIME_REPLY), 0)])
+        with self._lock:
+            self.inflight.clear()
+            self.inflight_seqs.clear()
+            top = self.outbox.max_seq()
+            self.fresh_start = self.fresh_cursor = top
+            self.back_cursor = 0
+        self.stats["connects"] += 1
+        self.connected.set()
+        self._next_status = self._next_probe = 0
+        self._wake.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self.connected.clear()
+
+    def _on_message(self, client, userdata, msg):
+        what = (P.parse_topic(msg.topic) or ("", ""))[1]
+        try:
+            body = json.loads(msg.payload) if msg.payload else None
+        except ValueError:
+            log.warning("ignoring malformed %s message", what)
+            return
+        if not isinstance(body, dict):
+            return
+        if what == P.ACK:
+            self._ack(body)
+        elif what == P.TIME_REPLY:
+            try:
+                self.clock.observe(int(body["t0"]), int(body["m0"]), int(body["hub_ms"]))
+            except (KeyError, TypeError, ValueError):
+                return
+        elif what == P.CONFIG:
+            if not P.verify_config(body):
+                self.stats["refused_configs"] += 1
+                log.error("refusing a configuration whose hash does not match its content")
+                return
+            self.config_version = body.get("version")
+            if self.on_config:
+                self.on_config(body)
+        elif what == P.FORECAST and self.on_forecast:
+            self.on_forecast(body)
+        self._wake.set()
+
+    def _ack(self, ack: dict) -> None:
+        try:
+            ranges = [[int(lo), int(hi)] for lo, hi in ack.get("committed", [])]
+            rejected = [r for r in ack.get("rejected", []) if isinstance(r, dict) and isinstance(r.get("seq"), int)]
+        except (TypeError, ValueError):
+            log.warning("ignoring malformed ack")
+            return
+        now = wall_ms()
+        settled = self.outbox.mark_acked(ranges, rejected, now)
+        if ack.get("deletions"):
+            self.outbox.mark_deletions_acked([str(i) for i in ack["deletions"]])
+        with self._lock:
+            entry = self.inflight.pop(str(ack.get("batch")), None)
+            if entry:
+                self.inflight_seqs.difference_update(entry["seqs"])
+        self.stats["acked"] += settled
+        self.stats["rejected"] += len(rejected)
+        self.last_ack_ms = now
+
+    # ------------------------------------------------------------ sender thread
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(0.2)
+            self._wake.clear()
+            if not self.connected.is_set():
+                continue
+            now = mono_ms()
+            try:
+                if now >= self._next_probe or not self.clock.synced:
+                    if now >= self._next_probe:
+                        self._probe()
+                        self._next_probe = now + (self.probe_every_ms if self.clock.synced else 1000)
+                if now >= self._next_status:
+                    self.client.publish(P.topic(self.station, P.STATUS), self._status_payload(), qos=1, retain=True)
+                    self._next_status = now + self.status_every_ms
+                if not self.clock.synced:
+                    continue
+                self._expire(now)
+                self._fill()
+            except Exception:
+                log.exception("uplink cycle failed")
+
+    def _probe(self) -> None:
+        self.client.publish(P.topic(self.station, P.TIME), P.encode({"t0": wall_ms(), "m0": mono_ms()}), qos=0)
+
+    def _expire(self, now: int) -> None:
+        with self._lock:
+            late = [b for b, e in self.inflight.items() if now - e["sent"] > self.ack_timeout_ms]
+            for b in late:
+                e = self.inflight.pop(b)
+                self.inflight_seqs.difference_update(e["seqs"])
+            if late:
+                self.stats["resends"] += len(late)
+                self.fresh_start = max(self.fresh_start, self.fresh_cursor)
+                self.back_cursor = 0
+
+    def _lane_count(self, lane: str) -> int:
+        return sum(1 for e in self.inflight.values() if e["lane"] == lane)
+
+    def _fill(self) -> None:
+        deletions = self.outbox.pending_deletions()
+        sent_deletions = False
+        while self.connected.is_set() and self._lane_count("fresh") < self.fresh_window:
+            rows = self._rows(self.fresh_cursor, None)
+            if not rows:
+                break
+            self.fresh_cursor = rows[-1][0]
+            self._send(rows, "fresh", deletions if not sent_deletions else [])
+            sent_deletions = True
+        while self.connected.is_set() and self._lane_count("backlog") < self.window:
+            rows = self._rows(self.back_cursor, self.fresh_start)
+            if not rows:
+                break
+            self.back_cursor = rows[-1][0]
+            self._send(rows, "backlog", deletions if not sent_deletions else [])
+            sent_deletions = True
+        if deletions and not sent_deletions and not any(e["deletions"] for e in self.inflight.values()):
+            self._send([], "fresh", deletions)
+
+    def _rows(self, after: int, upto: int | None) -> list:
+        out = []
+        while len(out) < self.batch_size:
+            rows = self.outbox.pending_after(after, self.batch_size, upto)
+            if not rows:
+                break
+            with self._lock:
+                out += [r for r in rows if r[0] not in self.inflight_seqs]
+            after = rows[-1][0]
+            if len(rows) < self.batch_size:
+                break
+        return out[: self.batch_size]
+
+    def _send(self, rows: list, lane: str, deletions: list[dict]) -> None:
+        scans = []
+        for seq, payload, mono, boot, created in rows:
+            scan = json.loads(payload)
+            scan["seq"] = seq
+            scan["event_ms"], scan["clock"] = self.clock.event_time(created, mono, boot)
+            scans.append(scan)
+        first = rows[0][0] if rows else 0
+        batch_id = f"{self.outbox.epoch}-{first}-{len(rows)}-{mono_ms()}"
+        payload = P.encode({"batch": batch_id, "station": self.station, "sent_ms": wall_ms(),
+                            "scans": scans, "deletions": deletions})
+        with self._lock:
+            seqs = {r[0] for r in rows}
+            self.inflight[batch_id] = {"seqs": seqs, "lane": lane, "sent": mono_ms(),
+                                       "deletions": [d["id"] for d in deletions]}
+            self.inflight_seqs |= seqs
+        self.client.publish(P.topic(self.station, P.SCANS), payload, qos=1)
+        self.stats["batches_sent"] += 1
+        self.stats["scans_sent"] += len(rows)
+
+    def _status_payload(self, online: bool = True) -> bytes:
+        st = {"online": online, "site": self.site, "outbox_depth": self.outbox.pending,
+              "config_version": self.config_version, "clock_offset_ms": self.clock.wall_offset_ms,
+              "rtt_ms": self.clock.rtt_ms, "last_ack_ms": self.last_ack_ms, "ts": wall_ms()}
+        if self.extra_status:
+            st.update(self.extra_status())
+        return P.encode(st)

@@ -1,0 +1,159 @@
+"""Mosquitto, managed: start a private broker on a free local port, stop it, restart it.
+
+``scanhub hub run`` without ``--broker`` uses this, and so do the demo and the tests (which stop
+and restart the broker to simulate outages).  At scale, point the hub and edges at a real
+broker or cluster with ``--broker mqtt[s]://user:pass@host:port`` instead.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be found, started or reached."""
+
+
+@dataclass
+class BrokerURL:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> "BrokerURL":
+        """``mqtt://[user[:pass]@]host[:port]`` or ``mqtts://…`` (TLS, default port 8883)."""
+        p = urlparse(url if "://" in url else f"mqtt://{url}")
+        if p.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise BrokerError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
+        tls = p.scheme in ("mqtts", "ssl")
+        try:
+            port = p.port or (8883 if tls else 1883)
+        except ValueError as e:
+            raise BrokerError(f"broker URL {url!r}: {e}") from e
+        if not p.hostname:
+            raise BrokerError(f"broker URL {url!r} has no host")
+        return cls(p.hostname, port, unquote(p.username) if p.username else None,
+                   unquote(p.password) if p.password else None, tls)
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def find_mosquitto() -> str:
+    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise BrokerError("mosquitto is not installed (Debian: apt-get install mosquitto mosquitto-clients)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class ManagedBroker:
+    """A Mosquitto process of our own.  ``port`` stays the same across ``stop()``/``start()``."""
+
+    def __init__(self, port: int | None = None, password_file: str | None = None,
+                 acl_file: str | None = None, workdir: str | None = None, verbose: bool = False):
+        self.binary = find_mosquitto()
+        self.port = port or free_port()
+        self.password_file = password_file
+        self.acl_file = acl_file
+        self.workdir = workdir or tempfile.mkdtemp(prefix="scanhub-broker-")
+        self.verbose = verbose
+        self.proc: subprocess.Popen | None = None
+        self.log_path = os.path.join(self.workdir, "mosquitto.log")
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def _write_config(self) -> str:
+        lines = [f"listener {self.port} 127.0.0.1", "persistence false",
+                 "max_queued_messages 100000", "max_inflight_messages 0",
+                 f"log_dest file {self.log_path}", "log_type error", "log_type warning"]
+        if self.password_file:
+            lines += ["allow_anonymous false", f"password_file {self.password_file}"]
+        else:
+            lines += ["allow_anonymous true"]
+        if self.acl_file:
+            lines.append(f"acl_file {self.acl_file}")
+        path = os.path.join(self.workdir, "mosquitto.conf")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def start(self, timeout_s: float = 10.0) -> "ManagedBroker":
+        if self.running:
+            return self
+        conf = self._write_config()
+        self.proc = subprocess.Popen([self.binary, "-c", conf], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace").strip()
+                log = open(self.log_path).read().strip() if os.path.exists(self.log_path) else ""
+                raise BrokerError(f"mosquitto exited at start: {err or log or self.proc.returncode}")
+            if port_open("127.0.0.1", self.port):
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise BrokerError(f"mosquitto did not listen on port {self.port} within {timeout_s:.0f} s")
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        self.proc = None
+        # the port is released when the process is gone; wait until nothing listens
+        deadline = time.monotonic() + 5
+        while port_open("127.0.0.1", self.port) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def reload(self) -> None:
+        """Re-read password and ACL files (SIGHUP)."""
+        if self.running:
+            self.proc.send_signal(signal.SIGHUP)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
