@@ -108,15 +108,17 @@ class Capture:
             return self.contexts.setdefault(device, Context())
 
     # ------------------------------------------------------------ the capture API
-    def scan(self, text: str, device: str = "menu", weight_g: int | None = None, **overrides) -> Verdict:
+    def scan(self, text: str, device: str = "menu", weight_g: int | None = None,
+             captured_ms: int | None = None, **overrides) -> Verdict:
         """Capture one barcode read.  ``overrides`` set context fields for this scan only
-        (``kind``, ``operator``, ``courier``, ``site_ref``, ``dest``, ``shift``, ``signer``)."""
-        verdict = self._scan(text, device, weight_g, overrides)
+        (``kind``, ``operator``, ``courier``, ``site_ref``, ``dest``, ``shift``, ``signer``);
+        ``captured_ms`` is the scan's own time when it was made earlier (wireless gun batches)."""
+        verdict = self._scan(text, device, weight_g, overrides, captured_ms)
         for fn in self.listeners:
             fn(device, verdict)
         return verdict
 
-    def _scan(self, text, device, weight_g, overrides) -> Verdict:
+    def _scan(self, text, device, weight_g, overrides, captured_ms=None) -> Verdict:
         if not isinstance(text, str):
             return Verdict("refused", "not a barcode text")
         text = text.strip()
@@ -134,10 +136,13 @@ class Capture:
         if why:
             return Verdict("refused", why)
         scan = {"kind": c.kind, "waybill": text, "site": self.site, "operator": c.operator, "device": device}
-        why = self._kind_fields(scan, c, weight_g)
+        why = self._kind_fields(scan, c, weight_g, live=captured_ms is None)
         if why:
             return Verdict("refused", why)
         created, mono = self.clock.wall(), self.clock.mono()
+        if captured_ms is not None:          # made earlier on a wireless gun: same clock, older reading
+            mono -= max(0, created - captured_ms)
+            created = captured_ms
         why = self._repeat(text, c.kind, created)
         if why:
             return Verdict("refused", why)
@@ -152,7 +157,7 @@ class Capture:
             warning = f"outbox {self.outbox.pending / limit:.0%} full ({self.outbox.pending} waiting for the hub)"
         return Verdict("accepted", scan=scan, seq=seq, warning=warning)
 
-    def _kind_fields(self, scan: dict, c: Context, weight_g: int | None) -> str | None:
+    def _kind_fields(self, scan: dict, c: Context, weight_g: int | None, live: bool = True) -> str | None:
         v = self.view
         if c.kind == "receive":
             scan["courier"] = c.courier or c.operator
@@ -179,7 +184,7 @@ class Capture:
                 return f"origin site {origin} is blocked (prepaid balance under its warning amount)"
             if c.site_ref:
                 scan["prev_site"] = c.site_ref
-            if weight_g is None and self.weight_source is not None:
+            if weight_g is None and self.weight_source is not None and live:
                 weight_g = self.weight_source()
                 if weight_g is None:
                     return "no stable weight from the scale: let the parcel settle and scan again"

@@ -1,0 +1,78 @@
+"""The edge agent: outbox + clock + capture + uplink + devices, for one station."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+from edge.capture import Capture
+from edge.clock import StationClock
+from edge.outbox import Outbox
+from edge.station import StationConfig
+from edge.uplink import Uplink
+
+log = logging.getLogger("scanhub.edge")
+
+
+class EdgeAgent:
+    def __init__(self, cfg: StationConfig, clock: StationClock | None = None, weight_source=None):
+        self.cfg = cfg
+        self.outbox = Outbox(cfg.outbox, cfg.limits)
+        self.clock = clock or StationClock(self.outbox.get_meta, self.outbox.set_meta)
+        cached = self.outbox.get_meta("config")
+        self.config = json.loads(cached) if cached else None
+        cached = self.outbox.get_meta("forecast")
+        self.forecast = json.loads(cached) if cached else None
+        self.capture = Capture(cfg.station, cfg.site, self.outbox, self.clock, self.config, weight_source)
+        self.uplink = Uplink(cfg.station, cfg.site, self.outbox, self.clock, cfg.broker,
+                             username=cfg.username, password=cfg.password, tls=cfg.tls,
+                             batch_size=cfg.batch_size, window=cfg.window,
+                             on_config=self._on_config, on_forecast=self._on_forecast,
+                             extra_status=self._extra_status)
+        self.uplink.config_version = self.config.get("version") if self.config else None
+        self.devices: list = []
+        self.config_event = threading.Event()
+        if self.config:
+            self.config_event.set()
+
+    def _on_config(self, cfg: dict) -> None:
+        if self.config and cfg.get("version") == self.config.get("version"):
+            self.config_event.set()
+            return
+        self.outbox.set_meta("config", json.dumps(cfg, ensure_ascii=False))
+        self.config = cfg
+        self.capture.set_config(cfg)
+        self.config_event.set()
+        log.info("configuration %s in use", cfg.get("version"))
+
+    def _on_forecast(self, fc: dict) -> None:
+        self.outbox.set_meta("forecast", json.dumps(fc, ensure_ascii=False))
+        self.forecast = fc
+
+    def _extra_status(self) -> dict:
+        usage = self.outbox.usage()
+        out = {"outbox_fraction": usage["fraction"], "outbox_warning": usage["warning"]}
+        if self.devices:
+            out["devices"] = [d.status() for d in self.devices]
+        return out
+
+    def start(self) -> "EdgeAgent":
+        self.uplink.start()
+        return self
+
+    def stop(self) -> None:
+        for d in self.devices:
+            try:
+                d.close()
+            except Exception:
+                log.exception("closing a device failed")
+        self.uplink.stop()
+        self.outbox.close()
+
+    def status(self) -> dict:
+        counts = self.outbox.counts()
+        return {"station": self.cfg.station, "site": self.cfg.site, "online": self.uplink.connected.is_set(),
+                "outbox": counts, "usage": self.outbox.usage(), "last_ack_ms": self.uplink.last_ack_ms,
+                "config_version": self.config.get("version") if self.config else None,
+                "clock_offset_ms": self.clock.wall_offset_ms, "clock_synced": self.clock.synced,
+                "uplink": dict(self.uplink.stats)}

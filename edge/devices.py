@@ -1,0 +1,64 @@
+"""Wiring a station's devices (from its station file) to the capture API.
+
+Scanners feed ``Capture.scan``; a wireless gun's batch records carry their own kind, operator and
+scan time.  A scale becomes the capture's weight source: an arrival scan takes the scale's next
+*fresh stable* reading, and is refused when none comes in time.
+"""
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("scanhub.edge.devices")
+
+STABLE_WAIT_S = 3.0
+
+
+class DeviceError(RuntimeError):
+    pass
+
+
+def record_overrides(rec: dict) -> dict:
+    """Capture overrides for a wireless gun's stored record."""
+    out = {"kind": rec.get("kind"), "operator": rec.get("operator"), "courier": rec.get("courier"),
+           "dest": rec.get("dest"), "shift": rec.get("shift"), "signer": rec.get("signer"),
+           "site_ref": rec.get("next_site") or rec.get("prev_site")}
+    return {k: v for k, v in out.items() if v}
+
+
+def open_devices(agent, specs: list[dict], on_verdict=None) -> list:
+    """Open every device in ``specs``; returns the device objects (each has ``status()``, ``close()``)."""
+    opened = []
+    for spec in specs:
+        opts = {k: v for k, v in spec.items() if k not in ("type", "protocol", "port", "id")}
+        try:
+            if spec["type"] == "scale":
+                from drivers.scale import open_scale
+                dev = open_scale(spec["port"], protocol=spec["protocol"], **opts)
+
+                def weight(dev=dev):
+                    r = dev.stable_weight(STABLE_WAIT_S)
+                    return r.grams if r is not None and r.stable and not (r.overload or r.underload) else None
+                agent.capture.weight_source = weight
+            else:
+                from drivers.scanner import open_scanner
+                device_id = str(spec.get("id") or spec["port"])
+
+                def on_read(read, device_id=device_id):
+                    if read.record:
+                        rec = read.record
+                        v = agent.capture.scan(read.text, device=f"{device_id}/{rec.get('gun', '')}",
+                                               weight_g=rec.get("weight_g"), captured_ms=rec.get("scanned_ms"),
+                                               **record_overrides(rec))
+                    else:
+                        v = agent.capture.scan(read.text, device=device_id)
+                    if on_verdict:
+                        on_verdict(device_id, read.text, v)
+                dev = open_scanner(spec["port"], protocol=spec["protocol"], on_read=on_read,
+                                   device_id=device_id, **opts)
+        except ImportError as e:
+            raise DeviceError(f"driver for {spec['type']} protocol {spec['protocol']!r} unavailable: {e}") from e
+        except (KeyError, ValueError, TypeError) as e:
+            raise DeviceError(f"cannot open {spec['type']} {spec.get('port')}: {e}") from e
+        opened.append(dev)
+    agent.devices.extend(opened)
+    return opened
