@@ -1,0 +1,128 @@
+"""Shared fixtures: a real Mosquitto per test, hub stores (SQLite, PostgreSQL when reachable)."""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import pytest
+
+SAMPLE = os.path.join(os.path.dirname(__file__), "..", "sim", "networks", "sample.yaml")
+PG_ADMIN = os.environ.get("SCANHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def wait_for(cond, timeout: float = 20.0, what: str = "condition", interval: float = 0.02):
+    """Poll ``cond()`` until it is truthy; fail the test with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def broker():
+    from hub.broker import BrokerError, ManagedBroker
+    try:
+        b = ManagedBroker().start()
+    except BrokerError as e:
+        pytest.skip(f"no Mosquitto broker available: {e}")
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def sample_network():
+    from hub.network import load_network
+    return load_network(SAMPLE)
+
+
+def _pg_available() -> str | None:
+    try:
+        import psycopg2
+        conn = psycopg2.connect(PG_ADMIN.replace("postgresql://", "postgresql://", 1), connect_timeout=3)
+        conn.close()
+        return None
+    except Exception as e:  # noqa: BLE001 - any failure means "skip"
+        return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    why = _pg_available()
+    if why:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {why}")
+    return PG_ADMIN
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    import psycopg2
+    name = f"scanhub_t_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(pg_server)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    base = pg_server.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    from hub.db import database
+    try:
+        database.close()
+    except Exception:
+        pass
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A hub store URL: SQLite always, PostgreSQL when the machine runs one."""
+    if request.param == "sqlite":
+        return str(tmp_path / "hub.db")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def hub_store(tmp_path, sample_network):
+    """An initialised SQLite hub store holding the sample network; returns its path."""
+    from hub.basic_data import import_network
+    from hub.db import connect, database
+    path = str(tmp_path / "hub.db")
+    connect(path, create=True)
+    import_network(sample_network)
+    database.close()
+    return path
+
+
+@pytest.fixture
+def hub_service(hub_store, broker):
+    from hub.service import HubService
+    svc = HubService(hub_store, broker.url).start()
+    assert svc.wait_connected(10), "hub did not connect to the broker"
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def make_edge(tmp_path, broker):
+    """Factory: an edge agent for a sample station, outbox in tmp; stopped at teardown."""
+    from edge.agent import EdgeAgent
+    from edge.station import StationConfig
+    agents = []
+
+    def make(station="st-100-1", site="100", broker_url=None, **kw):
+        cfg = StationConfig(station=station, site=site, broker=broker_url or broker.url,
+                            outbox=str(tmp_path / f"{station}.outbox.db"), **kw)
+        agent = EdgeAgent(cfg).start()
+        agents.append(agent)
+        return agent
+
+    yield make
+    for a in agents:
+        try:
+            a.stop()
+        except Exception:
+            pass
