@@ -43,6 +43,11 @@ loss; ``frames`` counts items handed to the callback; ``bad_frames`` the garbage
 ``last_error`` is the text of the latest I/O error (``None`` until one happens); ``last_frame_ms``
 is the UTC epoch milliseconds of the latest item.
 
+A transport that is not a serial port (a HID device) passes ``opener=fn``: ``fn()`` returns an open
+object with ``read(n)`` (one report or some bytes, ``b""`` on timeout, raising ``OSError`` when the
+device is gone), ``in_waiting``, ``write(data)``, ``close()``; ``url`` is then just its name (e.g.
+``hid:///dev/hidraw3``), still unique per device.
+
 Errors: :class:`PortBusy` (another owner in this process already has that port),
 :class:`PortNotConnected` (``write`` while the port is away or closed).  I/O errors never escape the
 owner thread: they are recorded and retried.
@@ -124,15 +129,15 @@ class PortOwner:
                  poll_interval_s: float = 0.1, session: Callable[["PortOwner", Any], None] | None = None,
                  on_state: Callable[[str], None] | None = None, backoff_min_s: float = 0.1,
                  backoff_max_s: float = 5.0, read_timeout_s: float = 0.05, flush_on_open: bool = True,
-                 name: str | None = None, start: bool = True):
+                 name: str | None = None, opener: Callable[[], Any] | None = None, start: bool = True):
         if (decoder is None) == (session is None):
             raise ValueError("PortOwner needs exactly one of decoder= or session=")
         self.url = url
-        self.port = stable_path(url)
+        self.port = url if opener is not None else stable_path(url)
         self.decoder = decoder
         self.on_item = on_item
         self.settings = dict(settings or {})
-        if not is_url(url):
+        if not is_url(url) and opener is None:
             self.settings.setdefault("exclusive", True)
         self.poll = poll
         self.poll_interval_s = poll_interval_s
@@ -143,6 +148,7 @@ class PortOwner:
         self.read_timeout_s = read_timeout_s
         self.flush_on_open = flush_on_open
         self.name = name or url
+        self.opener = opener
         self.frames = 0
         self.reconnects = 0
         self.last_error: str | None = None
@@ -250,6 +256,8 @@ class PortOwner:
                 log.exception("%s: on_state callback failed", self.name)
 
     def _open(self):
+        if self.opener is not None:
+            return self.opener()
         port = serial.serial_for_url(self.port, **{"timeout": self.read_timeout_s, **self.settings})
         if self.flush_on_open:
             try:
