@@ -124,6 +124,7 @@ class Decoder:
     ``tare_request`` (``None`` when the protocol has no such command), ``max_buffer``.
     """
     name = "?"
+    summary = ""
     serial: dict = {"baudrate": 9600}
     poll_request: bytes | None = None
     zero_request: bytes | None = None

@@ -28,6 +28,7 @@ USAGE_PAGE = 0x8D
 class HidPosScale(Decoder):
     """Pure: each 6-byte input report (or several glued together) -> readings."""
     name = "hid-pos-scale"
+    summary = "USB HID POS scale (usage page 0x8D), report 3 via hidapi"
     serial: dict = {}
 
     def _parse(self) -> None:

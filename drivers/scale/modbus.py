@@ -174,6 +174,7 @@ class ModbusScaleDecoder(Decoder):
     """Pure: ``request()`` is the poll; ``feed(bytes)`` decodes response frames; ``decode_registers``
     turns the block's register values into a Reading (``None`` when the indicator flags them invalid)."""
     name = "modbus"
+    summary = "Modbus RTU indicator, register map as data (--map)"
 
     def __init__(self, map: str | dict | ModbusMap = "tuna-id551pn", slave: int | None = None, **kw):
         super().__init__(**kw)

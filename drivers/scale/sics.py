@@ -15,6 +15,7 @@ WEIGHT_IDS = {"S", "SI", "SIR", "SNR", "SR", "SU", "SIU"}
 
 class MtSics(Decoder):
     name = "mt-sics"
+    summary = "MT-SICS: SI/S/Z/T/TA/TAC/@ lines, S S|D value unit"
     serial = {"baudrate": 9600, "bytesize": 8, "parity": "N", "stopbits": 1}
     poll_request = b"SI\r\n"
     zero_request = b"Z\r\n"

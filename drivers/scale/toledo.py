@@ -27,6 +27,7 @@ class ToledoContinuous(Decoder):
     a byte after CR that is not STX and equals the checksum means "present").  With a checksum a
     frame that fails it is dropped; without one, status bits and digits are still validated."""
     name = "toledo-continuous"
+    summary = "Mettler Toledo continuous output: STX SWA SWB SWC weight tare CR [checksum]"
     serial = {"baudrate": 9600, "bytesize": 7, "parity": "E", "stopbits": 1}
     zero_request = b"Z\r\n"   # terminals that accept host commands in continuous mode (IND4xx, KERN FTC)
     tare_request = b"T\r\n"
@@ -107,6 +108,7 @@ class Toledo8217(Decoder):
     ``0XXXXX``).  A weight reply means "valid and not in motion"; a status reply carries no weight
     and only over/under range becomes a reading."""
     name = "toledo-8217"
+    summary = "Toledo 8217 request/response: W Z T C, STX weight CR or STX ? status CR"
     serial = {"baudrate": 9600, "bytesize": 7, "parity": "E", "stopbits": 1}
     poll_request = b"W"
     zero_request = b"Z"

@@ -43,6 +43,7 @@ def signed_digits(sign: int, digits: bytes, decimals: int) -> Decimal | None:
 class XK3190(Decoder):
     """Continuous format 0."""
     name = "xk3190"
+    summary = "Yaohua XK3190 continuous format 0: STX sign 6 digits decimals XOR ETX"
     serial = {"baudrate": 9600, "bytesize": 8, "parity": "N", "stopbits": 1}
 
     def __init__(self, unit: str = "kg", **kw):
@@ -115,16 +116,19 @@ class _EqualsFormat(Decoder):
 
 class XK3190Reversed(_EqualsFormat):
     name = "xk3190-reversed"
+    summary = "Yaohua XK3190 format 1: = and 8 characters lowest first"
     reversed_order = True
 
 
 class XK3190Plain(_EqualsFormat):
     name = "xk3190-plain"
+    summary = "Yaohua XK3190 format 2: = sign and 7 characters"
 
 
 class XK3190A12(Decoder):
     """A12(E) frames; ``N`` frames are net weights."""
     name = "xk3190-a12"
+    summary = "Yaohua XK3190-A12(E): WG/WN value kg XOR CR LF, OL/LO"
     serial = {"baudrate": 9600, "bytesize": 8, "parity": "N", "stopbits": 1}
     UNITS = {b"kg": "kg", b"lb": "lb", b" g": "g", b"g ": "g", b" t": "t", b"t ": "t"}
 
@@ -170,6 +174,7 @@ def xk3190_request(address: str, command: str) -> bytes:
 class XK3190Cmd(Decoder):
     """Addressed command mode: we poll ``B`` (gross) at ``address`` (``A``–``Z``)."""
     name = "xk3190-cmd"
+    summary = "Yaohua XK3190 command mode: STX addr cmd XOR ETX, polled"
     serial = {"baudrate": 9600, "bytesize": 8, "parity": "N", "stopbits": 1}
 
     def __init__(self, address: str = "A", unit: str = "kg", weigh: str = "B", **kw):
