@@ -92,6 +92,9 @@ class ManagedBroker:
         lines = [f"listener {self.port} 127.0.0.1", "persistence false",
                  "max_queued_messages 100000", "max_inflight_messages 0",
                  f"log_dest file {self.log_path}", "log_type error", "log_type warning"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            # started as root, mosquitto would switch to its own user and lose our private files
+            lines.append("user root")
         if self.password_file:
             lines += ["allow_anonymous false", f"password_file {self.password_file}"]
         else:
