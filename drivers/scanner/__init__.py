@@ -10,6 +10,10 @@
 from __future__ import annotations
 
 from drivers.scanner.batch import BatchDecoder
+from drivers.scanner.hid_keyboard import HidKeyboardDecoder
+from drivers.scanner.hid_pos import HidPosDecoder
+from drivers.scanner.honeywell import HoneywellDecoder
+from drivers.scanner.ssi import SsiDecoder
 from drivers.scanner.errors import (BatchFormatError, BatchRecordError, CommandError,
                                     CommandTimeout, FrameError, ScannerError, ScannerOptionError,
                                     TransportError, UnknownProtocolError)
@@ -18,6 +22,10 @@ from drivers.scanner.serial_gun import SerialGunDecoder
 
 SCANNER_PROTOCOLS: dict[str, type] = {
     "serial": SerialGunDecoder,
+    "hid-keyboard": HidKeyboardDecoder,
+    "hid-pos": HidPosDecoder,
+    "ssi": SsiDecoder,
+    "honeywell": HoneywellDecoder,
     "batch": BatchDecoder,
 }
 

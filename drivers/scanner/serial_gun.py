@@ -93,6 +93,10 @@ class SerialGunDecoder(ScannerDecoder):
 
     def _feed(self, data: bytes) -> list[Read]:
         self._buf += data
+        return self._drain()
+
+    def _drain(self) -> list[Read]:
+        """Decode every complete line in the buffer."""
         reads = []
         while True:
             line = self._next_line()
