@@ -234,6 +234,7 @@ class SimScale:
         self.zero_g = 0
         self.tare_g = 0
         self._settle_until = 0.0
+        self._swing = False
         self.requests: list[bytes] = []       # what the driver sent (command protocols)
         self.frames_sent = 0
         self.link = PtyLink(link)
@@ -280,8 +281,9 @@ class SimScale:
 
     def gross_g(self) -> int:
         g = self.load_g - self.zero_g
-        if self.motion:  # a wobble of a few divisions while it settles
-            g += int((time.monotonic() * 1000) % 7 - 3) * self.division_g()
+        if self.motion:  # swings of ten divisions either side while it settles
+            self._swing = not self._swing
+            g += (10 if self._swing else -10) * self.division_g()
         return g
 
     def division_g(self) -> int:

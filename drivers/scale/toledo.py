@@ -13,6 +13,14 @@ from drivers.scale.base import Decoder, parse_decimal, to_grams
 
 STX, ETX, CR, LF = 0x02, 0x03, 0x0D, 0x0A
 
+MASK7 = bytes(b & 0x7F for b in range(256))  # strip the parity bit of a 7E1 line read as 8N1
+
+
+class _SevenBit:
+    def feed(self, data: bytes):
+        return super().feed(data.translate(MASK7))  # raw frames are kept as 7-bit ASCII
+
+
 # SWA bits 0-2: where the decimal point is (or how many dummy zeros follow)
 DECIMAL_SHIFT = {0: 2, 1: 1, 2: 0, 3: -1, 4: -2, 5: -3, 6: -4, 7: -5}
 
@@ -22,7 +30,7 @@ def toledo_checksum(frame: bytes) -> int:
     return (-sum(b & 0x7F for b in frame)) & 0x7F
 
 
-class ToledoContinuous(Decoder):
+class ToledoContinuous(_SevenBit, Decoder):
     """``checksum``: ``True`` (always present), ``False`` (never) or ``None`` (learn it from the stream:
     a byte after CR that is not STX and equals the checksum means "present").  With a checksum a
     frame that fails it is dropped; without one, status bits and digits are still validated."""
@@ -48,7 +56,7 @@ class ToledoContinuous(Decoder):
                 del buf[:start]
             if len(buf) < 17:
                 return
-            frame = bytes(b & 0x7F for b in buf[:17])
+            frame = bytes(buf[:17])
             if frame[16] != CR or not self._fields_ok(frame):
                 self._bad()
                 del buf[:1]
@@ -57,7 +65,7 @@ class ToledoContinuous(Decoder):
             if self.checksum is None:
                 if len(buf) < 18:
                     return
-                nxt = buf[17] & 0x7F
+                nxt = buf[17]
                 if nxt == STX:
                     self.checksum = False
                 elif nxt == toledo_checksum(frame):
@@ -69,7 +77,7 @@ class ToledoContinuous(Decoder):
             if self.checksum:
                 if len(buf) < 18:
                     return
-                if (buf[17] & 0x7F) != toledo_checksum(frame):
+                if buf[17] != toledo_checksum(frame):
                     self._bad()
                     del buf[:1]
                     continue
@@ -103,7 +111,7 @@ class ToledoContinuous(Decoder):
         self._reading(raw, to_grams(weight, unit), stable, net=net, tare_g=tare_g if net or tare_g else None)
 
 
-class Toledo8217(Decoder):
+class Toledo8217(_SevenBit, Decoder):
     """``unit``: the frame carries none, so it is configured (``kg`` by default; ``g`` scales send
     ``0XXXXX``).  A weight reply means "valid and not in motion"; a status reply carries no weight
     and only over/under range becomes a reading."""
@@ -137,7 +145,7 @@ class Toledo8217(Decoder):
                     del buf[:1]
                     continue
                 return
-            body = bytes(b & 0x7F for b in buf[1:end])
+            body = bytes(buf[1:end])
             raw = bytes(buf[: end + 1])
             if STX in body:
                 self._bad()
