@@ -319,3 +319,24 @@ def resolve_site_refs(rows: list[dict], section: Section, ctx: Context) -> list[
                 raise MalformedImage(f"{section.name}.{column.name}: site index {v} out of range")
             r[column.name] = None if v == 0 else ctx.site_codes[v - 1]
     return rows
+
+
+def raw_columns(section: Section, payload: bytes) -> tuple[int, dict[str, tuple[int, bytes]]]:
+    """(rows, {column name: (encoding, column bytes)}) without interpreting values: for readers
+    such as a gun that work on the stored indices directly."""
+    if len(payload) < 5:
+        raise MalformedImage(f"{section.name}: payload shorter than its 5-byte table header")
+    rows, ncols = struct.unpack_from("<IB", payload)
+    if ncols != len(section.columns):
+        raise MalformedImage(f"{section.name}: {ncols} columns, format 1 has {len(section.columns)}")
+    pos, out = 5, {}
+    for column in section.columns:
+        if pos + 5 > len(payload):
+            raise MalformedImage(f"{section.name}.{column.name}: column header runs past the section's end")
+        enc, length = struct.unpack_from("<BI", payload, pos)
+        pos += 5
+        if enc != _ENCODING[column.type] or pos + length > len(payload):
+            raise MalformedImage(f"{section.name}.{column.name}: bad column header")
+        out[column.name] = (enc, payload[pos:pos + length])
+        pos += length
+    return rows, out
