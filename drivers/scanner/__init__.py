@@ -45,3 +45,8 @@ def decoder_for(protocol: str, device_id: str = "scanner", **options):
         return cls(device_id, **options)
     except TypeError as e:
         raise ScannerOptionError(f"{protocol}: {e}") from e
+
+
+from drivers.scanner.device import HoneywellScanner, ScannerDevice, SsiScanner, open_scanner  # noqa: E402
+
+__all__ += ["open_scanner", "ScannerDevice", "HoneywellScanner", "SsiScanner"]
