@@ -17,7 +17,6 @@ database = peewee.DatabaseProxy()
 # Modules whose peewee models live in the hub store; each is imported before tables are created.
 MODEL_MODULES = (
     "hub.models",
-    "firmware_images.fleet",
     "hub.business_models",
 )
 
@@ -39,6 +38,7 @@ def open_database(url: str) -> peewee.Database:
             password=unquote(p.password) if p.password else None,
             host=p.hostname or "127.0.0.1",
             port=p.port or 5432,
+            autorollback=True,
         )
     path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
     if "://" in path:
