@@ -17,6 +17,7 @@ database = peewee.DatabaseProxy()
 # Modules whose peewee models live in the hub store; each is imported before tables are created.
 MODEL_MODULES = (
     "hub.models",
+    "firmware_images.fleet",
     "hub.business_models",
 )
 
