@@ -23,7 +23,7 @@ def test_toledo_continuous_table_bits():
     # SWB: bit 4 kg, bit 5 always 1 -> 0x30 '0' (gross, positive, in range, no motion)
     # SWC: bit 5 always 1 -> 0x20
     frame = b"\x02,0 001234000000\r"
-    assert toledo_checksum(frame) == (-sum(frame)) & 0x7F
+    assert toledo_checksum(frame) == (-sum(frame)) & 0x7F == 0x2B           # as in docs/devices.md
     r = one("toledo-continuous", frame + bytes([toledo_checksum(frame)]) , checksum=True)
     assert (r.grams, r.stable, r.net, r.overload) == (12340, True, False, False)   # 12.34 kg
 
@@ -102,14 +102,15 @@ def test_xk3190_formats_1_and_2_manual_examples():
 
 
 def test_xk3190_format_0():
-    # STX '+' '001234' '3' XOR('+001234'+'3') ETX; XOR of bytes 2-9 = 0x1D -> '1' 'D'
+    # STX '+' '001234' '3' XOR('+001234'+'3') ETX; XOR of bytes 2-9 = 0x1C -> '1' 'C'
     body = b"+0012343"
     x = 0
     for b in body:
         x ^= b
     frame = b"\x02" + body + f"{x:02X}".encode() + b"\x03"
+    assert frame == bytes.fromhex("02 2B 30 30 31 32 33 34 33 31 43 03")   # as in docs/devices.md
     assert one("xk3190", frame).grams == 1234
-    # the +0x30-only nibble variant (A22 manual): 0x1D -> '1' '='
+    # the +0x30-only nibble variant (A22 manual): 0x1C -> '1' '<'
     frame_30 = b"\x02" + body + bytes([0x30 + (x >> 4), 0x30 + (x & 15)]) + b"\x03"
     assert one("xk3190", frame_30).grams == 1234
 
@@ -153,6 +154,7 @@ def test_modbus_tuna_block():
     assert d.request() == bytes.fromhex("01 03 00 00 00 05") + crc16(bytes.fromhex("01 03 00 00 00 05"))
     # 12.345 kg display, 12.345 gross, status: data OK (bit 15), no motion
     regs = [0x4145, 0x851F, 0x4145, 0x851F, 0x8000]
+    assert d.response(regs) == bytes.fromhex("01 03 0A 41 45 85 1F 41 45 85 1F 80 00 E4 7E")   # docs
     [r] = d.feed(d.response(regs))
     assert r.grams == 12345 and r.stable and not r.net
     [r] = d.feed(d.response(regs[:4] + [0x8000 | 1 << 12 | 1 << 11]))

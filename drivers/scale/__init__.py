@@ -15,7 +15,7 @@ hidraw path.  Protocol notes and frame examples: docs/devices.md.
 from __future__ import annotations
 
 from drivers.scale.base import (SCALE_KEYS, SERIAL_KEYS, Decoder, MapError, Reading, Scale, ScaleError,
-                                UnknownProtocol, Unsupported, to_grams)
+                                ScaleOptionError, UnknownProtocol, Unsupported, to_grams)
 from drivers.scale.hid_pos import HidPort, HidPosScale, hid_target
 from drivers.scale.modbus import ModbusScale, ModbusScaleDecoder, available_maps, load_map
 from drivers.scale.sics import MtSics
@@ -27,7 +27,8 @@ SCALE_PROTOCOLS: dict[str, type[Decoder]] = {
                               XK3190A12, XK3190Cmd, ModbusScaleDecoder, HidPosScale)
 }
 
-__all__ = ["SCALE_PROTOCOLS", "Reading", "Scale", "ScaleError", "UnknownProtocol", "Unsupported", "MapError",
+__all__ = ["SCALE_PROTOCOLS", "Reading", "Scale", "ScaleError", "ScaleOptionError", "UnknownProtocol", "Unsupported",
+           "MapError",
            "open_scale", "make_decoder", "available_maps", "load_map", "to_grams"]
 
 
@@ -40,9 +41,11 @@ def make_decoder(protocol: str, **options) -> Decoder:
     try:
         return cls(**options)
     except TypeError as e:
-        raise ScaleError(f"{protocol}: bad option: {e}") from None
+        raise ScaleOptionError(f"{protocol}: bad option: {e}") from None
+    except ScaleError:
+        raise
     except ValueError as e:
-        raise ScaleError(f"{protocol}: {e}") from None
+        raise ScaleOptionError(f"{protocol}: {e}") from None
 
 
 def open_scale(port: str, protocol: str, on_reading=None, *, device_factory=None, **options) -> Scale:

@@ -50,15 +50,19 @@ class ScaleError(Exception):
     """Base class of scale errors (the CLI prints them as one line)."""
 
 
-class UnknownProtocol(ScaleError):
+class UnknownProtocol(ScaleError, ValueError):
     """No protocol of that name in ``SCALE_PROTOCOLS``."""
+
+
+class ScaleOptionError(ScaleError, ValueError):
+    """An option the protocol does not take, or a bad value for one."""
 
 
 class Unsupported(ScaleError):
     """The protocol (or the register map) has no such command, e.g. zero on a plain stream."""
 
 
-class MapError(ScaleError):
+class MapError(ScaleError, ValueError):
     """A Modbus register map is missing, malformed or names an unknown field."""
 
 
