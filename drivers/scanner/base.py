@@ -24,6 +24,7 @@ class ScannerDecoder:
     """
 
     name = ""
+    summary = ""
     transport = "serial"
     #: default serial settings (baud, bytesize, parity, stopbits) for this protocol
     serial_settings: dict = {"baudrate": 9600, "bytesize": 8, "parity": "N", "stopbits": 1}

@@ -165,6 +165,7 @@ class BatchDecoder(ScannerDecoder):
     """
 
     name = "batch"
+    summary = "wireless gun cradles: SHB1 batch uploads plus live reads"
     transport = "serial"
     serial_settings = {"baudrate": 115200, "bytesize": 8, "parity": "N", "stopbits": 1}
 

@@ -42,6 +42,7 @@ class HidKeyboardDecoder(ScannerDecoder):
     """Decoder for keyboard-wedge guns (see the module docstring for the options)."""
 
     name = "hid-keyboard"
+    summary = "keyboard-wedge guns: boot keyboard reports (layouts us, uk, de, fr)"
     transport = "hid"
 
     def __init__(self, device_id: str = "scanner", *, layout: str = "us",

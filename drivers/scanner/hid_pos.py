@@ -57,6 +57,7 @@ class HidPosDecoder(ScannerDecoder):
     """Decoder for HID POS scanners (see the module docstring)."""
 
     name = "hid-pos"
+    summary = "HID POS scanners (usage page 0x8C): 64-byte reports, AIM, multi-report"
     transport = "hid"
 
     def __init__(self, device_id: str = "scanner", *, report_id: int = 2, encoding: str = "utf-8",

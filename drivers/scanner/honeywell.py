@@ -101,6 +101,7 @@ class HoneywellDecoder(SerialGunDecoder):
     """Reads as a ``serial`` gun (same options) plus menu replies in :attr:`menu_replies`."""
 
     name = "honeywell"
+    summary = "Honeywell serial guns: reads plus SYN M CR menu commands"
     transport = "serial"
     serial_settings = {"baudrate": 115200, "bytesize": 8, "parity": "N", "stopbits": 1}
 

@@ -47,6 +47,7 @@ class SerialGunDecoder(ScannerDecoder):
     """Decoder for ``serial`` guns (see the module docstring for the options)."""
 
     name = "serial"
+    summary = "serial / USB-CDC guns: [prefix] [AIM] text suffix"
     transport = "serial"
 
     def __init__(self, device_id: str = "scanner", *, prefix=b"", suffix=None, aim="auto",

@@ -113,6 +113,7 @@ class SsiDecoder(ScannerDecoder):
     """
 
     name = "ssi"
+    summary = "Zebra SSI: binary packets with checksum, ACK/NAK, DECODE_DATA"
     transport = "serial"
 
     def __init__(self, device_id: str = "scanner", *, ack: bool = True, encoding: str = "utf-8",
