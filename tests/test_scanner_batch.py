@@ -236,3 +236,13 @@ def test_persistent_resends_in_any_order_deliver_each_record_once(recs, times):
         reads += d.feed(encode_batch("G1", list(reversed(recs))))
     assert sorted(json.dumps(r, sort_keys=True) for r in records_of(reads)) == \
         sorted(json.dumps(r, sort_keys=True) for r in recs)
+
+
+def test_documented_example_is_what_the_encoder_writes():
+    import os
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "docs", "scanners.md"), encoding="utf-8").read()
+    recs = [rec(gun="W7", seq=41, kind="arrive", site="900", weight_g=1250),
+            rec(gun="W7", seq=42, kind="dispatch", waybill="YT1234567890130", site="900",
+                scanned_ms=1_717_200_005_000, shift="S1", dest="200")]
+    for line in batch_lines("W7", recs, "3-9c1d"):
+        assert line in doc
