@@ -40,7 +40,7 @@ DIGEST_LEN = 32
 TRAILER_LEN = DIGEST_LEN + keymod.SIGNATURE_LEN
 CODEC_RAW, CODEC_ZLIB = 0, 1
 CODECS = {CODEC_RAW: "raw", CODEC_ZLIB: "zlib"}
-ZLIB_LEVEL = 9
+ZLIB_LEVEL = 6   # level 9 costs 4x the time for ~1.5 % on the big text sections
 HEADER_STRINGS = ("site", "image_version", "data_version", "network")
 
 

@@ -32,6 +32,7 @@ import json
 import re
 import struct
 from dataclasses import dataclass
+from operator import itemgetter, lt
 
 from firmware_images import columns as col
 from firmware_images.errors import ImageBuildError, MalformedImage
@@ -127,17 +128,24 @@ def _sort_value(v):
 def sorted_rows(section: Section, data) -> list[dict]:
     """The section's rows in canonical order; raises ``ImageBuildError`` on duplicate keys."""
     rows = _rows_of(section, data)
+    if section.name == "waybill_rules":
+        key_of = lambda r: tuple(_sort_value(r[k]) for k in section.key)  # noqa: E731
+    else:
+        key_of = itemgetter(*section.key)
     try:
-        keyed = sorted(((tuple(_sort_value(r[k]) for k in section.key), r) for r in rows),
-                       key=lambda kr: kr[0])
+        keys = list(map(key_of, rows))
+        if all(map(lt, keys, keys[1:])):      # already in order (the hub sends sorted slices)
+            return rows
+        order = sorted(range(len(rows)), key=keys.__getitem__)
     except KeyError as e:
         raise ImageBuildError(f"{section.name}: a row is missing {e.args[0]!r}") from None
     except TypeError:
-        raise ImageBuildError(f"{section.name}: key fields {section.key} must be text") from None
-    for (k1, _), (k2, _) in zip(keyed, keyed[1:]):
-        if k1 == k2:
-            raise ImageBuildError(f"{section.name}: duplicate entry for {'/'.join(map(str, k1))}")
-    return [r for _, r in keyed]
+        raise ImageBuildError(f"{section.name}: key fields {', '.join(section.key)} must be text") from None
+    for a, b in zip(order, order[1:]):
+        if keys[a] == keys[b]:
+            k = keys[a] if isinstance(keys[a], tuple) else (keys[a],)
+            raise ImageBuildError(f"{section.name}: duplicate entry for {'/'.join(map(str, k))}")
+    return [rows[i] for i in order]
 
 
 def _values(section: Section, column: Column, rows: list[dict], ctx: Context):
