@@ -59,6 +59,14 @@ def decode(data: bytes) -> array:
     return array("h", map(DECODE_TABLE.__getitem__, data))
 
 
+_DECODE_FLOAT = tuple(float(v) for v in DECODE_TABLE)
+
+
+def decode_float(data: bytes) -> list[float]:
+    """A-law bytes -> list of linear samples as floats (what the tone detectors want)."""
+    return list(map(_DECODE_FLOAT.__getitem__, data))
+
+
 def encode(samples) -> bytes:
     """Linear samples (ints in -32768..32767) -> A-law bytes.  Out-of-range samples raise."""
     try:
