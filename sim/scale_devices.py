@@ -71,9 +71,11 @@ def toledo_8217_status(*, motion=False, over=False, under=False, outside_zero=Fa
     return bytes([STX, ord("?"), status, CR])
 
 
-def sics_weight(counts: int, decimals: int, unit: str = "g", *, stable: bool = True, cmd: str = "S") -> bytes:
+def sics_weight(counts: int, decimals: int, unit: str = "g", *, stable: bool = True, cmd: str = "S",
+                status: str | None = None) -> bytes:
+    """``S S     100.00 g``: the value right-aligned in 10 characters; ``status`` overrides S/D."""
     value = ("-" if counts < 0 else "") + display_text(counts, decimals, decimals + 2 if decimals else 1)
-    return f"{cmd} {'S' if stable else 'D'} {value:>10} {unit}\r\n".encode()
+    return f"{cmd} {status or ('S' if stable else 'D')} {value:>10} {unit}\r\n".encode()
 
 
 def sics_line(*words: str) -> bytes:
@@ -400,7 +402,9 @@ class SimScale:
                 else:
                     self._reply(sics_weight(counts, self.decimals, self.unit, stable=not self.motion))
             elif cmd in ("Z", "ZI"):
-                ok = self.zero() if cmd == "Z" else (self.set_weight(self.load_g, settle=False) or self.zero())
+                if cmd == "ZI":  # zero immediately: it does not wait for the platform to settle
+                    self._settle_until = 0.0
+                ok = self.zero()
                 self._reply(sics_line(cmd, "A" if cmd == "Z" else "S") if ok else sics_line(cmd, "I"))
             elif cmd in ("T", "TI"):
                 if self.tare():
@@ -408,8 +412,7 @@ class SimScale:
                 else:
                     self._reply(sics_line(cmd, "I"))
             elif cmd == "TA":
-                self._reply(sics_weight(self.counts(self.tare_g), self.decimals, self.unit, cmd="TA")
-                            .replace(b"TA S", b"TA A"))
+                self._reply(sics_weight(self.counts(self.tare_g), self.decimals, self.unit, cmd="TA", status="A"))
             elif cmd == "TAC":
                 self.clear_tare()
                 self._reply(sics_line("TAC", "A"))

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-import time
+import queue
 
 import click
 
 from drivers.port import PortError
 
 
-def _open(port, protocol, map_name, baud, extra):
+def _open(port, protocol, map_name, baud, extra, on_reading=None):
     from drivers.scale import SCALE_PROTOCOLS, ScaleError, open_scale
     if protocol not in SCALE_PROTOCOLS:
         raise click.BadParameter(f"unknown protocol {protocol!r} (known: {', '.join(SCALE_PROTOCOLS)})",
@@ -22,7 +22,7 @@ def _open(port, protocol, map_name, baud, extra):
     if baud:
         options["baudrate"] = baud
     try:
-        return open_scale(port, protocol, **options)
+        return open_scale(port, protocol, on_reading, **options)
     except (ScaleError, PortError) as e:
         raise click.ClickException(str(e)) from None
 
@@ -76,16 +76,12 @@ def scale():
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 def read_cmd(port, protocol, map_name, baud, extra, timeout, watch, as_json):
     """Print a fresh stable weight (or every reading with --watch)."""
-    dev = _open(port, protocol, map_name, baud, _parse_extra(extra))
+    readings: queue.Queue = queue.Queue()
+    dev = _open(port, protocol, map_name, baud, _parse_extra(extra), readings.put if watch else None)
     try:
         if watch:
-            seen = 0
             while True:
-                time.sleep(0.02)
-                r = dev.latest()
-                if r is not None and dev.readings != seen:
-                    seen = dev.readings
-                    click.echo(_line(r, as_json))
+                click.echo(_line(readings.get(), as_json))
         r = dev.stable_weight(timeout)
         if r is None:
             st = dev.status()

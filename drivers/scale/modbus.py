@@ -39,8 +39,10 @@ import os
 import queue
 import struct
 import threading
+from decimal import Decimal
 from pathlib import Path
 
+from drivers.port import PortNotConnected
 from drivers.scale.base import Decoder, MapError, Reading, Scale, ScaleError, Unsupported, UNIT_GRAMS, to_grams
 
 MAPS_DIR = Path(__file__).with_name("maps")
@@ -160,7 +162,6 @@ class ModbusMap:
             words = words[::-1]
         v = struct.unpack(fmt, b"".join(w.to_bytes(2, "big") for w in words))[0]
         if f["type"] != "float32" and f.get("decimals"):
-            from decimal import Decimal
             v = Decimal(v).scaleb(-int(f["decimals"]))
         return v
 
@@ -272,7 +273,6 @@ class ModbusScale(Scale):
         if spec is None:
             raise Unsupported(f"register map {self.decoder.map.name} has no {what} command")
         if self.owner.state != "connected":
-            from drivers.port import PortNotConnected
             raise PortNotConnected(f"{self.owner.port} is {self.owner.state}")
         done, result = threading.Event(), {}
         self._commands.put((spec, done, result))
