@@ -35,7 +35,7 @@ def test_goertzel_recursion_equals_tone_bank():
 
 
 @SETTINGS
-@given(st.integers(1, 15), st.booleans(), st.floats(-30.0, -3.0), st.floats(-10.0, 10.0),
+@given(st.integers(1, 15), st.booleans(), st.floats(-28.0, -3.0), st.floats(-10.0, 10.0),
        st.floats(-6.5, 6.5))
 def test_mf_detected_within_tolerances(signal, forward, dbm0, offset, twist):
     x = mf.mf_samples(signal, forward, dbm0=dbm0, offset_hz=offset, twist_db=twist)

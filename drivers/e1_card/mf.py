@@ -7,7 +7,7 @@ Forward signals (groups I and II, from the calling side) use 1380, 1500, 1620, 1
 
 Senders: −11.5 dBm0 per frequency ± 1 dB, frequency within ± 4 Hz (we generate exactly).
 The detector (:class:`MFDetector`) works on 20 ms blocks (160 samples) with a Hann window and
-accepts: each of the two strongest frequencies between −35 and +0 dBm0, twist up to 7 dB, a
+accepts: each of the two strongest frequencies above −38 dBm0 (operate ≥ −35, never ≤ −42), twist up to 7 dB, a
 third frequency at least 12 dB below the weaker one, and the pair carrying at least 75 % of the
 block's power; it tolerates ± 10 Hz.  A signal is reported when it is present in a block.
 """
@@ -34,7 +34,7 @@ for _j in range(1, 6):
         _n += 1
 _BY_PAIR = {v: k for k, v in PAIRS.items()}
 
-MIN_DBM0 = -35.0
+MIN_DBM0 = -38.0  # must operate down to -35, must not below -42 (Q.442)
 MAX_TWIST_DB = 7.0
 THIRD_BELOW_DB = 12.0
 PURITY = 0.75
