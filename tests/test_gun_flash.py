@@ -12,7 +12,7 @@ from firmware_images import container, keys
 from firmware_images import link_protocol as lp
 from firmware_images.errors import GunRefused, LinkError
 from firmware_images.flasher import GunLink, open_port
-from firmware_images.framing import FrameDecoder, encode_frame
+from firmware_images.framing import Frame, FrameDecoder, encode_frame
 from sim.gun_link import SimulatedGun
 from sim.gun_networks import generate_slice
 
@@ -266,3 +266,80 @@ def test_no_gun_on_the_port_is_a_clear_error(tmp_path):
         os.close(slave)
     with pytest.raises(LinkError, match="cannot open"):
         open_port(str(tmp_path / "nope"))
+
+
+# ---------------------------------------------------------------- golden frames (docs/gun-image.md)
+
+def crc32_bitwise(data: bytes) -> int:
+    """CRC-32/IEEE written out bit by bit, independent of zlib."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0xEDB88320 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+GOLDEN = [
+    (lp.HELLO, bytes([1]), "a5 5a 01 00 01 ff fe 01 81 82 dd 2b"),
+    (lp.COMMIT, b"", "a5 5a 04 00 00 ff ff 8d 84 43 22"),
+    (lp.ACK, lp.encode_u32(5), "a5 5a 83 00 04 ff fb 00 00 00 05 e6 d4 32 38"),
+    (lp.NAK, lp.encode_u32(5) + b"\x01", "a5 5a 84 00 05 ff fa 00 00 00 05 01 68 cb 7b f5"),
+    (lp.READ, lp.encode_u32(0) + (4096).to_bytes(2, "big"), "a5 5a 05 00 06 ff f9 00 00 00 00 10 00 f4 a5 0f 99"),
+    (lp.DATA, lp.encode_u32(0) + b"\xab\xcd", "a5 5a 03 00 06 ff f9 00 00 00 00 ab cd fe f4 0c a4"),
+]
+
+
+@pytest.mark.parametrize("type_, payload, wire", GOLDEN)
+def test_documented_frames(type_, payload, wire):
+    raw = bytes.fromhex(wire)
+    assert encode_frame(type_, payload) == raw
+    assert int.from_bytes(raw[-4:], "big") == crc32_bitwise(raw[2:-4])
+    (frame,) = FrameDecoder().feed(raw)
+    assert (frame.type, frame.payload) == (type_, payload)
+
+
+def test_documented_hello_reply_tlv():
+    raw = bytes.fromhex("a5 5a 81 00 24 ff db 01 00 02 47 31 02 00 06 53 47 2d 32 30 30 03 00 05 31 2e 34 2e 32"
+                        "04 00 04 00 01 00 00 05 00 04 00 00 10 00 93 7d 4f e7")
+    (frame,) = FrameDecoder().feed(raw)
+    assert lp.decode_tlv(frame.payload) == {"gun_id": "G1", "model": "SG-200", "firmware": "1.4.2",
+                                            "free_bytes": 65536, "max_chunk": 4096}
+
+
+# ---------------------------------------------------------------- the gun side never breaks
+
+requests = st.one_of(
+    st.tuples(st.sampled_from([lp.HELLO, lp.COMMIT, lp.ABORT, 0x00, 0x7F, 0xFF]), st.binary(max_size=8)),
+    st.tuples(st.just(lp.BEGIN), st.sampled_from([b"\x01\x00" + IMAGE_B[:container.parse_image(IMAGE_B).manifest_len],
+                                                  b"\x00\x10" + IMAGE_B[:40], b""])),
+    st.tuples(st.just(lp.DATA), st.tuples(st.integers(0, 40), st.binary(max_size=300)).map(
+        lambda t: lp.encode_u32(t[0]) + t[1])),
+    st.tuples(st.just(lp.READ), st.binary(min_size=0, max_size=7)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(requests, max_size=25))
+def test_any_request_sequence_gets_an_answer_and_keeps_the_active_image(tmp_path_factory, reqs):
+    from sim.gun_storage import GunStorage
+
+    d = tmp_path_factory.mktemp("g")
+    g = SimulatedGun(d, public_key_hex=PUB_HEX, max_chunk=256)
+    sent = []
+    g._send = lambda t, p=b"": sent.append((t, p))
+    # give the gun image A through its own storage calls
+    info = container.parse_image(IMAGE_A)
+    ack = g.storage.begin(IMAGE_A[:info.manifest_len], 4096)
+    for i, (off, n) in enumerate(lp.transfer_plan(info, ack.reuse_mask, ack.chunk_size)):
+        g.storage.write_chunk(i, IMAGE_A[off:off + n])
+    g.storage.commit()
+    for t, p in reqs:
+        before = len(sent)
+        g._handle(Frame(t, p))
+        assert len(sent) == before + 1            # exactly one answer to every request
+        assert sent[-1][0] & 0x80
+    # whatever happened, the gun boots a valid image
+    again = GunStorage(d)
+    assert again.active_image() in (IMAGE_A, IMAGE_B)
+    container.parse_image(again.active_image(), keys.public_from_hex(PUB_HEX))
