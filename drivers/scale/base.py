@@ -158,6 +158,16 @@ class Decoder:
     def _parse(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _sync(self, start: int | bytes) -> bool:
+        """Drop the bytes before the next frame start; ``False`` (buffer emptied) when there is none."""
+        i = self.buf.find(start)
+        if i < 0:
+            self.buf.clear()
+            return False
+        if i:
+            del self.buf[:i]
+        return True
+
     def _reading(self, raw: bytes, grams: int, stable: bool, **kw) -> None:
         self.frames += 1
         self._out.append(Reading(grams=grams, stable=stable, raw=bytes(raw), time_ms=self.clock(), **kw))

@@ -46,14 +46,7 @@ class ToledoContinuous(_SevenBit, Decoder):
 
     def _parse(self) -> None:
         buf = self.buf
-        while True:
-            start = buf.find(STX)
-            if start < 0:
-                if buf:
-                    buf.clear()
-                return
-            if start:
-                del buf[:start]
+        while self._sync(STX):
             if len(buf) < 17:
                 return
             frame = bytes(buf[:17])
@@ -131,13 +124,7 @@ class Toledo8217(_SevenBit, Decoder):
 
     def _parse(self) -> None:
         buf = self.buf
-        while True:
-            start = buf.find(STX)
-            if start < 0:
-                buf.clear()
-                return
-            if start:
-                del buf[:start]
+        while self._sync(STX):
             end = buf.find(CR, 1)
             if end < 0:
                 if len(buf) > 16:  # no frame is that long

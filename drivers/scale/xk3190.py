@@ -52,13 +52,7 @@ class XK3190(Decoder):
 
     def _parse(self) -> None:
         buf = self.buf
-        while True:
-            start = buf.find(STX)
-            if start < 0:
-                buf.clear()
-                return
-            if start:
-                del buf[:start]
+        while self._sync(STX):
             if len(buf) < 12:
                 return
             f = bytes(buf[:12])
@@ -82,13 +76,7 @@ class _EqualsFormat(Decoder):
 
     def _parse(self) -> None:
         buf = self.buf
-        while True:
-            start = buf.find(b"=")
-            if start < 0:
-                buf.clear()
-                return
-            if start:
-                del buf[:start]
+        while self._sync(b"="):
             if len(buf) < 9:
                 return
             raw = bytes(buf[:9])
@@ -187,13 +175,7 @@ class XK3190Cmd(Decoder):
 
     def _parse(self) -> None:
         buf = self.buf
-        while True:
-            start = buf.find(STX)
-            if start < 0:
-                buf.clear()
-                return
-            if start:
-                del buf[:start]
+        while self._sync(STX):
             end = buf.find(ETX, 1)
             if end < 0:
                 if len(buf) > 14:
