@@ -1,0 +1,188 @@
+"""Benchmark: monitoring reports and tracking over a large generated network in SQLite.
+
+    python bench/monitor.py                 # 300 sites (20 centers), 10,000,000 scans
+    python bench/monitor.py --quick         # 300 sites, 300,000 scans
+    python bench/monitor.py --scans 2000000 --db /tmp/big.db --keep
+
+Scans are written with bulk inserts (``executemany``); the scan facts the reports read are
+derived by the product's own ``hub.monitoring.derive`` per parcel and bulk-inserted too.  Each
+figure is printed in milliseconds and as a ratio to the baseline measured in the same run: one
+full scan of the scan table.  Goals: every single-site report under 200 ms, tracking under 5 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from hub import basic_data, db, monitoring  # noqa: E402
+from hub import business_models as bm  # noqa: E402
+from hub import models as m  # noqa: E402
+from hub.network import check_network  # noqa: E402
+
+T0 = 1_717_200_000_000
+HOUR = 3_600_000
+DAYS = 30
+
+
+def make_network(n_sites: int, n_centers: int) -> dict:
+    centers = [f"9{i:03d}" for i in range(n_centers)]
+    sites = [{"code": c, "name": f"Center {c}", "kind": "center", "province": f"{10 + i}", "city": f"{10 + i}01"}
+             for i, c in enumerate(centers)]
+    for j in range(n_sites - n_centers):
+        c = j % n_centers
+        sites.append({"code": f"{j:04d}", "name": f"Site {j}", "kind": "site", "center": centers[c],
+                      "province": f"{10 + c}", "city": f"{10 + c}01", "district": f"{10 + c}01{j % 9:02d}"})
+    shifts = [{"code": f"{a}-{b}", "from": a, "to": b, "depart": f"{(i * 7) % 24:02d}:00", "transit_min": 240 + 30 * (i % 8)}
+              for i, (a, b) in enumerate((a, b) for a in centers for b in centers if a != b)]
+    return check_network({"network": "bench", "sites": sites, "shifts": shifts})
+
+
+def parcels(net: dict, n_scans: int, rng: random.Random):
+    """Yield (waybill, [scan dicts]) until about ``n_scans`` scans were produced."""
+    parent = {s["code"]: s["center"] for s in net["sites"]}
+    sites = [s["code"] for s in net["sites"] if s["kind"] == "site"]
+    made, p = 0, 0
+    while made < n_scans:
+        p += 1
+        wb = f"7{p:013d}"
+        a, b = rng.choice(sites), rng.choice(sites)
+        ca, cb = parent[a], parent[b]
+        t = T0 + rng.randrange(DAYS * 24) * HOUR + rng.randrange(HOUR)
+        steps = [("receive", a, {}), ("dispatch", a, {"next_site": ca, "dest_site": b}),
+                 ("arrive", ca, {"weight_g": rng.randint(100, 30_000)})]
+        if ca != cb:
+            steps += [("dispatch", ca, {"next_site": cb, "dest_site": b, "shift": f"{ca}-{cb}"}), ("arrive", cb, {})]
+        steps += [("dispatch", cb, {"next_site": b, "dest_site": b}), ("arrive", b, {}),
+                  ("deliver", b, {"courier": f"c{b}"}), ("sign", b, {"signer": "R"})]
+        if rng.random() < 0.1:                       # still on the road, or lost a scan
+            steps = steps[:rng.randrange(1, len(steps))]
+        scans = []
+        for i, (kind, site, kw) in enumerate(steps):
+            t += rng.randrange(10 * 60_000, 6 * HOUR)
+            d = {"id": f"{wb}-{i}", "station": f"st-{site}", "epoch": "", "seq": p * 16 + i, "kind": kind,
+                 "waybill": wb, "site": site, "edge_ms": t, "event_ms": t, "clock": "trusted", "received_ms": t}
+            d.update(kw)
+            scans.append(d)
+        made += len(scans)
+        yield wb, scans
+
+
+def bulk(conn, model, rows: list[dict]) -> None:
+    cols = [f.column_name for f in model._meta.sorted_fields]
+    sql = (f'INSERT INTO "{model._meta.table_name}" ({", ".join(chr(34) + c + chr(34) for c in cols)}) '
+           f'VALUES ({", ".join("?" * len(cols))})')
+    conn.executemany(sql, [tuple(r.get(c) for c in cols) for r in rows])
+
+
+def load(n_scans: int, net: dict, seed: int) -> tuple[int, int]:
+    rng = random.Random(seed)
+    ctx = monitoring.load_context()
+    conn = db.database.obj.connection()
+    conn.execute("PRAGMA synchronous=OFF")
+    scans_buf, facts_buf, parcels_buf, total, n_parcels = [], [], [], 0, 0
+    t0 = time.perf_counter()
+    for wb, scans in parcels(net, n_scans, rng):
+        evs = [dict(s, extra={}) for s in scans]
+        facts, parcel = monitoring.derive(evs, ctx)
+        scans_buf.extend(scans)
+        facts_buf.extend(facts)
+        parcels_buf.append(parcel)
+        n_parcels += 1
+        if len(scans_buf) >= 50_000:
+            with db.database.atomic():
+                bulk(conn, m.ScanEvent, scans_buf)
+                bulk(conn, bm.ScanFact, facts_buf)
+                bulk(conn, bm.ParcelFact, parcels_buf)
+            total += len(scans_buf)
+            scans_buf, facts_buf, parcels_buf = [], [], []
+            rate = total / (time.perf_counter() - t0)
+            print(f"\r  loaded {total:,} scans ({rate:,.0f}/s)", end="", file=sys.stderr, flush=True)
+    with db.database.atomic():
+        bulk(conn, m.ScanEvent, scans_buf)
+        bulk(conn, bm.ScanFact, facts_buf)
+        bulk(conn, bm.ParcelFact, parcels_buf)
+    total += len(scans_buf)
+    conn.execute("ANALYZE")
+    print(file=sys.stderr)
+    return total, n_parcels
+
+
+def timed(fn, repeat: int = 5) -> float:
+    """Median wall time of ``fn()`` in ms."""
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return statistics.median(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scans", type=int, default=10_000_000, help="scans to generate (default 10,000,000)")
+    ap.add_argument("--quick", action="store_true", help="300,000 scans")
+    ap.add_argument("--sites", type=int, default=300)
+    ap.add_argument("--centers", type=int, default=20)
+    ap.add_argument("--db", help="store path (default: a temp file, removed afterwards)")
+    ap.add_argument("--keep", action="store_true", help="keep the store; reuse it if it is already loaded")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(argv)
+    n = 300_000 if args.quick else args.scans
+    path = args.db or os.path.join(tempfile.mkdtemp(prefix="scanhub-bench-"), "hub.db")
+    reuse = args.keep and os.path.exists(path)
+    db.connect(path, create=True)
+    net = make_network(args.sites, args.centers)
+    if not reuse or m.ScanEvent.select().count() == 0:
+        basic_data.import_network(net)
+        t = time.perf_counter()
+        total, n_parcels = load(n, net, args.seed)
+        print(f"loaded {total:,} scans of {n_parcels:,} parcels in {time.perf_counter() - t:.1f} s into {path}")
+    else:
+        total = m.ScanEvent.select().count()
+        print(f"reusing {path} with {total:,} scans")
+    conn = db.database.obj.connection()
+    table = m.ScanEvent._meta.table_name
+    baseline = timed(lambda: conn.execute(f'SELECT COUNT(*) FROM "{table}" WHERE "signer" = ?', ("nobody",)).fetchone(),
+                     repeat=3)
+    print(f"baseline: full scan of {total:,} scans = {baseline:.1f} ms\n")
+    site, center = "0005", "9003"
+    as_of = T0 + (DAYS + 3) * 24 * HOUR
+    since, until = T0 + (DAYS - 7) * 24 * HOUR, T0 + DAYS * 24 * HOUR      # the last week
+    print(f"{'report':26} {'where':>8} {'rows':>7} {'ms':>9} {'x baseline':>11}  goal")
+    worst = 0.0
+    for name in monitoring.REPORTS:
+        for where in (site, center):
+            rows = monitoring.report(name, where, since, until, as_of_ms=as_of)
+            ms = timed(lambda: monitoring.report(name, where, since, until, as_of_ms=as_of))
+            worst = max(worst, ms)
+            print(f"{name:26} {where:>8} {len(rows):7} {ms:9.2f} {ms / baseline:11.4f}  {'ok' if ms < 200 else 'SLOW'}")
+        rows = monitoring.report(name, None, since, until, as_of_ms=as_of)
+        ms = timed(lambda: monitoring.report(name, None, since, until, as_of_ms=as_of), repeat=1)
+        print(f"{name:26} {'all':>8} {len(rows):7} {ms:9.2f} {ms / baseline:11.4f}")
+    rng = random.Random(1)
+    n_parcels = bm.ParcelFact.select().count()
+    wbs = [f"7{rng.randint(1, max(1, n_parcels)):013d}" for _ in range(200)]
+    E = m.ScanEvent
+
+    def track():
+        for w in wbs:
+            list(E.select().where(E.waybill == w).order_by(E.event_ms, E.id).tuples())
+    ms = timed(track, repeat=3) / len(wbs)
+    print(f"\n{'tracking (one parcel)':26} {'':>8} {'':>7} {ms:9.3f} {ms / baseline:11.5f}  {'ok' if ms < 5 else 'SLOW'}")
+    print(f"\nworst single-site report: {worst:.1f} ms (goal < 200 ms); tracking {ms:.2f} ms (goal < 5 ms); "
+          f"baseline {baseline:.0f} ms for {total:,} scans")
+    if not args.db and not args.keep:
+        db.database.obj.close()
+        os.remove(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
