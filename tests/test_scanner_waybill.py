@@ -32,8 +32,8 @@ def test_bad_rules_are_clear_errors():
         WaybillRules([{"name": "x", "pattern": "(", "check": "none"}])
 
 
-@pytest.mark.xfail(strict=True, reason="mod11-s10 takes the last character as the check digit, but a "
-                   "UPU S10 number ends with the 2-letter country code (reported to the rules owner)")
 def test_full_s10_identifier_validates():
     rules = WaybillRules([{"name": "s10", "pattern": "^[A-Z]{2}[0-9]{9}[A-Z]{2}$", "check": "mod11-s10"}])
     assert rules.validate("RR473124829GB") is None
+    assert "check digit '8' wrong" in rules.validate("RR473124828GB")
+    assert rules.make("s10", "RR47312482GB") == "RR473124829GB"

@@ -15,7 +15,9 @@ Check schemes (the last character is the check character unless stated):
 ``mod10-13``  weights 1,3,1,3… from the right (alternate EAN layout some carriers use).
 ``luhn``      Luhn mod 10.
 ``mod11``     weights 2..7 cycling from the right; 10 -> "X", 11 -> "0" (UPU S10 uses mod11-s10).
-``mod11-s10`` UPU S10 weights 8,6,4,2,3,5,9,7 on the 8 serial digits; 10 -> 0, 11 -> 5.
+``mod11-s10`` UPU S10 identifiers ``AA nnnnnnnn C BB``: weights 8,6,4,2,3,5,9,7 on the 8 serial
+              digits, 10 -> 0, 11 -> 5; the check digit is the 11th character, before the
+              country code (``make`` takes the number without it: ``RR47312482GB``).
 ``mod43``     Code 39 mod 43 over the Code 39 character set.
 ``mod103``    Code 128 set B: (104 + sum(value * position)) mod 103, check as the set-B character.
 """
@@ -25,6 +27,8 @@ import re
 from dataclasses import dataclass, field
 
 CODE39_CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-. $/+%"
+# mod103 values 95..102 are Code 128 control codes: no printable check character exists
+NO_PRINTABLE_CHECK = "\x00"
 
 
 class RuleError(ValueError):
@@ -87,7 +91,8 @@ def _mod103(body: str) -> str | None:
     if any(not (32 <= ord(c) <= 126) for c in body):
         return None
     total = 104 + sum((ord(c) - 32) * (i + 1) for i, c in enumerate(body))
-    return chr(total % 103 + 32) if total % 103 < 95 else None
+    return chr(total % 103 + 32) if total % 103 < 95 else NO_PRINTABLE_CHECK
+
 
 
 CHECKS = {
@@ -157,12 +162,22 @@ class WaybillRule:
             return f"prefix must be one of {', '.join(self.prefixes)} for {self.name}"
         if self._regex is not None and not self._regex.fullmatch(number):
             return f"does not match {self.name} pattern {self.pattern}"
-        if self.check != "none":
+        if self.check == "mod11-s10":
+            if len(number) != 13:
+                return "an S10 identifier has 13 characters (AA nnnnnnnn C BB)"
+            want = check_character("mod11-s10", number[2:10])
+            if want is None:
+                return "S10 serial must be 8 digits"
+            if number[10] != want:
+                return f"check digit {number[10]!r} wrong (mod11-s10 gives {want!r})"
+        elif self.check != "none":
             if len(number) < 2:
                 return f"too short for a {self.check} check character"
             want = check_character(self.check, number[:-1])
             if want is None:
                 return f"characters not allowed by {self.check}"
+            if want == NO_PRINTABLE_CHECK:
+                return f"{self.check} check value has no printable character for this number"
             if number[-1] != want:
                 return f"check character {number[-1]!r} wrong ({self.check} gives {want!r})"
         return None
@@ -199,7 +214,12 @@ class WaybillRules:
             raise RuleError(f"no waybill rule named {rule_name!r}")
         if rule.check == "none":
             return body
+        if rule.check == "mod11-s10":
+            ch = check_character("mod11-s10", body[2:10])
+            if ch is None or len(body) != 12:
+                raise RuleError(f"{body!r} is not an S10 identifier without its check digit")
+            return body[:10] + ch + body[10:]
         ch = check_character(rule.check, body)
-        if ch is None:
-            raise RuleError(f"{body!r} has characters {rule.check} cannot check")
+        if ch is None or ch == NO_PRINTABLE_CHECK:
+            raise RuleError(f"{body!r} has no printable {rule.check} check character")
         return body + ch
