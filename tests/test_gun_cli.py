@@ -118,6 +118,8 @@ def test_flash_inspect_port_and_fleet(env):
         assert res.exit_code == 0, res.output
         assert "G-100-1" in res.output and "next_stop" in res.output
         assert open(tmp / "back.img", "rb").read() == open(img, "rb").read()
+        (row,) = json.loads(run("fleet", "--db", env["db"], "--json").output)
+        assert (row["seen_by"], row["status"]) == ("read-back", "out of date")
 
         img2 = str(tmp / "100b.img")
         run("build", "--site", "100", "--out", img2, "--db", env["db"], "--keys", env["keys"])
@@ -147,3 +149,26 @@ def test_sim_gun_command_prints_its_pty(env):
         proc.terminate()
         proc.wait(10)
     assert proc.returncode == 0
+
+
+def test_flash_broken_off_then_resumed_from_the_cli(env):
+    run, tmp = env["run"], env["tmp"]
+    from sim.gun_networks import generate_slice
+    from firmware_images import container
+
+    img = tmp / "big.img"
+    img.write_bytes(container.build_image(generate_slice(sites=80, staff=600, rules=800, seed=4),
+                                          keys.load_private(env["keys"]), 1))
+    pub = keys.public_raw(keys.load_public(env["keys"])).hex()
+    sim = SimulatedGun(tmp / "gun", gun_id="G-R", public_key_hex=pub, max_chunk=512).start()
+    try:
+        sim.cut_after_chunks = 5
+        res = run("flash", sim.port, str(img), "--db", env["db"], "--timeout", "0.2")
+        assert res.exit_code == 1 and "run the flash again to resume" in res.output
+        sim.cut_after_chunks = None
+        res = run("flash", sim.port, str(img), "--db", env["db"])
+        assert res.exit_code == 0, res.output
+        assert "resumed at chunk 5 of" in res.output
+        assert sim.storage.active_image() == img.read_bytes()
+    finally:
+        sim.stop()

@@ -343,3 +343,39 @@ def test_any_request_sequence_gets_an_answer_and_keeps_the_active_image(tmp_path
     again = GunStorage(d)
     assert again.active_image() in (IMAGE_A, IMAGE_B)
     container.parse_image(again.active_image(), keys.public_from_hex(PUB_HEX))
+
+
+# ---------------------------------------------------------------- soak (make test-all)
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["cut", "chunk-written", "before-switch", "after-switch"]),
+                          st.floats(0, 1)), min_size=1, max_size=4))
+def test_soak_any_mix_of_pulled_cables_and_power_cuts(tmp_path_factory, events):
+    d = tmp_path_factory.mktemp("soak")
+    g = SimulatedGun(d, public_key_hex=PUB_HEX, max_chunk=128).start()
+    try:
+        link_to(g).flash(IMAGE_A)
+        for what, where in events:
+            total = update_chunks() * 2
+            at = int(where * total)
+            if what == "cut":
+                g.cut_after_chunks = g.chunks_received + at
+            elif what == "chunk-written":
+                def progress(done, _total, g=g, at=at):
+                    if done >= at:
+                        g.storage.crash_points = {"chunk-written"}
+            else:
+                g.storage.crash_points = {what}
+            try:
+                link_to(g, timeout=0.2, retries=1).flash(IMAGE_B, progress=progress if what == "chunk-written" else None)
+            except LinkError:
+                pass
+            g.stop()
+            g = SimulatedGun(d).start()
+            assert g.storage.active_image() in (IMAGE_A, IMAGE_B)
+            container.read_image(g.storage.active_image(), keys.public_from_hex(PUB_HEX))
+        link_to(g).flash(IMAGE_B)
+        assert link_to(g).read_back() == IMAGE_B
+    finally:
+        g.stop()
