@@ -67,7 +67,11 @@ class FlashResult:
 
 
 def open_port(url: str, baud: int = DEFAULT_BAUD) -> serial.SerialBase:
-    """Open ``url`` (a device path or any pyserial URL) for the flashing link."""
+    """Open ``url`` (a device path, any pyserial URL, or ``usb://VID:PID`` for raw USB bulk)."""
+    if url.startswith("usb://"):
+        from firmware_images.usb_link import open_usb
+
+        return open_usb(url)
     try:
         return serial.serial_for_url(url, baudrate=baud, timeout=0.02, write_timeout=10)
     except (serial.SerialException, OSError, ValueError) as e:
