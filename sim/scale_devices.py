@@ -9,8 +9,9 @@ Two layers, like the drivers:
   protocols (Toledo 8217, MT-SICS, XK3190 command mode, Modbus RTU as a slave).
 
 ``PtyLink`` is generic (scanner simulators use it too): a pty in raw mode whose slave path a driver
-opens with pyserial; ``unplug()`` closes the master (the driver sees EIO), ``plug()`` makes a new
-pty and, when a ``link`` path was given, re-points that symlink to it (like ``/dev/serial/by-id``).
+opens with pyserial; ``unplug()`` closes the master (the driver sees EIO) and removes the ``link``
+symlink if one was given, ``plug()`` makes a new pty and points the link at it, the way udev
+manages ``/dev/serial/by-id`` (so a retry never lands on a recycled ``/dev/pts/N`` of someone else).
 """
 from __future__ import annotations
 
@@ -160,6 +161,8 @@ class PtyLink:
             os.replace(tmp, self.link)
 
     def unplug(self) -> None:
+        if self.link and os.path.lexists(self.link):  # udev removes the by-id link on unplug too
+            os.unlink(self.link)
         for fd in (self.master, self._slave):
             if fd is not None:
                 try:

@@ -51,6 +51,7 @@ class Plug:
         self.master = master
 
     def unplug(self):
+        os.unlink(self.link)  # as udev removes the by-id link: retries never hit a recycled /dev/pts/N
         os.close(self.master)
         self.master = None
 
@@ -64,7 +65,7 @@ class Plug:
 
     def close(self):
         if self.master is not None:
-            self.unplug()
+            os.close(self.master)
         if os.path.lexists(self.link):
             os.unlink(self.link)
 

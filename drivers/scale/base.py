@@ -222,7 +222,8 @@ class Scale:
 
     # -- consumers --------------------------------------------------------------------------------
     def latest(self) -> Reading | None:
-        return self._latest
+        """The newest reading, or ``None`` before the first one and whenever the device is away."""
+        return self._latest if self.owner.state == "connected" else None
 
     def stable_weight(self, timeout_s: float) -> Reading | None:
         """Wait up to ``timeout_s`` for a stable reading decoded *after* this call; ``None`` if none came.
