@@ -51,6 +51,7 @@ class Uplink:
         self.inflight_seqs: set[int] = set()
         self.fresh_cursor = self.fresh_start = self.back_cursor = 0
         self.last_ack_ms: int | None = None
+        self.ack_latency_ms: float | None = None     # moving average: paces resends to the hub's speed
         self.config_version: str | None = None
         self.stats = {"batches_sent": 0, "scans_sent": 0, "acked": 0, "rejected": 0, "resends": 0,
                       "connects": 0, "refused_configs": 0}
@@ -142,6 +143,8 @@ class Uplink:
             entry = self.inflight.pop(str(ack.get("batch")), None)
             if entry:
                 self.inflight_seqs.difference_update(entry["seqs"])
+                took = mono_ms() - entry["sent"]
+                self.ack_latency_ms = took if self.ack_latency_ms is None else 0.8 * self.ack_latency_ms + 0.2 * took
         self.stats["acked"] += settled
         self.stats["rejected"] += len(rejected)
         self.last_ack_ms = now
@@ -173,8 +176,10 @@ class Uplink:
         self.client.publish(P.topic(self.station, P.TIME), P.encode({"t0": wall_ms(), "m0": mono_ms()}), qos=0)
 
     def _expire(self, now: int) -> None:
+        # a busy hub answers slowly but surely: wait several of its usual ack times before resending
+        limit = max(self.ack_timeout_ms, 5 * (self.ack_latency_ms or 0))
         with self._lock:
-            late = [b for b, e in self.inflight.items() if now - e["sent"] > self.ack_timeout_ms]
+            late = [b for b, e in self.inflight.items() if now - e["sent"] > limit]
             for b in late:
                 e = self.inflight.pop(b)
                 self.inflight_seqs.difference_update(e["seqs"])

@@ -39,7 +39,6 @@ def open_database(url: str) -> peewee.Database:
             password=unquote(p.password) if p.password else None,
             host=p.hostname or "127.0.0.1",
             port=p.port or 5432,
-            autorollback=True,
         )
     path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
     if "://" in path:

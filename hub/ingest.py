@@ -135,29 +135,51 @@ def event_order(e) -> tuple:
     return (e.event_ms, KIND_RANK.get(e.kind, 99), e.id)
 
 
+def _executemany(sql: str, rows: list[tuple]) -> None:
+    """Run one prepared statement over many rows: the hot path skips the ORM's SQL building.
+    ``?`` placeholders are rewritten for drivers that use ``%s`` (PostgreSQL)."""
+    if not rows:
+        return
+    db = database.obj
+    if db.param != "?":
+        sql = sql.replace("?", db.param)
+    db.cursor().executemany(sql, rows)
+
+
+def _insert_ignore_sql(model, columns: list[str]) -> str:
+    cols = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    return f'INSERT INTO "{model._meta.table_name}" ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING'
+
+
+SCAN_COLUMNS = ["id", "station", "epoch", "seq", "kind", "waybill", "site", "edge_ms", "event_ms", "clock",
+                "received_ms", "weight_g", "extra_json", *OPTIONAL_TEXT]
+DELETION_COLUMNS = ["scan_id", "station", "epoch", "seq", "site", "waybill", "kind", "operator", "reason",
+                    "deleted_ms", "uploaded", "scan_json"]
+PARCEL_UPSERT = ('INSERT INTO "parcel" ("waybill", "status", "site", "last_event_ms", "origin_site", "events") '
+                 'VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("waybill") DO UPDATE SET "status" = excluded."status", '
+                 '"site" = excluded."site", "last_event_ms" = excluded."last_event_ms", '
+                 '"origin_site" = excluded."origin_site", "events" = excluded."events"')
+
+
 def recompute_parcels(waybills: Iterable[str]) -> None:
     """Derive ``Parcel`` rows for ``waybills`` from all their events."""
     waybills = sorted(set(waybills))
-    for chunk in _chunks(waybills, 300):
+    db = database.obj
+    for chunk in _chunks(waybills, 500):
+        marks = ", ".join(db.param for _ in chunk)
+        cur = db.execute_sql(f'SELECT "id", "waybill", "kind", "site", "event_ms" FROM "scanevent" '
+                             f'WHERE "waybill" IN ({marks})', chunk)
         events: dict[str, list] = {}
-        q = (m.ScanEvent.select(m.ScanEvent.id, m.ScanEvent.waybill, m.ScanEvent.kind, m.ScanEvent.site,
-                                m.ScanEvent.event_ms, m.ScanEvent.next_site)
-             .where(m.ScanEvent.waybill.in_(chunk)))
-        for e in q:
-            events.setdefault(e.waybill, []).append(e)
+        for row in cur.fetchall():
+            events.setdefault(row[1], []).append(row)
         rows = []
         for wb, evs in events.items():
-            evs.sort(key=event_order)
+            evs.sort(key=lambda r: (r[4], KIND_RANK.get(r[2], 99), r[0]))
             last = evs[-1]
-            origin = next((e.site for e in evs if e.kind == "receive"), evs[0].site)
-            rows.append({"waybill": wb, "status": last.kind, "site": last.site,
-                         "last_event_ms": last.event_ms, "origin_site": origin, "events": len(evs)})
-        if rows:
-            (m.Parcel.insert_many(rows)
-             .on_conflict(conflict_target=[m.Parcel.waybill],
-                          preserve=[m.Parcel.status, m.Parcel.site, m.Parcel.last_event_ms,
-                                    m.Parcel.origin_site, m.Parcel.events])
-             .execute())
+            origin = next((e[3] for e in evs if e[2] == "receive"), evs[0][3])
+            rows.append((wb, last[2], last[3], last[4], origin, len(evs)))
+        _executemany(PARCEL_UPSERT, rows)
 
 
 def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int | None = None
@@ -182,10 +204,9 @@ def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int
         except PayloadError as e:
             rejected.append((d, f"deletion: {e}"))
     with database.atomic():
-        for chunk in _chunks(rows):
-            m.ScanEvent.insert_many(chunk).on_conflict_ignore().execute()
-        for chunk in _chunks(dels):
-            m.Deletion.insert_many(chunk).on_conflict_ignore().execute()
+        _executemany(_insert_ignore_sql(m.ScanEvent, SCAN_COLUMNS), [tuple(r[c] for c in SCAN_COLUMNS) for r in rows])
+        _executemany(_insert_ignore_sql(m.Deletion, DELETION_COLUMNS),
+                     [tuple(d[c] for c in DELETION_COLUMNS) for d in dels])
         for item, reason in rejected:
             station = item.get("station") if isinstance(item, dict) else None
             dead_letter("scan", reason, json.dumps(item, ensure_ascii=False, default=str).encode(),
