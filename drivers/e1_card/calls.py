@@ -14,7 +14,7 @@ _ids = itertools.count(1)
 #: why a call ended or failed: the values a caller of this layer can rely on
 REASONS = ("normal", "busy", "congestion", "unallocated", "out-of-order", "no-answer",
            "caller-abandoned", "clear-back", "glare", "seize-timeout", "mf-timeout",
-           "protocol-error", "alarm", "rejected", "remote-release")
+           "protocol-error", "alarm", "rejected", "remote-release", "timeout")
 
 
 @dataclass
