@@ -503,7 +503,7 @@ class R2Channel:
         if sig == self._last_rx_mf:
             return
         self._last_rx_mf = sig
-        self._trace("rx", "mf", sig if sig is not None else "off")
+        self._trace("rx", "mf", sig if sig is not None else "off", self._fwd_meaning(sig))
         if self._mf_sub == "wait_fwd" and sig is not None:
             resp = self._backward_response(sig)
             self._tone(False, resp[0], resp[1])
@@ -525,6 +525,20 @@ class R2Channel:
             else:
                 self._mf_sub = "wait_fwd"
                 self._start("back_cycle", self.v.t_mf_back_cycle)
+
+    def _fwd_meaning(self, sig: int | None) -> str:
+        if sig is None:
+            return ""
+        exp = getattr(self, "_expect", "dnis")
+        if exp == "category":
+            return f"II-{sig} KA category"
+        if exp == "ii":
+            return f"II-{sig} KD category"
+        if sig == self.v.i_no_more_ani and exp == "ani":
+            return "I-15 end of ANI"
+        if 1 <= sig <= 10:
+            return f"I-{sig} {'ANI' if exp == 'ani' else 'DNIS'} digit {DIGITS[sig - 1]}"
+        return f"I-{sig}"
 
     def _backward_response(self, f: int) -> tuple[int, str]:
         v = self.v
