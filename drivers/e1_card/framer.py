@@ -65,6 +65,7 @@ class Framer:
         self.sa = sa
         self._prev_crc = 0  # CRC of the previous SMF II, sent in SMF I
         self._ts0_cache: dict = {}
+        self._ts16_cache: dict = {}
 
     def multiframe(self, payload: bytes | None = None, abcd=None, *, rai: bool = False,
                    remote_mf_alarm: bool = False, e_bits=(1, 1)) -> bytes:
@@ -82,8 +83,19 @@ class Framer:
                 raise FrameError(f"a multiframe payload is {MULTIFRAME_BYTES} bytes, got {len(payload)}")
             buf = bytearray(payload)
         if self.cas:
-            buf[16::FRAME_BYTES] = _cas.build_ts16(abcd if abcd is not None else {},
-                                                  remote_mf_alarm=remote_mf_alarm)
+            if abcd is None:
+                key16 = (None, remote_mf_alarm)
+            elif isinstance(abcd, dict):
+                key16 = (tuple(sorted(abcd.items())), remote_mf_alarm)
+            else:
+                key16 = (tuple(abcd), remote_mf_alarm)
+            ts16 = self._ts16_cache.get(key16)
+            if ts16 is None:  # signalling changes rarely: build each ABCD pattern once
+                ts16 = _cas.build_ts16(abcd if abcd is not None else {}, remote_mf_alarm=remote_mf_alarm)
+                if len(self._ts16_cache) > 256:
+                    self._ts16_cache.clear()
+                self._ts16_cache[key16] = ts16
+            buf[16::FRAME_BYTES] = ts16
         key = (bool(rai), tuple(e_bits))
         ts0 = self._ts0_cache.get(key)
         if ts0 is None:
