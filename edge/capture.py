@@ -118,7 +118,61 @@ class Capture:
             fn(device, verdict)
         return verdict
 
+    def scan_batch(self, items: list[dict]) -> list[Verdict]:
+        """Capture a wireless gun's upload in one durable transaction.  Each item is a dict with
+        ``text`` and optionally ``device``, ``weight_g``, ``captured_ms`` and context overrides;
+        every item gets its own verdict, and the accepted ones are committed together."""
+        verdicts: list[Verdict | None] = []
+        staged, seen = [], set()
+        for it in items:
+            it = dict(it)
+            text, device = it.pop("text", None), it.pop("device", "batch")
+            weight, captured = it.pop("weight_g", None), it.pop("captured_ms", None)
+            prep = self._prepare(text, device, weight, it, captured)
+            if isinstance(prep, Verdict):
+                verdicts.append(prep)
+                continue
+            key = (prep[0]["waybill"], prep[0]["kind"])
+            if key in seen:
+                verdicts.append(Verdict("refused", f"repeat scan: {key[0]} twice as {key[1]} in one upload"))
+                continue
+            seen.add(key)
+            staged.append((len(verdicts), prep))
+            verdicts.append(None)
+        if staged:
+            try:
+                seqs = self.outbox.add_many([(scan, created, mono, self.clock.boot) for _, (scan, created, mono) in staged])
+            except OutboxError as e:
+                seqs = None
+                for i, _ in staged:
+                    verdicts[i] = Verdict("refused", str(e))
+            if seqs is not None:
+                for (i, (scan, _, _)), seq in zip(staged, seqs):
+                    verdicts[i] = Verdict("accepted", scan=scan, seq=seq, warning=self._fill_warning())
+        for it, v in zip(items, verdicts):
+            for fn in self.listeners:
+                fn(it.get("device", "batch"), v)
+        return verdicts
+
+    def _fill_warning(self) -> str | None:
+        limit = self.outbox.limits.max_pending
+        if limit and self.outbox.pending >= WARN_FRACTION * limit:
+            return f"outbox {self.outbox.pending / limit:.0%} full ({self.outbox.pending} waiting for the hub)"
+        return None
+
     def _scan(self, text, device, weight_g, overrides, captured_ms=None) -> Verdict:
+        prep = self._prepare(text, device, weight_g, overrides, captured_ms)
+        if isinstance(prep, Verdict):
+            return prep
+        scan, created, mono = prep
+        try:
+            seq = self.outbox.add(scan, created, mono, self.clock.boot)
+        except OutboxError as e:
+            return Verdict("refused", str(e))
+        return Verdict("accepted", scan=scan, seq=seq, warning=self._fill_warning())
+
+    def _prepare(self, text, device, weight_g, overrides, captured_ms=None):
+        """A refusal or control ``Verdict``, or ``(scan, created_ms, mono_ms)`` ready to store."""
         if not isinstance(text, str):
             return Verdict("refused", "not a barcode text")
         text = text.strip()
@@ -147,15 +201,7 @@ class Capture:
         if why:
             return Verdict("refused", why)
         scan.update(id=uuid.uuid4().hex, station=self.station, epoch=self.outbox.epoch, edge_ms=created)
-        try:
-            seq = self.outbox.add(scan, created, mono, self.clock.boot)
-        except OutboxError as e:
-            return Verdict("refused", str(e))
-        warning = None
-        limit = self.outbox.limits.max_pending
-        if limit and self.outbox.pending >= WARN_FRACTION * limit:
-            warning = f"outbox {self.outbox.pending / limit:.0%} full ({self.outbox.pending} waiting for the hub)"
-        return Verdict("accepted", scan=scan, seq=seq, warning=warning)
+        return scan, created, mono
 
     def _kind_fields(self, scan: dict, c: Context, weight_g: int | None, live: bool = True) -> str | None:
         v = self.view

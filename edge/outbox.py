@@ -1,8 +1,9 @@
 """The station's durable outbox: every accepted scan is in this SQLite file before the good beep.
 
 * WAL journal, ``synchronous=FULL``: a committed scan survives power loss and ``kill -9``.
-* Group commit: concurrent captures (several guns) are written by one writer thread in one
-  transaction and released together, so a burst costs one fsync per group, not per scan.
+* Group commit: the first capture to arrive writes (no thread hand-off on a quiet station);
+  captures that arrive while it commits queue up and the next leader writes them all in one
+  transaction, so a burst from several guns costs one fsync per group, not per scan.
 * Nothing leaves the outbox until the hub acknowledges it: rows go ``pending`` -> ``acked`` (or
   ``rejected`` with the hub's reason) and acked rows are pruned only after ``keep_acked_days``.
 * A deletion is audited: the scan moves to ``deletions`` as a tombstone that is itself uploaded.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import secrets
 import sqlite3
 import threading
@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 PENDING, ACKED, REJECTED = 0, 1, 2
+GROUP_LINGER_S = 0.001
 WARN_FRACTION = 0.8
 
 SCHEMA = """
@@ -85,16 +86,20 @@ class Outbox:
         self.limits = limits or Limits()
         self._db = _connect(path)
         self._db.executescript(SCHEMA)
-        self._lock = threading.Lock()           # guards self._db for readers/updaters
+        self._lock = threading.Lock()           # guards self._db (writes and uplink queries)
+        # capture-side lookups get their own connection: WAL readers never wait for a commit's fsync
+        self._rdb = _connect(path)
+        self._rlock = threading.Lock()
         self.epoch = self.get_meta("epoch")
         if self.epoch is None:
             self.epoch = secrets.token_hex(4)
             self.set_meta("epoch", self.epoch)
         self._pending = self._count_pending()
-        self._queue: queue.Queue = queue.Queue()
-        self._writer = threading.Thread(target=self._write_loop, name="outbox-writer", daemon=True)
+        self._waiting: list[list] = []          # captures queued for the next group commit
+        self._qlock = threading.Lock()
+        self._queued = threading.Condition(self._qlock)
+        self._leader = False
         self._closed = False
-        self._writer.start()
 
     # ------------------------------------------------------------ meta
     def get_meta(self, key: str, default=None):
@@ -129,60 +134,82 @@ class Outbox:
             raise OutboxFull(f"outbox full: {self._pending} scans wait for the hub "
                              f"(limit {self.limits.max_pending}); check the uplink")
 
-    def add(self, scan: dict, created_ms: int, mono_ms: int, boot: str, timeout_s: float = 30) -> int:
+    def add(self, scan: dict, created_ms: int, mono_ms: int, boot: str) -> int:
         """Durably store ``scan`` (its ``id``, ``waybill``, ``kind`` are required); returns its seq.
 
-        Blocks until the row is committed with ``synchronous=FULL``.  Raises ``OutboxFull`` when
-        the limit is reached and ``OutboxError`` when the write fails.
+        Returns only after the row is committed with ``synchronous=FULL``.  Raises ``OutboxFull``
+        when the limit is reached and ``OutboxError`` when the write fails.
         """
+        return self.add_many([(scan, created_ms, mono_ms, boot)])[0]
+
+    def add_many(self, items: list[tuple[dict, int, int, str]]) -> list[int]:
+        """Store several ``(scan, created_ms, mono_ms, boot)`` in one transaction (a cradle upload);
+        all or none.  Returns their seqs in order."""
         if self._closed:
             raise OutboxError("outbox is closed")
-        self._check_room()
-        req = [scan, created_ms, mono_ms, boot, threading.Event(), None, None]
-        self._queue.put(req)
-        if not req[4].wait(timeout_s):
-            raise OutboxError("outbox write timed out")
-        if req[6] is not None:
-            raise req[6]
-        return req[5]
+        if self.limits.max_pending and self._pending + len(items) > self.limits.max_pending:
+            self._check_room()
+            raise OutboxFull(f"outbox full: {len(items)} scans do not fit "
+                             f"({self._pending} of {self.limits.max_pending} waiting for the hub)")
+        req = [items, threading.Event(), None, None]
+        with self._qlock:
+            self._waiting.append(req)
+            lead = not self._leader
+            if lead:
+                self._leader = True
+            else:
+                self._queued.notify()
+        if lead:
+            self._lead()
+        req[1].wait()
+        if req[3] is not None:
+            raise req[3]
+        return req[2]
 
-    def _write_loop(self) -> None:
+    def _lead(self) -> None:
+        """Commit queued captures group by group until none are left, then step down.
+
+        When the last group had company (several guns at once), wait up to ``GROUP_LINGER_S``
+        for as many guns to queue their next scan, so a burst commits in few large groups."""
+        last = 1
         while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            group = [first]
-            while True:
+            with self._qlock:
+                if last > 1:
+                    deadline = time.monotonic() + GROUP_LINGER_S
+                    while len(self._waiting) < last and time.monotonic() < deadline:
+                        self._queued.wait(deadline - time.monotonic())
+                group, self._waiting = self._waiting, []
+                if not group:
+                    self._leader = False
+                    return
+            self._write_group(group)
+            last = len(group)
+
+    def _write_group(self, group: list[list]) -> None:
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)
-                    break
-                group.append(nxt)
-            try:
-                with self._lock:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    try:
-                        for req in group:
-                            scan = req[0]
+                    for req in group:
+                        seqs = []
+                        for scan, created, mono, boot in req[0]:
                             cur = self._db.execute(
                                 "INSERT INTO scans(id, waybill, kind, created_ms, mono_ms, boot, payload) "
                                 "VALUES(?,?,?,?,?,?,?)",
-                                (scan["id"], scan["waybill"], scan["kind"], req[1], req[2], req[3],
+                                (scan["id"], scan["waybill"], scan["kind"], created, mono, boot,
                                  json.dumps(scan, separators=(",", ":"), ensure_ascii=False)))
-                            req[5] = cur.lastrowid
-                        self._db.execute("COMMIT")
-                    except BaseException:
-                        self._db.execute("ROLLBACK")
-                        raise
-                self._pending += len(group)
-            except (sqlite3.Error, OSError) as e:
-                for req in group:
-                    req[6] = OutboxError(f"could not store the scan: {e}")
+                            seqs.append(cur.lastrowid)
+                        req[2] = seqs
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            self._pending += sum(len(req[0]) for req in group)
+        except (sqlite3.Error, OSError) as e:
             for req in group:
-                req[4].set()
+                req[3] = OutboxError(f"could not store the scan: {e}")
+        for req in group:
+            req[1].set()
 
     # ------------------------------------------------------------ uplink side
     def pending_after(self, after_seq: int, limit: int, upto: int | None = None) -> list[tuple]:
@@ -268,9 +295,9 @@ class Outbox:
     # ------------------------------------------------------------ queries and upkeep
     def last_capture(self, waybill: str, kind: str) -> int | None:
         """Wall time of the latest capture of ``waybill`` as ``kind`` (for repeat-scan warnings)."""
-        with self._lock:
-            row = self._db.execute("SELECT MAX(created_ms) FROM scans WHERE waybill=? AND kind=?",
-                                   (waybill, kind)).fetchone()
+        with self._rlock:
+            row = self._rdb.execute("SELECT MAX(created_ms) FROM scans WHERE waybill=? AND kind=?",
+                                    (waybill, kind)).fetchone()
         return row[0] if row else None
 
     def scans(self, state: int | None = None, limit: int | None = None) -> list[dict]:
@@ -304,7 +331,7 @@ class Outbox:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)
-        self._writer.join(timeout=10)
         with self._lock:
             self._db.close()
+        with self._rlock:
+            self._rdb.close()
