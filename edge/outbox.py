@@ -283,14 +283,16 @@ class Outbox:
 
     def pending_deletions(self, limit: int = 100) -> list[dict]:
         with self._lock:
-            rows = self._db.execute("SELECT id, deleted_ms, operator, reason, uploaded, scan FROM deletions "
+            rows = self._db.execute("SELECT id, deleted_ms, operator, reason, uploaded, scan, seq FROM deletions "
                                     "WHERE state=0 ORDER BY seq LIMIT ?", (limit,)).fetchall()
         return [{"id": r[0], "deleted_ms": r[1], "operator": r[2], "reason": r[3], "uploaded": bool(r[4]),
-                 "scan": json.loads(r[5])} for r in rows]
+                 "scan": dict(json.loads(r[5]), seq=r[6])} for r in rows]
 
-    def mark_deletions_acked(self, ids: list[str]) -> None:
+    def mark_deletions_acked(self, ids: list[str], rejected: list[str] = ()) -> None:
+        """The hub has the tombstones ``ids``; ``rejected`` ones it refused (kept, not resent)."""
         with self._lock:
             self._db.executemany("UPDATE deletions SET state=1 WHERE id=?", [(i,) for i in ids])
+            self._db.executemany("UPDATE deletions SET state=2 WHERE id=?", [(i,) for i in rejected])
 
     # ------------------------------------------------------------ queries and upkeep
     def last_capture(self, waybill: str, kind: str) -> int | None:

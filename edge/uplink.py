@@ -137,8 +137,10 @@ class Uplink:
             return
         now = wall_ms()
         settled = self.outbox.mark_acked(ranges, rejected, now)
-        if ack.get("deletions"):
-            self.outbox.mark_deletions_acked([str(i) for i in ack["deletions"]])
+        if ack.get("deletions") or ack.get("deletions_rejected"):
+            self.outbox.mark_deletions_acked([str(i) for i in ack.get("deletions", [])],
+                                             [str(r.get("id")) for r in ack.get("deletions_rejected", [])
+                                              if isinstance(r, dict)])
         with self._lock:
             entry = self.inflight.pop(str(ack.get("batch")), None)
             if entry:

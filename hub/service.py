@@ -189,6 +189,7 @@ class HubService:
                 "rejected": [{"seq": s.get("seq"), "id": s.get("id"), "reason": bad[id(s)]}
                              for s in b["scans"] if id(s) in bad],
                 "deletions": [d["id"] for d in b["deletions"] if id(d) not in bad],
+                "deletions_rejected": [{"id": d.get("id"), "reason": bad[id(d)]} for d in b["deletions"] if id(d) in bad],
                 "hub_ms": now,
             }
             self.client.publish(P.topic(b["station"], P.ACK), P.encode(ack), qos=1)
