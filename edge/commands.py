@@ -90,17 +90,22 @@ def status(config_path, as_json):
         cfg_json = ob.get_meta("config")
         version = json.loads(cfg_json).get("version") if cfg_json else None
         offsets = json.loads(ob.get_meta("mono_offsets", "{}"))
-        last_ack = ob._db.execute("SELECT MAX(acked_ms) FROM scans").fetchone()[0]
-        st = {"station": cfg.station, "site": cfg.site, "outbox": ob.counts(), "usage": ob.usage(),
-              "config_version": version, "last_ack_ms": last_ack, "clock_synced_boots": len(offsets),
-              "epoch": ob.epoch}
+        last_ack = ob.last_ack_ms()
+        live = json.loads(ob.get_meta("status", "{}"))
+        from edge.clock import wall_ms
+        fresh = isinstance(live.get("ts"), int) and wall_ms() - live["ts"] < 30_000
+        st = {"station": cfg.station, "site": cfg.site, "online": bool(fresh and live.get("online")),
+              "running": fresh, "outbox": ob.counts(), "usage": ob.usage(),
+              "config_version": version, "last_ack_ms": last_ack, "clock_offset_ms": live.get("clock_offset_ms"),
+              "rtt_ms": live.get("rtt_ms"), "clock_synced_boots": len(offsets), "epoch": ob.epoch}
     finally:
         ob.close()
     if as_json:
         click.echo(json.dumps(st))
         return
     u = st["usage"]
-    click.echo(f"station {st['station']} (site {st['site']}), outbox epoch {st['epoch']}")
+    state = ("online" if st["online"] else "running, broker unreachable") if st["running"] else "not running"
+    click.echo(f"station {st['station']} (site {st['site']}): {state}; outbox epoch {st['epoch']}")
     click.echo(f"  outbox: {st['outbox']['pending']} pending ({u['fraction']:.1%} of {u['limit']}), "
                f"{st['outbox']['acked']} acked, {st['outbox']['rejected']} rejected by the hub, "
                f"{st['outbox']['deleted']} deleted")
@@ -109,6 +114,8 @@ def status(config_path, as_json):
     click.echo(f"  config: {version or 'none yet (the hub has not been reached)'}")
     from hub.tracking import iso
     click.echo(f"  last ack: {iso(last_ack) if last_ack else 'never'}")
+    if st["clock_offset_ms"] is not None:
+        click.echo(f"  clock: {st['clock_offset_ms']:+d} ms from the hub (round trip {st['rtt_ms']} ms)")
 
 
 @edge.command()

@@ -295,6 +295,10 @@ class Outbox:
             self._db.executemany("UPDATE deletions SET state=2 WHERE id=?", [(i,) for i in rejected])
 
     # ------------------------------------------------------------ queries and upkeep
+    def last_ack_ms(self) -> int | None:
+        with self._lock:
+            return self._db.execute("SELECT MAX(acked_ms) FROM scans").fetchone()[0]
+
     def last_capture(self, waybill: str, kind: str) -> int | None:
         """Wall time of the latest capture of ``waybill`` as ``kind`` (for repeat-scan warnings)."""
         with self._rlock:

@@ -165,7 +165,9 @@ class Uplink:
                         self._probe()
                         self._next_probe = now + (self.probe_every_ms if self.clock.synced else 1000)
                 if now >= self._next_status:
-                    self.client.publish(P.topic(self.station, P.STATUS), self._status_payload(), qos=1, retain=True)
+                    payload = self._status_payload()
+                    self.client.publish(P.topic(self.station, P.STATUS), payload, qos=1, retain=True)
+                    self.outbox.set_meta("status", payload.decode())     # for `scanhub edge status`
                     self._next_status = now + self.status_every_ms
                 if not self.clock.synced:
                     continue

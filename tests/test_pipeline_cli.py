@@ -70,8 +70,13 @@ def test_edge_status_and_outbox_commands(tmp_path, make_edge):
     edge = make_edge()
     path = tmp_path / "station.yaml"
     path.write_text(yaml.safe_dump({"station": "st-100-1", "site": "100", "outbox": edge.cfg.outbox}))
+    wait_for(lambda: json.loads(run("edge", "status", "--config", str(path), "--json").output)["running"],
+             what="the running station's status")
     r = run("edge", "status", "--config", str(path), "--json")
-    assert r.exit_code == 0 and json.loads(r.output)["outbox"]["pending"] == 0
+    st = json.loads(r.output)
+    assert r.exit_code == 0 and st["outbox"]["pending"] == 0 and st["online"] is True    # the broker is up
+    r = run("edge", "status", "--config", str(path))
+    assert "st-100-1" in r.output and "pending" in r.output
     bad = tmp_path / "bad.yaml"
     bad.write_text("station: 'a b'\nsite: '1'\n")
     assert "may use only" in run("edge", "status", "--config", str(bad)).output
