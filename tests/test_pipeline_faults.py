@@ -200,3 +200,28 @@ def test_station_cannot_speak_for_another(hub_service, broker, hub_store):
         c.loop_stop()
         c.disconnect()
     assert hub_counts(hub_store) == (0, 0)
+
+
+def test_pipeline_on_postgresql(pg_url, broker, make_edge, sample_network):
+    import psycopg2
+
+    from hub.basic_data import import_network
+    from hub.db import connect, database
+    from hub.service import HubService
+    connect(pg_url, create=True)
+    import_network(sample_network)
+    database.close()
+    svc = HubService(pg_url, broker.url).start()
+    try:
+        assert svc.wait_connected(10)
+        edge = make_edge()
+        start_receiving(edge)
+        assert all(edge.capture.scan(wb(i)).accepted for i in range(200))
+        wait_for(lambda: edge.outbox.counts()["acked"] == 200, what="acks from the PostgreSQL hub")
+    finally:
+        svc.stop()
+    with psycopg2.connect(pg_url) as c, c.cursor() as cur:
+        cur.execute('SELECT COUNT(*), COUNT(DISTINCT waybill) FROM scanevent')
+        assert cur.fetchone() == (200, 200)
+        cur.execute("SELECT COUNT(*) FROM parcel WHERE status = 'receive'")
+        assert cur.fetchone()[0] == 200
