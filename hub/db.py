@@ -68,3 +68,30 @@ def connect(url: str, create: bool = False) -> peewee.Database:
     elif not db.table_exists("meta"):
         raise StoreError(f"{url} is not an initialised hub store: run `scanhub hub init --db {url}`")
     return db
+
+
+def executemany(sql: str, rows: list[tuple]) -> None:
+    """Run one statement over many rows without the ORM building SQL per row (the hot paths).
+
+    Write ``?`` placeholders; they are rewritten for drivers that use ``%s`` (PostgreSQL).
+    """
+    if not rows:
+        return
+    db = database.obj
+    if db.param != "?":
+        sql = sql.replace("?", db.param)
+    db.cursor().executemany(sql, rows)
+
+
+def bulk_insert(model, rows: list[dict], ignore_conflicts: bool = False) -> None:
+    """Insert ``rows`` (dicts with the same keys, named as the model's columns) in one prepared
+    statement; with ``ignore_conflicts`` rows whose key exists are skipped (``ON CONFLICT DO NOTHING``).
+    Portable SQLite / PostgreSQL, and an order of magnitude faster than ``insert_many`` for
+    thousands of rows."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    cols = ", ".join(f'"{model._meta.fields[c].column_name if c in model._meta.fields else c}"' for c in columns)
+    sql = (f'INSERT INTO "{model._meta.table_name}" ({cols}) VALUES ({", ".join("?" for _ in columns)})'
+           + (" ON CONFLICT DO NOTHING" if ignore_conflicts else ""))
+    executemany(sql, [tuple(r[c] for c in columns) for r in rows])

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from hub import models as m
-from hub.db import database
+from hub.db import bulk_insert, database, executemany
 
 SCHEMA_VERSION = 1
 KINDS = ("receive", "dispatch", "arrive", "deliver", "sign", "problem", "hold")
@@ -135,27 +135,6 @@ def event_order(e) -> tuple:
     return (e.event_ms, KIND_RANK.get(e.kind, 99), e.id)
 
 
-def _executemany(sql: str, rows: list[tuple]) -> None:
-    """Run one prepared statement over many rows: the hot path skips the ORM's SQL building.
-    ``?`` placeholders are rewritten for drivers that use ``%s`` (PostgreSQL)."""
-    if not rows:
-        return
-    db = database.obj
-    if db.param != "?":
-        sql = sql.replace("?", db.param)
-    db.cursor().executemany(sql, rows)
-
-
-def _insert_ignore_sql(model, columns: list[str]) -> str:
-    cols = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join("?" for _ in columns)
-    return f'INSERT INTO "{model._meta.table_name}" ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING'
-
-
-SCAN_COLUMNS = ["id", "station", "epoch", "seq", "kind", "waybill", "site", "edge_ms", "event_ms", "clock",
-                "received_ms", "weight_g", "extra_json", *OPTIONAL_TEXT]
-DELETION_COLUMNS = ["scan_id", "station", "epoch", "seq", "site", "waybill", "kind", "operator", "reason",
-                    "deleted_ms", "uploaded", "scan_json"]
 PARCEL_UPSERT = ('INSERT INTO "parcel" ("waybill", "status", "site", "last_event_ms", "origin_site", "events") '
                  'VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("waybill") DO UPDATE SET "status" = excluded."status", '
                  '"site" = excluded."site", "last_event_ms" = excluded."last_event_ms", '
@@ -179,7 +158,7 @@ def recompute_parcels(waybills: Iterable[str]) -> None:
             last = evs[-1]
             origin = next((e[3] for e in evs if e[2] == "receive"), evs[0][3])
             rows.append((wb, last[2], last[3], last[4], origin, len(evs)))
-        _executemany(PARCEL_UPSERT, rows)
+        executemany(PARCEL_UPSERT, rows)
 
 
 def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int | None = None
@@ -204,9 +183,8 @@ def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int
         except PayloadError as e:
             rejected.append((d, f"deletion: {e}"))
     with database.atomic():
-        _executemany(_insert_ignore_sql(m.ScanEvent, SCAN_COLUMNS), [tuple(r[c] for c in SCAN_COLUMNS) for r in rows])
-        _executemany(_insert_ignore_sql(m.Deletion, DELETION_COLUMNS),
-                     [tuple(d[c] for c in DELETION_COLUMNS) for d in dels])
+        bulk_insert(m.ScanEvent, rows, ignore_conflicts=True)
+        bulk_insert(m.Deletion, dels, ignore_conflicts=True)
         for item, reason in rejected:
             station = item.get("station") if isinstance(item, dict) else None
             dead_letter("scan", reason, json.dumps(item, ensure_ascii=False, default=str).encode(),
