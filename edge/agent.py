@@ -8,6 +8,7 @@ import threading
 from edge.capture import Capture
 from edge.clock import StationClock
 from edge.outbox import Outbox
+from edge.predispatch import predispatch
 from edge.station import StationConfig
 from edge.uplink import Uplink
 
@@ -48,6 +49,10 @@ class EdgeAgent:
     def _on_forecast(self, fc: dict) -> None:
         self.outbox.set_meta("forecast", json.dumps(fc, ensure_ascii=False))
         self.forecast = fc
+
+    def predispatch(self, since_ms: int | None = None) -> dict:
+        """Pre-dispatch comparison against the last forecast (see ``edge.predispatch``)."""
+        return predispatch(self.outbox, self.forecast, since_ms)
 
     def _extra_status(self) -> dict:
         usage = self.outbox.usage()

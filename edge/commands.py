@@ -157,3 +157,34 @@ def outbox(config_path, state, limit, as_json):
             st = ("pending", "acked", "rejected")[r["state"]]
             click.echo(f"{r['seq']:>8} {st:<8} {r['kind']:<8} {r['waybill']:<20} {r['id']}"
                        + (f"  ({r['reason']})" if r.get("reason") else ""))
+
+
+@edge.command()
+@config_option
+@click.option("--since-hours", type=float, default=None,
+              help="Count dispatch scans of the last H hours (default: since the hub's forecast was made).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def forecast(config_path, since_hours, as_json):
+    """Pre-dispatch comparison: parcels this site holds that were not dispatch-scanned (missing),
+    and dispatch scans of parcels it was not expected to hold (extra).  Works offline."""
+    from edge.clock import wall_ms
+    from edge.predispatch import predispatch
+    cfg = load(config_path)
+    ob = _read_outbox(cfg)
+    try:
+        fc = ob.get_meta("forecast")
+        since = wall_ms() - int(since_hours * 3_600_000) if since_hours is not None else None
+        res = predispatch(ob, json.loads(fc) if fc else None, since)
+    finally:
+        ob.close()
+    if as_json:
+        click.echo(json.dumps(res))
+        return
+    if res["generated_ms"] is None:
+        click.echo("no forecast from the hub yet: comparing with this station's own scans only")
+    click.echo(f"expected {res['expected']}, dispatch-scanned {res['dispatched']}: "
+               f"{len(res['missing'])} missing, {len(res['extra'])} extra")
+    for w in res["missing"][:50]:
+        click.echo(f"  missing  {w}")
+    for w in res["extra"][:50]:
+        click.echo(f"  extra    {w}")

@@ -295,6 +295,12 @@ class Outbox:
             self._db.executemany("UPDATE deletions SET state=2 WHERE id=?", [(i,) for i in rejected])
 
     # ------------------------------------------------------------ queries and upkeep
+    def scans_since(self, since_ms: int) -> list[dict]:
+        """Scans (any state) captured at or after ``since_ms`` (station wall clock), oldest first."""
+        with self._rlock:
+            rows = self._rdb.execute("SELECT payload FROM scans WHERE created_ms>=? ORDER BY seq", (since_ms,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
     def last_ack_ms(self) -> int | None:
         with self._lock:
             return self._db.execute("SELECT MAX(acked_ms) FROM scans").fetchone()[0]

@@ -27,12 +27,13 @@ log = logging.getLogger("scanhub.hub")
 
 MAX_COALESCE = 32          # batches committed in one transaction when they queue up
 CONFIG_POLL_S = 1.0
+FORECAST_EVERY_S = 30.0    # how often each site's pre-dispatch forecast is republished
 
 
 class HubService:
     def __init__(self, db_url: str, broker_url: str, *, client_id: str = "scanhub-hub",
                  username: str | None = None, password: str | None = None, tls: dict | None = None,
-                 shared: bool = False):
+                 shared: bool = False, forecast_every_s: float = FORECAST_EVERY_S):
         self.db_url = db_url
         self.broker_url = broker_url
         self.shared = shared
@@ -48,6 +49,8 @@ class HubService:
         self._worker = threading.Thread(target=self._work, name="hub-worker", daemon=True)
         self._config_due = threading.Event()
         self._config_due.set()
+        self.forecast_every_s = forecast_every_s
+        self._next_forecast = 0.0
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "HubService":
@@ -79,6 +82,7 @@ class HubService:
         self.connected.set()
         self.published_config.clear()     # the broker may have lost retained configs
         self._config_due.set()
+        self._next_forecast = 0.0
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()
@@ -122,8 +126,11 @@ class HubService:
                     log.exception("failed to handle %d message(s)", len(msgs))
             try:
                 self._publish_configs()
+                if time.monotonic() >= self._next_forecast and self.connected.is_set():
+                    self._publish_forecasts()
+                    self._next_forecast = time.monotonic() + self.forecast_every_s
             except Exception:
-                log.exception("config publishing failed")
+                log.exception("config or forecast publishing failed")
         database.close()
 
     def _handle(self, msgs) -> None:
@@ -219,6 +226,21 @@ class HubService:
         if isinstance(st.get("config_version"), str):
             fields["config_version"] = st["config_version"][:80]
         m.Station.update(**fields).where(m.Station.id == station).execute()
+
+    def _publish_forecasts(self) -> None:
+        """Each station gets the parcels its site holds (retained), for the pre-dispatch comparison."""
+        try:
+            from hub.forecast import site_forecast
+        except ImportError:
+            return
+        by_site: dict[str, list] = {}
+        now = ingest.now_ms()
+        for st in m.Station.select(m.Station.id, m.Station.site):
+            if st.site not in by_site:
+                by_site[st.site] = [p["waybill"] for p in site_forecast(st.site)]
+            self.client.publish(P.topic(st.id, P.FORECAST),
+                                P.encode({"site": st.site, "generated_ms": now, "waybills": by_site[st.site]}),
+                                qos=1, retain=True)
 
     def _publish_configs(self) -> None:
         version = basic_data.get_meta("data_version")
