@@ -74,22 +74,29 @@ class ManagedBroker:
     """A Mosquitto process of our own.  ``port`` stays the same across ``stop()``/``start()``."""
 
     def __init__(self, port: int | None = None, password_file: str | None = None,
-                 acl_file: str | None = None, workdir: str | None = None, verbose: bool = False):
+                 acl_file: str | None = None, workdir: str | None = None, verbose: bool = False,
+                 tls: dict | None = None):
         self.binary = find_mosquitto()
         self.port = port or free_port()
         self.password_file = password_file
         self.acl_file = acl_file
         self.workdir = workdir or tempfile.mkdtemp(prefix="scanhub-broker-")
         self.verbose = verbose
+        self.tls = tls            # {"cert": path, "key": path, "ca": path}: listen with TLS only
         self.proc: subprocess.Popen | None = None
         self.log_path = os.path.join(self.workdir, "mosquitto.log")
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
 
     def _write_config(self) -> str:
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false",
+        lines = [f"listener {self.port} 127.0.0.1"]
+        if self.tls:
+            lines += [f"certfile {self.tls['cert']}", f"keyfile {self.tls['key']}"]
+            if self.tls.get("ca"):
+                lines.append(f"cafile {self.tls['ca']}")
+        lines += ["persistence false",
                  "max_queued_messages 100000", "max_inflight_messages 0",
                  f"log_dest file {self.log_path}", "log_type error", "log_type warning"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:

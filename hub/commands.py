@@ -89,8 +89,10 @@ def import_(network_file, db, dry_run):
 @click.option("--credentials", "cred_dir", type=click.Path(file_okay=False), default=None,
               help="With the managed broker: enforce the passwd/acl files from `scanhub hub credentials` in this folder.")
 @click.option("--shared", is_flag=True, help="Share the ingest with other hub workers (MQTT v5 shared subscription).")
+@click.option("--tls-ca", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="CA certificate to verify an mqtts:// broker with (default: the system's CAs).")
 @click.option("-v", "--verbose", is_flag=True)
-def run(db, broker, cred_dir, shared, verbose):
+def run(db, broker, cred_dir, shared, tls_ca, verbose):
     """Run the hub: ingest scans, acknowledge them, publish station configurations."""
     from hub.broker import BrokerError, ManagedBroker
     from hub.service import HubService
@@ -116,7 +118,8 @@ def run(db, broker, cred_dir, shared, verbose):
             raise click.ClickException(str(e))
         broker = managed.url
     click.echo(f"broker: {broker}" + (" (managed by this hub)" if managed else ""))
-    svc = HubService(db, broker, username=user, password=password, shared=shared).start()
+    svc = HubService(db, broker, username=user, password=password, shared=shared,
+                     tls={"ca": tls_ca} if tls_ca else None).start()
     if not svc.wait_connected(15):
         svc.stop()
         if managed:
