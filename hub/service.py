@@ -14,6 +14,8 @@ import logging
 import queue
 import threading
 import time
+import os
+import uuid
 
 import paho.mqtt.client as mqtt
 
@@ -31,12 +33,13 @@ FORECAST_EVERY_S = 30.0    # how often each site's pre-dispatch forecast is repu
 
 
 class HubService:
-    def __init__(self, db_url: str, broker_url: str, *, client_id: str = "scanhub-hub",
+    def __init__(self, db_url: str, broker_url: str, *, client_id: str | None = None,
                  username: str | None = None, password: str | None = None, tls: dict | None = None,
                  shared: bool = False, forecast_every_s: float = FORECAST_EVERY_S):
         self.db_url = db_url
         self.broker_url = broker_url
         self.shared = shared
+        client_id = client_id or f"scanhub-hub-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.client, self.broker = make_client(broker_url, client_id, username=username, password=password, tls=tls)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message

@@ -225,3 +225,25 @@ def test_pipeline_on_postgresql(pg_url, broker, make_edge, sample_network):
         assert cur.fetchone() == (200, 200)
         cur.execute("SELECT COUNT(*) FROM parcel WHERE status = 'receive'")
         assert cur.fetchone()[0] == 200
+
+
+def test_two_hub_workers_share_the_ingest(hub_store, broker, make_edge):
+    from hub.service import HubService
+    workers = [HubService(hub_store, broker.url, shared=True).start() for _ in range(2)]
+    try:
+        assert all(w.wait_connected(10) for w in workers)
+        edges = [make_edge(), make_edge(station="st-200-1", site="200")]
+        for e in edges:
+            assert e.config_event.wait(15)
+            e.capture.scan("%KRECEIVE"), e.capture.scan("%P1002" if e.cfg.site == "100" else "%P2002")
+        n = 0
+        for i in range(600):
+            e = edges[i % 2]
+            n += e.capture.scan(wb(i, 0 if e.cfg.site == "100" else 2)).accepted
+        assert n == 600
+        wait_for(lambda: sum(e.outbox.counts()["acked"] for e in edges) == 600, what="all acked")
+        assert all(w.stats["batches"] > 0 for w in workers), [w.stats for w in workers]
+    finally:
+        for w in workers:
+            w.stop()
+    assert hub_counts(hub_store) == (600, 0)
