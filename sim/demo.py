@@ -35,6 +35,9 @@ class Demo:
         self.done_dest = 0
         self.cut_window: list[float] = []
         self.notes: list[str] = []
+        self.processed: dict[str, int] = {}
+        self.sent: dict[str, int] = {}
+        self.cv = threading.Condition()
 
     # ------------------------------------------------------------ set-up
     def setup(self) -> None:
@@ -64,7 +67,15 @@ class Demo:
             self.notes.append(f"scale simulator unavailable ({e}); weights entered directly")
             self.scale = None
         from edge.agent import EdgeAgent
+        from edge.devices import open_devices
         from edge.station import StationConfig
+        self.wired = self.cradle = None
+        try:
+            from sim.scanner_sim import SimScanner
+            self.wired = SimScanner("serial")      # the origin clerk's wired gun
+            self.cradle = SimScanner("batch")      # the destination couriers' cradle
+        except Exception as e:
+            self.notes.append(f"gun simulators unavailable ({e}); guns scan in software")
         self.agents = {}
         for st, site in STATIONS.items():
             url = self.netcut.url if st == "st-200-1" else self.broker.url
@@ -79,6 +90,12 @@ class Demo:
                 agent.capture.weight_source = weigh
                 agent.devices.append(dev)
             self.agents[st] = agent.start()
+            if st == "st-100-1" and self.wired is not None:
+                open_devices(agent, [{"type": "scanner", "protocol": "serial", "port": self.wired.path,
+                                      "id": "gun-100-a"}], on_verdict=self._on_verdict)
+            if st == "st-200-1" and self.cradle is not None:
+                open_devices(agent, [{"type": "scanner", "protocol": "batch", "port": self.cradle.path,
+                                      "id": "cradle-200"}], on_verdict=self._on_verdict)
         for st, agent in self.agents.items():
             if not agent.config_event.wait(20):
                 raise click.ClickException(f"station {st} got no configuration from the hub")
@@ -95,19 +112,43 @@ class Demo:
                 self.refusal_examples.append(f"{station}: {text} -> {v.reason}")
         return v
 
+    def _on_verdict(self, device: str, text: str, verdict) -> None:
+        """Verdicts of reads that came through a real driver (pty guns and cradles)."""
+        station = "st-100-1" if device.startswith("gun-100") else "st-200-1"
+        if verdict.outcome == "refused":
+            self.refused[station] += 1
+            if len(self.refusal_examples) < 3:
+                self.refusal_examples.append(f"{station}: {text} -> {verdict.reason}")
+        with self.cv:
+            self.processed[device] = self.processed.get(device, 0) + 1
+            self.cv.notify_all()
+
+    def _wait_processed(self, device: str, timeout_s: float = 30.0) -> None:
+        with self.cv:
+            if not self.cv.wait_for(lambda: self.processed.get(device, 0) >= self.sent.get(device, 0), timeout_s):
+                raise RuntimeError(f"{device}: reads sent but not answered within {timeout_s:.0f} s")
+
+    def _wired(self, st: str, text: str, gun: str):
+        """The origin clerk's gun: over a pty through the serial driver when available."""
+        if self.wired is None:
+            return self.gun(st, text, gun)
+        self.sent[gun] = self.sent.get(gun, 0) + 1
+        self.wired.send_read(text, "code128")
+        self._wait_processed(gun)
+
     def origin(self, out: queue.Queue) -> None:
         st, gun = "st-100-1", "gun-100-a"
-        self.gun(st, "%P1002", gun)
+        self._wired(st, "%P1002", gun)
         for start in range(0, self.parcels, 50):
             chunk = self.waybills[start:start + 50]
-            self.gun(st, "%KRECEIVE", gun), self.gun(st, "%C1001", gun)
+            self._wired(st, "%KRECEIVE", gun), self._wired(st, "%C1001", gun)
             for i, wb in enumerate(chunk):
                 if (start + i) % 97 == 13:            # a smudged label first: refused with a reason
-                    self.gun(st, wb[:-1] + str((int(wb[-1]) + 3) % 10), gun)
-                self.gun(st, wb, gun)
-            self.gun(st, "%KDISPATCH", gun), self.gun(st, "%D200", gun)
+                    self._wired(st, wb[:-1] + str((int(wb[-1]) + 3) % 10), gun)
+                self._wired(st, wb, gun)
+            self._wired(st, "%KDISPATCH", gun), self._wired(st, "%D200", gun)
             for wb in chunk:
-                self.gun(st, wb, gun)
+                self._wired(st, wb, gun)
                 out.put(wb)
         out.put(None)
 
@@ -160,14 +201,13 @@ class Demo:
             if wb is not None:
                 pending.append(wb)
             if pending and (wb is None or len(pending) >= 25):
-                for kind, extra in (("ARRIVE", []), ("DELIVER", ["%C2001"]), ("SIGN", [])):
+                for kind, extra in (("ARRIVE", []), ("DELIVER", ["%C2001"])):
                     self.gun(st, f"%K{kind}", gun)
                     for code in extra:
                         self.gun(st, code, gun)
                     for p in pending:
-                        if kind == "SIGN":
-                            self.gun(st, f"%G{self.rng.choice(['Zhang Wei', 'Liu Yang', 'front desk'])}", gun)
                         self.gun(st, p, gun)
+                self._signs(st, gun, pending)
                 self.done_dest += len(pending)
                 pending = []
                 self._maybe_cut()
@@ -182,6 +222,28 @@ class Demo:
             self.notes.append(f"{fn.__name__} gun failed: {type(e).__name__}: {e}")
             if downstream is not None:
                 downstream.put(None)
+
+    def _signs(self, st: str, gun: str, parcels: list[str]) -> None:
+        """The courier comes back and puts the wireless gun in its cradle: the sign scans made on
+        the round upload as one batch (each with its own scan time)."""
+        signers = ["Zhang Wei", "Liu Yang", "front desk"]
+        if self.cradle is None:
+            self.gun(st, "%KSIGN", gun)
+            for p in parcels:
+                self.gun(st, f"%G{self.rng.choice(signers)}", gun)
+                self.gun(st, p, gun)
+            return
+        now = int(time.time() * 1000)
+        self.wseq = getattr(self, "wseq", 0)
+        records = []
+        for i, p in enumerate(parcels):
+            self.wseq += 1
+            records.append({"gun": "w-2001", "seq": self.wseq, "kind": "sign", "waybill": p,
+                            "scanned_ms": now - (len(parcels) - i) * 10, "operator": "2001", "site": "200",
+                            "courier": "2001", "signer": self.rng.choice(signers)})
+        self.sent["cradle-200"] = self.sent.get("cradle-200", 0) + len(records)
+        self.cradle.send_upload("w-2001", records)
+        self._wait_processed("cradle-200")
 
     def _maybe_cut(self) -> None:
         if not self.use_cut:
@@ -272,8 +334,9 @@ class Demo:
             self.hub.stop()
         if getattr(self, "netcut", None):
             self.netcut.close()
-        if getattr(self, "scale", None):
-            self.scale.close()
+        for sim in (getattr(self, "scale", None), getattr(self, "wired", None), getattr(self, "cradle", None)):
+            if sim is not None:
+                sim.close()
         if getattr(self, "broker", None):
             self.broker.stop()
 
