@@ -233,13 +233,13 @@ class Demo:
                 self.gun(st, f"%G{self.rng.choice(signers)}", gun)
                 self.gun(st, p, gun)
             return
-        now = int(time.time() * 1000)
+        now = int(time.time() * 1000)      # signed on the round, after the deliver scans above
         self.wseq = getattr(self, "wseq", 0)
         records = []
         for i, p in enumerate(parcels):
             self.wseq += 1
             records.append({"gun": "w-2001", "seq": self.wseq, "kind": "sign", "waybill": p,
-                            "scanned_ms": now - (len(parcels) - i) * 10, "operator": "2001", "site": "200",
+                            "scanned_ms": now, "operator": "2001", "site": "200",
                             "courier": "2001", "signer": self.rng.choice(signers)})
         self.sent["cradle-200"] = self.sent.get("cradle-200", 0) + len(records)
         self.cradle.send_upload("w-2001", records)
