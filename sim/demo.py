@@ -236,7 +236,7 @@ class Demo:
         now = int(time.time() * 1000)      # signed on the round, after the deliver scans above
         self.wseq = getattr(self, "wseq", 0)
         records = []
-        for i, p in enumerate(parcels):
+        for p in parcels:
             self.wseq += 1
             records.append({"gun": "w-2001", "seq": self.wseq, "kind": "sign", "waybill": p,
                             "scanned_ms": now, "operator": "2001", "site": "200",
