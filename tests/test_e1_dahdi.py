@@ -194,10 +194,10 @@ def test_parse_dahdi_scan():
 
 def test_ioctl_numbers():
     assert dahdi.IOCTL["SPECIFY"] == 0x4004DA26
-    assert dahdi.IOCTL["SET_BLOCKSIZE"] == 0x4004DA02
+    assert dahdi.IOCTL["SET_BLOCKSIZE"] == 0x4004DA01
     assert dahdi.IOCTL["GETEVENT"] == 0x8004DA08
     assert dahdi.IOCTL["SETTXBITS"] == 0x4004DA2B
-    assert dahdi.IOCTL["GETRXBITS"] == 0x8004DA2D
+    assert dahdi.IOCTL["GETRXBITS"] == 0x8004DA2B  # same number, read direction
     assert dahdi.IOCTL["SPANSTAT"] >> 30 == 3 and dahdi.IOCTL["SPANSTAT"] & 0xFF == 10
 
 
@@ -209,12 +209,13 @@ def test_ioctl_numbers_match_the_kernel_header_macros(tmp_path):
     src.write_text(textwrap.dedent("""\
         #include <stdio.h>
         #include <linux/ioctl.h>
-        struct si { int a; char n[20]; char d[40]; int v[14]; char t[4][40]; int irq, lc; char st[6]; };
+        struct si { int a; char n[20]; char d[40]; int v[7]; unsigned int e[5]; int w[7]; char t[4][40];
+                    int irq, lc; char st[6]; } __attribute__((packed));
         struct pa { int v[12]; char n[40]; int w[11]; unsigned int al; };
         int main(void) {
-          printf("%u %u %u %u %u %u %u\\n", (unsigned)_IOW(0xDA, 38, int), (unsigned)_IOW(0xDA, 2, int),
-                 (unsigned)_IOR(0xDA, 8, int), (unsigned)_IOW(0xDA, 43, int), (unsigned)_IOR(0xDA, 45, int),
-                 (unsigned)_IOWR(0xDA, 10, struct si), (unsigned)_IOR(0xDA, 5, struct pa));
+          printf("%u %u %u %u %u %u %u\\n", (unsigned)_IOW(0xDA, 38, int), (unsigned)_IOW(0xDA, 1, int),
+                 (unsigned)_IOR(0xDA, 8, int), (unsigned)_IOW(0xDA, 43, int), (unsigned)_IOR(0xDA, 43, int),
+                 (unsigned)_IOWR(0xDA, 10, struct si), (unsigned)_IOWR(0xDA, 5, struct pa));
           return 0;
         }
         """))

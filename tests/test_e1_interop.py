@@ -87,3 +87,78 @@ def test_libpri_busy():
     rig.peer.call("95546", "1", 5)
     assert rig.until(lambda: any(i.get("cause") == 17 for n, i in rig.peer.events if n.startswith("HANGUP")))
     assert rig.until(lambda: not rig.ours._calls)
+
+
+# ------------------------------------------------------------------------------ libopenr2
+try:
+    from drivers.e1_card.peers.openr2 import OpenR2Peer, build_library
+    build_library()
+    OPENR2 = None
+except BackendError as exc:  # pragma: no cover - depends on the machine
+    OPENR2 = str(exc)
+
+needs_openr2 = pytest.mark.skipif(OPENR2 is not None, reason=f"libopenr2 not usable: {OPENR2}")
+
+
+class R2PeerRig:
+    """libopenr2 (CN) on the carrier span, our China No.1 stack on the hub span."""
+
+    def __init__(self, **ours_kw):
+        from drivers.e1_card.r2 import R2Stack
+        from sim.e1_span import SimSpanPair
+        self.pair = SimSpanPair()
+        self.peer = OpenR2Peer(self.pair.a, channels=(1, 2, 3))
+        self.events = []
+        self.ours = R2Stack(self.pair.b, "CN", lambda e, c: self.events.append((e, c)), max_dnis=8, **ours_kw)
+        self.pair.tick_hooks += [self.peer.poll, self.ours.poll]
+        self.pair.run(100)
+
+    def until(self, pred, ms=20000) -> bool:
+        return self.pair.run_until(pred, ms)
+
+    def got(self, event):
+        return [c for e, c in self.events if e == event]
+
+
+@needs_openr2
+def test_libopenr2_calls_us():
+    rig = R2PeerRig(request_ani=False)  # libopenr2's CN forward side never sends the caller's number
+    rig.peer.make_call(1, "13800138000", "80012345")
+    assert rig.until(lambda: rig.got("offered"))
+    inc = rig.got("offered")[0]
+    assert (inc.dnis, inc.channel) == ("80012345", 1)
+    rig.ours.channels[1].answer()
+    assert rig.until(lambda: "answered" in rig.peer.names(1))
+    rig.peer.hangup(1)
+    assert rig.until(lambda: rig.ours.channels[1].state == "idle" and inc.state == "cleared")
+    assert inc.reason == "normal" and rig.peer.protocol_errors == 0
+
+
+@needs_openr2
+def test_we_call_libopenr2_with_caller_number():
+    rig = R2PeerRig()
+    c = rig.ours.dial("80012345", "13912345678", channel=2)
+    assert rig.until(lambda: c.state in ("answered", "failed"))
+    assert c.state == "answered"
+    offered = [i for n, t, i in rig.peer.events if n == "offered"][0]
+    assert offered["dnis"] == "80012345" and offered["ani"] == "13912345678" and offered["category"] == 0
+    rig.ours.channels[2].hangup()
+    assert rig.until(lambda: rig.ours.channels[2].state == "idle" and "end" in rig.peer.names(2))
+    assert rig.peer.protocol_errors == 0
+
+
+@needs_openr2
+def test_libopenr2_busy_and_clear_back():
+    rig = R2PeerRig()
+    rig.peer.decision = "busy"
+    c = rig.ours.dial("80012345", "139", channel=3)
+    assert rig.until(lambda: c.state == "failed")
+    assert c.reason == "busy"
+    assert rig.until(lambda: rig.ours.channels[3].state == "idle")
+    rig.peer.decision = "accept"
+    c2 = rig.ours.dial("80012345", "139", channel=3)
+    assert rig.until(lambda: c2.state == "answered")
+    rig.peer.hangup(3)  # the called party (libopenr2, backward) hangs up: clear-back
+    assert rig.until(lambda: rig.got("clear-back"))
+    assert c2.reason == "clear-back"
+    assert rig.until(lambda: rig.ours.channels[3].state == "idle")

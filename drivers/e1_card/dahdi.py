@@ -50,12 +50,16 @@ def _IOWR(nr, size):
 
 
 class DahdiSpanInfo(ctypes.Structure):
-    """``struct dahdi_spaninfo`` (``DAHDI_SPANSTAT``)."""
+    """``struct dahdi_spaninfo`` of current dahdi-linux (packed, with the framing-error,
+    coding-violation, bit-error, PRBS and errored-second counters) for ``DAHDI_SPANSTAT``."""
 
+    _pack_ = 1
     _fields_ = [("spanno", ctypes.c_int), ("name", ctypes.c_char * 20), ("desc", ctypes.c_char * 40),
                 ("alarms", ctypes.c_int), ("txlevel", ctypes.c_int), ("rxlevel", ctypes.c_int),
                 ("bpvcount", ctypes.c_int), ("crc4count", ctypes.c_int), ("ebitcount", ctypes.c_int),
-                ("fascount", ctypes.c_int), ("irqmisses", ctypes.c_int), ("syncsrc", ctypes.c_int),
+                ("fascount", ctypes.c_int), ("fecount", ctypes.c_uint32), ("cvcount", ctypes.c_uint32),
+                ("becount", ctypes.c_uint32), ("prbs", ctypes.c_uint32), ("errsec", ctypes.c_uint32),
+                ("irqmisses", ctypes.c_int), ("syncsrc", ctypes.c_int),
                 ("numchans", ctypes.c_int), ("totalchans", ctypes.c_int), ("totalspans", ctypes.c_int),
                 ("lbo", ctypes.c_int), ("lineconfig", ctypes.c_int), ("lboname", ctypes.c_char * 40),
                 ("location", ctypes.c_char * 40), ("manufacturer", ctypes.c_char * 40),
@@ -77,19 +81,22 @@ class DahdiParams(ctypes.Structure):
 
 
 _INT = ctypes.sizeof(ctypes.c_int)
+#: request numbers as current dahdi-linux ``include/dahdi/user.h`` defines them (older
+#: releases differ: SET_BLOCKSIZE was nr 2, GETRXBITS nr 45, GET_PARAMS read-only)
 IOCTL = {
     "GET_BLOCKSIZE": _IOR(1, _INT),
-    "SET_BLOCKSIZE": _IOW(2, _INT),
+    "SET_BLOCKSIZE": _IOW(1, _INT),
     "FLUSH": _IOW(3, _INT),
-    "GET_PARAMS": _IOR(5, ctypes.sizeof(DahdiParams)),
+    "GET_PARAMS": _IOWR(5, ctypes.sizeof(DahdiParams)),
     "HOOK": _IOW(7, _INT),
     "GETEVENT": _IOR(8, _INT),
     "IOMUX": _IOWR(9, _INT),
     "SPANSTAT": _IOWR(10, ctypes.sizeof(DahdiSpanInfo)),
+    "CHANNO": _IOR(34, _INT),
     "SPECIFY": _IOW(38, _INT),
     "SETLAW": _IOW(39, _INT),
+    "GETRXBITS": _IOR(43, _INT),
     "SETTXBITS": _IOW(43, _INT),
-    "GETRXBITS": _IOR(45, _INT),
 }
 
 # ------------------------------------------------------------------------------- events

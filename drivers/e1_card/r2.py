@@ -89,6 +89,7 @@ class R2Variant:
     i_no_more_dnis: int | None = None
     ii_category: int = 1  # national subscriber
     get_ani_first: bool = True
+    request_ani: bool = True  # ask for KA and the caller's number after the first DNIS digit
     max_dnis: int = 8
     max_ani: int = 20
     # timers, ms
@@ -554,7 +555,7 @@ class R2Channel:
                 self._final = "congestion"
                 self._expect = "ii"
                 return v.a_congestion, "A4 congestion (unexpected signal)"
-            if v.get_ani_first and not self._ani_requested:
+            if v.request_ani and v.get_ani_first and not self._ani_requested:
                 self._ani_requested = True
                 self._expect = "category"
                 return v.a_category, "A6 send KA and caller number"
@@ -639,11 +640,13 @@ class R2Stack:
     ``hunt`` is the order in which :meth:`dial` picks channels (``up`` or ``down``; give the
     two ends of a trunk opposite orders to make glare rare).  ``max_dnis``: how many called
     digits this side takes before asking for group B (China sends no end-of-DNIS signal).
+    ``request_ani=False``: do not ask for KA and the caller's number (for peers such as
+    libopenr2's CN forward side, which answers every A1 with the next DNIS digit).
     """
 
     def __init__(self, span, variant: R2Variant | str = "CN", listener=None, *, glare_wins: bool = False,
                  glare_yield_accept: bool = True, hunt: str = "up", offer_policy=None,
-                 max_dnis: int | None = None) -> None:
+                 max_dnis: int | None = None, request_ani: bool | None = None) -> None:
         if isinstance(variant, str):
             if variant.upper() not in VARIANTS:
                 raise SignallingError(f"unknown R2 variant {variant!r} (known: {', '.join(VARIANTS)})")
@@ -652,6 +655,8 @@ class R2Stack:
             if not 1 <= max_dnis <= 30:
                 raise SignallingError("max_dnis must be 1..30")
             variant = variant.with_timers(max_dnis=max_dnis)
+        if request_ani is not None:
+            variant = variant.with_timers(request_ani=bool(request_ani))
         if hunt not in ("up", "down"):
             raise SignallingError("hunt must be 'up' or 'down'")
         self.span = span
