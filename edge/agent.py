@@ -31,6 +31,7 @@ class EdgeAgent:
                              on_config=self._on_config, on_forecast=self._on_forecast,
                              extra_status=self._extra_status)
         self.uplink.config_version = self.config.get("version") if self.config else None
+        self.capture.listeners.append(lambda device, verdict: verdict.accepted and self.uplink.wake())
         self.devices: list = []
         self.config_event = threading.Event()
         if self.config:

@@ -79,6 +79,10 @@ class Uplink:
         self.client.disconnect()
         self.client.loop_stop()
 
+    def wake(self) -> None:
+        """A scan was just stored: send it now rather than at the next poll."""
+        self._wake.set()
+
     # ------------------------------------------------------------ MQTT callbacks
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
