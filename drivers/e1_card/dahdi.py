@@ -436,5 +436,45 @@ class DahdiSpan(Span):
         self._fds.clear()
 
 
-__all__ = ["IOCTL", "DahdiSpan", "decode_event", "parse_proc_span", "parse_dahdi_scan",
+class DahdiDChannel:
+    """The D channel of a CCS span on a card (``hardhdlc`` timeslot 16): whole HDLC frames,
+    DAHDI computes and checks the FCS and hands frames over with two FCS octets appended.
+    Use it as the ``dchannel`` of :class:`drivers.e1_card.pri.PriStack`."""
+
+    def __init__(self, span: int, *, dev: str = "/dev/dahdi/channel", base: int | None = None) -> None:
+        import fcntl
+        base = base if base is not None else base_channel(span) - 1
+        try:
+            self.fd = os.open(dev, os.O_RDWR | os.O_NONBLOCK)
+            fcntl.ioctl(self.fd, IOCTL["SPECIFY"], ctypes.c_int(base + 16))
+        except OSError as exc:
+            raise BackendError(f"D channel of span {span} ({dev}, channel {base + 16}): {exc.strerror}") from None
+
+    def send(self, frame: bytes) -> None:
+        os.write(self.fd, frame + b"\0\0")  # DAHDI fills in the FCS
+
+    def recv(self) -> list[bytes]:
+        out = []
+        while True:
+            try:
+                data = os.read(self.fd, 1024)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno == DAHDI_ELAST:  # a D-channel event (abort, bad FCS): read and drop
+                    import fcntl
+                    fcntl.ioctl(self.fd, IOCTL["GETEVENT"], ctypes.c_int(0))
+                    continue
+                raise BackendError(f"D channel read failed: {exc.strerror}") from None
+            if not data:
+                break
+            if len(data) > 2:
+                out.append(data[:-2])
+        return out
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+__all__ = ["DahdiDChannel", "IOCTL", "DahdiSpan", "decode_event", "parse_proc_span", "parse_dahdi_scan",
            "system_conf", "chan_dahdi_conf", "VOICE_TIMESLOTS"]
