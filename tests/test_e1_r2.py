@@ -63,11 +63,13 @@ def test_incoming_call_offered_answered_with_audio_and_cleared():
     rig.until(lambda: inc.state == "cleared" and rig.idle())
     assert inc.reason == "normal" and out.reason == "normal"
     # the trace holds every CAS change and MF signal of the call
-    tr = rig.b.channels[inc.channel].trace
+    tr = inc.trace
+    assert tr and all(t["ch"] == inc.channel for t in tr)
     kinds = {(t["dir"], t["kind"]) for t in tr}
     assert {("rx", "cas"), ("tx", "cas"), ("rx", "mf"), ("tx", "mf")} <= kinds
     tx_cas = [t["value"] for t in tr if t["dir"] == "tx" and t["kind"] == "cas"]
-    assert tx_cas[:4] == ["1011", "1111", "0111", "1011"]  # idle, seize-ack, answer, idle
+    assert tx_cas == ["1111", "0111", "1011"]  # seize-ack, answer, idle after clear-forward
+    assert tr[0]["value"] == "0011" and tr[0]["dir"] == "rx"  # the seizure opens the call's trace
     sent_b = [t["value"] for t in tr if t["dir"] == "tx" and t["kind"] == "mf" and t["value"] != "off"]
     assert sent_b[0] == 6 and sent_b[-2:] == [3, 1]  # A6 first, A3 then B1 last
 

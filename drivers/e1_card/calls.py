@@ -34,6 +34,8 @@ class Call:
     id: int = field(default_factory=lambda: next(_ids))
     audio_in: bytearray = field(default_factory=bytearray, repr=False)
     audio_out: bytearray = field(default_factory=bytearray, repr=False)
+    #: every CAS change and MF signal (R2) or Q.931 message (PRI) of this call
+    trace: list = field(default_factory=list, repr=False)
 
     @property
     def setup_ms(self) -> int | None:

@@ -168,7 +168,6 @@ class Deframer:
         self._mf_sr = 0
         self._smf_partial = bytearray()
         self._prev_smf_crc = None
-        self._crc_window = []  # errored flags of the last 1000 SMFs (as counts)
         self._crc_win_n = 0
         self._crc_win_err = 0
         self._e_pending = 0

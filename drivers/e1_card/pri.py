@@ -76,10 +76,6 @@ class SocketDChannel:
         return out
 
 
-class PriCall(Call):
-    pass
-
-
 class _CallState:
     def __init__(self, call: Call, cref: int, flag: int) -> None:
         self.call = call
@@ -138,6 +134,9 @@ class PriStack:
         self.trace.append(rec)
         if len(self.trace) > 2000:
             del self.trace[:1000]
+        cs = self._calls.get((msg.cref, msg.flag if direction == "tx" else msg.flag ^ 1))
+        if cs is not None:
+            cs.call.trace.append(rec)
         for cb in self.trace_listeners:
             cb(rec)
 
@@ -348,6 +347,8 @@ class PriStack:
         self._calls[(msg.cref, flag)] = cs
         self._busy[ch] = cs
         self.calls.append(call)
+        if self.trace and self.trace[-1]["value"].startswith("SETUP"):
+            call.trace.append(self.trace[-1])
         self._send(cs, MT["CALL_PROCEEDING"], [(IE["CHANNEL_ID"], q931.channel_id(ch, True))])
         self._enter(cs, 9)
         decision = self.offer_policy(call)

@@ -157,6 +157,7 @@ class R2Channel:
         self._last_rx_mf: int | None = None
         self._pending_bwd: int | None = None
         self._tx_ab = None
+        self._trace_call: Call | None = None  # the call the trace belongs to, until idle again
         self._set_line(self.v.ab_idle)
 
     # ------------------------------------------------------------------ helpers
@@ -170,6 +171,8 @@ class R2Channel:
         self.trace.append(rec)
         if len(self.trace) > 2000:
             del self.trace[:1000]
+        if self._trace_call is not None:
+            self._trace_call.trace.append(rec)
         for cb in self.stack.trace_listeners:
             cb(rec)
 
@@ -195,6 +198,8 @@ class R2Channel:
             self._timers.pop(n, None)
 
     def _set_state(self, state: str) -> None:
+        if state in ("idle", "alarm", "blocked", "remote_blocked"):
+            self._trace_call = None
         self.state = state
         self.span.channel_state[self.ts] = state
 
@@ -234,6 +239,7 @@ class R2Channel:
         call = Call("out", self.span.number, self.ts, dnis=dnis, ani=ani,
                     category=category or self.v.ii_category, t_seize=self.now)
         self.call = call
+        self._trace_call = call
         self._dnis_i = 0
         self._ani_i = 0
         self._category_sent = False
@@ -347,6 +353,9 @@ class R2Channel:
 
     def _incoming_seize(self) -> None:
         self.call = Call("in", self.span.number, self.ts, t_seize=self.now)
+        self._trace_call = self.call
+        if self.trace and self.trace[-1]["dir"] == "rx" and self.trace[-1]["kind"] == "cas":
+            self.call.trace.append(self.trace[-1])  # the seizure itself
         self._expect = "dnis"
         self._ani_requested = False
         self._ani_done = False
@@ -358,7 +367,6 @@ class R2Channel:
         self._start("back_cycle", self.v.t_mf_back_cycle)
 
     def _glare(self) -> None:
-        call = self.call
         if self.stack.glare_wins:
             self._trace("rx", "cas", "glare", "double seizure: we keep the channel")
             return
@@ -371,7 +379,6 @@ class R2Channel:
             self._set_state("out_release")
             self._set_line(self.v.ab_idle)
             self._start("release", self.v.t_seize)
-        del call
 
     def _clear_forward_received(self) -> None:
         st = self.state
@@ -624,8 +631,8 @@ class R2Channel:
             call.state = "answered"
             self.stack._notify("answered", call)
         elif name == "release_guard" and st == "in_release":
-            self._set_state("idle")
             self._set_line(self.v.ab_idle)
+            self._set_state("idle")
         elif name == "release" and st == "out_release":
             # the far end never returned to idle: take the channel out of service
             self._set_state("remote_blocked" if self._rx_ab != self.v.ab_idle else "idle")
