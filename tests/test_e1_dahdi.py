@@ -40,6 +40,23 @@ PROC_CAS = (
     "\t  48 TE4/0/2/17 CAS \n"
 )
 
+# published outputs: XiVO's hardware-echo-canceller guide (TE2xx PRI span), a Sangoma A101
+# E1 setup note, and an analog card (span without a name)
+PROC_PUBLISHED = [
+    ('Span 1: TE2/0/1 "T2XXP (PCI) Card 0 Span 1" HDB3/CCS ClockSource \n\n'
+     "   1 TE2/0/1/1 Clear (In use) (EC: VPMOCT064 - INACTIVE)\n",
+     {"name": "TE2/0/1", "framing": "CCS", "line_code": "HDB3", "crc4": False, "clock_source": True}),
+    ('Span 1: WPE1/0 "wanpipe1 card 0" (MASTER) CCS/HDB3/CRC4\n\n'
+     "   1 WPE1/0/1 Clear\n"
+     "  16 WPE1/0/16 Hardware assisted D-channel\n"
+     "  17 WPE1/0/17 Clear\n",
+     {"name": "WPE1/0", "framing": "CCS", "line_code": "HDB3", "crc4": True, "master": True}),
+    ('Span 1:  "" (MASTER)\n'
+     "           1 WCTDM/16/0 FXSKS (In use) RED\n"
+     "           2 WCTDM/16/1 FXSKS (In use)\n",
+     {"name": "", "description": "", "master": True, "alarms": []}),
+]
+
 DAHDI_SCAN = textwrap.dedent("""\
     [1]
     active=yes
@@ -168,6 +185,18 @@ def test_parse_proc_cas_span():
     assert ch[32]["signalling"] == "CAS" and ch[32]["echo_canceller"]["active"]
     assert ch[47]["signalling"] == "Reserved"
     assert dahdi.status_from_proc(PROC_CAS).colour == "OK"
+
+
+@pytest.mark.parametrize("text,expect", PROC_PUBLISHED)
+def test_parse_published_proc_texts(text, expect):
+    p = dahdi.parse_proc_span(text)
+    for k, v in expect.items():
+        assert p[k] == v, k
+    assert p["channels"] and all(isinstance(c["channel"], int) for c in p["channels"])
+    if p["name"] == "WPE1/0":
+        assert {c["channel"]: c["signalling"] for c in p["channels"]}[16] == "Hardware assisted D-channel"
+    if p["name"] == "":
+        assert p["channels"][0]["alarms"] == ["RED"] and p["channels"][0]["signalling"] == "FXSKS"
 
 
 @pytest.mark.parametrize("bad", ["", "Spam 1: x", 'Span 1: X "d" HDB3/CCS WIBBLE\n',

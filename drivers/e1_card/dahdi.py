@@ -208,7 +208,9 @@ def chan_dahdi_conf(trunks) -> str:
 
 
 # ------------------------------------------------------------------------------- status parsing
-_SPAN_HEAD = re.compile(r'^Span (\d+): (\S+) "(.*)"(.*)$')
+_SPAN_HEAD = re.compile(r'^Span (\d+): (\S*) +"(.*)"(.*)$')
+_LINE_WORDS = {"HDB3", "AMI", "B8ZS"}
+_FRAMING_WORDS = {"CCS", "CAS", "ESF", "D4"}
 _CHAN_LINE = re.compile(r"^\s*(\d+) (\S+) ?(.*)$")
 _COUNTERS = {"BPV count": "bpv", "CRC4 error count": "crc4_errors", "E-bit error count": "ebit_errors",
              "FAS error count": "fas_errors", "IRQ misses": "irq_misses", "Timing slips": "slips"}
@@ -237,11 +239,13 @@ def parse_proc_span(text: str) -> dict:
     for word in rest:
         if word == "(MASTER)":
             out["master"] = True
-        elif "/" in word and word.split("/")[0] in ("HDB3", "AMI", "B8ZS"):
+        elif "/" in word and set(word.split("/")) <= _LINE_WORDS | _FRAMING_WORDS | {"CRC4", ""}:
+            # dahdi-base prints "HDB3/CCS/CRC4" ("HDB3//CRC4" for CAS); some drivers' notes
+            # show "CCS/HDB3/CRC4": take the words by meaning, not by position
             parts = word.split("/")
-            out["line_code"] = parts[0]
-            out["framing"] = parts[1] if len(parts) > 1 and parts[1] else "CAS"
-            out["crc4"] = "CRC4" in parts[1:]
+            out["line_code"] = next((w for w in parts if w in _LINE_WORDS), None)
+            out["framing"] = next((w for w in parts if w in _FRAMING_WORDS), "CAS")
+            out["crc4"] = "CRC4" in parts
         elif word in _ALARM_WORDS:
             out["alarms"].append(word)
         elif word == "ClockSource":
