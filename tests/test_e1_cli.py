@@ -42,6 +42,17 @@ def test_status_from_proc_dahdi_files(tmp_path):
     assert r.exit_code == 1 and "no spans" in r.output
 
 
+def test_status_from_a_saved_dahdi_scan(tmp_path):
+    from test_e1_dahdi import DAHDI_SCAN
+    path = tmp_path / "scan.txt"
+    path.write_text(DAHDI_SCAN)
+    r = run("e1", "status", "--scan", str(path))
+    assert r.exit_code == 0, r.output
+    assert "span 2 TE4/0/2: digital-E1 CAS/CRC4 HDB3 RED/LFA channels 32+31" in r.output
+    r = run("e1", "status", "--scan", str(path), "--span", "3", "--json")
+    assert json.loads(r.output)["configured"] is False
+
+
 def test_config_generation(tmp_path):
     path = tmp_path / "trunks.yaml"
     path.write_text(TRUNKS)

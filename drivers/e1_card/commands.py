@@ -46,10 +46,15 @@ def _print_status(st, as_json: bool) -> None:
 @click.option("--span", "span_no", type=int, help="Only this span.")
 @click.option("--fault", type=click.Choice(["cut", "ais", "corrupt", "slip"]),
               help="With --backend sim: inject this fault into the line toward span 2 first.")
+@click.option("--scan", "scan_file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Show dahdi_scan's view instead: a saved output file, or - to run dahdi_scan now.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per span.")
-def status(backend, proc_dir, span_no, fault, as_json):
+def status(backend, proc_dir, span_no, fault, scan_file, as_json):
     """Spans with their alarms, error counters and channel states."""
     try:
+        if scan_file:
+            _scan_status(scan_file, span_no, as_json)
+            return
         if backend == "sim":
             from sim.e1_span import SimSpanPair
             pair = SimSpanPair()
@@ -76,6 +81,32 @@ def status(backend, proc_dir, span_no, fault, as_json):
             _print_status(st, as_json)
     except (E1Error, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _scan_status(scan_file, span_no, as_json):
+    import shutil
+    import subprocess
+    from .dahdi import parse_dahdi_scan
+    if scan_file == "-":
+        if shutil.which("dahdi_scan") is None:
+            raise click.ClickException("dahdi_scan is not installed (package dahdi)")
+        run = subprocess.run(["dahdi_scan"], capture_output=True, text=True, timeout=30)
+        if run.returncode:
+            raise click.ClickException(f"dahdi_scan failed: {run.stderr.strip() or run.returncode}")
+        text = run.stdout
+    else:
+        with open(scan_file, encoding="utf-8") as fh:
+            text = fh.read()
+    for sp in parse_dahdi_scan(text):
+        if span_no is not None and sp["span"] != span_no:
+            continue
+        if as_json:
+            click.echo(json.dumps(sp))
+        else:
+            alarms = "/".join(sp.get("alarms") or []) or ("OK" if sp.get("configured", True) else "UNCONFIGURED")
+            click.echo(f"span {sp['span']} {sp.get('name', '?')}: {sp.get('type', '?')} "
+                       f"{sp.get('framing', '')} {sp.get('coding', '')} {alarms} "
+                       f"channels {sp.get('basechan', '?')}+{sp.get('totchans', '?')}".replace("  ", " "))
 
 
 @e1.command()
