@@ -274,3 +274,42 @@ def test_q921_link_retransmits_lost_frames():
     for f in a_out:
         b.receive(f, 30)
     assert got == [b"one", b"two"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=20), min_size=1, max_size=25),
+       st.lists(st.booleans(), min_size=1, max_size=60), st.integers(0, 2**32 - 1))
+def test_q921_delivers_everything_in_order_despite_losses(messages, drops, seed):
+    import random
+    rnd = random.Random(seed)
+    wire_ab, wire_ba = [], []
+    got = []
+    a = Q921Link(True, wire_ab.append, t200=100, t203=10_000, n200=50)
+    b = Q921Link(False, wire_ba.append, on_message=got.append, t200=100, t203=10_000, n200=50)
+    a.start(0)
+    now = 0
+    sent = 0
+    i = 0
+    while now < 60_000 and len(got) < len(messages):
+        if a.up and sent < len(messages) and rnd.random() < 0.5:
+            a.send(messages[sent])
+            sent += 1
+        for wire, dst in ((wire_ab, b), (wire_ba, a)):
+            frames, wire[:] = list(wire), []
+            for f in frames:
+                lost = drops[i % len(drops)] and rnd.random() < 0.3
+                i += 1
+                if not lost:
+                    dst.receive(f, now)
+        now += 10
+        a.tick(now)
+        b.tick(now)
+    assert got == messages
+
+
+def test_backend_registry_knows_sim_and_dahdi():
+    from drivers.e1_card.span import backend_class
+    from sim.e1_span import SimSpan
+    assert backend_class("sim") is SimSpan
+    span = backend_class("sim")(SpanConfig(span=3, signalling="ccs", protocol="pri-net"))
+    assert span.status().framing == "CCS/HDB3/CRC4"
