@@ -4,8 +4,9 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # Debian packages the tests talk to: a real broker and its clients, and the telephony stacks we
-# interoperate with (installed when we are root; tests that need one skip with a reason otherwise).
-DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev
+# interoperate with, and the C toolchain the openr2 interop test builds its shim with (installed
+# when we are root; tests that need one skip with a reason otherwise).
+DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils
 
 .PHONY: demo test test-all bench system-deps venv clean
 
