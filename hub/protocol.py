@@ -56,8 +56,9 @@ def canonical(obj) -> bytes:
 
 
 def config_hash(cfg: dict) -> str:
-    """SHA-256 over a configuration without its ``station``, ``version``, ``hash`` (and ``v``)."""
-    body = {k: v for k, v in cfg.items() if k not in ("station", "version", "hash")}
+    """SHA-256 over a configuration's content: everything but ``station``, ``version``, ``hash``
+    and ``data_version`` (so a site whose slice did not change keeps its version across imports)."""
+    body = {k: v for k, v in cfg.items() if k not in ("station", "version", "hash", "data_version")}
     body["v"] = VERSION
     return hashlib.sha256(canonical(body)).hexdigest()
 

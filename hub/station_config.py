@@ -13,9 +13,10 @@ Slice format (JSON object, ``"v": 1``)::
      "blocked_sites": ["…"],
      "issuance":  [{"site", "first", "last"}]}
 
-``hash`` covers everything but ``station``, ``version`` and ``hash`` itself, serialised with sorted
-keys and no spaces.  ``version`` is ``data_version`` plus the first 8 hex digits of the hash, so an
-edge can tell "same data" at a glance.
+``hash`` covers everything but ``station``, ``version``, ``data_version`` and ``hash`` itself,
+serialised with sorted keys and no spaces.  ``version`` is the first 16 hex digits of the hash: it
+changes exactly when the site's slice changes, whatever else was re-imported (``data_version``
+names the import it came from).
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def site_slice(site: str, station: str | None = None) -> dict:
                      for r in m.Issuance.select().order_by(m.Issuance.first)],
     }
     digest = config_hash(body)
-    return dict(body, station=station, hash=digest, version=f"{body['data_version']}-{digest[:8]}")
+    return dict(body, station=station, hash=digest, version=digest[:16])
 
 
 verify_slice = verify_config
