@@ -84,14 +84,14 @@ def executemany(sql: str, rows: list[tuple]) -> None:
 
 
 def bulk_insert(model, rows: list[dict], ignore_conflicts: bool = False) -> None:
-    """Insert ``rows`` (dicts with the same keys, named as the model's columns) in one prepared
+    """Insert ``rows`` (dicts keyed by the model's field names; a missing key is NULL) in one prepared
     statement; with ``ignore_conflicts`` rows whose key exists are skipped (``ON CONFLICT DO NOTHING``).
     Portable SQLite / PostgreSQL, and an order of magnitude faster than ``insert_many`` for
     thousands of rows."""
     if not rows:
         return
-    columns = list(rows[0])
+    columns = list(dict.fromkeys(k for r in rows for k in r))     # every key, in first-seen order
     cols = ", ".join(f'"{model._meta.fields[c].column_name if c in model._meta.fields else c}"' for c in columns)
     sql = (f'INSERT INTO "{model._meta.table_name}" ({cols}) VALUES ({", ".join("?" for _ in columns)})'
            + (" ON CONFLICT DO NOTHING" if ignore_conflicts else ""))
-    executemany(sql, [tuple(r[c] for c in columns) for r in rows])
+    executemany(sql, [tuple(r.get(c) for c in columns) for r in rows])

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from hub import basic_data
 from hub import business_models as bm
 from hub import models as m
-from hub.db import database
+from hub.db import bulk_insert, database
 from hub.next_stop import RoutingData
 from hub.previous_stop import IssuanceIndex, event_key, previous_stop
 
@@ -277,9 +277,8 @@ def load_events(waybills: Iterable[str]) -> dict[str, list[dict]]:
     return out
 
 
-def _insert(model, rows: list[dict], n: int = 500) -> None:
-    for i in range(0, len(rows), n):
-        model.insert_many(rows[i:i + n]).execute()
+def _insert(model, rows: list[dict]) -> None:
+    bulk_insert(model, rows)
 
 
 def refresh(waybills: Iterable[str], ctx: Context | None = None) -> None:
