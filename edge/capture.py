@@ -11,6 +11,7 @@ Control barcodes (printable as Code 128; see docs/operations.md)::
     %S<site>     next site (dispatch) or previous site (arrive)
     %D<site>     destination site                    %H<shift>  line-haul shift
     %G<name>     signer (sign scans)                  %X         clear the context but kind/operator
+    %F<cents>    freight collect on the next receive  %M<cents>  COD amount on the next receive
 """
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ class Context:
     dest: str | None = None
     shift: str | None = None
     signer: str | None = None
-    weight_only: bool = False
+    freight_collect_cents: int | None = None    # one-shot: applies to the next receive only
+    cod_cents: int | None = None                # one-shot: applies to the next receive only
 
 
 @dataclass
@@ -169,6 +171,9 @@ class Capture:
             seq = self.outbox.add(scan, created, mono, self.clock.boot)
         except OutboxError as e:
             return Verdict("refused", str(e))
+        if scan.get("extra"):                     # amounts were for this waybill only
+            ctx = self.context(device)
+            ctx.freight_collect_cents = ctx.cod_cents = None
         return Verdict("accepted", scan=scan, seq=seq, warning=self._fill_warning())
 
     def _prepare(self, text, device, weight_g, overrides, captured_ms=None):
@@ -209,6 +214,12 @@ class Capture:
             scan["courier"] = c.courier or c.operator
             if c.dest:
                 scan["dest_site"] = c.dest
+            money = {k: getattr(c, k) for k in ("freight_collect_cents", "cod_cents") if getattr(c, k)}
+            if money:
+                if self.site in v.blocked:
+                    return (f"site {self.site} is blocked (prepaid balance under its warning amount): "
+                            "no freight-collect or COD waybills until it tops up")
+                scan["extra"] = money
         elif c.kind == "dispatch":
             nxt = c.site_ref or v.routing.resolve(self.site, c.dest, c.shift)
             if not nxt:
@@ -299,4 +310,10 @@ class Capture:
         if code == "G":
             ctx.signer = value
             return Verdict("control", f"signer {value}")
+        if code in ("F", "M"):
+            if not value.isdigit() or int(value) <= 0:
+                return Verdict("refused", f"amount must be a positive number of cents, not {value!r}")
+            field = "freight_collect_cents" if code == "F" else "cod_cents"
+            setattr(ctx, field, int(value))
+            return Verdict("control", f"{'freight collect' if code == 'F' else 'COD'} {int(value) / 100:.2f} on the next receive")
         return Verdict("refused", f"unknown control code {text[:2]!r}")
