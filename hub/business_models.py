@@ -219,8 +219,10 @@ def after_commit(waybills: set[str]) -> None:
         return
     from hub import fees, monitoring
 
-    monitoring.refresh(waybills)
-    fees.refresh(waybills)
+    ctx = monitoring.load_context()
+    events = monitoring.load_events(waybills)
+    monitoring.refresh(waybills, ctx, events)
+    fees.refresh(waybills, ctx, events)
 
 
 def register_hooks() -> bool:

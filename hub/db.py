@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import operator
 import os
 from urllib.parse import unquote, urlparse
 
@@ -90,8 +91,24 @@ def bulk_insert(model, rows: list[dict], ignore_conflicts: bool = False) -> None
     thousands of rows."""
     if not rows:
         return
-    columns = list(dict.fromkeys(k for r in rows for k in r))     # every key, in first-seen order
+    first = rows[0].keys()
+    columns = list(first)
+    if all(r.keys() == first for r in rows):
+        get = operator.itemgetter(*columns)
+        values = [get(r) if len(columns) > 1 else (get(r),) for r in rows]
+    else:
+        columns = list(dict.fromkeys(k for r in rows for k in r))  # every key, in first-seen order
+        values = [tuple(r.get(c) for c in columns) for r in rows]
     cols = ", ".join(f'"{model._meta.fields[c].column_name if c in model._meta.fields else c}"' for c in columns)
     sql = (f'INSERT INTO "{model._meta.table_name}" ({cols}) VALUES ({", ".join("?" for _ in columns)})'
            + (" ON CONFLICT DO NOTHING" if ignore_conflicts else ""))
-    executemany(sql, [tuple(r.get(c) for c in columns) for r in rows])
+    executemany(sql, values)
+
+
+def delete_where_in(model, column: str, values: list) -> None:
+    """``DELETE FROM model WHERE column IN (values)``, prepared, in chunks (hot paths)."""
+    db = database.obj
+    for i in range(0, len(values), 500):
+        chunk = values[i:i + 500]
+        db.execute_sql(f'DELETE FROM "{model._meta.table_name}" WHERE "{column}" IN '
+                       f'({", ".join(db.param for _ in chunk)})', chunk)

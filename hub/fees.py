@@ -151,7 +151,8 @@ def compute(events: Iterable[Mapping], ctx: Context, book: TariffBook,
     return out
 
 
-def refresh(waybills: Iterable[str], ctx: Context | None = None) -> set[str]:
+def refresh(waybills: Iterable[str], ctx: Context | None = None,
+            events: dict[str, list[dict]] | None = None) -> set[str]:
     """Book the fees of ``waybills`` as their scans now say.  Returns the accounts touched."""
     from hub import accounts
 
@@ -161,7 +162,7 @@ def refresh(waybills: Iterable[str], ctx: Context | None = None) -> set[str]:
     ctx = ctx or load_context()
     book = TariffBook.load()
     modes = {a.site: a.cod_via_prepaid for a in bm.Account.select(bm.Account.site, bm.Account.cod_via_prepaid)}
-    events = load_events(wbs)
+    events = load_events(wbs) if events is None else events
     touched: set[str] = set()
     for i in range(0, len(wbs), 300):
         chunk = wbs[i:i + 300]

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from hub import basic_data
 from hub import business_models as bm
 from hub import models as m
-from hub.db import bulk_insert, database
+from hub.db import bulk_insert, database, delete_where_in
 from hub.next_stop import RoutingData
 from hub.previous_stop import IssuanceIndex, event_key, previous_stop
 
@@ -267,12 +267,18 @@ def event_dict(row: Mapping) -> dict:
 
 
 def load_events(waybills: Iterable[str]) -> dict[str, list[dict]]:
-    """All events of ``waybills``, grouped by waybill."""
+    """All events of ``waybills``, grouped by waybill (one prepared query per 300 waybills: this
+    runs after every ingest batch)."""
     out: dict[str, list[dict]] = {}
     wbs = sorted(set(waybills))
-    cols = [getattr(m.ScanEvent, f) for f in EVENT_FIELDS]
+    db = database.obj
+    cols = ", ".join(f'"{f}"' for f in EVENT_FIELDS)
     for i in range(0, len(wbs), 300):
-        for row in m.ScanEvent.select(*cols).where(m.ScanEvent.waybill.in_(wbs[i:i + 300])).dicts():
+        chunk = wbs[i:i + 300]
+        marks = ", ".join(db.param for _ in chunk)
+        cur = db.execute_sql(f'SELECT {cols} FROM "scanevent" WHERE "waybill" IN ({marks})', chunk)
+        for values in cur.fetchall():
+            row = dict(zip(EVENT_FIELDS, values))
             out.setdefault(row["waybill"], []).append(event_dict(row))
     return out
 
@@ -281,13 +287,15 @@ def _insert(model, rows: list[dict]) -> None:
     bulk_insert(model, rows)
 
 
-def refresh(waybills: Iterable[str], ctx: Context | None = None) -> None:
-    """Recompute ``ScanFact`` and ``ParcelFact`` rows of ``waybills`` from all their scans."""
+def refresh(waybills: Iterable[str], ctx: Context | None = None,
+            events: dict[str, list[dict]] | None = None) -> None:
+    """Recompute ``ScanFact`` and ``ParcelFact`` rows of ``waybills`` from all their scans
+    (``events`` from ``load_events`` when the caller already has them)."""
     wbs = sorted(set(waybills))
     if not wbs:
         return
     ctx = ctx or load_context()
-    events = load_events(wbs)
+    events = load_events(wbs) if events is None else events
     facts, parcels = [], []
     for wb in wbs:
         f, p = derive(events.get(wb, []), ctx)
@@ -295,10 +303,8 @@ def refresh(waybills: Iterable[str], ctx: Context | None = None) -> None:
         if p:
             parcels.append(p)
     with database.atomic():
-        for i in range(0, len(wbs), 300):
-            chunk = wbs[i:i + 300]
-            bm.ScanFact.delete().where(bm.ScanFact.waybill.in_(chunk)).execute()
-            bm.ParcelFact.delete().where(bm.ParcelFact.waybill.in_(chunk)).execute()
+        delete_where_in(bm.ScanFact, "waybill", wbs)
+        delete_where_in(bm.ParcelFact, "waybill", wbs)
         _insert(bm.ScanFact, facts)
         _insert(bm.ParcelFact, parcels)
 
