@@ -69,12 +69,34 @@ def baseline(rows: list[tuple], workdir: str, batch: int = 500) -> float:
     return len(rows) / elapsed
 
 
+def wait_for_hub(port: int, station: str, timeout_s: float = 30.0) -> None:
+    """The hub has subscribed once it has published the stations' retained configurations."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    from hub import protocol as P
+    got = threading.Event()
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-probe")
+    c.on_message = lambda *a: got.set()
+    c.connect("127.0.0.1", port)
+    c.subscribe(P.topic(station, P.CONFIG), qos=1)
+    c.loop_start()
+    try:
+        if not got.wait(timeout_s):
+            raise SystemExit("the hub did not come up")
+    finally:
+        c.loop_stop()
+        c.disconnect()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scans", type=int, default=1_000_000)
     ap.add_argument("--stations", type=int, default=10)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--window", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=1, help="hub worker processes (shared subscription)")
     args = ap.parse_args()
 
     from edge.agent import EdgeAgent
@@ -109,16 +131,20 @@ def main() -> None:
     del all_rows
 
     broker = ManagedBroker().start()
-    hub = subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "hub", "run", "--db", hub_db,
-                            "--broker", broker.url], stdout=subprocess.DEVNULL, cwd=ROOT)
+    extra = ["--shared"] if args.workers > 1 else []
+    hubs = [subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "hub", "run", "--db", hub_db,
+                              "--broker", broker.url, *extra], stdout=subprocess.DEVNULL, cwd=ROOT)
+            for _ in range(args.workers)]
     agents = []
     try:
-        # wait for the hub to be connected: its retained config reaching a station proves it
-        t_start = None
+        wait_for_hub(broker.port, stations[0])
         for st in stations:
             cfg = StationConfig(station=st, site="100", broker=broker.url, outbox=os.path.join(work, f"{st}.db"),
                                 batch_size=args.batch, window=args.window)
             agents.append(EdgeAgent(cfg))
+        import resource
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_before = ru.ru_utime + ru.ru_stime
         t_start = time.perf_counter()
         for a in agents:
             a.start()
@@ -137,18 +163,32 @@ def main() -> None:
                 raise SystemExit("drain did not finish within an hour")
             time.sleep(0.2)
         elapsed = time.perf_counter() - t_start
+        stats = {k: sum(a.uplink.stats[k] for a in agents) for k in ("batches_sent", "resends", "connects")}
+        hub_cpu = 0.0
+        for hub in hubs:
+            with open(f"/proc/{hub.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            hub_cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        import resource
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        edge_cpu = ru.ru_utime + ru.ru_stime - cpu_before
     finally:
         for a in agents:
             a.stop()
-        hub.terminate()
-        hub.wait()
+        for hub in hubs:
+            hub.terminate()
+            hub.wait()
         broker.stop()
     with sqlite3.connect(hub_db) as c:
         committed = c.execute("SELECT COUNT(*) FROM scanevent").fetchone()[0]
     rate = total / elapsed
-    print(f"drain: {total:,} scans from {args.stations} stations in {elapsed:.1f} s = {rate:,.0f} scans/s "
+    print(f"drain: {total:,} scans from {args.stations} stations, {args.workers} hub worker(s), in {elapsed:.1f} s = {rate:,.0f} scans/s "
           f"(hub committed {committed:,})")
     print(f"ratio to baseline: {rate / base:.3f}x  (goal >= 0.6x)")
+    print(f"uplinks: {stats['batches_sent']:,} batches sent, {stats['resends']} resent after an ack timeout, "
+          f"{stats['connects']} connections")
+    print(f"CPU: hub {hub_cpu:.1f} s ({hub_cpu / elapsed:.0%} of a core), "
+          f"station uplinks {edge_cpu:.1f} s ({edge_cpu / elapsed:.0%} of a core), over {elapsed:.1f} s")
 
 
 if __name__ == "__main__":
