@@ -91,53 +91,46 @@ def main() -> None:
     # burst: several guns at once
     cap = capture("burst")
     per = args.scans
-    accepted = [0] * args.guns
     waybills = [[rules.make("std14", "7%02d%010d" % (g, i)) for i in range(per)] for g in range(args.guns)]
     for g in range(args.guns):
         cap.scan("%KRECEIVE", device=f"g{g}"), cap.scan("%P1002", device=f"g{g}")
 
     def gun(g):
-        for wb in waybills[g]:
-            accepted[g] += cap.scan(wb, device=f"g{g}").accepted
-    threads = [threading.Thread(target=gun, args=(g,)) for g in range(args.guns)]
-    t = time.perf_counter()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    elapsed = time.perf_counter() - t
-    total = sum(accepted)
-    path = cap.outbox.path
-    cap.outbox.close()
-    with sqlite3.connect(path) as db:        # what is on disk, read by another connection
-        durable = db.execute("SELECT COUNT(*) FROM scans").fetchone()[0]
+        return sum(cap.scan(wb, device=f"g{g}").accepted for wb in waybills[g])
+    total, elapsed, durable = run_guns(cap, gun, args.guns)
     print(f"burst, live guns: {args.guns} guns scanning at once, {total} accepted in {elapsed:.2f} s = "
           f"{total / elapsed:,.0f} scans/s (goal >= 5,000), durable on disk: {durable}/{total}")
 
     # burst: several wireless guns in their cradles uploading stored scans at once
     cap = capture("cradle")
-    accepted = [0] * args.guns
 
     def cradle(g):
         items = [{"text": wb, "device": f"g{g}", "kind": "receive", "operator": "1002",
                   "captured_ms": 1_795_600_000_000 + i} for i, wb in enumerate(waybills[g])]
-        for k in range(0, len(items), 250):
-            accepted[g] += sum(v.accepted for v in cap.scan_batch(items[k:k + 250]))
-    threads = [threading.Thread(target=cradle, args=(g,)) for g in range(args.guns)]
+        return sum(sum(v.accepted for v in cap.scan_batch(items[k:k + 250])) for k in range(0, len(items), 250))
+    total, elapsed, durable = run_guns(cap, cradle, args.guns)
+    print(f"burst, cradle uploads: {args.guns} guns x {per} stored scans in batches of 250, {total} accepted in "
+          f"{elapsed:.2f} s = {total / elapsed:,.0f} scans/s (goal >= 5,000), durable on disk: {durable}/{total}")
+
+
+def run_guns(cap, work, guns: int) -> tuple[int, float, int]:
+    """Run ``work(g)`` for every gun at once; (accepted, seconds, rows on disk read afterwards)."""
+    accepted = [0] * guns
+
+    def one(g):
+        accepted[g] = work(g)
+    threads = [threading.Thread(target=one, args=(g,)) for g in range(guns)]
     t = time.perf_counter()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     elapsed = time.perf_counter() - t
-    total = sum(accepted)
     path = cap.outbox.path
     cap.outbox.close()
-    with sqlite3.connect(path) as db:
+    with sqlite3.connect(path) as db:        # what is on disk, read by another connection
         durable = db.execute("SELECT COUNT(*) FROM scans").fetchone()[0]
-    print(f"burst, cradle uploads: {args.guns} guns x {per} stored scans in batches of 250, {total} accepted in "
-          f"{elapsed:.2f} s = {total / elapsed:,.0f} scans/s (goal >= 5,000), durable on disk: {durable}/{total}")
-
+    return sum(accepted), elapsed, durable
 
 if __name__ == "__main__":
     main()

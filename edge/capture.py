@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from drivers.scanner.waybill import WaybillRules

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 
 from edge.clock import StationClock, mono_ms, wall_ms
 from edge.outbox import Outbox

@@ -17,7 +17,6 @@ import time
 import os
 import uuid
 
-import paho.mqtt.client as mqtt
 
 from hub import basic_data, ingest, station_config
 from hub import models as m

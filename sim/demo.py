@@ -152,36 +152,42 @@ class Demo:
                 out.put(wb)
         out.put(None)
 
-    def center(self, inq: queue.Queue, out: queue.Queue) -> None:
-        st, gun = "st-900-1", "gun-900-a"
-        self.gun(st, "%P9001", gun)
+    @staticmethod
+    def _groups(inq: queue.Queue, size: int = 25):
+        """Parcels from the previous station in cartloads of ``size``, until it says it is done."""
         pending = []
         while True:
             wb = inq.get()
             if wb is not None:
                 pending.append(wb)
-            if pending and (wb is None or len(pending) >= 25):
-                self.gun(st, "%KARRIVE", gun)
-                for p in pending:
-                    step = self.scale.division_g() if self.scale is not None else 1
-                    grams = self.rng.randint(200 // step + 1, 30_000 // step) * step
-                    self.weights[p] = grams
-                    if self.scale is not None:
-                        self.scale.set_weight(grams)
-                        self._operator_sees_the_parcel(grams)
-                        v = self.gun(st, p, gun)
-                    else:
-                        v = self.gun(st, p, gun, weight_g=grams)
-                    if v.accepted and v.scan.get("weight_g") != grams:
-                        self.weight_mismatch += 1
-                self.gun(st, "%KDISPATCH", gun), self.gun(st, "%D200", gun)
-                for p in pending:
-                    self.gun(st, p, gun)
-                    out.put(p)
+            if pending and (wb is None or len(pending) >= size):
+                yield pending
                 pending = []
             if wb is None:
-                out.put(None)
                 return
+
+    def center(self, inq: queue.Queue, out: queue.Queue) -> None:
+        st, gun = "st-900-1", "gun-900-a"
+        self.gun(st, "%P9001", gun)
+        for pending in self._groups(inq):
+            self.gun(st, "%KARRIVE", gun)
+            for p in pending:
+                step = self.scale.division_g() if self.scale is not None else 1
+                grams = self.rng.randint(200 // step + 1, 30_000 // step) * step
+                self.weights[p] = grams
+                if self.scale is not None:
+                    self.scale.set_weight(grams)
+                    self._operator_sees_the_parcel(grams)
+                    v = self.gun(st, p, gun)
+                else:
+                    v = self.gun(st, p, gun, weight_g=grams)
+                if v.accepted and v.scan.get("weight_g") != grams:
+                    self.weight_mismatch += 1
+            self.gun(st, "%KDISPATCH", gun), self.gun(st, "%D200", gun)
+            for p in pending:
+                self.gun(st, p, gun)
+                out.put(p)
+        out.put(None)
 
     def _operator_sees_the_parcel(self, grams: int, timeout_s: float = 2.0) -> None:
         """Like a person at the scale: put the parcel on, watch the display move, then scan."""
@@ -195,24 +201,16 @@ class Demo:
     def destination(self, inq: queue.Queue) -> None:
         st, gun = "st-200-1", "gun-200-a"
         self.gun(st, "%P2002", gun)
-        pending = []
-        while True:
-            wb = inq.get()
-            if wb is not None:
-                pending.append(wb)
-            if pending and (wb is None or len(pending) >= 25):
-                for kind, extra in (("ARRIVE", []), ("DELIVER", ["%C2001"])):
-                    self.gun(st, f"%K{kind}", gun)
-                    for code in extra:
-                        self.gun(st, code, gun)
-                    for p in pending:
-                        self.gun(st, p, gun)
-                self._signs(st, gun, pending)
-                self.done_dest += len(pending)
-                pending = []
-                self._maybe_cut()
-            if wb is None:
-                return
+        for pending in self._groups(inq):
+            for kind, extra in (("ARRIVE", []), ("DELIVER", ["%C2001"])):
+                self.gun(st, f"%K{kind}", gun)
+                for code in extra:
+                    self.gun(st, code, gun)
+                for p in pending:
+                    self.gun(st, p, gun)
+            self._signs(st, gun, pending)
+            self.done_dest += len(pending)
+            self._maybe_cut()
 
     def _guard(self, fn, downstream, *args) -> None:
         """Run a gun's loop; if it fails, say so in the summary and let the next one finish."""

@@ -20,7 +20,7 @@ import tempfile
 import threading
 import tty
 
-from drivers.scanner.honeywell import ACK, ENQ, NAK, PREFIX
+from drivers.scanner.honeywell import ACK, ENQ, NAK
 from drivers.scanner.ssi import OPCODES, SOURCE_DECODER, SOURCE_HOST, build_packet, parse_packet
 from sim.batch_gun import encode_batch
 from sim.scanner_frames import frames_for

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import paho.mqtt.client as mqtt
-import pytest
 import yaml
 
 from conftest import wait_for

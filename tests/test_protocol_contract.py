@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 
-from conftest import wait_for
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "protocol.md")
 

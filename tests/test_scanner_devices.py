@@ -1,6 +1,5 @@
 """Scanner devices end to end: simulated guns on pseudo-terminals and FIFOs, a fake hidapi device
 and a fake pyusb backend, read by the real drivers through drivers.port."""
-import os
 import threading
 import time
 from types import SimpleNamespace
