@@ -78,6 +78,19 @@ def _connect(path: str) -> sqlite3.Connection:
     return c
 
 
+class _Request:
+    """Captures waiting for a group commit (one gun's scan, or a cradle upload)."""
+    __slots__ = ("items", "done", "wake", "lead", "seqs", "error")
+
+    def __init__(self, items):
+        self.items = items
+        self.done = threading.Event()
+        self.wake = threading.Event()
+        self.lead = False
+        self.seqs: list[int] = []
+        self.error: Exception | None = None
+
+
 class Outbox:
     def __init__(self, path: str, limits: Limits | None = None):
         folder = os.path.dirname(os.path.abspath(path))
@@ -99,6 +112,7 @@ class Outbox:
         self._qlock = threading.Lock()
         self._queued = threading.Condition(self._qlock)
         self._leader = False
+        self._last_group = 1
         self._closed = False
 
     # ------------------------------------------------------------ meta
@@ -151,65 +165,84 @@ class Outbox:
             self._check_room()
             raise OutboxFull(f"outbox full: {len(items)} scans do not fit "
                              f"({self._pending} of {self.limits.max_pending} waiting for the hub)")
-        req = [items, threading.Event(), None, None]
+        req = _Request(items)
         with self._qlock:
             self._waiting.append(req)
-            lead = not self._leader
-            if lead:
-                self._leader = True
-            else:
+            if self._leader:
                 self._queued.notify()
-        if lead:
-            self._lead()
-        req[1].wait()
-        if req[3] is not None:
-            raise req[3]
-        return req[2]
+            else:
+                self._leader = req.lead = True
+        while True:
+            if req.lead:
+                self._commit_round()
+            if req.done.is_set():
+                break
+            req.wake.wait()
+            req.wake.clear()
+        if req.error is not None:
+            raise req.error
+        return req.seqs
 
-    def _lead(self) -> None:
-        """Commit queued captures group by group until none are left, then step down.
+    def _commit_round(self) -> None:
+        """As the leader: commit everything queued in one transaction, then hand the lead to the
+        next waiting capture (so this gun goes back to scanning and joins the next group).
 
         When the last group had company (several guns at once), wait up to ``GROUP_LINGER_S``
         for as many guns to queue their next scan, so a burst commits in few large groups."""
-        last = 1
-        while True:
-            with self._qlock:
-                if last > 1:
-                    deadline = time.monotonic() + GROUP_LINGER_S
-                    while len(self._waiting) < last and time.monotonic() < deadline:
-                        self._queued.wait(deadline - time.monotonic())
-                group, self._waiting = self._waiting, []
-                if not group:
-                    self._leader = False
-                    return
+        with self._qlock:
+            if self._last_group > 1:
+                deadline = time.monotonic() + GROUP_LINGER_S
+                while len(self._waiting) < self._last_group and time.monotonic() < deadline:
+                    self._queued.wait(deadline - time.monotonic())
+            group, self._waiting = self._waiting, []
+        try:
             self._write_group(group)
-            last = len(group)
+        except BaseException as e:           # never leave waiting guns hanging
+            for req in group:
+                if not req.done.is_set():
+                    req.error = OutboxError(f"could not store the scan: {e!r}")
+                    req.done.set()
+                    req.wake.set()
+        finally:
+            self._hand_over(len(group))
 
-    def _write_group(self, group: list[list]) -> None:
+    def _hand_over(self, last_group: int) -> None:
+        with self._qlock:
+            self._last_group = last_group
+            if self._waiting:
+                nxt = self._waiting[0]
+                nxt.lead = True
+                nxt.wake.set()
+            else:
+                self._leader = False
+
+    def _write_group(self, group: list[_Request]) -> None:
         try:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     for req in group:
                         seqs = []
-                        for scan, created, mono, boot in req[0]:
+                        for scan, created, mono, boot in req.items:
                             cur = self._db.execute(
                                 "INSERT INTO scans(id, waybill, kind, created_ms, mono_ms, boot, payload) "
                                 "VALUES(?,?,?,?,?,?,?)",
                                 (scan["id"], scan["waybill"], scan["kind"], created, mono, boot,
                                  json.dumps(scan, separators=(",", ":"), ensure_ascii=False)))
                             seqs.append(cur.lastrowid)
-                        req[2] = seqs
+                        req.seqs = seqs
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
-            self._pending += sum(len(req[0]) for req in group)
+            self._pending += sum(len(req.items) for req in group)
         except (sqlite3.Error, OSError) as e:
             for req in group:
-                req[3] = OutboxError(f"could not store the scan: {e}")
+                req.error = OutboxError(f"could not store the scan: {e}")
         for req in group:
-            req[1].set()
+            req.lead = False
+            req.done.set()
+            req.wake.set()
 
     # ------------------------------------------------------------ uplink side
     def pending_after(self, after_seq: int, limit: int, upto: int | None = None) -> list[tuple]:

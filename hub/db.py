@@ -50,7 +50,7 @@ def open_database(url: str) -> peewee.Database:
     return peewee.SqliteDatabase(
         path,
         pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1,
-                 "busy_timeout": 10000, "cache_size": -32000},
+                 "busy_timeout": 10000, "cache_size": -262144, "mmap_size": 268435456},
         check_same_thread=False,
     )
 
