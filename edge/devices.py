@@ -57,7 +57,9 @@ def open_devices(agent, specs: list[dict], on_verdict=None) -> list:
                                    device_id=device_id, **opts)
         except ImportError as e:
             raise DeviceError(f"driver for {spec['type']} protocol {spec['protocol']!r} unavailable: {e}") from e
-        except (KeyError, ValueError, TypeError) as e:
+        except Exception as e:      # driver errors (bad option, port owned elsewhere …) end as one line
+            for dev in opened:
+                dev.close()
             raise DeviceError(f"cannot open {spec['type']} {spec.get('port')}: {e}") from e
         opened.append(dev)
     agent.devices.extend(opened)

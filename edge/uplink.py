@@ -22,6 +22,7 @@ from hub import protocol as P
 from hub.mqtt import make_client
 
 log = logging.getLogger("scanhub.edge.uplink")
+PRUNE_EVERY_MS = 3_600_000
 
 
 class Uplink:
@@ -56,6 +57,7 @@ class Uplink:
                       "connects": 0, "refused_configs": 0}
         self._thread = threading.Thread(target=self._run, name=f"uplink-{station}", daemon=True)
         self._next_status = self._next_probe = 0
+        self._next_prune = 0
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "Uplink":
@@ -159,9 +161,15 @@ class Uplink:
         while not self._stop.is_set():
             self._wake.wait(0.2)
             self._wake.clear()
+            now = mono_ms()
+            if now >= self._next_prune:           # acked scans are kept keep_acked_days, then dropped
+                try:
+                    self.outbox.prune(wall_ms())
+                except Exception:
+                    log.exception("pruning acknowledged scans failed")
+                self._next_prune = now + PRUNE_EVERY_MS
             if not self.connected.is_set():
                 continue
-            now = mono_ms()
             try:
                 if now >= self._next_probe or not self.clock.synced:
                     if now >= self._next_probe:

@@ -99,3 +99,13 @@ def test_each_gun_has_its_own_context(tmp_path, slices):
     c.scan("%KRECEIVE", device="g1"), c.scan("%P1002", device="g1")
     assert c.scan(wb(slices["100"], 5), device="g1").accepted
     assert "scan kind" in c.scan(wb(slices["100"], 6), device="g2").reason
+
+
+def test_a_device_that_cannot_be_opened_is_one_clear_error(tmp_path, slices):
+    from edge.devices import DeviceError, open_devices
+
+    class Agent:
+        capture = make_capture(tmp_path, slices["100"], "100")
+        devices = []
+    with pytest.raises(DeviceError, match="cannot open scanner /nonexistent"):
+        open_devices(Agent, [{"type": "scanner", "protocol": "no-such-protocol", "port": "/nonexistent"}])

@@ -95,3 +95,13 @@ def test_deletion_is_a_tombstone(tmp_path):
     assert ob.pending == 0
     ob.mark_deletions_acked([s1["id"], s2["id"]])
     assert ob.pending_deletions() == []
+
+
+def test_acknowledged_scans_are_pruned_after_the_keep_period(tmp_path):
+    ob = Outbox(str(tmp_path / "o.db"), Limits(keep_acked_days=1))
+    for _ in range(3):
+        ob.add(scan(), 1_800_000_000_000, 1, "b")
+    ob.mark_acked([[1, 2]], [], acked_ms=1_800_000_000_000)
+    assert ob.prune(1_800_000_000_000 + 86_400_000 - 1) == 0          # not yet
+    assert ob.prune(1_800_000_000_000 + 86_400_001) == 2              # acked and old: gone
+    assert [r["seq"] for r in ob.scans()] == [3]                      # pending never pruned
