@@ -1,4 +1,5 @@
 """The pipeline with real parts: Mosquitto, the hub service, edge agents — and their failures."""
+import contextlib
 import json
 import os
 import signal
@@ -155,14 +156,24 @@ def test_edge_killed_while_scanning_every_accepted_scan_arrives_once(hub_service
     assert dup == 0 and total >= len(accepted)
 
 
-def test_redelivered_and_duplicated_batches_are_idempotent(hub_service, broker, hub_store):
+@contextlib.contextmanager
+def raw_station(broker, station: str):
+    """A hand-driven station: a plain MQTT client and the acknowledgements the hub sends it."""
     acks = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-station")
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"raw-{station}")
     c.on_message = lambda cl, u, msg: acks.append(json.loads(msg.payload))
     c.connect("127.0.0.1", broker.port)
     c.loop_start()
     try:
-        c.subscribe(P.topic("st-x", P.ACK), qos=1)
+        c.subscribe(P.topic(station, P.ACK), qos=1)
+        yield c, acks
+    finally:
+        c.loop_stop()
+        c.disconnect()
+
+
+def test_redelivered_and_duplicated_batches_are_idempotent(hub_service, broker, hub_store):
+    with raw_station(broker, "st-x") as (c, acks):
         scans = [{"id": f"x-{i}", "station": "st-x", "epoch": "e", "seq": i, "kind": "receive", "waybill": wb(i),
                   "site": "100", "edge_ms": 1_800_000_000_000, "event_ms": 1_800_000_000_000 + i, "clock": "trusted"}
                  for i in range(1, 101)]
@@ -173,9 +184,6 @@ def test_redelivered_and_duplicated_batches_are_idempotent(hub_service, broker, 
         c.publish(P.topic("st-x", P.SCANS), b"{not json", qos=1)
         wait_for(lambda: len(acks) == 4, what="four acks")
         assert all(a["committed"] == [[1, 100]] for a in acks[:3]) and acks[3]["committed"] == [[11, 20]]
-    finally:
-        c.loop_stop()
-        c.disconnect()
     assert hub_counts(hub_store) == (100, 0)
     wait_for(lambda: hub_query(hub_store, "SELECT COUNT(*) FROM deadletter")[0][0] == 1,
              what="the malformed batch dead-lettered")
@@ -183,21 +191,12 @@ def test_redelivered_and_duplicated_batches_are_idempotent(hub_service, broker, 
 
 
 def test_station_cannot_speak_for_another(hub_service, broker, hub_store):
-    acks = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="liar")
-    c.on_message = lambda cl, u, msg: acks.append(json.loads(msg.payload))
-    c.connect("127.0.0.1", broker.port)
-    c.loop_start()
-    try:
-        c.subscribe(P.topic("st-a", P.ACK), qos=1)
+    with raw_station(broker, "st-a") as (c, acks):
         scan = {"id": "forged", "station": "st-b", "epoch": "e", "seq": 1, "kind": "receive", "waybill": wb(1),
                 "site": "100", "edge_ms": 1_800_000_000_000, "event_ms": 1_800_000_000_000}
         c.publish(P.topic("st-a", P.SCANS), P.encode({"batch": "b", "scans": [scan]}), qos=1)
         wait_for(lambda: acks, what="an ack")
         assert acks[0]["committed"] == []
-    finally:
-        c.loop_stop()
-        c.disconnect()
     assert hub_counts(hub_store) == (0, 0)
 
 
