@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
-import os
+import traceback
 import uuid
 
+
+import peewee
 
 from hub import basic_data, ingest, station_config
 from hub import models as m
@@ -122,10 +125,7 @@ class HubService:
                     if nxt is None:
                         break
                     msgs.append(nxt)
-                try:
-                    self._handle(msgs)
-                except Exception:     # a bug must not stop the hub: log it, messages get redelivered
-                    log.exception("failed to handle %d message(s)", len(msgs))
+                self._handle_safely(msgs)
             try:
                 self._publish_configs()
                 if time.monotonic() >= self._next_forecast and self.connected.is_set():
@@ -134,6 +134,44 @@ class HubService:
             except Exception:
                 log.exception("config or forecast publishing failed")
         database.close()
+
+    def _handle_safely(self, msgs) -> None:
+        """Handle messages; isolate a batch that breaks the hub so it cannot stall the others.
+
+        A store that is unreachable is transient: nothing is acknowledged and the stations send
+        again.  Any other failure of a single batch is a poison batch: it is dead-lettered with
+        the error and its scans are acknowledged as rejected, so the station keeps them (marked)
+        instead of resending them forever."""
+        try:
+            self._handle(msgs)
+            return
+        except (peewee.OperationalError, peewee.InterfaceError) as e:
+            log.error("hub store unavailable, %d message(s) will be sent again: %s", len(msgs), e)
+            return
+        except Exception:
+            if len(msgs) == 1:
+                self._poison(msgs[0])
+                return
+            log.exception("a group of %d messages failed; retrying them one by one", len(msgs))
+        for msg in msgs:
+            self._handle_safely([msg])
+
+    def _poison(self, msg) -> None:
+        log.exception("batch on %s broke the hub; dead-lettered", msg.topic)
+        reason = "hub failed on this batch: " + traceback.format_exc(limit=1).strip().splitlines()[-1]
+        station = (P.parse_topic(msg.topic) or (None, None))[0]
+        try:
+            with database.atomic():
+                ingest.dead_letter(msg.topic, reason, msg.payload, station=station)
+            body = json.loads(msg.payload)
+            scans = [x for x in body.get("scans", []) if isinstance(x, dict) and isinstance(x.get("seq"), int)]
+        except Exception:
+            log.exception("could not dead-letter the poison batch")
+            return
+        self.client.publish(P.topic(station, P.ACK), P.encode({
+            "batch": body.get("batch"), "committed": [],
+            "rejected": [{"seq": x["seq"], "id": x.get("id"), "reason": reason} for x in scans],
+            "deletions": [], "deletions_rejected": [], "hub_ms": ingest.now_ms()}), qos=1)
 
     def _handle(self, msgs) -> None:
         batches, statuses = [], []

@@ -245,3 +245,32 @@ def test_two_hub_workers_share_the_ingest(hub_store, broker, make_edge):
         for w in workers:
             w.stop()
     assert hub_counts(hub_store) == (600, 0)
+
+
+def test_a_batch_that_breaks_the_hub_is_isolated_and_dead_lettered(hub_service, broker, hub_store):
+    from hub import ingest
+    poison = wb(13)
+
+    def hook(waybills):
+        if poison in waybills:
+            raise RuntimeError("simulated bug in a business rule")
+    ingest.AFTER_COMMIT.append(hook)
+    try:
+        with raw_station(broker, "st-x") as (c, acks):
+            def batch(name, seqs):
+                scans = [{"id": f"{name}-{i}", "station": "st-x", "epoch": "e", "seq": i, "kind": "receive",
+                          "waybill": wb(i), "site": "100", "edge_ms": 1_800_000_000_000,
+                          "event_ms": 1_800_000_000_000, "clock": "trusted"} for i in seqs]
+                return P.encode({"batch": name, "station": "st-x", "scans": scans})
+            c.publish(P.topic("st-x", P.SCANS), batch("good", range(1, 11)), qos=1)
+            c.publish(P.topic("st-x", P.SCANS), batch("bad", range(11, 16)), qos=1)
+            c.publish(P.topic("st-x", P.SCANS), batch("later", range(16, 21)), qos=1)
+            wait_for(lambda: len(acks) == 3, what="three acks")
+    finally:
+        ingest.AFTER_COMMIT.remove(hook)
+    by = {a["batch"]: a for a in acks}
+    assert by["good"]["committed"] == [[1, 10]] and by["later"]["committed"] == [[16, 20]]
+    assert by["bad"]["committed"] == [] and len(by["bad"]["rejected"]) == 5
+    assert "simulated bug" in by["bad"]["rejected"][0]["reason"]
+    assert hub_counts(hub_store)[0] == 15
+    assert "simulated bug" in hub_query(hub_store, "SELECT reason FROM deadletter")[0][0]
