@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +14,7 @@ from firmware_images.flasher import GunLink, open_port
 from firmware_images.framing import Frame, FrameDecoder, encode_frame
 from sim.gun_link import SimulatedGun
 from sim.gun_networks import generate_slice
+from conftest import wait_for
 
 KEY = keys.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 PUB_HEX = keys.public_raw(KEY).hex()
@@ -80,14 +80,6 @@ CFG_B = dict(CFG_A, staff=CFG_A["staff"][:-3], data_version="gen0002")
 IMAGE_A = container.build_image(CFG_A, KEY, 1_000)
 IMAGE_B = container.build_image(CFG_B, KEY, 2_000)
 
-
-def wait_for(cond, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from drivers.port import PortBusy, PortNotConnected, PortOwner, by_id_links, owner_of, stable_path
+from conftest import wait_for
 
 
 class Lines:
@@ -69,14 +70,6 @@ class Plug:
         if os.path.lexists(self.link):
             os.unlink(self.link)
 
-
-def wait_for(cond, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 @pytest.fixture

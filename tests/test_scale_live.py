@@ -9,15 +9,8 @@ from drivers.port import PortBusy
 from drivers.scale import Unsupported, open_scale
 from drivers.scale.hid_pos import UNITS
 from sim.scale_devices import SIM_PROTOCOLS, SimScale, hid_report
+from conftest import wait_for
 
-
-def wait_for(cond, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -12,18 +11,10 @@ from click.testing import CliRunner
 from cli import main
 from drivers.port import owner_of
 from sim.scanner_sim import SimScanner
+from conftest import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-def wait_for(cond, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def feed_when_connected(gun, texts, symbology="code128"):

@@ -12,18 +12,10 @@ from drivers.port import PortBusy
 from drivers.scanner import CommandError, CommandTimeout, UnknownProtocolError, open_scanner
 from sim.scanner_frames import encode_hid_pos, encode_keyboard, encode_serial
 from sim.scanner_sim import SimScanner
+from conftest import wait_for
 
 FAST = {"backoff_min_s": 0.02, "backoff_max_s": 0.2}
 
-
-def wait_for(cond, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Collector:
