@@ -94,8 +94,9 @@ def status(config_path, as_json):
         live = json.loads(ob.get_meta("status", "{}"))
         from edge.clock import wall_ms
         fresh = isinstance(live.get("ts"), int) and wall_ms() - live["ts"] < 30_000
-        st = {"station": cfg.station, "site": cfg.site, "online": bool(fresh and live.get("online")),
-              "running": fresh, "outbox": ob.counts(), "usage": ob.usage(),
+        running = bool(fresh and live.get("running", True))
+        st = {"station": cfg.station, "site": cfg.site, "online": bool(running and live.get("online")),
+              "running": running, "outbox": ob.counts(), "usage": ob.usage(),
               "config_version": version, "last_ack_ms": last_ack, "clock_offset_ms": live.get("clock_offset_ms"),
               "rtt_ms": live.get("rtt_ms"), "clock_synced_boots": len(offsets), "epoch": ob.epoch}
     finally:

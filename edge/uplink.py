@@ -70,9 +70,13 @@ class Uplink:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=10)
+        offline = self._status_payload(online=False, running=False)
+        try:
+            self.outbox.set_meta("status", offline.decode())
+        except Exception:
+            log.exception("could not record the stopped state")
         if self.connected.is_set():
-            info = self.client.publish(P.topic(self.station, P.STATUS), self._status_payload(online=False),
-                                       qos=1, retain=True)
+            info = self.client.publish(P.topic(self.station, P.STATUS), offline, qos=1, retain=True)
             try:
                 info.wait_for_publish(2)
             except (RuntimeError, ValueError):
@@ -168,6 +172,8 @@ class Uplink:
                 except Exception:
                     log.exception("pruning acknowledged scans failed")
                 self._next_prune = now + PRUNE_EVERY_MS
+            if now >= self._next_status:
+                self._report_status(now)
             if not self.connected.is_set():
                 continue
             try:
@@ -175,17 +181,23 @@ class Uplink:
                     if now >= self._next_probe:
                         self._probe()
                         self._next_probe = now + (self.probe_every_ms if self.clock.synced else 1000)
-                if now >= self._next_status:
-                    payload = self._status_payload()
-                    self.client.publish(P.topic(self.station, P.STATUS), payload, qos=1, retain=True)
-                    self.outbox.set_meta("status", payload.decode())     # for `scanhub edge status`
-                    self._next_status = now + self.status_every_ms
                 if not self.clock.synced:
                     continue
                 self._expire(now)
                 self._fill()
             except Exception:
                 log.exception("uplink cycle failed")
+
+    def _report_status(self, now: int) -> None:
+        """Status to the hub (retained) when connected, and always to the outbox for `edge status`."""
+        payload = self._status_payload(online=self.connected.is_set())
+        try:
+            self.outbox.set_meta("status", payload.decode())
+            if self.connected.is_set():
+                self.client.publish(P.topic(self.station, P.STATUS), payload, qos=1, retain=True)
+        except Exception:
+            log.exception("status report failed")
+        self._next_status = now + self.status_every_ms
 
     def _probe(self) -> None:
         self.client.publish(P.topic(self.station, P.TIME), P.encode({"t0": wall_ms(), "m0": mono_ms()}), qos=0)
@@ -259,8 +271,8 @@ class Uplink:
         self.stats["batches_sent"] += 1
         self.stats["scans_sent"] += len(rows)
 
-    def _status_payload(self, online: bool = True) -> bytes:
-        st = {"online": online, "site": self.site, "outbox_depth": self.outbox.pending,
+    def _status_payload(self, online: bool = True, running: bool = True) -> bytes:
+        st = {"online": online, "running": running, "site": self.site, "outbox_depth": self.outbox.pending,
               "config_version": self.config_version, "clock_offset_ms": self.clock.wall_offset_ms,
               "rtt_ms": self.clock.rtt_ms, "last_ack_ms": self.last_ack_ms, "ts": wall_ms()}
         if self.extra_status:

@@ -81,3 +81,17 @@ def test_edge_status_and_outbox_commands(tmp_path, make_edge):
     bad.write_text("station: 'a b'\nsite: '1'\n")
     assert "may use only" in run("edge", "status", "--config", str(bad)).output
     assert "no scan nope" in run("edge", "delete", "--config", str(path), "nope", "--reason", "x").output
+
+
+def test_edge_status_tells_running_offline_and_stopped(tmp_path, make_edge, broker):
+    import yaml
+    edge = make_edge()
+    path = tmp_path / "station.yaml"
+    path.write_text(yaml.safe_dump({"station": "st-100-1", "site": "100", "outbox": edge.cfg.outbox}))
+    status = lambda: json.loads(run("edge", "status", "--config", str(path), "--json").output)   # noqa: E731
+    wait_for(lambda: status()["online"], what="online")
+    edge.uplink.status_every_ms = 100
+    broker.stop()
+    wait_for(lambda: status()["running"] and not status()["online"], what="running but offline")
+    edge.stop()
+    assert status()["running"] is False and status()["online"] is False
