@@ -163,6 +163,11 @@ def main() -> None:
                 raise SystemExit("drain did not finish within an hour")
             time.sleep(0.2)
         elapsed = time.perf_counter() - t_start
+        # derived state (parcels, monitoring facts, fees) catches up behind the acknowledgements
+        with sqlite3.connect(hub_db, timeout=60) as c:
+            while c.execute("SELECT COUNT(*) FROM dirtywaybill").fetchone()[0]:
+                time.sleep(0.2)
+        derived = time.perf_counter() - t_start
         stats = {k: sum(a.uplink.stats[k] for a in agents) for k in ("batches_sent", "resends", "connects")}
         hub_cpu = 0.0
         for hub in hubs:
@@ -185,6 +190,8 @@ def main() -> None:
     print(f"drain: {total:,} scans from {args.stations} stations, {args.workers} hub worker(s), in {elapsed:.1f} s = {rate:,.0f} scans/s "
           f"(hub committed {committed:,})")
     print(f"ratio to baseline: {rate / base:.3f}x  (goal >= 0.6x)")
+    print(f"derived state (parcels, monitoring facts, fees) complete {derived - elapsed:.1f} s after the last ack "
+          f"({total / derived:,.0f} scans/s including derivation)")
     print(f"uplinks: {stats['batches_sent']:,} batches sent, {stats['resends']} resent after an ack timeout, "
           f"{stats['connects']} connections")
     print(f"CPU: hub {hub_cpu:.1f} s ({hub_cpu / elapsed:.0%} of a core), "

@@ -91,8 +91,12 @@ def import_(network_file, db, dry_run):
 @click.option("--shared", is_flag=True, help="Share the ingest with other hub workers (MQTT v5 shared subscription).")
 @click.option("--tls-ca", type=click.Path(dir_okay=False, exists=True), default=None,
               help="CA certificate to verify an mqtts:// broker with (default: the system's CAs).")
+@click.option("--derive", type=click.Choice(["background", "inline"]), default="background", show_default=True,
+              help="background: acknowledge scans as soon as they are committed and derive parcels, monitoring "
+                   "facts and fees in a second process (seconds behind); inline: derive inside each ingest "
+                   "transaction.")
 @click.option("-v", "--verbose", is_flag=True)
-def run(db, broker, cred_dir, shared, tls_ca, verbose):
+def run(db, broker, cred_dir, shared, tls_ca, derive, verbose):
     """Run the hub: ingest scans, acknowledge them, publish station configurations."""
     from hub.broker import BrokerError, ManagedBroker
     from hub.service import HubService
@@ -119,7 +123,7 @@ def run(db, broker, cred_dir, shared, tls_ca, verbose):
         broker = managed.url
     click.echo(f"broker: {broker}" + (" (managed by this hub)" if managed else ""))
     svc = HubService(db, broker, username=user, password=password, shared=shared,
-                     tls={"ca": tls_ca} if tls_ca else None).start()
+                     tls={"ca": tls_ca} if tls_ca else None, derive=derive).start()
     if not svc.wait_connected(15):
         svc.stop()
         if managed:

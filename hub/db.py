@@ -64,10 +64,9 @@ def connect(url: str, create: bool = False) -> peewee.Database:
     db = open_database(url)
     database.initialize(db)
     db.connect(reuse_if_open=True)
-    if create:
-        db.create_tables(models.all_models(), safe=True)
-    elif not db.table_exists("meta"):
+    if not create and not db.table_exists("meta"):
         raise StoreError(f"{url} is not an initialised hub store: run `scanhub hub init --db {url}`")
+    db.create_tables(models.all_models(), safe=True)     # tables added by a newer version appear
     return db
 
 
@@ -112,3 +111,12 @@ def delete_where_in(model, column: str, values: list) -> None:
         chunk = values[i:i + 500]
         db.execute_sql(f'DELETE FROM "{model._meta.table_name}" WHERE "{column}" IN '
                        f'({", ".join(db.param for _ in chunk)})', chunk)
+
+
+def write_transaction():
+    """A transaction that takes the write lock at once (SQLite ``BEGIN IMMEDIATE``): one that reads
+    first and writes later would otherwise fail with "database is locked" when another process
+    wrote in between.  PostgreSQL needs nothing special."""
+    if isinstance(database.obj, peewee.SqliteDatabase):
+        return database.atomic(lock_type="IMMEDIATE")
+    return database.atomic()

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from hub import models as m
-from hub.db import bulk_insert, database, executemany
+from hub.db import bulk_insert, database, executemany, write_transaction
 
 SCHEMA_VERSION = 1
 KINDS = ("receive", "dispatch", "arrive", "deliver", "sign", "problem", "hold")
@@ -64,41 +64,51 @@ def _int(scan: dict, key: str, required: bool = True, lo: int | None = None) -> 
     return v
 
 
+# (field, longest text, required) of a scan's text fields, in the order errors are reported
+SCAN_TEXT = (("kind", 16, True), ("clock", 16, False), ("id", 64, True), ("station", 64, True),
+             ("epoch", 16, False), ("waybill", 40, True), ("site", 32, True),
+             *((k, 100 if k == "signer" else 64, False) for k in OPTIONAL_TEXT))
+KIND_SET, CLOCK_SET = frozenset(KINDS), frozenset(CLOCKS)
+
+
 def scan_row(scan: dict, received_ms: int) -> dict:
-    """Validate one scan dict (schema in docs/protocol.md) and map it to a ``ScanEvent`` row."""
-    if not isinstance(scan, dict):
+    """Validate one scan dict (schema in docs/protocol.md) and map it to a ``ScanEvent`` row.
+
+    This runs for every scan the hub receives, so it is one loop without helper calls."""
+    if type(scan) is not dict:
         raise PayloadError("scan must be a JSON object")
-    kind = _text(scan, "kind", 16, True)
-    if kind not in KINDS:
-        raise PayloadError(f"unknown kind {kind!r}")
-    clock = _text(scan, "clock", 16) or "trusted"
-    if clock not in CLOCKS:
-        raise PayloadError(f"unknown clock state {clock!r}")
-    event_ms = _int(scan, "event_ms")
+    get = scan.get
+    row = {}
+    for key, limit, required in SCAN_TEXT:
+        v = get(key)
+        if v is None or v == "":
+            if required:
+                raise PayloadError(f"missing {key}")
+            v = None
+        elif type(v) is not str:
+            raise PayloadError(f"{key} must be a string")
+        elif len(v) > limit:
+            raise PayloadError(f"{key} longer than {limit} characters")
+        row[key] = v
+    if row["kind"] not in KIND_SET:
+        raise PayloadError(f"unknown kind {row['kind']!r}")
+    if row["clock"] is None:
+        row["clock"] = "trusted"
+    elif row["clock"] not in CLOCK_SET:
+        raise PayloadError(f"unknown clock state {row['clock']!r}")
+    row["epoch"] = row["epoch"] or ""
+    row["event_ms"] = event_ms = _int(scan, "event_ms")
     if event_ms < MIN_SANE_MS:
         raise PayloadError(f"event_ms {event_ms} is before 2020: the station clock was not corrected")
-    weight = _int(scan, "weight_g", required=False, lo=0)
-    extra = scan.get("extra")
-    if extra is not None and not isinstance(extra, dict):
+    row["weight_g"] = _int(scan, "weight_g", required=False, lo=0)
+    row["seq"] = _int(scan, "seq", lo=1)
+    row["edge_ms"] = _int(scan, "edge_ms")
+    row["received_ms"] = received_ms
+    extra = get("extra")
+    if extra is not None and type(extra) is not dict:
         raise PayloadError("extra must be an object")
-    row = {
-        "id": _text(scan, "id", 64, True),
-        "station": _text(scan, "station", 64, True),
-        "epoch": _text(scan, "epoch", 16) or "",
-        "seq": _int(scan, "seq", lo=1),
-        "kind": kind,
-        "waybill": _text(scan, "waybill", 40, True),
-        "site": _text(scan, "site", 32, True),
-        "edge_ms": _int(scan, "edge_ms"),
-        "event_ms": event_ms,
-        "clock": clock,
-        "received_ms": received_ms,
-        "weight_g": weight,
-        "extra_json": json.dumps(extra, sort_keys=True, ensure_ascii=False) if extra else None,
-    }
-    for key in OPTIONAL_TEXT:
-        row[key] = _text(scan, key, 100 if key == "signer" else 64)
-    if kind == "dispatch" and not (row["next_site"] or row["dest_site"]):
+    row["extra_json"] = json.dumps(extra, sort_keys=True, ensure_ascii=False) if extra else None
+    if row["kind"] == "dispatch" and not (row["next_site"] or row["dest_site"]):
         raise PayloadError("dispatch scan without next_site or dest_site")
     return row
 
@@ -161,9 +171,13 @@ def recompute_parcels(waybills: Iterable[str]) -> None:
         executemany(PARCEL_UPSERT, rows)
 
 
-def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int | None = None
-                 ) -> tuple[list[dict], list[tuple[dict, str]]]:
+def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int | None = None,
+                 derive: bool = True) -> tuple[list[dict], list[tuple[dict, str]]]:
     """Commit ``scans`` and ``deletions`` in one transaction.
+
+    With ``derive`` the derived state (parcels, then ``AFTER_COMMIT``) is recomputed in the same
+    transaction; without it the waybills are marked dirty in that transaction and
+    ``derive_dirty`` catches up later (the hub's background derivation).
 
     Returns ``(committed, rejected)``: the scans now in the store (new or already there) and
     ``(scan, reason)`` pairs for the malformed ones, which are dead-lettered in the same transaction.
@@ -191,11 +205,42 @@ def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int
                         station=station if isinstance(station, str) else None, received_ms=received_ms,
                         seq=item.get("seq") if isinstance(item, dict) and isinstance(item.get("seq"), int) else None)
         waybills = {r["waybill"] for r in rows}
-        if rows:
-            recompute_parcels(waybills)
-        for fn in AFTER_COMMIT:
-            fn(waybills)
+        if not derive:
+            executemany(DIRTY_UPSERT, [(wb, received_ms) for wb in waybills])
+        else:
+            derive_now(waybills)
     return committed, rejected
+
+
+DIRTY_UPSERT = ('INSERT INTO "dirtywaybill" ("waybill", "since_ms", "mark") VALUES (?, ?, 0) '
+                'ON CONFLICT ("waybill") DO UPDATE SET "mark" = "dirtywaybill"."mark" + 1')
+
+
+def derive_now(waybills: set[str]) -> None:
+    """Recompute parcels and run the ``AFTER_COMMIT`` hooks for ``waybills`` (inside a transaction)."""
+    if waybills:
+        recompute_parcels(waybills)
+    for fn in AFTER_COMMIT:
+        fn(waybills)
+
+
+def derive_dirty(limit: int = 500) -> int:
+    """Derive up to ``limit`` dirty waybills, oldest first, in one transaction; returns how many.
+
+    A waybill scanned again meanwhile keeps its mark (its ``mark`` moved on) and comes back."""
+    db = database.obj
+    with write_transaction():
+        rows = db.execute_sql(f'SELECT "waybill", "mark" FROM "dirtywaybill" ORDER BY "since_ms" '
+                              f'LIMIT {int(limit)}').fetchall()
+        if not rows:
+            return 0
+        derive_now({wb for wb, _ in rows})
+        executemany('DELETE FROM "dirtywaybill" WHERE "waybill" = ? AND "mark" = ?', rows)
+    return len(rows)
+
+
+def dirty_count() -> int:
+    return m.DirtyWaybill.select().count()
 
 
 def dead_letter(topic: str, reason: str, payload: bytes, station: str | None = None,

@@ -177,6 +177,14 @@ class Parcel(Base):
     events = pw.IntegerField()
 
 
+class DirtyWaybill(Base):
+    """A waybill whose derived state (parcel, facts, fees) waits for the background derivation.
+    ``mark`` grows with every new scan, so a derivation clears only what it has seen."""
+    waybill = pw.CharField(primary_key=True, max_length=40)
+    since_ms = pw.BigIntegerField(index=True)
+    mark = pw.IntegerField(default=0)
+
+
 class DeadLetter(Base):
     id = pw.AutoField()
     received_ms = pw.BigIntegerField()

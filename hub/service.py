@@ -37,7 +37,11 @@ FORECAST_EVERY_S = 30.0    # how often each site's pre-dispatch forecast is repu
 class HubService:
     def __init__(self, db_url: str, broker_url: str, *, client_id: str | None = None,
                  username: str | None = None, password: str | None = None, tls: dict | None = None,
-                 shared: bool = False, forecast_every_s: float = FORECAST_EVERY_S):
+                 shared: bool = False, forecast_every_s: float = FORECAST_EVERY_S, derive: str = "inline"):
+        if derive not in ("inline", "background"):
+            raise ValueError("derive must be inline or background")
+        self.derive = derive
+        self.derivation = None
         self.db_url = db_url
         self.broker_url = broker_url
         self.shared = shared
@@ -61,6 +65,9 @@ class HubService:
     def start(self) -> "HubService":
         connect(self.db_url)          # fail early with a clear error if the store is missing
         database.close()
+        if self.derive == "background":
+            from hub.derivation import BackgroundDerivation
+            self.derivation = BackgroundDerivation(self.db_url).start()
         self._worker.start()
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=15)
         self.client.loop_start()
@@ -72,6 +79,8 @@ class HubService:
         self._worker.join(timeout=10)
         self.client.disconnect()
         self.client.loop_stop()
+        if self.derivation is not None:
+            self.derivation.stop()
 
     def wait_connected(self, timeout_s: float = 10) -> bool:
         return self.connected.wait(timeout_s)
@@ -217,7 +226,8 @@ class HubService:
         scans = [s for b in batches for s in b["scans"]]
         dels = [d for b in batches for d in b["deletions"]]
         with database.atomic():
-            committed, rejected = ingest.commit_scans(scans, dels, received_ms=now)
+            committed, rejected = ingest.commit_scans(scans, dels, received_ms=now,
+                                                      derive=self.derive == "inline")
             for b in batches:
                 for s in b["foreign"]:
                     ingest.dead_letter(b["topic"], "scan names another station", json.dumps(s, default=str).encode(),

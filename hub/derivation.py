@@ -1,0 +1,63 @@
+"""Background derivation: parcels, monitoring facts and fees catch up behind the ingest.
+
+With ``HubService(derive="background")`` (the default of ``scanhub hub run``) an ingest
+transaction commits the scans and marks their waybills dirty; the hub acknowledges at once.  A
+separate process (its own core, lower priority) derives the dirty waybills oldest first, in short
+transactions of ``batch`` waybills (each takes the write lock at once, so it never fails half way).  Derivation is a pure function of all of a waybill's scans,
+so it gives the same results whatever the order and however late; a crash leaves the marks, and
+the next start derives them.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+
+log = logging.getLogger("scanhub.hub.derivation")
+
+IDLE_S = 0.2
+
+
+def derivation_loop(db_url: str, stop, batch: int = 500, nice: int = 5) -> None:
+    from hub.db import connect, database
+    from hub.ingest import derive_dirty
+    try:
+        os.nice(nice)
+    except OSError:
+        pass
+    connect(db_url)
+    try:
+        while not stop.is_set():
+            try:
+                if derive_dirty(batch) == 0:
+                    stop.wait(IDLE_S)
+            except Exception:            # keep deriving; the marks stay until it succeeds
+                log.exception("derivation failed; retrying")
+                stop.wait(1.0)
+    finally:
+        database.close()
+
+
+class BackgroundDerivation:
+    """The derivation process of one hub."""
+
+    def __init__(self, db_url: str, batch: int = 500):
+        ctx = mp.get_context("spawn")          # never fork a process that runs MQTT threads
+        self.stop_event = ctx.Event()
+        self.proc = ctx.Process(target=derivation_loop, args=(db_url, self.stop_event, batch),
+                                name="scanhub-derivation", daemon=True)
+
+    def start(self) -> "BackgroundDerivation":
+        self.proc.start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.is_alive()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self.stop_event.set()
+        self.proc.join(timeout_s)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(5)

@@ -1,0 +1,54 @@
+"""Background derivation: acknowledgements do not wait for parcels, facts and fees, which catch up."""
+import sqlite3
+
+from conftest import wait_for
+from drivers.scanner.waybill import WaybillRules
+
+RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
+
+
+def count(db, sql):
+    with sqlite3.connect(db, timeout=30) as c:
+        return c.execute(sql).fetchone()[0]
+
+
+def test_background_derivation_catches_up_exactly(hub_store, broker, make_edge):
+    from hub.service import HubService
+    svc = HubService(hub_store, broker.url, derive="background").start()
+    try:
+        assert svc.wait_connected(10)
+        edge = make_edge()
+        assert edge.config_event.wait(15)
+        c = edge.capture
+        c.scan("%KRECEIVE"), c.scan("%P1002")
+        wbs = [RULES.make("std14", "700000%07d" % i) for i in range(400)]
+        assert all(c.scan(w).accepted for w in wbs)
+        c.scan("%KDISPATCH"), c.scan("%D200")
+        assert all(c.scan(w).accepted for w in wbs[:100])
+        wait_for(lambda: edge.outbox.counts()["acked"] == 500, what="acks")
+        wait_for(lambda: count(hub_store, "SELECT COUNT(*) FROM dirtywaybill") == 0, timeout=60,
+                 what="derivation to catch up")
+        assert count(hub_store, "SELECT COUNT(*) FROM parcel") == 400
+        assert count(hub_store, "SELECT COUNT(*) FROM parcel WHERE status='dispatch'") == 100
+        assert count(hub_store, "SELECT COUNT(*) FROM parcel_fact") == 400
+    finally:
+        svc.stop()
+    assert not svc.derivation.alive
+
+
+def test_marks_left_by_a_crash_are_derived_at_the_next_start(tmp_path, hub_store):
+    from hub import ingest
+    from hub.db import connect, database
+    connect(hub_store)
+    try:
+        scan = {"id": "a", "station": "s", "epoch": "e", "seq": 1, "kind": "receive", "waybill": "W1",
+                "site": "100", "edge_ms": 1_800_000_000_000, "event_ms": 1_800_000_000_000}
+        ingest.commit_scans([scan], derive=False)
+        ingest.commit_scans([dict(scan, id="b", seq=2, kind="dispatch", next_site="900",
+                                  event_ms=1_800_000_000_001)], derive=False)
+        assert ingest.dirty_count() == 1
+        assert ingest.derive_dirty() == 1 and ingest.dirty_count() == 0
+        from hub import models as m
+        assert m.Parcel.get(m.Parcel.waybill == "W1").status == "dispatch"
+    finally:
+        database.close()
