@@ -12,13 +12,17 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import time
 
 log = logging.getLogger("scanhub.hub.derivation")
 
 IDLE_S = 0.2
 
 
-def derivation_loop(db_url: str, stop, batch: int = 500, nice: int = 5) -> None:
+def derivation_loop(db_url: str, hub_pid: int, batch: int = 500, nice: int = 5) -> None:
+    """Derive dirty waybills until the hub stops us (SIGTERM) or dies (we are re-parented).
+
+    Being stopped mid-transaction is safe: SQLite / PostgreSQL roll it back and the marks stay."""
     from hub.db import connect, database
     from hub.ingest import derive_dirty
     try:
@@ -27,13 +31,13 @@ def derivation_loop(db_url: str, stop, batch: int = 500, nice: int = 5) -> None:
         pass
     connect(db_url)
     try:
-        while not stop.is_set():
+        while os.getppid() == hub_pid:           # a hub killed with -9 takes us along
             try:
                 if derive_dirty(batch) == 0:
-                    stop.wait(IDLE_S)
-            except Exception:            # keep deriving; the marks stay until it succeeds
+                    time.sleep(IDLE_S)
+            except Exception:                   # keep deriving; the marks stay until it succeeds
                 log.exception("derivation failed; retrying")
-                stop.wait(1.0)
+                time.sleep(1.0)
     finally:
         database.close()
 
@@ -43,8 +47,7 @@ class BackgroundDerivation:
 
     def __init__(self, db_url: str, batch: int = 500):
         ctx = mp.get_context("spawn")          # never fork a process that runs MQTT threads
-        self.stop_event = ctx.Event()
-        self.proc = ctx.Process(target=derivation_loop, args=(db_url, self.stop_event, batch),
+        self.proc = ctx.Process(target=derivation_loop, args=(db_url, os.getpid(), batch),
                                 name="scanhub-derivation", daemon=True)
 
     def start(self) -> "BackgroundDerivation":
@@ -55,9 +58,10 @@ class BackgroundDerivation:
     def alive(self) -> bool:
         return self.proc.is_alive()
 
-    def stop(self, timeout_s: float = 30.0) -> None:
-        self.stop_event.set()
-        self.proc.join(timeout_s)
+    def stop(self, timeout_s: float = 10.0) -> None:
         if self.proc.is_alive():
             self.proc.terminate()
+        self.proc.join(timeout_s)
+        if self.proc.is_alive():
+            self.proc.kill()
             self.proc.join(5)

@@ -52,3 +52,29 @@ def test_marks_left_by_a_crash_are_derived_at_the_next_start(tmp_path, hub_store
         assert m.Parcel.get(m.Parcel.waybill == "W1").status == "dispatch"
     finally:
         database.close()
+
+
+def test_derivation_process_ends_with_a_killed_hub(hub_store, broker):
+    import os
+    import signal
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    hub = subprocess.Popen([sys.executable, os.path.join(root, "cli.py"), "hub", "run", "--db", hub_store,
+                            "--broker", broker.url], stdout=subprocess.PIPE, text=True, cwd=root)
+    try:
+        assert "broker" in hub.stdout.readline()
+
+        def children():
+            out = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(hub.pid)], capture_output=True,
+                                 text=True)
+            return [int(line.split()[0]) for line in out.stdout.splitlines() if "spawn_main" in line]
+        kids = wait_for(children, what="the derivation process")
+    finally:
+        hub.send_signal(signal.SIGKILL)
+        hub.wait()
+
+    def gone():
+        return all(not os.path.exists(f"/proc/{k}") or open(f"/proc/{k}/stat").read().split()[2] == "Z"
+                   for k in kids)
+    wait_for(gone, what="the orphaned derivation process to exit")
