@@ -129,13 +129,15 @@ class PortOwner:
                  poll_interval_s: float = 0.1, session: Callable[["PortOwner", Any], None] | None = None,
                  on_state: Callable[[str], None] | None = None, backoff_min_s: float = 0.1,
                  backoff_max_s: float = 5.0, read_timeout_s: float = 0.05, flush_on_open: bool = True,
-                 name: str | None = None, opener: Callable[[], Any] | None = None, start: bool = True):
+                 name: str | None = None, opener: Callable[[], Any] | None = None, start: bool = True,
+                 on_items: Callable[[list], None] | None = None):
         if (decoder is None) == (session is None):
             raise ValueError("PortOwner needs exactly one of decoder= or session=")
         self.url = url
         self.port = url if opener is not None else stable_path(url)
         self.decoder = decoder
         self.on_item = on_item
+        self.on_items = on_items          # optional: all items decoded from one read, at once
         self.settings = dict(settings or {})
         if not is_url(url) and opener is None:
             self.settings.setdefault("exclusive", True)
@@ -238,6 +240,15 @@ class PortOwner:
             except Exception:  # a consumer's bug must not stop the port
                 log.exception("%s: on_item callback failed", self.name)
 
+    def emit_many(self, items: list) -> None:
+        """Hand several items decoded together (a cradle upload) to ``on_items`` in one call."""
+        self.frames += len(items)
+        self.last_frame_ms = now_ms()
+        try:
+            self.on_items(items)
+        except Exception:  # a consumer's bug must not stop the port
+            log.exception("%s: on_items callback failed", self.name)
+
     def count_bad(self, error: Any = None) -> None:
         """Count one dropped frame (sessions call this for an invalid response)."""
         self._bad += 1
@@ -328,5 +339,9 @@ class PortOwner:
                 waiting = port.in_waiting
                 if waiting:
                     data += port.read(waiting)
-                for item in feed(data):
-                    self.emit(item)
+                items = feed(data)
+                if len(items) > 1 and self.on_items is not None:
+                    self.emit_many(items)
+                else:
+                    for item in items:
+                        self.emit(item)

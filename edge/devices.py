@@ -43,18 +43,24 @@ def open_devices(agent, specs: list[dict], on_verdict=None) -> list:
                 from drivers.scanner import open_scanner
                 device_id = str(spec.get("id") or spec["port"])
 
-                def on_read(read, device_id=device_id):
-                    if read.record:
-                        rec = read.record
-                        v = agent.capture.scan(read.text, device=f"{device_id}/{rec.get('gun', '')}",
-                                               weight_g=rec.get("weight_g"), captured_ms=rec.get("scanned_ms"),
-                                               **record_overrides(rec))
-                    else:
-                        v = agent.capture.scan(read.text, device=device_id)
-                    if on_verdict:
-                        on_verdict(device_id, read.text, v)
-                dev = open_scanner(spec["port"], protocol=spec["protocol"], on_read=on_read,
-                                   device_id=device_id, **opts)
+                def on_reads(reads, device_id=device_id):
+                    # a cradle upload's records are validated one by one and stored in one transaction
+                    records = [r for r in reads if r.record]
+                    if records:
+                        items = [dict(record_overrides(r.record), text=r.text,
+                                      device=f"{device_id}/{r.record.get('gun', '')}",
+                                      weight_g=r.record.get("weight_g"), captured_ms=r.record.get("scanned_ms"))
+                                 for r in records]
+                        for r, v in zip(records, agent.capture.scan_batch(items)):
+                            if on_verdict:
+                                on_verdict(device_id, r.text, v)
+                    for r in reads:
+                        if not r.record:
+                            v = agent.capture.scan(r.text, device=device_id)
+                            if on_verdict:
+                                on_verdict(device_id, r.text, v)
+                dev = open_scanner(spec["port"], protocol=spec["protocol"], on_read=lambda r: on_reads([r]),
+                                   on_reads=on_reads, device_id=device_id, **opts)
         except ImportError as e:
             raise DeviceError(f"driver for {spec['type']} protocol {spec['protocol']!r} unavailable: {e}") from e
         except Exception as e:      # driver errors (bad option, port owned elsewhere …) end as one line

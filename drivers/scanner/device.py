@@ -2,6 +2,7 @@
 
 ``open_scanner`` (re-exported by ``drivers.scanner``) is what the edge calls::
 
+    # on_reads=fn(list_of_reads) also gets every group of reads decoded together (a cradle upload)
     dev = open_scanner("/dev/serial/by-id/usb-…", protocol="serial", on_read=print,
                        device_id="gun-1", suffix="\\r\\n")
     dev.status()   # {"state": "connected", "protocol": "serial", "device": "gun-1", "reads": 3, …}
@@ -69,14 +70,17 @@ class ScannerDevice:
     """One scanner: a decoder, the port owner thread, and the read callback."""
 
     def __init__(self, port: str, decoder: ScannerDecoder, on_read: Callable[[Read], None] | None = None,
-                 *, settings: dict | None = None, opener=None, name: str | None = None, **owner_options):
+                 *, settings: dict | None = None, opener=None, name: str | None = None,
+                 on_reads: Callable[[list[Read]], None] | None = None, **owner_options):
         self.decoder = decoder
         self.on_read = on_read
+        self.on_reads = on_reads
         self.write_errors = 0
         self.recent: collections.deque[Read] = collections.deque(maxlen=1000)
         self._cond = threading.Condition()
         self._owner = PortOwner(port, _Pump(self), self._emit, settings=settings, opener=opener,
-                                name=name or decoder.device_id, start=False, **owner_options)
+                                name=name or decoder.device_id, start=False,
+                                on_items=self.on_reads if on_reads is not None else None, **owner_options)
         self._owner.start()
 
     @property
@@ -204,7 +208,8 @@ DEVICE_CLASSES = {"honeywell": HoneywellScanner, "ssi": SsiScanner}
 
 
 def open_scanner(port_or_url: str, protocol: str = "serial", on_read: Callable[[Read], None] | None = None,
-                 device_id: str | None = None, **options) -> ScannerDevice:
+                 device_id: str | None = None, on_reads: Callable[[list[Read]], None] | None = None,
+                 **options) -> ScannerDevice:
     """Open a scanner and start reading; see the module docstring (raises ScannerError subclasses,
     :class:`drivers.port.PortBusy` when another owner holds the port)."""
     from drivers.scanner import decoder_for   # the registry lives in the package
@@ -218,5 +223,6 @@ def open_scanner(port_or_url: str, protocol: str = "serial", on_read: Callable[[
     cls = DEVICE_CLASSES.get(protocol, ScannerDevice)
     if special is not None:
         name, opener = special
-        return cls(name, decoder, on_read, opener=opener, **owner)
-    return cls(port_or_url, decoder, on_read, settings={**decoder.serial_settings, **settings}, **owner)
+        return cls(name, decoder, on_read, opener=opener, on_reads=on_reads, **owner)
+    return cls(port_or_url, decoder, on_read, settings={**decoder.serial_settings, **settings},
+               on_reads=on_reads, **owner)
