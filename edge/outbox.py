@@ -79,16 +79,27 @@ def _connect(path: str) -> sqlite3.Connection:
 
 
 class _Request:
-    """Captures waiting for a group commit (one gun's scan, or a cradle upload)."""
-    __slots__ = ("items", "done", "wake", "lead", "seqs", "error")
+    """Captures waiting for a group commit (one gun's scan, or a cradle upload).
+
+    ``signal`` is a lock held from the start: the waiting gun blocks acquiring it, and whoever has
+    news for it (its scans are committed, or it is to lead the next round) releases it — the
+    cheapest hand-off between threads Python has."""
+    __slots__ = ("items", "done", "signal", "lead", "seqs", "error")
 
     def __init__(self, items):
         self.items = items
-        self.done = threading.Event()
-        self.wake = threading.Event()
+        self.done = False
+        self.signal = threading.Lock()
+        self.signal.acquire()
         self.lead = False
         self.seqs: list[int] = []
         self.error: Exception | None = None
+
+    def notify(self) -> None:
+        try:
+            self.signal.release()
+        except RuntimeError:          # already signalled and not yet seen: one wake-up is enough
+            pass
 
 
 class Outbox:
@@ -174,11 +185,11 @@ class Outbox:
                 self._leader = req.lead = True
         while True:
             if req.lead:
+                req.lead = False
                 self._commit_round()
-            if req.done.is_set():
+            if req.done:
                 break
-            req.wake.wait()
-            req.wake.clear()
+            req.signal.acquire()
         if req.error is not None:
             raise req.error
         return req.seqs
@@ -199,10 +210,10 @@ class Outbox:
             self._write_group(group)
         except BaseException as e:           # never leave waiting guns hanging
             for req in group:
-                if not req.done.is_set():
+                if not req.done:
                     req.error = OutboxError(f"could not store the scan: {e!r}")
-                    req.done.set()
-                    req.wake.set()
+                    req.done = True
+                    req.notify()
         finally:
             self._hand_over(len(group))
 
@@ -212,7 +223,7 @@ class Outbox:
             if self._waiting:
                 nxt = self._waiting[0]
                 nxt.lead = True
-                nxt.wake.set()
+                nxt.notify()
             else:
                 self._leader = False
 
@@ -240,9 +251,8 @@ class Outbox:
             for req in group:
                 req.error = OutboxError(f"could not store the scan: {e}")
         for req in group:
-            req.lead = False
-            req.done.set()
-            req.wake.set()
+            req.done = True
+            req.notify()
 
     # ------------------------------------------------------------ uplink side
     def pending_after(self, after_seq: int, limit: int, upto: int | None = None) -> list[tuple]:
