@@ -20,12 +20,9 @@ def _db_default() -> str:
 
 
 def _connect(db: str):
-    from hub.db import StoreError, connect
+    from hub.commands import open_store
 
-    try:
-        return connect(db)
-    except StoreError as e:
-        raise click.ClickException(str(e)) from None
+    return open_store(db)
 
 
 def _key_dir(keys_dir: str | None) -> Path:

@@ -12,6 +12,7 @@ import sys
 import click
 
 from hub import db as hubdb
+from hub.commands import db_option, open_store
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -27,24 +28,16 @@ def _errors() -> tuple[type[Exception], ...]:
             SignRateError, CodError)
 
 
-def _open(url: str) -> None:
-    hubdb.connect(url)
-
-
 def friendly(fn):
     """Open the store from ``--db`` and turn library errors into one line."""
     @functools.wraps(fn)
     def wrapper(*args, db, **kwargs):
         try:
-            _open(db)
+            open_store(db)
             return fn(*args, **kwargs)
         except _errors() as e:
             raise click.ClickException(str(e)) from e
     return wrapper
-
-
-db_option = click.option("--db", default=hubdb.DEFAULT_DB, show_default=True, envvar="SCANHUB_DB",
-                         help="Hub store: a SQLite path or postgresql://user@host/name.")
 
 
 def _time(value):
