@@ -98,6 +98,9 @@ class Capture:
         self.view = ConfigView(config)
         self.weight_source = weight_source
         self.repeat_window_ms = repeat_window_ms
+        # live scans of the last repeat window, so the repeat check costs no query per scan
+        self._recent: dict[tuple[str, str], int] = {
+            (wb, kind): t for wb, kind, t in outbox.captures_since(clock.wall() - repeat_window_ms)}
         self.contexts: dict[str, Context] = {}
         self._lock = threading.Lock()
         self.listeners: list[Callable[[str, Verdict], None]] = []
@@ -150,6 +153,7 @@ class Capture:
                     verdicts[i] = Verdict("refused", str(e))
             if seqs is not None:
                 for (i, (scan, _, _)), seq in zip(staged, seqs):
+                    self._remember(scan)
                     verdicts[i] = Verdict("accepted", scan=scan, seq=seq, warning=self._fill_warning())
         for it, v in zip(items, verdicts):
             for fn in self.listeners:
@@ -171,6 +175,7 @@ class Capture:
             seq = self.outbox.add(scan, created, mono, self.clock.boot)
         except OutboxError as e:
             return Verdict("refused", str(e))
+        self._remember(scan)
         if scan.get("extra"):                     # amounts were for this waybill only
             ctx = self.context(device)
             ctx.freight_collect_cents = ctx.cod_cents = None
@@ -202,7 +207,7 @@ class Capture:
         if captured_ms is not None:          # made earlier on a wireless gun: same clock, older reading
             mono -= max(0, created - captured_ms)
             created = captured_ms
-        why = self._repeat(text, c.kind, created)
+        why = self._repeat(text, c.kind, created, live=captured_ms is None)
         if why:
             return Verdict("refused", why)
         scan.update(id=uuid.uuid4().hex, station=self.station, epoch=self.outbox.epoch, edge_ms=created)
@@ -263,11 +268,20 @@ class Capture:
                 scan["courier"] = c.courier
         return None
 
-    def _repeat(self, waybill: str, kind: str, now: int) -> str | None:
-        last = self.outbox.last_capture(waybill, kind)
+    def _repeat(self, waybill: str, kind: str, now: int, live: bool = True) -> str | None:
+        # a live scan is checked against the window in memory; a gun's stored record against the
+        # whole outbox (a re-sent upload, even after a restart, must not count twice)
+        last = self._recent.get((waybill, kind)) if live else self.outbox.last_capture(waybill, kind)
         if last is not None and 0 <= now - last < self.repeat_window_ms:
             return f"repeat scan: {waybill} already scanned as {kind} here {(now - last) // 1000} s ago"
         return None
+
+    def _remember(self, scan: dict) -> None:
+        recent = self._recent
+        recent[(scan["waybill"], scan["kind"])] = scan["edge_ms"]
+        if len(recent) > 200_000:                 # keep only the window
+            horizon = self.clock.wall() - self.repeat_window_ms
+            self._recent = {k: t for k, t in recent.items() if t >= horizon}
 
     def _control(self, text: str, device: str) -> Verdict:
         code, value = text[1:2].upper(), text[2:].strip()

@@ -176,7 +176,9 @@ class Outbox:
             self._check_room()
             raise OutboxFull(f"outbox full: {len(items)} scans do not fit "
                              f"({self._pending} of {self.limits.max_pending} waiting for the hub)")
-        req = _Request(items)
+        # serialise here, in the capturing thread, while the leader may be waiting on the disk
+        req = _Request([(scan, created, mono, boot, json.dumps(scan, separators=(",", ":"), ensure_ascii=False))
+                        for scan, created, mono, boot in items])
         with self._qlock:
             self._waiting.append(req)
             if self._leader:
@@ -234,12 +236,11 @@ class Outbox:
                 try:
                     for req in group:
                         seqs = []
-                        for scan, created, mono, boot in req.items:
+                        for scan, created, mono, boot, payload in req.items:
                             cur = self._db.execute(
                                 "INSERT INTO scans(id, waybill, kind, created_ms, mono_ms, boot, payload) "
                                 "VALUES(?,?,?,?,?,?,?)",
-                                (scan["id"], scan["waybill"], scan["kind"], created, mono, boot,
-                                 json.dumps(scan, separators=(",", ":"), ensure_ascii=False)))
+                                (scan["id"], scan["waybill"], scan["kind"], created, mono, boot, payload))
                             seqs.append(cur.lastrowid)
                         req.seqs = seqs
                     self._db.execute("COMMIT")
@@ -343,6 +344,12 @@ class Outbox:
         with self._rlock:
             rows = self._rdb.execute("SELECT payload FROM scans WHERE created_ms>=? ORDER BY seq", (since_ms,)).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    def captures_since(self, since_ms: int) -> list[tuple[str, str, int]]:
+        """``(waybill, kind, created_ms)`` of scans captured at or after ``since_ms``."""
+        with self._rlock:
+            return self._rdb.execute("SELECT waybill, kind, created_ms FROM scans WHERE created_ms>=?",
+                                     (since_ms,)).fetchall()
 
     def last_ack_ms(self) -> int | None:
         with self._lock:

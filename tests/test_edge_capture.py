@@ -109,3 +109,17 @@ def test_a_device_that_cannot_be_opened_is_one_clear_error(tmp_path, slices):
         devices = []
     with pytest.raises(DeviceError, match="cannot open scanner /nonexistent"):
         open_devices(Agent, [{"type": "scanner", "protocol": "no-such-protocol", "port": "/nonexistent"}])
+
+
+def test_repeat_scans_are_caught_across_a_restart(tmp_path, slices):
+    from edge.capture import Capture
+    c = make_capture(tmp_path, slices["100"], "100")
+    c.scan("%KRECEIVE"), c.scan("%P1002")
+    assert c.scan(wb(slices["100"], 7)).accepted
+    rec = {"text": wb(slices["100"], 8), "kind": "receive", "operator": "1002", "captured_ms": c.clock.wall() - 3_600_000}
+    assert c.scan_batch([rec])[0].accepted
+    again = Capture("st-100", "100", c.outbox, c.clock, slices["100"])        # the station restarted
+    again.scan("%KRECEIVE"), again.scan("%P1002")
+    assert "repeat scan" in again.scan(wb(slices["100"], 7)).reason          # live: within the window
+    assert "repeat scan" in again.scan_batch([rec])[0].reason               # a re-sent upload record
+    assert again.scan(wb(slices["100"], 9)).accepted
