@@ -33,11 +33,20 @@ class EdgeAgent:
         self.uplink.config_version = self.config.get("version") if self.config else None
         self.capture.listeners.append(lambda device, verdict: verdict.accepted and self.uplink.wake())
         self.devices: list = []
+        self.config_error: str | None = None
         self.config_event = threading.Event()
         if self.config:
             self.config_event.set()
 
     def _on_config(self, cfg: dict) -> None:
+        if cfg.get("site") != self.cfg.site:
+            # the hub's network file puts this station at another site: scanning on would label
+            # every scan with the wrong site, so keep the last good configuration and say why
+            self.config_error = (f"the hub configures station {self.cfg.station} for site {cfg.get('site')}, "
+                                 f"but its station file says site {self.cfg.site}")
+            log.error("refusing configuration: %s", self.config_error)
+            return
+        self.config_error = None
         if self.config and cfg.get("version") == self.config.get("version"):
             self.config_event.set()
             return
@@ -58,6 +67,8 @@ class EdgeAgent:
     def _extra_status(self) -> dict:
         usage = self.outbox.usage()
         out = {"outbox_fraction": usage["fraction"], "outbox_warning": usage["warning"]}
+        if self.config_error:
+            out["config_error"] = self.config_error
         if self.devices:
             out["devices"] = [d.status() for d in self.devices]
         return out
@@ -81,4 +92,5 @@ class EdgeAgent:
                 "outbox": counts, "usage": self.outbox.usage(), "last_ack_ms": self.uplink.last_ack_ms,
                 "config_version": self.config.get("version") if self.config else None,
                 "clock_offset_ms": self.clock.wall_offset_ms, "clock_synced": self.clock.synced,
+                "config_error": self.config_error,
                 "uplink": dict(self.uplink.stats)}

@@ -98,7 +98,8 @@ def status(config_path, as_json):
         st = {"station": cfg.station, "site": cfg.site, "online": bool(running and live.get("online")),
               "running": running, "outbox": ob.counts(), "usage": ob.usage(),
               "config_version": version, "last_ack_ms": last_ack, "clock_offset_ms": live.get("clock_offset_ms"),
-              "rtt_ms": live.get("rtt_ms"), "clock_synced_boots": len(offsets), "epoch": ob.epoch}
+              "rtt_ms": live.get("rtt_ms"), "clock_synced_boots": len(offsets), "epoch": ob.epoch,
+              "config_error": live.get("config_error")}
     finally:
         ob.close()
     if as_json:
@@ -112,6 +113,8 @@ def status(config_path, as_json):
                f"{st['outbox']['deleted']} deleted")
     if u["warning"]:
         click.echo("  WARNING: outbox above 80% or holding scans older than the age limit")
+    if st["config_error"]:
+        click.echo(f"  WARNING: {st['config_error']}")
     click.echo(f"  config: {version or 'none yet (the hub has not been reached)'}")
     from hub.tracking import iso
     click.echo(f"  last ack: {iso(last_ack) if last_ack else 'never'}")

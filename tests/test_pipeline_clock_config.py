@@ -119,3 +119,10 @@ def test_tampered_configuration_is_refused(hub_service, broker, make_edge):
         c.loop_stop()
         c.disconnect()
     assert edge.config["blocked_sites"] == []
+
+
+def test_configuration_for_another_site_is_refused(hub_service, make_edge):
+    edge = make_edge(station="st-100-1", site="200")          # the station file disagrees with the hub
+    wait_for(lambda: edge.config_error, what="the mismatch to be noticed")
+    assert "site 100" in edge.config_error and edge.config is None
+    assert edge.status()["config_error"] == edge.config_error
