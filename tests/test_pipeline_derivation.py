@@ -78,3 +78,30 @@ def test_derivation_process_ends_with_a_killed_hub(hub_store, broker):
         return all(not os.path.exists(f"/proc/{k}") or open(f"/proc/{k}/stat").read().split()[2] == "Z"
                    for k in kids)
     wait_for(gone, what="the orphaned derivation process to exit")
+
+
+def test_background_derivation_on_postgresql(pg_url, broker, make_edge, sample_network):
+    import psycopg2
+
+    from hub.basic_data import import_network
+    from hub.db import connect, database
+    from hub.service import HubService
+    connect(pg_url, create=True)
+    import_network(sample_network)
+    database.close()
+    svc = HubService(pg_url, broker.url, derive="background").start()
+    try:
+        assert svc.wait_connected(10)
+        edge = make_edge()
+        assert edge.config_event.wait(15)
+        edge.capture.scan("%KRECEIVE"), edge.capture.scan("%P1002")
+        assert all(edge.capture.scan(RULES.make("std14", "700000%07d" % i)).accepted for i in range(150))
+        wait_for(lambda: edge.outbox.counts()["acked"] == 150, what="acks")
+
+        def derived():
+            with psycopg2.connect(pg_url) as c, c.cursor() as cur:
+                cur.execute("SELECT (SELECT COUNT(*) FROM dirtywaybill), (SELECT COUNT(*) FROM parcel)")
+                return cur.fetchone() == (0, 150)
+        wait_for(derived, timeout=60, what="derivation on PostgreSQL")
+    finally:
+        svc.stop()
