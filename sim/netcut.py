@@ -59,23 +59,13 @@ class NetCut:
                 dst.sendall(data)
         except OSError:
             pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
+        _drop(src, dst)
 
     def cut(self) -> None:
         self.is_cut = True
         with self._lock:
             conns, self._conns = self._conns, []
-        for s in conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
+        _drop(*conns)
 
     def restore(self) -> None:
         self.is_cut = False
@@ -84,3 +74,13 @@ class NetCut:
         self._closed = True
         self.cut()
         self.listener.close()
+
+
+def _drop(*socks: socket.socket) -> None:
+    """Shut down and close connections, whatever state they are in."""
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()
