@@ -219,7 +219,10 @@ class Uplink:
         return sum(1 for e in self.inflight.values() if e["lane"] == lane)
 
     def _fill(self) -> None:
-        deletions = self.outbox.pending_deletions()
+        with self._lock:
+            in_flight = {i for e in self.inflight.values() for i in e["deletions"]}
+        # tombstones already on their way wait for their ack (or its timeout) like scans do
+        deletions = [d for d in self.outbox.pending_deletions() if d["id"] not in in_flight]
         sent_deletions = False
         while self.connected.is_set() and self._lane_count("fresh") < self.fresh_window:
             rows = self._rows(self.fresh_cursor, None)
@@ -235,7 +238,7 @@ class Uplink:
             self.back_cursor = rows[-1][0]
             self._send(rows, "backlog", deletions if not sent_deletions else [])
             sent_deletions = True
-        if deletions and not sent_deletions and not any(e["deletions"] for e in self.inflight.values()):
+        if deletions and not sent_deletions:
             self._send([], "fresh", deletions)
 
     def _rows(self, after: int, upto: int | None) -> list:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hub import business_models as bm
-
 
 def site_forecast(site: str) -> list[dict]:
     """What ``site`` holds: ``[{"waybill", "kind", "since_ms", "from_site", "dest_site"}]``, oldest first."""
+    from hub import business_models as bm      # here, so stations can import ``compare`` without the store
     P = bm.ParcelFact
     q = (P.select(P.waybill, P.holder_kind, P.holder_since_ms, P.holder_from, P.dest_site)
          .where(P.holder == site).order_by(P.holder_since_ms, P.waybill))

@@ -54,6 +54,7 @@ class HubService:
         self.stopping = threading.Event()
         self.connected = threading.Event()
         self.published_config: dict[str, str] = {}
+        self._seen_version: str | None = None
         self.stats = {"batches": 0, "scans": 0, "rejected": 0, "dead_letters": 0}
         self._worker = threading.Thread(target=self._work, name="hub-worker", daemon=True)
         self._config_due = threading.Event()
@@ -294,7 +295,7 @@ class HubService:
 
     def _publish_configs(self) -> None:
         version = basic_data.get_meta("data_version")
-        if version != getattr(self, "_seen_version", None):
+        if version != self._seen_version:
             self._seen_version = version
             self._config_due.set()
         if not self._config_due.is_set() or not self.connected.is_set():
