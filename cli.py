@@ -1,35 +1,62 @@
 """scanhub command line: the root group.
 
-Each command group lives beside the code it drives (``hub/commands.py``, ``edge/commands.py`` …)
-and is imported only when it is used, so ``scanhub edge run`` on a Raspberry Pi never loads the
-hub's reporting code.  Errors from the library are turned into one clear line by the groups
-(``click.ClickException``); a traceback means a bug.
+Each command group lives beside the code it drives (``hub/cli/``, ``edge/commands.py`` …) and is
+imported only when it is used, so ``scanhub edge run`` on a Raspberry Pi never loads the hub's
+reporting code.  A command module that fails to import is an error, never a missing command.
+
+Errors are caught once, here: an exception whose class derives from one of the packages' root
+errors (``USER_ERRORS``) becomes one clear line and exit status 1; anything else is a bug and
+shows its traceback.
 """
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import sys
 
 import click
 
 # command name -> "module:attribute"
 COMMANDS = {
-    "hub": "hub.commands:hub",
-    "track": "hub.commands:track",
+    "hub": "hub.cli.admin:hub",
+    "track": "hub.cli.admin:track",
     "edge": "edge.commands:edge",
     "demo": "sim.demo:demo_command",
     "sim": "sim.commands:sim",
     "devices": "drivers.listing:devices",
     "scale": "drivers.scale.commands:scale",
     "scanner": "drivers.scanner.commands:scanner",
-    "gun": "firmware_images.commands:gun",
+    "gun": "hub.cli.gun:gun",
     "e1": "drivers.e1_card.commands:e1",
-    "monitor": "hub.ops_commands:monitor",
-    "forecast": "hub.ops_commands:forecast",
-    "account": "hub.ops_commands:account",
-    "report": "hub.ops_commands:report",
-    "orders": "hub.ops_commands:orders",
+    "monitor": "hub.cli.monitor:monitor",
+    "forecast": "hub.cli.forecast:forecast",
+    "account": "hub.cli.account:account",
+    "report": "hub.cli.report:report",
+    "orders": "hub.cli.orders:orders",
 }
+
+
+# The root error of each package: what a user can cause (bad input, an unusable environment).
+USER_ERRORS = (
+    "contract.errors:ContractError",
+    "hub.errors:HubError",
+    "edge.errors:EdgeError",
+    "firmware_images.errors:GunImageError",
+    "drivers.scanner.errors:ScannerError",
+    "drivers.scale.base:ScaleError",
+    "drivers.e1_card.errors:E1Error",
+    "drivers.port:PortError",
+)
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """True when ``exc`` derives from a package's root error.  Only loaded modules are looked at:
+    an error class whose module was never imported cannot have been raised."""
+    for target in USER_ERRORS:
+        module, name = target.split(":")
+        mod = sys.modules.get(module)
+        if mod is not None and isinstance(exc, getattr(mod, name)):
+            return True
+    return False
 
 
 class LazyGroup(click.Group):
@@ -39,31 +66,34 @@ class LazyGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.lazy = lazy
 
-    def _available(self) -> dict[str, str]:
-        found = {}
-        for name, target in self.lazy.items():
-            module = target.split(":")[0]
-            if importlib.util.find_spec(module) is not None:
-                found[name] = target
-        return found
-
     def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(self._available()))
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
 
     def get_command(self, ctx, name):
         if name in self.commands:
             return self.commands[name]
-        target = self._available().get(name)
+        target = self.lazy.get(name)
         if target is None:
             return None
         module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+class RootGroup(LazyGroup):
+    """The ``scanhub`` group: turns the packages' errors into one line (see ``USER_ERRORS``)."""
+
+    def invoke(self, ctx):
         try:
-            return getattr(importlib.import_module(module), attr)
-        except AttributeError:
-            return None
+            return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except Exception as e:
+            if is_user_error(e):
+                raise click.ClickException(str(e)) from e
+            raise
 
 
-@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RootGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="scanhub")
 def main():
     """scanhub: scan stations, hub and device tools for an express-parcel network.
@@ -71,7 +101,7 @@ def main():
     \b
     Typical flow:
       scanhub hub init --db hub.db            create the hub's store
-      scanhub hub import docs/network.yaml    load sites, staff, shifts, rules
+      scanhub hub import sim/networks/sample.yaml   load sites, staff, shifts, rules
       scanhub hub run                         run the hub (starts its own broker)
       scanhub edge run --config station.yaml  run a scan station
       scanhub track WAYBILL                   a parcel's history

@@ -20,12 +20,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from drivers.scanner.waybill import WaybillRules
+from contract.errors import PayloadError
+from contract.issuance import IssuanceIndex
+from contract.routing import RoutingData
+from contract.scan import KINDS, validate_scan
+from contract.waybill import WaybillRules
 from edge.clock import StationClock
 from edge.outbox import WARN_FRACTION, Outbox, OutboxError
-from hub.next_stop import RoutingData
 
-KINDS = ("receive", "dispatch", "arrive", "deliver", "sign", "problem", "hold")
 CONTROL_PREFIX = "%"
 REPEAT_WINDOW_MS = 10 * 60 * 1000
 
@@ -67,7 +69,7 @@ class Verdict:
 
 
 class ConfigView:
-    """Fast lookups over the station configuration slice (``hub.station_config``)."""
+    """Fast lookups over the station configuration slice (format: docs/protocol.md)."""
 
     def __init__(self, cfg: dict | None):
         self.cfg = cfg or {}
@@ -78,15 +80,11 @@ class ConfigView:
         self.blocked = set(self.cfg.get("blocked_sites", []))
         self.rules = WaybillRules(self.cfg.get("waybill_rules", []))
         self.routing = RoutingData.from_config(self.cfg)
-        self.issuance = sorted((r["first"], r["last"], r["site"]) for r in self.cfg.get("issuance", []))
+        self.issuance = IssuanceIndex.from_config(self.cfg)
 
     def origin_of(self, waybill: str) -> str | None:
-        """The site the waybill number was issued to (ranges compare as equal-length strings)."""
-        digits = waybill[:-1] if self.issuance and len(waybill) == len(self.issuance[0][0]) + 1 else waybill
-        for first, last, site in self.issuance:
-            if len(first) == len(digits) and first <= digits <= last:
-                return site
-        return None
+        """The site the waybill number was issued to (``contract.issuance``: the hub's answer too)."""
+        return self.issuance.site_of(waybill)
 
 
 class Capture:
@@ -211,6 +209,10 @@ class Capture:
         if why:
             return Verdict("refused", why)
         scan.update(id=uuid.uuid4().hex, station=self.station, epoch=self.outbox.epoch, edge_ms=created)
+        try:                                 # the hub's own schema: no good beep for what it would refuse
+            validate_scan(scan, stamped=False)
+        except PayloadError as e:
+            return Verdict("refused", f"the hub would refuse this scan: {e}")
         return scan, created, mono
 
     def _kind_fields(self, scan: dict, c: Context, weight_g: int | None, live: bool = True) -> str | None:

@@ -16,7 +16,8 @@ import json
 import time
 import uuid
 
-MIN_SANE_MS = 1_704_067_200_000      # 2024-01-01: a wall clock before this was never set
+from contract.clock import CLOCK_SANE_MS   # a wall clock before this was never set
+
 TRUST_TOLERANCE_MS = 2_000
 
 
@@ -65,7 +66,7 @@ class StationClock:
             self._set("mono_offsets", json.dumps(self.offsets))
 
     def wall_trusted(self, wall: int) -> bool:
-        if wall < MIN_SANE_MS:
+        if wall < CLOCK_SANE_MS:
             return False
         if self.wall_offset_ms is not None:
             return abs(self.wall_offset_ms) <= TRUST_TOLERANCE_MS
@@ -75,10 +76,10 @@ class StationClock:
         """(corrected event time in UTC ms, clock state) for a scan captured at (wall, mono, boot)."""
         if boot in self.offsets:
             corrected = mono + self.offsets[boot]
-            if created_ms >= MIN_SANE_MS and abs(corrected - created_ms) <= TRUST_TOLERANCE_MS:
+            if created_ms >= CLOCK_SANE_MS and abs(corrected - created_ms) <= TRUST_TOLERANCE_MS:
                 return created_ms, "trusted"
             return corrected, "corrected"
-        if created_ms >= MIN_SANE_MS:
+        if created_ms >= CLOCK_SANE_MS:
             return created_ms, "trusted" if boot == self.boot and self.wall_trusted(created_ms) else "unknown"
         # an earlier boot with a clock never set and never synced: the best we know is "before now"
         return self.wall() + (self.wall_offset_ms or 0), "unknown"

@@ -116,7 +116,7 @@ def status(config_path, as_json):
     if st["config_error"]:
         click.echo(f"  WARNING: {st['config_error']}")
     click.echo(f"  config: {version or 'none yet (the hub has not been reached)'}")
-    from hub.tracking import iso
+    from contract.clock import iso
     click.echo(f"  last ack: {iso(last_ack) if last_ack else 'never'}")
     if st["clock_offset_ms"] is not None:
         click.echo(f"  clock: {st['clock_offset_ms']:+d} ms from the hub (round trip {st['rtt_ms']} ms)")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 
+from edge.errors import EdgeError
+
 log = logging.getLogger("scanhub.edge.devices")
 
 STABLE_WAIT_S = 3.0
 
 
-class DeviceError(RuntimeError):
+class DeviceError(EdgeError):
     pass
 
 

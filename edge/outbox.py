@@ -21,6 +21,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from edge.errors import EdgeError
+
 PENDING, ACKED, REJECTED = 0, 1, 2
 GROUP_LINGER_S = 0.001
 WARN_FRACTION = 0.8
@@ -55,7 +57,7 @@ CREATE TABLE IF NOT EXISTS deletions (
 """
 
 
-class OutboxError(Exception):
+class OutboxError(EdgeError):
     """The outbox cannot take a scan (full, or the disk refused the write)."""
 
 

@@ -14,7 +14,7 @@ from edge.outbox import Outbox
 
 
 def predispatch(outbox: Outbox, forecast: dict | None, since_ms: int | None = None) -> dict:
-    from hub.forecast import compare
+    from contract.forecast import compare
     fc = forecast or {}
     generated = fc.get("generated_ms") or 0
     since = generated if since_ms is None else since_ms

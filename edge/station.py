@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from edge.errors import EdgeError
 from edge.outbox import Limits
 
 
-class StationFileError(ValueError):
+class StationFileError(EdgeError, ValueError):
     pass
 
 

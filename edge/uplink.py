@@ -18,8 +18,9 @@ import threading
 
 from edge.clock import StationClock, mono_ms, wall_ms
 from edge.outbox import Outbox
-from hub import protocol as P
-from hub.mqtt import make_client
+from contract import protocol as P
+from contract.broker import make_client
+from contract.config import verify_config
 
 log = logging.getLogger("scanhub.edge.uplink")
 PRUNE_EVERY_MS = 3_600_000
@@ -126,7 +127,7 @@ class Uplink:
             except (KeyError, TypeError, ValueError):
                 return
         elif what == P.CONFIG:
-            if not P.verify_config(body):
+            if not verify_config(body):
                 self.stats["refused_configs"] += 1
                 log.error("refusing a configuration whose hash does not match its content")
                 return

@@ -41,11 +41,12 @@ class Demo:
 
     # ------------------------------------------------------------ set-up
     def setup(self) -> None:
-        from hub.basic_data import import_network
-        from hub.broker import ManagedBroker
-        from hub.db import connect, database
-        from hub.network import load_network
-        from hub.service import HubService
+        from hub.network.basic_data import import_network
+        from hub.network.broker import ManagedBroker
+        from hub.schema import connect
+        from hub.store.db import database
+        from hub.network.file import load_network
+        from hub.ingest.service import HubService
         from sim.netcut import NetCut
 
         self.db = os.path.join(self.workdir, "hub.db")
@@ -99,7 +100,7 @@ class Demo:
         for st, agent in self.agents.items():
             if not agent.config_event.wait(20):
                 raise click.ClickException(f"station {st} got no configuration from the hub")
-        from drivers.scanner.waybill import WaybillRules
+        from contract.waybill import WaybillRules
         rules = WaybillRules(self.agents["st-100-1"].config["waybill_rules"])
         self.waybills = [rules.make("std14", "7000000%06d" % i) for i in range(1, self.parcels + 1)]
 
@@ -306,8 +307,9 @@ class Demo:
             dup += key in seen
             seen.add(key)
         dup += len(hub_ids - all_outbox)          # scans at the hub that no station captured
-        from hub.db import connect, database
-        from hub.tracking import track
+        from hub.schema import connect
+        from hub.store.db import database
+        from hub.scans.tracking import track
         connect(self.db)
         try:
             sample = track(self.waybills[len(self.waybills) // 2])

@@ -1,6 +1,6 @@
 """A simulated carrier switch placing calls into our side over a simulated span pair.
 
-``run_calls(protocol, calls, …)`` builds a :class:`sim.e1_span.SimSpanPair`, runs the carrier
+``run_calls(protocol, calls, …)`` builds a virtual span pair (``drivers.e1_card.virtual.virtual_pair``), runs the carrier
 (span a) and the hub side (span b) with the real signalling stacks (China No.1 or PRI), places
 ``calls`` calls with caller and called numbers (at most ``concurrent`` at a time), lets the hub
 side answer each one, holds it ``hold_ms`` and clears it, and returns the outcome: setup times
@@ -14,13 +14,9 @@ import time
 from dataclasses import dataclass, field
 
 from drivers.e1_card.errors import SignallingError
-from drivers.e1_card.pri import PriStack, SpanDChannel
-from drivers.e1_card.r2 import R2Stack
-from drivers.e1_card.span import SpanConfig
 
-from .e1_span import SimSpanPair
+from drivers.e1_card.virtual import virtual_pair
 
-PROTOCOLS = ("r2-cn", "pri")
 
 
 @dataclass
@@ -42,31 +38,6 @@ class CallRunResult:
                 "simulated_ms": self.sim_ms, "cpu_s": round(self.cpu_s, 3)}
 
 
-def build(protocol: str, *, seed: int | None = None, line_code: str | None = None, realtime: bool = False,
-          max_dnis: int = 8):
-    """(pair, carrier stack, hub stack) for ``protocol``."""
-    if protocol not in PROTOCOLS:
-        raise SignallingError(f"protocol must be one of {', '.join(PROTOCOLS)}")
-    if protocol == "r2-cn":
-        pair = SimSpanPair(SpanConfig(span=1, name="carrier"), SpanConfig(span=2, name="hub"),
-                           seed=seed, line_code=line_code, realtime=realtime)
-        carrier = R2Stack(pair.a, "CN", hunt="up", glare_wins=True, max_dnis=max_dnis)
-        hub = R2Stack(pair.b, "CN", hunt="down", max_dnis=max_dnis)
-    else:
-        pair = SimSpanPair(SpanConfig(span=1, name="carrier", signalling="ccs", protocol="pri-net"),
-                           SpanConfig(span=2, name="hub", signalling="ccs", protocol="pri-cpe"),
-                           seed=seed, line_code=line_code, realtime=realtime)
-        carrier = PriStack(SpanDChannel(pair.a), True, span=pair.a, hunt="up")
-        hub = PriStack(SpanDChannel(pair.b), False, span=pair.b, hunt="down")
-    pair.tick_hooks += [carrier.poll, hub.poll]
-    pair.run(60)
-    if protocol == "pri":
-        carrier.start()
-        hub.start()
-        pair.run_until(lambda: carrier.up and hub.up, 5000)
-    return pair, carrier, hub
-
-
 def run_calls(protocol: str, calls: int, *, concurrent: int = 30, hold_ms: int = 2000, seed: int = 1,
               answer_delay_ms: int = 0, timeout_ms: int = 600_000, on_trace=None, realtime: bool = False,
               dnis_len: int = 8) -> CallRunResult:
@@ -76,7 +47,7 @@ def run_calls(protocol: str, calls: int, *, concurrent: int = 30, hold_ms: int =
         raise SignallingError("concurrent calls must be 1..30 on one E1")
     rng = random.Random(seed)
     cpu0 = time.process_time()
-    pair, carrier, hub = build(protocol, seed=seed, realtime=realtime, max_dnis=dnis_len)
+    pair, carrier, hub = virtual_pair(protocol, seed=seed, realtime=realtime, max_dnis=dnis_len)
     if on_trace is not None:
         carrier.trace_listeners.append(on_trace)
         hub.trace_listeners.append(on_trace)

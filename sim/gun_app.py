@@ -5,7 +5,7 @@
 - logs users in by login + PIN against the image's salted PBKDF2 hashes (5 wrong PINs in a row
   lock the login until the gun restarts);
 - refuses scan kinds the logged-in user may not do;
-- validates waybill numbers with the network's rules (``drivers.scanner.waybill``);
+- validates waybill numbers with the network's rules (``contract.waybill``);
 - resolves a dispatch scan given as "shift + destination" to the next site with the gun's own
   resolver (``sim.gun_routing``);
 - refuses arrival scans of parcels whose issuing site (from the issuance ranges) is blocked;
@@ -24,9 +24,9 @@ import time
 from bisect import bisect_right
 from pathlib import Path
 
-from drivers.scanner.waybill import WaybillRules
+from contract.waybill import WaybillRules
 from firmware_images import container
-from hub.network import PIN_ITERATIONS
+from contract.config import PIN_ITERATIONS
 from sim.batch_gun import encode_batch
 from sim.gun_routing import GunRouter
 

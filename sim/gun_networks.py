@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import random
 
-from hub.network import SCAN_KINDS, hash_pin
+from contract.scan import KINDS as SCAN_KINDS
+from contract.config import hash_pin
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚"

@@ -9,7 +9,8 @@ the hub's (``hub.next_stop``; a test compares both over generated networks), in 
 2. the shift's own destination, when the shift leaves this site;
 3. the first hop of the shortest path through shifts (directed) and site↔center links (both
    ways), neighbours tried in site-code order (= index order: sites are stored sorted);
-4. otherwise none.  A destination equal to the site has no next stop.
+4. otherwise none.  A destination equal to the site skips the rules and the route (the parcel
+   is where it is going): only a shift leaving the site still gives a next stop.
 """
 from __future__ import annotations
 
@@ -92,10 +93,10 @@ class GunRouter:
     def resolve(self, site: str, dest: str | None, shift: str | None = None) -> str | None:
         """Next site code for a parcel at ``site`` bound for ``dest`` on ``shift`` (None if unknown)."""
         s = self.site_index.get(site)
-        if dest and dest == site:
-            return None
         if s is None:
             return None
+        if dest == site:
+            dest = None
         d = self.site_index.get(dest) if dest else None
         h = self.shift_index.get(shift) if shift else None
         if d is not None:

@@ -56,8 +56,8 @@ def status(backend, proc_dir, span_no, fault, scan_file, as_json):
             _scan_status(scan_file, span_no, as_json)
             return
         if backend == "sim":
-            from sim.e1_span import SimSpanPair
-            pair = SimSpanPair()
+            from drivers.e1_card.virtual import VirtualSpanPair
+            pair = VirtualSpanPair()
             pair.run(100)
             if fault:
                 pair.line_ab.inject(fault, 50 if fault in ("corrupt", "slip") else 1)
@@ -171,13 +171,13 @@ def trace(target, backend, protocol, seconds, as_json):
 
 
 def _trace_sim(span_no, chan, protocol, seconds, show):
-    from sim.e1_carrier import build
+    from .virtual import virtual_pair
     from .frame import VOICE_TIMESLOTS
     if chan not in VOICE_TIMESLOTS:
         raise click.ClickException(f"channel {chan} is not a voice timeslot (1-15, 17-31)")
     if span_no not in (1, 2):
         raise click.ClickException("the simulated pair has span 1 (carrier) and span 2 (hub)")
-    pair, carrier, hub = build(protocol)
+    pair, carrier, hub = virtual_pair(protocol)
     watched = carrier if span_no == 1 else hub
 
     def filt(rec):

@@ -25,7 +25,7 @@ from .frame import VOICE_TIMESLOTS
 
 #: backend name -> "module:Class"; imported on first use
 BACKENDS: dict[str, str] = {
-    "sim": "sim.e1_span:SimSpan",
+    "sim": "drivers.e1_card.virtual:VirtualSpan",   # the virtual span pair (tests, demos)
     "dahdi": "drivers.e1_card.dahdi:DahdiSpan",
 }
 

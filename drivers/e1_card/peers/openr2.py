@@ -5,7 +5,7 @@ with ``open``/``ioctl``/``read``/``write`` and keeps time with ``gettimeofday``.
 build a private shared library from the package's own ``libopenr2.a``, with exactly those
 symbols renamed (``objcopy --redefine-sym``) to a small shim whose functions call back into
 Python.  The shim answers the DAHDI requests openr2 makes (``GET_PARAMS``, ``SETTXBITS``,
-``GETRXBITS``, ``GETEVENT`` …) from a :class:`sim.e1_span.SimSpan`, hands it openr2's MF tone
+``GETRXBITS``, ``GETEVENT`` …) from a :class:`drivers.e1_card.virtual.VirtualSpan`, hands it openr2's MF tone
 audio and gives it the span's rx audio, and tells it the simulated time; openr2's own protocol
 code and MF engine run unchanged.
 

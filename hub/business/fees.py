@@ -1,0 +1,216 @@
+"""Fees derived from scans and posted to the ledger (seed 001 4.2 item 3, 5.6.1).
+
+``compute`` is pure: one waybill's scans in, the entries it should have booked out, keyed by
+source.  ``refresh`` (a step of the derivation pipeline, ``hub.ingest.pipeline``) books the difference with
+``ledger.reconcile``, so a late or re-weighed scan recomputes a fee instead of doubling it, and a
+replay books nothing.  Rules (O = origin site: the earliest receive, else the issuance record):
+
+=========================== ==================================================================
+source                      booked when / amount / lines
+=========================== ==================================================================
+fee:transit:<W>:<C>         center C has an arrival and a dispatch of W (the "weight only"
+                            arrival gets its fee once the dispatch gives destination and shift).
+                            Weight: the latest weighed arrival at C, else the parcel weight.
+                            Destination: the dispatch's, else the parcel's.  Tariff in force at
+                            the dispatch.  site:O pays site:C.
+fee:courier:<W>             a receive with a courier: the courier pays site:O.
+fee:delivery:<W>            a delivery scan at site X != O (the latest): site:O pays site:X.
+fee:freight:<W>             freight collect (``extra.freight_collect_cents`` N) and a sign at X:
+                            X collected N for O: site:X -N, site:O +N.
+fee:freight-handling:<W>    its handling fee: site:O pays site:X.
+cod:collect:<W>             COD (``extra.cod_cents`` N) and a sign at X: X collected N owed to
+                            O's sender: cod:O +N against site:X (COD through prepaid) or cash:X
+                            (X remits the cash separately, see ``hub.cod``).
+=========================== ==================================================================
+
+The parcel weight is the earliest weighed scan's ``weight_g``; ``extra.dims_cm`` ([l, w, h] in
+cm, the latest scan that has it) gives the volumetric weight.  A fee whose inputs are missing
+(no weight, no destination, no tariff in force, no origin) is not booked until they arrive.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from hub.business import accounts, ledger
+from hub.business import tables as bm
+from hub.business.context import Context, load_context, load_events
+from hub.business.facts import resolved_events
+from hub.business.tariff import TariffBook, TariffError
+
+Entry = dict  # {"lines": {account: cents}, "purpose": str, "memo": str, "value_ms": int}
+SOURCE_PREFIXES = ("fee:", "cod:collect:")
+
+
+def _latest_extra(evs: list[dict], key: str):
+    for e in reversed(evs):
+        v = (e.get("extra") or {}).get(key)
+        if v is not None:
+            return v
+    return None
+
+
+def _cents(v) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
+
+
+def _dims(v) -> list[int] | None:
+    if isinstance(v, list) and len(v) == 3 and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v):
+        return v
+    return None
+
+
+def compute(events: Iterable[Mapping], ctx: Context, book: TariffBook,
+            cod_via_prepaid: Callable[[str], bool] = lambda site: True) -> dict[str, Entry]:
+    """The entries one waybill's scans call for, keyed by ledger source."""
+    evs, dest = resolved_events(events, ctx)
+    if not evs:
+        return {}
+    wb = evs[0]["waybill"]
+    receives = [e for e in evs if e["kind"] == "receive"]
+    origin = receives[0]["site"] if receives else ctx.issuance.site_of(wb)
+    if not origin:
+        return {}
+    out: dict[str, Entry] = {}
+    weighed = [e for e in evs if e.get("weight_g") is not None]
+    parcel_g = weighed[0]["weight_g"] if weighed else None
+    dims = _dims(_latest_extra(evs, "dims_cm"))
+    region = ctx.regions.get
+
+    def add(source, lines, purpose, memo, value_ms):
+        lines = {a: c for a, c in lines.items() if c}
+        if lines:
+            out[source] = {"lines": lines, "purpose": purpose, "memo": memo, "value_ms": value_ms}
+
+    def priced(fn, *args):
+        try:
+            return fn(*args)
+        except TariffError:
+            return None     # a weight the tariff cannot price: left unbooked (see ``unpriced``)
+
+    # transit fees at centers
+    for c in sorted({e["site"] for e in evs if e["site"] in ctx.centers}):
+        arrivals = [e for e in evs if e["kind"] == "arrive" and e["site"] == c]
+        dispatches = [e for e in evs if e["kind"] == "dispatch" and e["site"] == c]
+        if not arrivals or not dispatches or c == origin:
+            continue
+        weights = [e["weight_g"] for e in arrivals if e.get("weight_g") is not None]
+        weight = weights[-1] if weights else parcel_g
+        d = dispatches[-1]
+        to = d.get("dest_site") or dest
+        tariff = book.at(d["event_ms"])
+        if weight is None or not to or tariff is None:
+            continue
+        zone = priced(tariff.zone, region(origin), region(to))
+        if zone is None:
+            continue
+        fee = priced(tariff.transit_fee, c, zone, tariff.chargeable_g(weight, dims), d.get("shift"))
+        if fee:
+            add(f"fee:transit:{wb}:{c}", {f"site:{origin}": -fee, f"site:{c}": fee}, "transit",
+                f"transit {c} {zone} {weight} g shift {d.get('shift') or '-'} ({tariff.name})", d["event_ms"])
+
+    # courier fee at receive
+    if receives and receives[0].get("courier"):
+        r = receives[0]
+        tariff = book.at(r["event_ms"])
+        if tariff is not None:
+            zone = priced(tariff.zone, region(origin), region(dest) if dest else None)
+            fee = priced(tariff.fee, "courier", zone, tariff.chargeable_g(parcel_g or 0, dims)) if zone else None
+            if fee:
+                add(f"fee:courier:{wb}", {f"courier:{r['courier']}": -fee, f"site:{origin}": fee}, "courier",
+                    f"courier {r['courier']} ({tariff.name})", r["event_ms"])
+
+    # delivery fee
+    delivers = [e for e in evs if e["kind"] == "deliver"]
+    if delivers and delivers[-1]["site"] != origin:
+        d = delivers[-1]
+        tariff = book.at(d["event_ms"])
+        if tariff is not None:
+            zone = priced(tariff.zone, region(origin), region(d["site"]))
+            fee = priced(tariff.fee, "delivery", zone, tariff.chargeable_g(parcel_g or 0, dims)) if zone else None
+            if fee:
+                add(f"fee:delivery:{wb}", {f"site:{origin}": -fee, f"site:{d['site']}": fee}, "delivery",
+                    f"delivery at {d['site']} ({tariff.name})", d["event_ms"])
+
+    signs = [e for e in evs if e["kind"] == "sign"]
+    if signs:
+        s = signs[0]
+        x = s["site"]
+        freight = _cents(_latest_extra(evs, "freight_collect_cents"))
+        if freight and x != origin:
+            add(f"fee:freight:{wb}", {f"site:{x}": -freight, f"site:{origin}": freight}, "freight-collect",
+                f"freight collected at {x}", s["event_ms"])
+            tariff = book.at(s["event_ms"])
+            h = tariff.handling("freight_collect", freight) if tariff else None
+            if h:
+                add(f"fee:freight-handling:{wb}", {f"site:{origin}": -h, f"site:{x}": h}, "freight-handling",
+                    f"handling of freight collect ({tariff.name})", s["event_ms"])
+        cod = _cents(_latest_extra(evs, "cod_cents"))
+        if cod:
+            payer = f"site:{x}" if cod_via_prepaid(x) else f"cash:{x}"
+            add(f"cod:collect:{wb}", {payer: -cod, f"cod:{origin}": cod}, "cod-collect",
+                f"COD collected at {x}", s["event_ms"])
+    return out
+
+
+def refresh(waybills: Iterable[str], ctx: Context | None = None,
+            events: dict[str, list[dict]] | None = None) -> set[str]:
+    """Book the fees of ``waybills`` as their scans now say.  Returns the ledger accounts whose
+    balance changed (the pipeline's next step updates the blocks of those sites)."""
+    wbs = sorted(set(waybills))
+    if not wbs:
+        return set()
+    ctx = ctx or load_context()
+    book = TariffBook.load()
+    modes = {a.site: a.cod_via_prepaid for a in bm.Account.select(bm.Account.site, bm.Account.cod_via_prepaid)}
+    events = load_events(wbs) if events is None else events
+    touched: set[str] = set()
+    for i in range(0, len(wbs), 300):
+        chunk = wbs[i:i + 300]
+        want: dict[str, tuple[str, Entry]] = {}
+        for wb in chunk:
+            for src, entry in compute(events.get(wb, []), ctx, book, lambda s: modes.get(s, True)).items():
+                want[src] = (wb, entry)
+        E = bm.JournalEntry
+        have = {(r.source, r.waybill) for r in E.select(E.source, E.waybill).where(E.waybill.in_(chunk)).distinct()
+                if r.source.startswith(SOURCE_PREFIXES)}
+        for src, wb in sorted(have | {(s, w) for s, (w, _) in want.items()}):
+            entry = want.get(src, (wb, None))[1]
+            before = ledger.active_lines(src)
+            if entry is None:
+                changed = ledger.reconcile(src, None, purpose="fee", memo="inputs gone", waybill=wb)
+            else:
+                changed = ledger.reconcile(src, entry["lines"], purpose=entry["purpose"], memo=entry["memo"],
+                                           waybill=wb, value_ms=entry["value_ms"])
+            if changed:
+                touched |= set(before) | set(entry["lines"] if entry else ())
+    return touched
+
+
+def sites_of(accounts_touched: Iterable[str]) -> set[str]:
+    """The site codes among ledger account names (``site:<code>``)."""
+    return {a.split(":", 1)[1] for a in accounts_touched if a.startswith("site:")}
+
+
+def reprice(since_ms: int | None = None) -> int:
+    """Refresh fees of every parcel with a scan at or after ``since_ms`` (after loading a tariff)."""
+    P = bm.ParcelFact
+    q = P.select(P.waybill)
+    if since_ms is not None:
+        q = q.where(P.last_ms >= since_ms)
+    wbs = [p.waybill for p in q]
+    touched: set[str] = set()
+    for i in range(0, len(wbs), 2000):
+        touched |= refresh(wbs[i:i + 2000])
+    accounts.update_blocks(sites_of(touched))
+    return len(wbs)
+
+
+def waybill_fees(waybill: str) -> list[dict]:
+    """The fees currently booked for ``waybill``: ``[{"source", "purpose", "lines"}]``."""
+    E = bm.JournalEntry
+    out = []
+    for (src,) in E.select(E.source).where(E.waybill == waybill).distinct().order_by(E.source).tuples():
+        lines = ledger.active_lines(src)
+        if lines:
+            out.append({"source": src, "lines": lines})
+    return out

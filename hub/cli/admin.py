@@ -1,0 +1,243 @@
+"""``scanhub hub …`` and ``scanhub track``: the hub admin's commands."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+
+import click
+
+from hub.cli.common import db_option, echo_json, open_store, table
+
+@click.group()
+def hub():
+    """Run the hub and manage its store: basic data, stations, gaps, credentials."""
+
+
+@hub.command()
+@db_option
+def init(db):
+    """Create the hub store (idempotent: existing data is kept)."""
+    open_store(db, create=True)
+    from hub.store.meta import get_meta, set_meta
+    if get_meta("schema") is None:
+        set_meta("schema", "1")
+    click.echo(f"hub store ready: {db}")
+
+
+@hub.command("import")
+@click.argument("network_file", type=click.Path(dir_okay=False))
+@db_option
+@click.option("--dry-run", is_flag=True, help="Check the file and report, write nothing.")
+def import_(network_file, db, dry_run):
+    """Load basic data from NETWORK_FILE (YAML: sites, stations, staff, gun users, shifts,
+    next-stop rules, waybill rules, issuance; see docs/network.md).
+
+    The whole file is checked first and every problem is listed with its place; nothing is
+    written unless all of it is valid.  Importing replaces the previous basic data.
+    """
+    from hub.network.file import NetworkError, load_network
+    try:
+        net = load_network(network_file)
+    except NetworkError as e:
+        raise click.ClickException(str(e))
+    counts = {k: len(v) for k, v in net.items() if isinstance(v, list)}
+    if dry_run:
+        click.echo("valid: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        return
+    open_store(db, create=True)
+    from hub.store.meta import get_meta
+    from hub.network.basic_data import import_network
+    import_network(net)
+    click.echo("imported: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+               + f" (data version {get_meta('data_version')})")
+
+
+@hub.command()
+@db_option
+@click.option("--broker", default=None, envvar="SCANHUB_BROKER",
+              help="mqtt[s]://[user:pass@]host[:port]. Without it the hub starts its own Mosquitto on a free local port.")
+@click.option("--credentials", "cred_dir", type=click.Path(file_okay=False), default=None,
+              help="With the managed broker: enforce the passwd/acl files from `scanhub hub credentials` in this folder.")
+@click.option("--shared", is_flag=True, help="Share the ingest with other hub workers (MQTT v5 shared subscription).")
+@click.option("--tls-ca", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="CA certificate to verify an mqtts:// broker with (default: the system's CAs).")
+@click.option("--derive", type=click.Choice(["background", "inline"]), default="background", show_default=True,
+              help="background: acknowledge scans as soon as they are committed and derive parcels, monitoring "
+                   "facts and fees in a second process (seconds behind); inline: derive inside each ingest "
+                   "transaction.")
+@click.option("-v", "--verbose", is_flag=True)
+def run(db, broker, cred_dir, shared, tls_ca, derive, verbose):
+    """Run the hub: ingest scans, acknowledge them, publish station configurations."""
+    from hub.network.broker import BrokerError, ManagedBroker
+    from hub.ingest.service import HubService
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    open_store(db)
+    managed = None
+    user = password = None
+    if broker is None:
+        pw_file = acl = None
+        if cred_dir:
+            pw_file, acl = os.path.join(cred_dir, "passwd"), os.path.join(cred_dir, "acl")
+            for p in (pw_file, acl):
+                if not os.path.exists(p):
+                    raise click.ClickException(f"{p} missing: run `scanhub hub credentials --out {cred_dir}` first")
+            import yaml
+            from hub.network.credentials import HUB_USER
+            with open(os.path.join(cred_dir, "secrets.yaml")) as f:
+                user, password = HUB_USER, yaml.safe_load(f)[HUB_USER]
+        try:
+            managed = ManagedBroker(password_file=pw_file, acl_file=acl).start()
+        except BrokerError as e:
+            raise click.ClickException(str(e))
+        broker = managed.url
+    click.echo(f"broker: {broker}" + (" (managed by this hub)" if managed else ""))
+    svc = HubService(db, broker, username=user, password=password, shared=shared,
+                     tls={"ca": tls_ca} if tls_ca else None, derive=derive).start()
+    if not svc.wait_connected(15):
+        svc.stop()
+        if managed:
+            managed.stop()
+        raise click.ClickException(f"cannot connect to the broker at {broker}")
+    click.echo(f"hub running on {db}; Ctrl-C to stop")
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: done.set())
+    try:
+        while not done.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    svc.stop()
+    if managed:
+        managed.stop()
+    click.echo(f"stopped: {svc.stats['scans']} scans committed in {svc.stats['batches']} batches")
+
+
+@hub.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def stations(db, as_json):
+    """Stations: online state, outbox depth, last acknowledgement, config version, clock offset."""
+    open_store(db)
+    from contract.clock import iso
+    from hub.network import tables as net
+    rows = []
+    for s in net.Station.select().order_by(net.Station.id):
+        rows.append({"station": s.id, "site": s.site, "online": s.online, "outbox_depth": s.outbox_depth,
+                     "last_ack": iso(s.last_ack_ms) if s.last_ack_ms else None,
+                     "last_seen": iso(s.last_seen_ms) if s.last_seen_ms else None,
+                     "config_version": s.config_version, "clock_offset_ms": s.clock_offset_ms,
+                     "rtt_ms": s.clock_rtt_ms})
+    if as_json:
+        echo_json(rows)
+        return
+    table("stations", ["station", "site", "online", "outbox", "last ack", "config", "clock offset ms"],
+          [[r["station"], r["site"], "yes" if r["online"] else "no", r["outbox_depth"], r["last_ack"],
+            r["config_version"], r["clock_offset_ms"]] for r in rows])
+
+
+@hub.command()
+@db_option
+@click.option("--station", default=None, help="Only this station.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def gaps(db, station, as_json):
+    """Missing sequence ranges and audited deletions per station."""
+    open_store(db)
+    from hub.scans.gaps import gaps as compute
+    rows = compute(station)
+    if as_json:
+        echo_json(rows)
+        return
+    def ranges(r):
+        text = ", ".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in r["missing"][:10])
+        return text + (" …" if len(r["missing"]) > 10 else "")
+    table("sequence gaps", ["station", "epoch", "max seq", "scans", "missing", "ranges", "deleted", "deleted unuploaded"],
+          [[r["station"], r["epoch"], r["max_seq"], r["scans"], r["missing_count"], ranges(r), r["deleted"],
+            r["deleted_unuploaded"]] for r in rows])
+
+
+@hub.command("dead-letters")
+@db_option
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def dead_letters(db, limit, as_json):
+    """Payloads the hub could not use, with the reason (newest first)."""
+    open_store(db)
+    from contract.clock import iso
+    from hub.scans import tables as scans
+    rows = [{"id": d.id, "received": iso(d.received_ms), "topic": d.topic, "station": d.station, "reason": d.reason,
+             "payload": bytes(d.payload)[:200].decode("utf-8", "replace")}
+            for d in scans.DeadLetter.select().order_by(scans.DeadLetter.id.desc()).limit(limit)]
+    if as_json:
+        echo_json(rows)
+        return
+    table("dead letters", ["id", "received", "station", "reason", "payload"],
+          [[r["id"], r["received"], r["station"], r["reason"], r["payload"][:60]] for r in rows])
+
+
+@hub.command()
+@db_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for passwd, acl, secrets.yaml and stations/<id>.yaml.")
+@click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True,
+              help="Broker URL written into the station files.")
+@click.option("--rotate", is_flag=True, help="Generate new passwords for everyone.")
+def credentials(db, out_dir, broker, rotate):
+    """Per-station broker passwords and a Mosquitto ACL (a station may only use its own topics).
+
+    \b
+    Use the files with Mosquitto:  password_file OUT/passwd   acl_file OUT/acl
+    or let the managed broker use them:  scanhub hub run --credentials OUT
+    """
+    open_store(db)
+    from hub.network import tables as net
+    from hub.network.credentials import CredentialsError, generate
+    stations = [{"id": s.id, "site": s.site} for s in net.Station.select().order_by(net.Station.id)]
+    if not stations:
+        raise click.ClickException("no stations in the store: list them under `stations:` in the network file")
+    try:
+        generate(stations, out_dir, broker, rotate)
+    except CredentialsError as e:
+        raise click.ClickException(str(e))
+    click.echo(f"{len(stations)} station credentials, passwd and acl written to {out_dir}")
+
+
+@hub.command()
+@db_option
+@click.option("--site", required=True, help="Site code.")
+@click.option("--station", default=None, help="Station id written into the slice.")
+def config(db, site, station):
+    """Print the configuration slice the hub publishes for SITE (JSON)."""
+    open_store(db)
+    from hub.network.station_config import site_slice
+    try:
+        click.echo(json.dumps(site_slice(site, station), ensure_ascii=False, indent=2))
+    except KeyError as e:
+        raise click.ClickException(str(e.args[0]))
+
+
+@click.command()
+@click.argument("waybill")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: waybill, status, events.")
+def track(waybill, db, as_json):
+    """A parcel's whole history and current status, ordered by corrected event time."""
+    open_store(db)
+    from hub.scans.tracking import track as do_track
+    t = do_track(waybill)
+    if t is None:
+        if as_json:
+            echo_json({"waybill": waybill, "status": "unknown", "events": []})
+            raise SystemExit(1)
+        raise click.ClickException(f"waybill {waybill} has no scans at the hub")
+    if as_json:
+        echo_json(t)
+        return
+    click.echo(f"{waybill}: {t['status']} at {t['site']}" + (f" -> {t['next_site']}" if t["kind"] == "dispatch" else ""))
+    detail = lambda e: ", ".join(f"{k}={e[k]}" for k in ("next_site", "prev_site", "courier", "weight_g", "shift", "signer") if k in e)
+    table(f"history of {waybill}", ["time (UTC)", "kind", "site", "operator", "details", "clock"],
+          [[e["time"], e["kind"] + (" (deleted)" if e.get("deleted") else ""), e["site"], e["operator"], detail(e),
+            e["clock"]] for e in t["events"]])

@@ -1,0 +1,386 @@
+"""``scanhub gun …``: build, sign, flash, inspect and verify gun configuration images; the fleet."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from pathlib import Path
+
+import click
+
+from firmware_images import container, keys
+from firmware_images.errors import GunImageError, ImageFormatError
+
+
+def _db_default() -> str:
+    from hub.store.db import DEFAULT_DB
+
+    return DEFAULT_DB
+
+
+def _connect(db: str):
+    from hub.cli.common import open_store
+
+    return open_store(db)
+
+
+def _key_dir(keys_dir: str | None) -> Path:
+    return Path(keys_dir) if keys_dir else keys.default_key_dir()
+
+
+def _public_key(keys_dir: str | None, pubkey: str | None):
+    try:
+        if pubkey:
+            return keys.public_from_hex(pubkey)
+        return keys.load_public(_key_dir(keys_dir))
+    except GunImageError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _when(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000)) + "Z"
+
+
+def _print_info(info: container.ImageInfo) -> None:
+    click.echo(f"image     {info.image_version}  (format {info.format_version}, {info.image_len} bytes)")
+    click.echo(f"site      {info.site}   network {info.network or '-'}   data {info.data_version}")
+    click.echo(f"built     {_when(info.build_ms)}   signed by key {info.key_id.hex()}")
+    click.echo(f"digest    {info.digest.hex()}")
+    click.echo(f"{'section':<14}{'rows':>9}{'stored':>10}{'raw':>10}  codec")
+    for s in info.sections:
+        click.echo(f"{s.name:<14}{s.rows:>9}{s.stored_len:>10}{s.raw_len:>10}  {container.CODECS[s.codec]}")
+
+
+def _keys_opt(f):
+    return click.option("--keys", "keys_dir", type=click.Path(file_okay=False),
+                        help="Key directory (default $SCANHUB_KEYS or ~/.config/scanhub/keys).")(f)
+
+
+@click.group()
+def gun():
+    """Gun configuration images: build and sign them from the hub's data, flash them into
+    wireless guns over their cradle's serial line, inspect and verify them, and see which guns
+    run an outdated image.
+
+    \b
+    First time on a hub:    scanhub gun keys init; scanhub gun keys show   (provision guns with it)
+    For each site:          scanhub gun build --site 100
+                            scanhub gun flash /dev/ttyACM0 gun-100-….img
+    """
+
+
+# ---------------------------------------------------------------- keys
+
+@gun.group("keys")
+def keys_group():
+    """The hub's Ed25519 image-signing key pair."""
+
+
+@keys_group.command("init")
+@click.option("--dir", "keys_dir", type=click.Path(file_okay=False),
+              help="Key directory (default $SCANHUB_KEYS or ~/.config/scanhub/keys).")
+@click.option("--force", is_flag=True, help="Replace an existing key (guns must be re-provisioned).")
+def keys_init(keys_dir, force):
+    """Create the signing key pair and print the public key guns are provisioned with."""
+    d = _key_dir(keys_dir)
+    try:
+        key = keys.init_keys(d, force=force)
+    except (GunImageError, OSError) as e:
+        raise click.ClickException(str(e)) from None
+    raw = keys.public_raw(key)
+    click.echo(f"created {d / keys.PRIVATE_FILE} (keep it on the hub) and {d / keys.PUBLIC_FILE}")
+    click.echo(f"public key {raw.hex()}  (key id {keys.key_id(raw).hex()})")
+
+
+@keys_group.command("show")
+@click.option("--dir", "keys_dir", type=click.Path(file_okay=False),
+              help="Key directory (default $SCANHUB_KEYS or ~/.config/scanhub/keys).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def keys_show(keys_dir, as_json):
+    """Print the public key (64 hex digits) that guns are provisioned with."""
+    raw = keys.public_raw(_public_key(keys_dir, None))
+    if as_json:
+        click.echo(json.dumps({"public_key": raw.hex(), "key_id": keys.key_id(raw).hex()}))
+    else:
+        click.echo(raw.hex())
+
+
+# ---------------------------------------------------------------- build / verify / inspect
+
+@gun.command()
+@click.option("--site", required=True, help="Site code whose guns get the image.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Image file (default gun-SITE-VERSION.img).")
+@click.option("--db", default=_db_default, show_default="$SCANHUB_DB or hub.db", help="Hub store URL or path.")
+@_keys_opt
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def build(site, out, db, keys_dir, as_json):
+    """Build and sign SITE's image from the hub's data; show what changed since its last image.
+
+    The same data always gives the same bytes, so an unchanged rebuild is recognisable."""
+    from hub.fleet.builder import build_site_image
+
+    try:
+        key = keys.load_private(_key_dir(keys_dir))
+    except GunImageError as e:
+        raise click.ClickException(str(e)) from None
+    _connect(db)
+    try:
+        result = build_site_image(site, key)
+    except GunImageError as e:
+        raise click.ClickException(str(e)) from None
+    path = Path(out or f"gun-{site}-{result.info.image_version}.img")
+    try:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(result.image)
+        tmp.replace(path)
+    except OSError as e:
+        raise click.ClickException(f"cannot write {path}: {e.strerror}") from None
+    if as_json:
+        click.echo(json.dumps({"file": str(path), **result.info.summary(), "previous_version":
+                               result.previous_version, "unchanged": result.unchanged,
+                               "changes": result.changes}))
+        return
+    click.echo(f"wrote {path}")
+    _print_info(result.info)
+    if result.previous_version is None:
+        click.echo("first image for this site")
+    elif result.unchanged:
+        click.echo(f"unchanged since the last image ({result.previous_version}): same bytes")
+    elif not result.changes:
+        click.echo(f"content unchanged since {result.previous_version}; only the version moved")
+    else:
+        click.echo(f"changes since {result.previous_version}:")
+        for c in result.changes:
+            click.echo(f"  {c['section']:<14} +{c['added']} -{c['removed']} ~{c['changed']}  "
+                       + " ".join(c["examples"]))
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise click.ClickException(f"cannot read {path}: {e.strerror}") from None
+
+
+@gun.command()
+@click.argument("image", type=click.Path(dir_okay=False))
+@_keys_opt
+@click.option("--pubkey", help="Verify with this public key (64 hex digits) instead of the key directory's.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def verify(image, keys_dir, pubkey, as_json):
+    """Check every byte of IMAGE and its signature; exits non-zero with the precise reason."""
+    data = _read_file(image)
+    public = _public_key(keys_dir, pubkey)
+    try:
+        loaded = container.read_image(data, public)
+    except ImageFormatError as e:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "reason": e.reason, "message": str(e)}))
+        raise click.ClickException(f"{image}: REJECTED ({e.reason}): {e}") from None
+    if as_json:
+        click.echo(json.dumps({"ok": True, **loaded.info.summary()}))
+    else:
+        click.echo(f"{image}: OK  site {loaded.info.site}, version {loaded.info.image_version}, "
+                   f"signature verified with key {keys.key_id(keys.public_raw(public)).hex()}")
+
+
+def _open(port: str, baud: int):
+    from firmware_images.flasher import open_port
+
+    if "://" not in port and not os.path.exists(port):
+        raise click.ClickException(f"{port}: no such serial port")
+    try:
+        return open_port(port, baud)
+    except GunImageError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _is_port(target: str) -> bool:
+    if "://" in target:
+        return True
+    try:
+        return stat.S_ISCHR(os.stat(target).st_mode)
+    except OSError:
+        return False
+
+
+@gun.command()
+@click.argument("target")
+@click.option("--baud", default=115_200, show_default=True, help="Baud rate of a serial port.")
+@_keys_opt
+@click.option("--db", default=None, help="Record a gun's read-back in this hub store (default: $SCANHUB_DB or hub.db if it exists).")
+@click.option("--save", type=click.Path(dir_okay=False), help="With a PORT: also write the read-back image here.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def inspect(target, baud, keys_dir, db, save, as_json):
+    """Show what an image file, or the gun on serial PORT, holds.
+
+    TARGET is an image file, a serial device (/dev/ttyACM0) or a pyserial URL (socket://host:port).
+    For a gun, the active image is read back and checked, and the fleet record is updated."""
+    if not _is_port(target):
+        if not os.path.exists(target):
+            raise click.ClickException(f"{target}: no such image file or serial port")
+        data = _read_file(target)
+        try:
+            info = container.parse_image(data)
+        except ImageFormatError as e:
+            raise click.ClickException(f"{target}: not a valid image ({e.reason}): {e}") from None
+        if as_json:
+            click.echo(json.dumps(info.summary()))
+        else:
+            _print_info(info)
+        return
+    from firmware_images.flasher import GunLink
+
+    port = _open(target, baud)
+    try:
+        link = GunLink(port)
+        gun_info = link.hello()
+        image = link.read_back() if gun_info.image_len else None
+    except GunImageError as e:
+        raise click.ClickException(f"{target}: {e}") from None
+    finally:
+        port.close()
+    info = container.parse_image(image) if image else None
+    if save and image:
+        Path(save).write_bytes(image)
+    _record(db, gun_info, "read-back", quiet=as_json)
+    if as_json:
+        click.echo(json.dumps({"gun": gun_info.to_json(), "image": info.summary() if info else None}))
+        return
+    click.echo(f"gun       {gun_info.gun_id}  model {gun_info.model}  firmware {gun_info.firmware}")
+    click.echo(f"slot      {gun_info.active_slot or '-'}   free {gun_info.free_bytes} bytes   "
+               f"trusts key {gun_info.key_id.hex() if gun_info.key_id else '(none: not provisioned)'}")
+    if gun_info.pending_session:
+        click.echo(f"pending   transfer at chunk {gun_info.pending_next} of {gun_info.pending_total} "
+                   "(flash the same image again to resume)")
+    if gun_info.boot_note:
+        click.echo(f"note      {gun_info.boot_note}")
+    if info:
+        _print_info(info)
+    else:
+        click.echo("image     none")
+
+
+def _record(db: str | None, gun_info, how: str, quiet: bool = False) -> None:
+    """Update the fleet; a missing default store is a note, a bad explicit one an error."""
+    from hub.store.db import StoreError
+    from hub.schema import connect
+
+    from hub.fleet import records as fleet
+
+    url = db or _db_default()
+    if db is None and not os.path.exists(url) and "://" not in url:
+        if not quiet:
+            click.echo(f"note: no hub store at {url}: gun not recorded in the fleet (use --db)", err=True)
+        return
+    try:
+        connect(url)
+        fleet.record_gun(gun_info, how)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
+
+
+# ---------------------------------------------------------------- flash
+
+@gun.command()
+@click.argument("port")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--baud", default=115_200, show_default=True, help="Baud rate of the cradle's serial line.")
+@click.option("--chunk", default=4096, show_default=True, help="Chunk size in bytes (the gun may ask for less).")
+@click.option("--timeout", default=2.0, show_default=True, help="Seconds to wait for each answer.")
+@click.option("--db", default=None, help="Hub store to record the gun in (default: $SCANHUB_DB or hub.db if it exists).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (no progress bar).")
+def flash(port, image, baud, chunk, timeout, db, as_json):
+    """Flash IMAGE into the gun on PORT and switch the gun to it.
+
+    The gun keeps its current image active until the new one has arrived whole and verified
+    (checksums and signature).  If the transfer breaks off, run the same command again: it
+    resumes from the last chunk the gun acknowledged.  Sections the gun already holds are not
+    sent again."""
+    from firmware_images.flasher import GunLink
+
+    data = _read_file(image)
+    try:
+        container.parse_image(data)
+    except ImageFormatError as e:
+        raise click.ClickException(f"{image}: not a valid image ({e.reason}): {e}") from None
+    ser = _open(port, baud)
+    try:
+        link = GunLink(ser, timeout=timeout)
+        gun_info = link.hello()
+        if not as_json:
+            click.echo(f"gun {gun_info.gun_id} ({gun_info.model}, firmware {gun_info.firmware}) runs "
+                       f"{gun_info.image_version or 'no image'}"
+                       + (f" for site {gun_info.image_site}" if gun_info.image_site else ""))
+        bar = None
+
+        def progress(done, total):
+            nonlocal bar
+            if as_json:
+                return
+            if bar is None:
+                bar = click.progressbar(length=total, label="flashing", show_pos=True, show_eta=True)
+                bar.__enter__()
+                bar.update(done)
+            else:
+                bar.update(done - bar.pos)
+
+        try:
+            result = link.flash(data, progress=progress, chunk_size=chunk)
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+    except GunImageError as e:
+        raise click.ClickException(f"{port}: {e}") from None
+    finally:
+        ser.close()
+    _record(db, result.gun, "flash", quiet=as_json)
+    if as_json:
+        click.echo(json.dumps({"gun": result.gun.to_json(), "chunks_sent": result.chunks_sent,
+                               "chunks_total": result.chunks_total, "resumed_from": result.resumed_from,
+                               "reused_sections": result.reused_sections, "bytes_sent": result.bytes_sent,
+                               "retries": result.retries, "seconds": round(result.seconds, 3)}))
+        return
+    if result.resumed_from:
+        click.echo(f"resumed at chunk {result.resumed_from} of {result.chunks_total}")
+    if result.reused_sections:
+        click.echo(f"reused from the gun's current image: {', '.join(result.reused_sections)}")
+    click.echo(f"done: gun {result.gun.gun_id} now runs {result.gun.image_version} (slot "
+               f"{result.gun.active_slot}); {result.bytes_sent} bytes in {result.seconds:.1f} s, "
+               f"{result.retries} retries")
+
+
+# ---------------------------------------------------------------- fleet
+
+@gun.command("fleet")
+@click.option("--db", default=_db_default, show_default="$SCANHUB_DB or hub.db", help="Hub store URL or path.")
+@click.option("--outdated", is_flag=True, help="Only guns whose image is not their site's current one.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def fleet_command(db, outdated, as_json):
+    """Every gun the hub knows: its site, the image version it runs, and whether that is out of
+    date against the hub's current data (recorded by `gun flash` and `gun inspect PORT`)."""
+    from hub.fleet import records as fleet
+
+    _connect(db)
+    rows = fleet.fleet()
+    known = len(rows)
+    if outdated:
+        rows = [r for r in rows if r["out_of_date"]]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not known:
+        click.echo("no guns recorded yet (they are recorded by `scanhub gun flash` and `gun inspect PORT`)")
+        return
+    if not rows:
+        click.echo(f"all {known} gun(s) run their site's current image")
+        return
+    click.echo(f"{'gun':<14}{'model':<10}{'site':<8}{'image version':<28}{'status':<13}last seen")
+    for r in rows:
+        click.echo(f"{r['gun_id']:<14}{r['model']:<10}{r['site'] or '-':<8}{r['image_version'] or '-':<28}"
+                   f"{r['status']:<13}{_when(r['seen_ms'])} ({r['seen_by']})")
+    stale = sum(1 for r in rows if r["out_of_date"])
+    click.echo(f"{len(rows)} gun(s), {stale} out of date")

@@ -1,0 +1,74 @@
+"""The derivation pipeline: the steps that follow a commit, called in order from one place.
+
+For the waybills of a committed batch, ``derive`` runs, inside the caller's transaction:
+
+1. **parcels** — parcel state from all of a waybill's scans (``hub.scans.parcels``);
+2. **facts** — scan facts and the parcel's business summary, behind the monitoring reports
+   (``hub.business.facts``);
+3. **fees** — fees booked to the ledger as the scans now say (``hub.business.fees``);
+4. **blocks** — prepaid sites whose balance changed are blocked or unblocked
+   (``hub.business.accounts.update_blocks``), which reaches the stations with their configuration.
+
+Basic data (``Context``) and the batch's events are loaded once and shared by steps 2-3.  Every
+step is a pure function of all of a waybill's scans, so the result is the same whatever the
+order of arrival and however late; a step that fails rolls the whole transaction back.
+
+The hub runs the pipeline either inside each ingest transaction (``--derive inline``) or, by
+default, in a background process (``hub.ingest.background``) that takes the waybills the ingest
+marked dirty in the same transaction as their scans (``derive_dirty``).  docs/architecture.md
+says how to add a step.
+"""
+from __future__ import annotations
+
+from hub.business import accounts, facts, fees
+from hub.business.context import load_context, load_events
+from hub.scans import parcels
+from hub.scans import tables as scan_tables
+from hub.scans.commit import commit_scans
+from hub.store.db import database, executemany, write_transaction
+
+#: The steps, in the order ``derive`` calls them (for docs and tests; ``derive`` is the code).
+STEPS = ("parcels", "facts", "fees", "blocks")
+
+
+def derive(waybills: set[str]) -> None:
+    """Run every step for ``waybills`` (inside the caller's transaction)."""
+    if not waybills:
+        return
+    parcels.refresh(waybills)
+    ctx = load_context()
+    events = load_events(waybills)
+    facts.refresh(waybills, ctx, events)
+    touched = fees.refresh(waybills, ctx, events)
+    accounts.update_blocks(fees.sites_of(touched))
+
+
+_derive = derive
+
+
+def commit(scans: list[dict], deletions: list[dict] = (), received_ms: int | None = None,
+           derive: bool = True) -> tuple[list[dict], list[tuple[dict, str]]]:
+    """Commit a batch (``hub.scans.commit.commit_scans``) and derive its waybills in the same
+    transaction, or with ``derive=False`` mark them dirty for the background derivation.
+    Returns ``(committed, rejected)``."""
+    return commit_scans(scans, deletions, received_ms, derive=_derive if derive else None)
+
+
+def derive_dirty(limit: int = 500) -> int:
+    """Derive up to ``limit`` dirty waybills, oldest first, in one transaction; returns how many.
+
+    A waybill scanned again meanwhile keeps its mark (its ``mark`` moved on) and comes back."""
+    db = database.obj
+    with write_transaction():
+        rows = db.execute_sql(f'SELECT "waybill", "mark" FROM "dirtywaybill" ORDER BY "since_ms" '
+                              f'LIMIT {int(limit)}').fetchall()
+        if not rows:
+            return 0
+        derive({wb for wb, _ in rows})
+        executemany('DELETE FROM "dirtywaybill" WHERE "waybill" = ? AND "mark" = ?', rows)
+    return len(rows)
+
+
+def dirty_count() -> int:
+    """Waybills waiting for the background derivation."""
+    return scan_tables.DirtyWaybill.select().count()

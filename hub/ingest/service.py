@@ -1,0 +1,320 @@
+"""The hub service: MQTT in, store, acknowledgements and configuration out.
+
+One paho network thread receives; one worker thread owns the store and processes messages in
+arrival order, coalescing whatever batches are waiting into one transaction.  An acknowledgement
+is published only after the transaction that holds the scans has committed, so "acked" means
+"durable at the hub".  Several hub workers may share the load with ``shared=True`` (MQTT v5
+shared subscriptions): ingest is idempotent and order-independent, so any worker may take any
+batch.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import traceback
+import uuid
+
+
+import peewee
+
+from contract import protocol as P
+from contract.broker import make_client
+from contract.clock import now_ms
+from hub.ingest import pipeline
+from hub.network import station_config
+from hub.network import tables as net
+from hub.scans.commit import dead_letter
+from hub.schema import connect
+from hub.store.db import database
+from hub.store.meta import get_meta
+
+log = logging.getLogger("scanhub.hub")
+
+MAX_COALESCE = 32          # batches committed in one transaction when they queue up
+CONFIG_POLL_S = 1.0
+FORECAST_EVERY_S = 30.0    # how often each site's pre-dispatch forecast is republished
+
+
+class HubService:
+    def __init__(self, db_url: str, broker_url: str, *, client_id: str | None = None,
+                 username: str | None = None, password: str | None = None, tls: dict | None = None,
+                 shared: bool = False, forecast_every_s: float = FORECAST_EVERY_S, derive: str = "inline"):
+        if derive not in ("inline", "background"):
+            raise ValueError("derive must be inline or background")
+        self.derive = derive
+        self.derivation = None
+        self.db_url = db_url
+        self.broker_url = broker_url
+        self.shared = shared
+        client_id = client_id or f"scanhub-hub-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.client, self.broker = make_client(broker_url, client_id, username=username, password=password, tls=tls)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
+        self.inbox: queue.Queue = queue.Queue()
+        self.stopping = threading.Event()
+        self.connected = threading.Event()
+        self.published_config: dict[str, str] = {}
+        self._seen_version: str | None = None
+        self.stats = {"batches": 0, "scans": 0, "rejected": 0, "dead_letters": 0}
+        self._worker = threading.Thread(target=self._work, name="hub-worker", daemon=True)
+        self._config_due = threading.Event()
+        self._config_due.set()
+        self.forecast_every_s = forecast_every_s
+        self._next_forecast = 0.0
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> "HubService":
+        connect(self.db_url)          # fail early with a clear error if the store is missing
+        database.close()
+        if self.derive == "background":
+            from hub.ingest.background import BackgroundDerivation
+            self.derivation = BackgroundDerivation(self.db_url).start()
+        self._worker.start()
+        self.client.connect_async(self.broker.host, self.broker.port, keepalive=15)
+        self.client.loop_start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.inbox.put(None)
+        self._worker.join(timeout=10)
+        self.client.disconnect()
+        self.client.loop_stop()
+        if self.derivation is not None:
+            self.derivation.stop()
+
+    def wait_connected(self, timeout_s: float = 10) -> bool:
+        return self.connected.wait(timeout_s)
+
+    # ------------------------------------------------------------ MQTT callbacks (network thread)
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            log.error("broker refused the hub: %s", reason_code)
+            return
+        prefix = "$share/scanhub-hub/" if self.shared else ""
+        client.subscribe([(f"{prefix}{P.ROOT}/+/{P.SCANS}", 1), (f"{P.ROOT}/+/{P.STATUS}", 1),
+                          (f"{prefix}{P.ROOT}/+/{P.TIME}", 0)])
+        self.connected.set()
+        self.published_config.clear()     # the broker may have lost retained configs
+        self._config_due.set()
+        self._next_forecast = 0.0
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self.connected.clear()
+
+    def _on_message(self, client, userdata, msg):
+        parsed = P.parse_topic(msg.topic)
+        if parsed and parsed[1] == P.TIME:
+            self._answer_time(parsed[0], msg.payload)
+            return
+        self.inbox.put(msg)
+
+    def _answer_time(self, station: str, payload: bytes) -> None:
+        try:
+            probe = json.loads(payload)
+            reply = {"t0": int(probe["t0"]), "m0": int(probe["m0"]), "hub_ms": now_ms()}
+        except (ValueError, KeyError, TypeError):
+            return
+        self.client.publish(P.topic(station, P.TIME_REPLY), P.encode(reply), qos=0)
+
+    # ------------------------------------------------------------ worker (owns the store)
+    def _work(self) -> None:
+        connect(self.db_url)
+        while not self.stopping.is_set():
+            try:
+                first = self.inbox.get(timeout=CONFIG_POLL_S)
+            except queue.Empty:
+                first = None
+            if first is not None:
+                msgs = [first]
+                while len(msgs) < MAX_COALESCE:
+                    try:
+                        nxt = self.inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        break
+                    msgs.append(nxt)
+                self._handle_safely(msgs)
+            try:
+                self._publish_configs()
+                if time.monotonic() >= self._next_forecast and self.connected.is_set():
+                    self._publish_forecasts()
+                    self._next_forecast = time.monotonic() + self.forecast_every_s
+            except Exception:
+                log.exception("config or forecast publishing failed")
+        database.close()
+
+    def _handle_safely(self, msgs) -> None:
+        """Handle messages; isolate a batch that breaks the hub so it cannot stall the others.
+
+        A store that is unreachable is transient: nothing is acknowledged and the stations send
+        again.  Any other failure of a single batch is a poison batch: it is dead-lettered with
+        the error and its scans are acknowledged as rejected, so the station keeps them (marked)
+        instead of resending them forever."""
+        try:
+            self._handle(msgs)
+            return
+        except (peewee.OperationalError, peewee.InterfaceError) as e:
+            log.error("hub store unavailable, %d message(s) will be sent again: %s", len(msgs), e)
+            return
+        except Exception:
+            if len(msgs) == 1:
+                self._poison(msgs[0])
+                return
+            log.exception("a group of %d messages failed; retrying them one by one", len(msgs))
+        for msg in msgs:
+            self._handle_safely([msg])
+
+    def _poison(self, msg) -> None:
+        log.exception("batch on %s broke the hub; dead-lettered", msg.topic)
+        reason = "hub failed on this batch: " + traceback.format_exc(limit=1).strip().splitlines()[-1]
+        station = (P.parse_topic(msg.topic) or (None, None))[0]
+        try:
+            with database.atomic():
+                dead_letter(msg.topic, reason, msg.payload, station=station)
+            body = json.loads(msg.payload)
+            scans = [x for x in body.get("scans", []) if isinstance(x, dict) and isinstance(x.get("seq"), int)]
+        except Exception:
+            log.exception("could not dead-letter the poison batch")
+            return
+        self.client.publish(P.topic(station, P.ACK), P.encode({
+            "batch": body.get("batch"), "committed": [],
+            "rejected": [{"seq": x["seq"], "id": x.get("id"), "reason": reason} for x in scans],
+            "deletions": [], "deletions_rejected": [], "hub_ms": now_ms()}), qos=1)
+
+    def _handle(self, msgs) -> None:
+        batches, statuses = [], []
+        for msg in msgs:
+            station, what = P.parse_topic(msg.topic) or (None, None)
+            if what == P.SCANS:
+                batch = self._parse_batch(station, msg)
+                if batch is not None:
+                    batches.append(batch)
+            elif what == P.STATUS:
+                statuses.append((station, msg.payload))
+        if batches:
+            self._commit(batches)
+        for station, payload in statuses:
+            self._status(station, payload)
+
+    def _parse_batch(self, station: str, msg) -> dict | None:
+        try:
+            batch = json.loads(msg.payload)
+            if not isinstance(batch, dict):
+                raise ValueError("payload is not a JSON object")
+            if batch.get("v") != P.VERSION:
+                raise ValueError(f"unsupported payload version {batch.get('v')!r} (hub speaks {P.VERSION})")
+            scans, deletions = batch.get("scans", []), batch.get("deletions", [])
+            if not isinstance(scans, list) or not isinstance(deletions, list):
+                raise ValueError("scans and deletions must be lists")
+        except (ValueError, UnicodeDecodeError) as e:
+            with database.atomic():
+                dead_letter(msg.topic, f"malformed batch: {e}", msg.payload, station=station)
+            self.stats["dead_letters"] += 1
+            return None
+        # a station may only speak for itself
+        own, foreign = [], []
+        for s in scans:
+            (own if isinstance(s, dict) and s.get("station") == station else foreign).append(s)
+        return {"station": station, "batch": batch.get("batch"), "scans": own, "foreign": foreign,
+                "deletions": [d for d in deletions if isinstance(d, dict)
+                              and isinstance(d.get("scan"), dict) and d["scan"].get("station") == station],
+                "topic": msg.topic}
+
+    def _commit(self, batches: list[dict]) -> None:
+        now = now_ms()
+        scans = [s for b in batches for s in b["scans"]]
+        dels = [d for b in batches for d in b["deletions"]]
+        with database.atomic():
+            committed, rejected = pipeline.commit(scans, dels, received_ms=now,
+                                                  derive=self.derive == "inline")
+            for b in batches:
+                for s in b["foreign"]:
+                    dead_letter(b["topic"], "scan names another station", json.dumps(s, default=str).encode(),
+                                station=b["station"], received_ms=now)
+            for st in {b["station"] for b in batches}:
+                net.Station.update(last_ack_ms=now, last_seen_ms=now).where(net.Station.id == st).execute()
+        ok_ids = {id(s) for s in committed}
+        bad = {id(item): reason for item, reason in rejected}
+        self.stats["batches"] += len(batches)
+        self.stats["scans"] += len(committed)
+        self.stats["rejected"] += len(rejected)
+        for b in batches:
+            ack = {
+                "batch": b["batch"],
+                "committed": P.seq_ranges(s["seq"] for s in b["scans"] if id(s) in ok_ids),
+                "rejected": [{"seq": s.get("seq"), "id": s.get("id"), "reason": bad[id(s)]}
+                             for s in b["scans"] if id(s) in bad],
+                "deletions": [d["id"] for d in b["deletions"] if id(d) not in bad],
+                "deletions_rejected": [{"id": d.get("id"), "reason": bad[id(d)]} for d in b["deletions"] if id(d) in bad],
+                "hub_ms": now,
+            }
+            self.client.publish(P.topic(b["station"], P.ACK), P.encode(ack), qos=1)
+
+    def _status(self, station: str, payload: bytes) -> None:
+        try:
+            st = json.loads(payload) if payload else {}
+            if not isinstance(st, dict):
+                raise ValueError("status is not an object")
+        except ValueError as e:
+            with database.atomic():
+                dead_letter(P.topic(station, P.STATUS), f"malformed status: {e}", payload, station=station)
+            return
+        row = net.Station.get_or_none(net.Station.id == station)
+        if row is None:
+            site = st.get("site")
+            if not isinstance(site, str) or net.Site.get_or_none(net.Site.code == site) is None:
+                return          # unknown station for an unknown site: nothing to configure
+            row = net.Station.create(id=station, site=site)
+            self._config_due.set()
+        fields = {"online": bool(st.get("online")), "last_seen_ms": now_ms(),
+                  "status_json": json.dumps(st, ensure_ascii=False)[:4000]}
+        for key, col in (("outbox_depth", "outbox_depth"), ("clock_offset_ms", "clock_offset_ms"),
+                         ("rtt_ms", "clock_rtt_ms"), ("last_ack_ms", "last_ack_ms")):
+            if isinstance(st.get(key), int):
+                fields[col] = st[key]
+        if isinstance(st.get("config_version"), str):
+            fields["config_version"] = st["config_version"][:80]
+        net.Station.update(**fields).where(net.Station.id == station).execute()
+
+    def _publish_forecasts(self) -> None:
+        """Each station gets the parcels its site holds (retained), for the pre-dispatch comparison."""
+        try:
+            from hub.business.forecast import site_forecast
+        except ImportError:
+            return
+        by_site: dict[str, list] = {}
+        now = now_ms()
+        for st in net.Station.select(net.Station.id, net.Station.site):
+            if st.site not in by_site:
+                by_site[st.site] = [p["waybill"] for p in site_forecast(st.site)]
+            self.client.publish(P.topic(st.id, P.FORECAST),
+                                P.encode({"site": st.site, "generated_ms": now, "waybills": by_site[st.site]}),
+                                qos=1, retain=True)
+
+    def _publish_configs(self) -> None:
+        version = get_meta("data_version")
+        if version != self._seen_version:
+            self._seen_version = version
+            self._config_due.set()
+        if not self._config_due.is_set() or not self.connected.is_set():
+            return
+        self._config_due.clear()
+        slices: dict[str, dict] = {}
+        for st in net.Station.select(net.Station.id, net.Station.site):
+            if st.site not in slices:
+                try:
+                    slices[st.site] = station_config.site_slice(st.site)
+                except KeyError:
+                    continue
+            cfg = dict(slices[st.site], station=st.id)
+            if self.published_config.get(st.id) != cfg["version"]:
+                self.client.publish(P.topic(st.id, P.CONFIG), P.encode(cfg), qos=1, retain=True)
+                self.published_config[st.id] = cfg["version"]
+

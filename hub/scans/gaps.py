@@ -1,0 +1,55 @@
+"""Per-station sequence reconciliation: which scans a station made that the hub has not seen.
+
+Every scan carries its station's outbox ``epoch`` and a sequence number 1, 2, 3…  A number that
+is neither a committed scan, an audited deletion nor a dead-lettered scan is a gap: a scan that
+is still on its way (or lost).  Gaps are reported as ranges per station and epoch.
+"""
+from __future__ import annotations
+
+from hub.scans import tables as m
+
+
+def _seqs_by_station(station: str | None):
+    found: dict[tuple[str, str], set[int]] = {}
+    q1 = m.ScanEvent.select(m.ScanEvent.station, m.ScanEvent.epoch, m.ScanEvent.seq)
+    q2 = m.Deletion.select(m.Deletion.station, m.Deletion.epoch, m.Deletion.seq)
+    if station:
+        q1 = q1.where(m.ScanEvent.station == station)
+        q2 = q2.where(m.Deletion.station == station)
+    for q in (q1, q2):
+        for st, epoch, seq in q.tuples().iterator():
+            found.setdefault((st, epoch), set()).add(seq)
+    dl = m.DeadLetter.select(m.DeadLetter.station, m.DeadLetter.seq).where(m.DeadLetter.seq.is_null(False))
+    rejected: dict[str, set[int]] = {}
+    for st, seq in dl.tuples():
+        rejected.setdefault(st, set()).add(seq)
+    return found, rejected
+
+
+def gaps(station: str | None = None) -> list[dict]:
+    """One entry per station and epoch: ``{"station", "epoch", "max_seq", "scans", "deleted",
+    "deleted_unuploaded", "missing": [[lo, hi], …], "missing_count"}``."""
+    found, rejected = _seqs_by_station(station)
+    dels: dict[tuple[str, str], list] = {}
+    q = m.Deletion.select(m.Deletion.station, m.Deletion.epoch, m.Deletion.uploaded)
+    if station:
+        q = q.where(m.Deletion.station == station)
+    for st, epoch, uploaded in q.tuples():
+        dels.setdefault((st, epoch), []).append(uploaded)
+    out = []
+    for (st, epoch), seqs in sorted(found.items()):
+        have = seqs | rejected.get(st, set())
+        top = max(have)
+        missing, run = [], None
+        for n in range(1, top + 1):
+            if n not in have:
+                if run and run[1] == n - 1:
+                    run[1] = n
+                else:
+                    run = [n, n]
+                    missing.append(run)
+        d = dels.get((st, epoch), [])
+        out.append({"station": st, "epoch": epoch, "max_seq": top, "scans": len(seqs) - len(d),
+                    "deleted": len(d), "deleted_unuploaded": sum(1 for u in d if not u),
+                    "missing": missing, "missing_count": sum(hi - lo + 1 for lo, hi in missing)})
+    return out

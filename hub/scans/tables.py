@@ -1,0 +1,101 @@
+"""Tables of committed scans and what follows directly from them.
+
+Units: times are UTC epoch milliseconds (``*_ms``), weights integer grams (``*_g``).  Scan events
+are keyed by the edge's stable scan id, so a redelivered scan is a no-op (``ON CONFLICT DO
+NOTHING``).  Column lengths come from the scan contract (``contract.scan.FIELDS``), so whatever a
+station may send fits.
+"""
+from __future__ import annotations
+
+import peewee as pw
+
+from contract.scan import EPOCH_LEN, FIELD, ID_LEN, SITE_LEN, STAFF_LEN, STATION_LEN, WAYBILL_LEN
+from hub.store.db import Base
+
+
+def _text(name: str, **kw) -> pw.CharField:
+    """A column for scan field ``name``, as long as the contract allows."""
+    f = FIELD[name]
+    return pw.CharField(max_length=f.limit, null=not f.required, **kw)
+
+
+class ScanEvent(Base):
+    """One committed scan.  ``event_ms`` is the corrected UTC time used for ordering."""
+    id = pw.CharField(primary_key=True, max_length=ID_LEN)
+    station = _text("station")
+    epoch = pw.CharField(max_length=EPOCH_LEN, default="")  # the station outbox's identity (new file, new epoch)
+    seq = pw.BigIntegerField()
+    kind = _text("kind")
+    waybill = _text("waybill", index=True)
+    site = _text("site")
+    operator = _text("operator")
+    device = _text("device")
+    edge_ms = pw.BigIntegerField()                 # station wall clock at capture
+    event_ms = pw.BigIntegerField()                # corrected time
+    clock = pw.CharField(max_length=FIELD["clock"].limit)   # trusted | corrected | unknown
+    received_ms = pw.BigIntegerField()             # hub time of first commit
+    courier = _text("courier")
+    next_site = _text("next_site")
+    prev_site = _text("prev_site")
+    dest_site = _text("dest_site")
+    shift = _text("shift")
+    weight_g = pw.IntegerField(null=True)
+    signer = _text("signer")
+    extra_json = pw.TextField(null=True)
+
+    class Meta:
+        indexes = (
+            (("station", "epoch", "seq"), False),
+            (("site", "kind", "event_ms"), False),
+        )
+
+
+class Deletion(Base):
+    """An audited deletion at a station (tombstone); ``uploaded`` is false when the scan never
+    reached the hub before it was deleted."""
+    scan_id = pw.CharField(primary_key=True, max_length=ID_LEN)
+    station = pw.CharField(max_length=STATION_LEN)
+    epoch = pw.CharField(max_length=EPOCH_LEN, default="")
+    seq = pw.BigIntegerField()
+    site = pw.CharField(max_length=SITE_LEN)
+    waybill = pw.CharField(max_length=WAYBILL_LEN)
+    kind = pw.CharField(max_length=FIELD["kind"].limit)
+    operator = pw.CharField(max_length=STAFF_LEN, null=True)
+    reason = pw.TextField()
+    deleted_ms = pw.BigIntegerField()
+    uploaded = pw.BooleanField()
+    scan_json = pw.TextField()
+
+    class Meta:
+        indexes = ((("station", "epoch", "seq"), False),)
+
+
+class Parcel(Base):
+    """Derived state of a waybill, recomputed from its events (never updated incrementally)."""
+    waybill = pw.CharField(primary_key=True, max_length=WAYBILL_LEN)
+    status = pw.CharField(max_length=16)
+    site = pw.CharField(max_length=SITE_LEN)
+    last_event_ms = pw.BigIntegerField()
+    origin_site = pw.CharField(max_length=SITE_LEN, null=True)
+    events = pw.IntegerField()
+
+
+class DirtyWaybill(Base):
+    """A waybill whose derived state (parcel, facts, fees) waits for the background derivation.
+    ``mark`` grows with every new scan, so a derivation clears only what it has seen."""
+    waybill = pw.CharField(primary_key=True, max_length=WAYBILL_LEN)
+    since_ms = pw.BigIntegerField(index=True)
+    mark = pw.IntegerField(default=0)
+
+
+class DeadLetter(Base):
+    id = pw.AutoField()
+    received_ms = pw.BigIntegerField()
+    topic = pw.CharField(max_length=200)
+    station = pw.CharField(max_length=STATION_LEN, null=True)
+    seq = pw.BigIntegerField(null=True)
+    reason = pw.TextField()
+    payload = pw.BlobField()
+
+
+TABLES = (ScanEvent, Deletion, Parcel, DirtyWaybill, DeadLetter)

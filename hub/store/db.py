@@ -1,0 +1,110 @@
+"""The hub's store: one peewee ``DatabaseProxy`` bound at run time to SQLite or PostgreSQL.
+
+``open_database("hub.db")`` or ``open_database("sqlite:///path/hub.db")`` opens SQLite in WAL
+mode; ``open_database("postgresql://user@host:5432/name")`` opens PostgreSQL.  Every table
+(``Base`` subclasses in each subpackage's ``tables.py``) is bound to ``database``; the list of
+them, and ``connect`` that binds the proxy and creates missing tables, are in ``hub.schema``.
+Here too: the prepared bulk helpers the hot paths use.
+"""
+from __future__ import annotations
+
+import operator
+import os
+from urllib.parse import unquote, urlparse
+
+import peewee
+
+from hub.errors import HubError
+
+database = peewee.DatabaseProxy()
+
+# The store a command uses when no --db is given.
+DEFAULT_DB = os.environ.get("SCANHUB_DB", "hub.db")
+
+
+class StoreError(HubError):
+    """The hub store cannot be opened or is not initialised."""
+
+
+class Base(peewee.Model):
+    """Base of every table in the hub store (bound to ``database``)."""
+
+    class Meta:
+        database = database
+
+
+def open_database(url: str) -> peewee.Database:
+    """A peewee database for ``url`` (a path, ``sqlite:///…`` or ``postgresql://…``)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        p = urlparse(url)
+        return peewee.PostgresqlDatabase(
+            (p.path or "/").lstrip("/") or "postgres",
+            user=unquote(p.username) if p.username else None,
+            password=unquote(p.password) if p.password else None,
+            host=p.hostname or "127.0.0.1",
+            port=p.port or 5432,
+        )
+    path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
+    if "://" in path:
+        raise StoreError(f"unsupported database URL {url!r} (use a path, sqlite:/// or postgresql://)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise StoreError(f"folder {folder} does not exist")
+    return peewee.SqliteDatabase(
+        path,
+        pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1,
+                 "busy_timeout": 10000, "cache_size": -262144, "mmap_size": 268435456},
+        check_same_thread=False,
+    )
+
+
+def executemany(sql: str, rows: list[tuple]) -> None:
+    """Run one statement over many rows without the ORM building SQL per row (the hot paths).
+
+    Write ``?`` placeholders; they are rewritten for drivers that use ``%s`` (PostgreSQL).
+    """
+    if not rows:
+        return
+    db = database.obj
+    if db.param != "?":
+        sql = sql.replace("?", db.param)
+    db.cursor().executemany(sql, rows)
+
+
+def bulk_insert(model, rows: list[dict], ignore_conflicts: bool = False) -> None:
+    """Insert ``rows`` (dicts keyed by the model's field names; a missing key is NULL) in one prepared
+    statement; with ``ignore_conflicts`` rows whose key exists are skipped (``ON CONFLICT DO NOTHING``).
+    Portable SQLite / PostgreSQL, and an order of magnitude faster than ``insert_many`` for
+    thousands of rows."""
+    if not rows:
+        return
+    first = rows[0].keys()
+    columns = list(first)
+    if all(r.keys() == first for r in rows):
+        get = operator.itemgetter(*columns)
+        values = [get(r) if len(columns) > 1 else (get(r),) for r in rows]
+    else:
+        columns = list(dict.fromkeys(k for r in rows for k in r))  # every key, in first-seen order
+        values = [tuple(r.get(c) for c in columns) for r in rows]
+    cols = ", ".join(f'"{model._meta.fields[c].column_name if c in model._meta.fields else c}"' for c in columns)
+    sql = (f'INSERT INTO "{model._meta.table_name}" ({cols}) VALUES ({", ".join("?" for _ in columns)})'
+           + (" ON CONFLICT DO NOTHING" if ignore_conflicts else ""))
+    executemany(sql, values)
+
+
+def delete_where_in(model, column: str, values: list) -> None:
+    """``DELETE FROM model WHERE column IN (values)``, prepared, in chunks (hot paths)."""
+    db = database.obj
+    for i in range(0, len(values), 500):
+        chunk = values[i:i + 500]
+        db.execute_sql(f'DELETE FROM "{model._meta.table_name}" WHERE "{column}" IN '
+                       f'({", ".join(db.param for _ in chunk)})', chunk)
+
+
+def write_transaction():
+    """A transaction that takes the write lock at once (SQLite ``BEGIN IMMEDIATE``): one that reads
+    first and writes later would otherwise fail with "database is locked" when another process
+    wrote in between.  PostgreSQL needs nothing special."""
+    if isinstance(database.obj, peewee.SqliteDatabase):
+        return database.atomic(lock_type="IMMEDIATE")
+    return database.atomic()
