@@ -2,7 +2,8 @@
 
 Ranges are inclusive ``[first, last]`` of equal-length strings, compared as strings; a number
 matches only ranges of its own length (numbers carry their check character, as printed).  When
-ranges overlap, the one that starts latest wins (a block re-issued out of a larger one).
+ranges overlap, the one that starts latest wins (a block re-issued out of a larger one; ties: the
+one that ends latest, then the highest site code).
 """
 from __future__ import annotations
 

@@ -16,6 +16,14 @@ log = logging.getLogger("scanhub.edge")
 
 
 class EdgeAgent:
+    """One station: its ``Outbox``, ``StationClock``, ``Capture`` and ``Uplink``, wired together.
+
+    ``EdgeAgent(StationConfig.load("station.yaml")).start()`` opens the outbox, starts the uplink
+    and feeds every configuration slice the hub publishes to the capture; ``agent.capture.scan``
+    is then the one way a scan enters (``scanhub edge run`` adds the devices).  ``status()``
+    reports what ``scanhub edge status`` prints; ``stop()`` ends the uplink and closes the outbox.
+    """
+
     def __init__(self, cfg: StationConfig, clock: StationClock | None = None, weight_source=None):
         self.cfg = cfg
         self.outbox = Outbox(cfg.outbox, cfg.limits)

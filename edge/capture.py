@@ -88,6 +88,16 @@ class ConfigView:
 
 
 class Capture:
+    """The capture API: every read from every device of a station goes through ``scan``.
+
+    It validates everything that can be checked offline — control codes and the per-device
+    context, waybill rules, the kind's own fields (next stop from ``contract.routing``, blocked
+    sites, a stable scale weight), repeat scans, and the hub's own schema (``contract.scan``) —
+    then commits the scan durably to the ``Outbox`` and only then answers ``accepted`` (the good
+    beep).  ``scan_batch`` does the same for a wireless gun's upload in one transaction.
+    Control barcodes: docs/operations.md.
+    """
+
     def __init__(self, station: str, site: str, outbox: Outbox, clock: StationClock,
                  config: dict | None = None, weight_source: Callable[[], int | None] | None = None,
                  repeat_window_ms: int = REPEAT_WINDOW_MS):

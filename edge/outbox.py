@@ -105,6 +105,15 @@ class _Request:
 
 
 class Outbox:
+    """One station's SQLite outbox (see the module docstring for the guarantees).
+
+    ``add`` / ``add_many`` store scans durably (group commit) and return their sequence numbers;
+    ``pending_after`` gives the uplink what to send; ``mark_acked`` applies the hub's answer
+    (acknowledged ranges and rejections); ``delete`` moves a scan to an audited tombstone;
+    ``counts`` and ``usage`` feed the station status.  ``epoch`` names this file: sequences restart
+    only with a new epoch, so the hub can tell a new outbox from a lost scan.
+    """
+
     def __init__(self, path: str, limits: Limits | None = None):
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)

@@ -6,7 +6,7 @@ Two lanes share the connection so fresh scans stay prompt while a backlog drains
 * the *backlog* lane walks older pending scans in order with at most ``window`` batches awaiting
   the hub's acknowledgement (flow control: the hub's commit rate paces the drain).
 
-A batch is removed from the outbox only by the hub's acknowledgement (``hub/protocol.py``); one
+A batch is removed from the outbox only by the hub's acknowledgement (docs/protocol.md); one
 that is not acknowledged within ``ack_timeout_s`` is sent again (the hub ingests idempotently).
 Reconnection uses paho's back-off, capped at two seconds.
 """
@@ -16,17 +16,26 @@ import json
 import logging
 import threading
 
-from edge.clock import StationClock, mono_ms, wall_ms
-from edge.outbox import Outbox
 from contract import protocol as P
 from contract.broker import make_client
 from contract.config import verify_config
+from edge.clock import StationClock, mono_ms, wall_ms
+from edge.outbox import Outbox
 
 log = logging.getLogger("scanhub.edge.uplink")
 PRUNE_EVERY_MS = 3_600_000
 
 
 class Uplink:
+    """Sends the outbox to the hub and applies the hub's answers (see the module docstring).
+
+    ``start()`` connects with the station's credentials and last will; scans are stamped with
+    their corrected time (``edge.clock``) as they are sent, in batches of ``batch_size``; an
+    acknowledgement marks exactly the sequence ranges it names as acknowledged in the outbox;
+    a configuration slice is applied only when its hash verifies (``contract.config``) and it
+    was made for this station's site.  Topics and payloads: docs/protocol.md.
+    """
+
     def __init__(self, station: str, site: str, outbox: Outbox, clock: StationClock, broker_url: str, *,
                  username: str | None = None, password: str | None = None, tls: dict | None = None,
                  batch_size: int = 500, window: int = 8, fresh_window: int = 4, ack_timeout_s: float = 10.0,

@@ -24,6 +24,7 @@ import peewee
 from contract import protocol as P
 from contract.broker import make_client
 from contract.clock import now_ms
+from hub.business.forecast import site_forecast
 from hub.ingest import pipeline
 from hub.network import station_config
 from hub.network import tables as net
@@ -40,6 +41,18 @@ FORECAST_EVERY_S = 30.0    # how often each site's pre-dispatch forecast is repu
 
 
 class HubService:
+    """The hub's MQTT side: takes batches, commits them, acknowledges, publishes configuration.
+
+    ``HubService(db_url, broker_url).start()`` connects to the store and the broker; one worker
+    thread owns the store.  Each batch is validated against ``contract.scan`` and committed
+    through ``hub.ingest.pipeline.commit``; the ``ack`` naming its sequence ranges is published
+    only after that transaction commits (docs/protocol.md, "The acknowledgement rule").  With
+    ``derive="background"`` the derivation pipeline runs in a second process
+    (``hub.ingest.background``) instead of inside each ingest transaction.  Each station's
+    configuration slice (``hub.network.station_config``) and its site's forecast are published
+    retained and republished when the basic data changes.  ``stop()`` ends both.
+    """
+
     def __init__(self, db_url: str, broker_url: str, *, client_id: str | None = None,
                  username: str | None = None, password: str | None = None, tls: dict | None = None,
                  shared: bool = False, forecast_every_s: float = FORECAST_EVERY_S, derive: str = "inline"):
@@ -285,10 +298,6 @@ class HubService:
 
     def _publish_forecasts(self) -> None:
         """Each station gets the parcels its site holds (retained), for the pre-dispatch comparison."""
-        try:
-            from hub.business.forecast import site_forecast
-        except ImportError:
-            return
         by_site: dict[str, list] = {}
         now = now_ms()
         for st in net.Station.select(net.Station.id, net.Station.site):
