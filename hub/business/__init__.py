@@ -1,0 +1,1 @@
+"""Business logic over committed scans: facts and monitoring, fees, ledger, accounts, COD, orders, reports."""

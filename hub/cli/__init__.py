@@ -1,0 +1,1 @@
+"""The hub's command groups (one module each), their shared options and the one renderer."""

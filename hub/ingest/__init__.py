@@ -1,0 +1,1 @@
+"""Receiving scans: the MQTT service, the derivation pipeline and its background process."""

@@ -1,0 +1,1 @@
+"""Committed scans: their tables, the commit, parcel state, sequence gaps, tracking."""

@@ -1,0 +1,1 @@
+"""The hub store: the peewee proxy (SQLite or PostgreSQL), bulk helpers, the Meta table."""
