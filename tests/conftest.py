@@ -25,7 +25,7 @@ def wait_for(cond, timeout: float = 20.0, what: str = "condition", interval: flo
 
 @pytest.fixture
 def broker():
-    from hub.broker import BrokerError, ManagedBroker
+    from hub.network.broker import BrokerError, ManagedBroker
     try:
         b = ManagedBroker().start()
     except BrokerError as e:
@@ -36,7 +36,7 @@ def broker():
 
 @pytest.fixture
 def sample_network():
-    from hub.network import load_network
+    from hub.network.file import load_network
     return load_network(SAMPLE)
 
 
@@ -68,7 +68,7 @@ def pg_url(pg_server):
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
     base = pg_server.rsplit("/", 1)[0]
     yield f"{base}/{name}"
-    from hub.db import database
+    from hub.store.db import database
     try:
         database.close()
     except Exception:
@@ -88,8 +88,9 @@ def store_url(request, tmp_path):
 @pytest.fixture
 def hub_store(tmp_path, sample_network):
     """An initialised SQLite hub store holding the sample network; returns its path."""
-    from hub.basic_data import import_network
-    from hub.db import connect, database
+    from hub.network.basic_data import import_network
+    from hub.schema import connect
+    from hub.store.db import database
     path = str(tmp_path / "hub.db")
     connect(path, create=True)
     import_network(sample_network)
@@ -99,7 +100,7 @@ def hub_store(tmp_path, sample_network):
 
 @pytest.fixture
 def hub_service(hub_store, broker):
-    from hub.service import HubService
+    from hub.ingest.service import HubService
     svc = HubService(hub_store, broker.url).start()
     assert svc.wait_connected(10), "hub did not connect to the broker"
     yield svc
@@ -126,3 +127,21 @@ def make_edge(tmp_path, broker):
             a.stop()
         except Exception:
             pass
+
+
+SCAN_TABLE = "scanevent"     # the one place tests name a hub table
+
+
+def fail_on_waybill(sqlite_path: str, waybill: str | None, message: str = "injected fault") -> None:
+    """Make the hub's SQLite store refuse every scan of ``waybill`` with ``message`` (a trigger,
+    the lowest layer there is); ``waybill=None`` removes the fault."""
+    import sqlite3
+    db = sqlite3.connect(sqlite_path)
+    try:
+        db.execute("DROP TRIGGER IF EXISTS scanhub_test_fault")
+        if waybill is not None:
+            db.execute(f"CREATE TRIGGER scanhub_test_fault BEFORE INSERT ON {SCAN_TABLE} "
+                       f"WHEN NEW.waybill = ? BEGIN SELECT RAISE(ABORT, '{message}'); END".replace("?", repr(waybill)))
+        db.commit()
+    finally:
+        db.close()

@@ -71,6 +71,15 @@ def test_a_scan_at_every_limit_commits_on_the_store(store_url):
         database.close()
 
 
+def test_the_network_file_refuses_codes_no_scan_could_carry():
+    from hub.network.file import NetworkError, check_network
+    with pytest.raises(NetworkError) as e:
+        check_network({"sites": [{"code": "S" * 33, "name": "a"}],
+                       "staff": [{"code": "P" * 33, "name": "b", "site": "S" * 33}]})
+    assert "sites[0]: code" in str(e.value) and "longer than 32 characters" in str(e.value)
+    assert "staff[0]: code" in str(e.value)
+
+
 def _capture(tmp_path, cfg=None):
     box = Outbox(str(tmp_path / "o.db"))
     clock = StationClock(box.get_meta, box.set_meta)

@@ -105,8 +105,8 @@ class R2PeerRig:
 
     def __init__(self, **ours_kw):
         from drivers.e1_card.r2 import R2Stack
-        from sim.e1_span import SimSpanPair
-        self.pair = SimSpanPair()
+        from drivers.e1_card.virtual import VirtualSpanPair
+        self.pair = VirtualSpanPair()
         self.peer = OpenR2Peer(self.pair.a, channels=(1, 2, 3))
         self.events = []
         self.ours = R2Stack(self.pair.b, "CN", lambda e, c: self.events.append((e, c)), max_dnis=8, **ours_kw)

@@ -11,7 +11,7 @@ from drivers.e1_card.pri import PriStack, SpanDChannel
 from drivers.e1_card.q921 import Frame, Q921Link, decode_frame
 from drivers.e1_card.q931 import IE, MT, Message
 from drivers.e1_card.span import SpanConfig
-from sim.e1_span import SimSpanPair
+from drivers.e1_card.virtual import VirtualSpanPair
 
 SETTINGS = settings(max_examples=100, deadline=None)
 
@@ -108,7 +108,7 @@ def test_hdlc_round_trip_any_chunking(frames, sizes):
 # ------------------------------------------------------------------------------ calls
 class PriRig:
     def __init__(self, *, net_kw=None, cpe_kw=None, line_code=None):
-        self.pair = SimSpanPair(SpanConfig(span=1, name="carrier", signalling="ccs", protocol="pri-net"),
+        self.pair = VirtualSpanPair(SpanConfig(span=1, name="carrier", signalling="ccs", protocol="pri-net"),
                                 SpanConfig(span=2, name="hub", signalling="ccs", protocol="pri-cpe"),
                                 line_code=line_code)
         self.events = []
@@ -309,7 +309,7 @@ def test_q921_delivers_everything_in_order_despite_losses(messages, drops, seed)
 
 def test_backend_registry_knows_sim_and_dahdi():
     from drivers.e1_card.span import backend_class
-    from sim.e1_span import SimSpan
-    assert backend_class("sim") is SimSpan
+    from drivers.e1_card.virtual import VirtualSpan
+    assert backend_class("sim") is VirtualSpan
     span = backend_class("sim")(SpanConfig(span=3, signalling="ccs", protocol="pri-net"))
     assert span.status().framing == "CCS/HDB3/CRC4"

@@ -8,7 +8,7 @@ from drivers.e1_card.dtmf import DTMFReceiver, dtmf_samples
 from drivers.e1_card.errors import SignallingError
 from drivers.e1_card.r2 import VARIANTS, R2Stack
 from drivers.e1_card.span import SpanConfig
-from sim.e1_span import SimSpanPair
+from drivers.e1_card.virtual import VirtualSpanPair
 
 CN = VARIANTS["CN"]
 
@@ -17,7 +17,7 @@ class Rig:
     """Carrier switch (span a) and hub (span b) back to back, each running China No.1."""
 
     def __init__(self, variant=CN, *, a_kw=None, b_kw=None, poll_b=True):
-        self.pair = SimSpanPair()
+        self.pair = VirtualSpanPair()
         self.events: list[tuple] = []
         self.a = R2Stack(self.pair.a, variant, lambda e, c: self.events.append(("a", e, c)),
                          hunt="up", **(a_kw or {}))
@@ -240,4 +240,4 @@ def test_span_config_validation():
     with pytest.raises(ConfigError):
         SpanConfig(protocol="pri-net").validate()
     with pytest.raises(SignallingError):
-        R2Stack(SimSpanPair().a, "XX")
+        R2Stack(VirtualSpanPair().a, "XX")

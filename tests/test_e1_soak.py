@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from drivers.e1_card.r2 import R2Stack
 from sim.e1_carrier import run_calls
-from sim.e1_span import SimSpanPair
+from drivers.e1_card.virtual import VirtualSpanPair
 
 
 @pytest.mark.parametrize("protocol", ["r2-cn", "pri"])
@@ -28,7 +28,7 @@ def test_soak_thousand_calls(protocol):
 @given(dnis=st.text("0123456789", min_size=1, max_size=12), ani=st.text("0123456789", max_size=15),
        decision=st.sampled_from(["accept", "busy", "congestion", "unallocated", "out-of-order"]))
 def test_r2_delivers_any_numbers_and_any_decision(dnis, ani, decision):
-    pair = SimSpanPair()
+    pair = VirtualSpanPair()
     offered = []
     a = R2Stack(pair.a, "CN", max_dnis=len(dnis))
     b = R2Stack(pair.b, "CN", lambda e, c: offered.append(c) if e in ("offered", "failed") else None,

@@ -1,6 +1,6 @@
 import pytest
 
-from drivers.scanner.waybill import WaybillRules
+from contract.waybill import WaybillRules
 from edge.capture import Capture
 from edge.clock import StationClock
 from edge.outbox import Limits, Outbox
@@ -8,8 +8,9 @@ from edge.outbox import Limits, Outbox
 
 @pytest.fixture
 def cfg(hub_store):
-    from hub.db import connect, database
-    from hub.station_config import site_slice
+    from hub.schema import connect
+    from hub.store.db import database
+    from hub.network.station_config import site_slice
     connect(hub_store)
     try:
         return site_slice("100")

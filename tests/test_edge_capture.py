@@ -1,6 +1,6 @@
 import pytest
 
-from drivers.scanner.waybill import WaybillRules
+from contract.waybill import WaybillRules
 from edge.capture import Capture
 from edge.clock import StationClock
 from edge.outbox import Outbox
@@ -8,8 +8,9 @@ from edge.outbox import Outbox
 
 @pytest.fixture
 def slices(hub_store):
-    from hub.db import connect, database
-    from hub.station_config import site_slice
+    from hub.schema import connect
+    from hub.store.db import database
+    from hub.network.station_config import site_slice
     connect(hub_store)
     out = {s: site_slice(s) for s in ("100", "900", "200")}
     database.close()

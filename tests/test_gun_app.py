@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drivers.scanner.batch import BatchDecoder
-from drivers.scanner.waybill import WaybillRules
+from contract.waybill import WaybillRules
 from firmware_images import container, keys
 from firmware_images.flasher import GunLink, open_port
 from sim.gun_app import GunApp, LoginRefused, ScanRefused
@@ -25,11 +25,11 @@ def image():
     """Site 100's image from the hub store of the sample network, with site 101 blocked."""
     import tempfile
 
-    from hub import models as m
-    from hub.basic_data import import_network
-    from hub.db import connect
-    from hub.network import load_network
-    from hub.station_config import site_slice
+    from hub.network import tables as m
+    from hub.network.basic_data import import_network
+    from hub.schema import connect
+    from hub.network.file import load_network
+    from hub.network.station_config import site_slice
 
     d = tempfile.mkdtemp()
     connect(f"{d}/hub.db", create=True)

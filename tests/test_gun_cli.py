@@ -11,15 +11,15 @@ import yaml
 from click.testing import CliRunner
 
 from firmware_images import keys
-from firmware_images.commands import gun
+from hub.cli.gun import gun
 from sim.gun_link import SimulatedGun
 
 
 @pytest.fixture
 def env(tmp_path):
-    from hub.basic_data import import_network
-    from hub.db import connect
-    from hub.network import load_network
+    from hub.network.basic_data import import_network
+    from hub.schema import connect
+    from hub.network.file import load_network
 
     db = str(tmp_path / "hub.db")
     connect(db, create=True)
@@ -32,9 +32,9 @@ def env(tmp_path):
 
 
 def reimport_with_new_staff(tmp_path, db):
-    from hub.basic_data import import_network
-    from hub.db import connect
-    from hub.network import load_network
+    from hub.network.basic_data import import_network
+    from hub.schema import connect
+    from hub.network.file import load_network
 
     raw = yaml.safe_load(open("sim/networks/sample.yaml"))
     raw["staff"].append({"code": "1003", "name": "Zhou Yu", "site": "100", "role": "courier"})

@@ -23,10 +23,10 @@ def sample_slice(site="100") -> dict:
     """The hub's real slice of the sample network, through the store."""
     import tempfile
 
-    from hub.basic_data import import_network
-    from hub.db import connect
-    from hub.network import load_network
-    from hub.station_config import site_slice
+    from hub.network.basic_data import import_network
+    from hub.schema import connect
+    from hub.network.file import load_network
+    from hub.network.station_config import site_slice
 
     d = tempfile.mkdtemp()
     connect(f"{d}/hub.db", create=True)

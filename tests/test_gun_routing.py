@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from firmware_images import container, keys
-from hub.next_stop import RoutingData
+from contract.routing import RoutingData
 from sim.gun_routing import GunRouter
 from sim.gun_networks import generate_slice
 

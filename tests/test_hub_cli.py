@@ -6,8 +6,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from hub import accounts, basic_data, ingest, tariff
-from hub.network import load_network
+from hub.business import accounts
+from hub.network import basic_data
+from hub.ingest import pipeline as ingest
+from hub.business import tariff
+from hub.network.file import load_network
 from test_hub_reference import HOUR, T0, fresh_store
 
 W1, W2, W3 = "70000000000017", "70000000000025", "70000000000033"
@@ -27,7 +30,7 @@ def hubdb(tmp_path):
     basic_data.import_network(load_network("sim/networks/sample.yaml"))
     accounts.ensure_accounts()
     tariff.install(tariff.load_tariff("sim/networks/tariff-sample.yaml"))
-    ingest.commit_scans([
+    ingest.commit([
         sc(1, "receive", "100", T0, W1, courier="1001", dest_site="200", weight_g=1200),
         sc(2, "dispatch", "100", T0 + HOUR, W1, dest_site="200"),
         sc(3, "arrive", "900", T0 + 3 * HOUR, W1, weight_g=1200),
@@ -40,9 +43,8 @@ def hubdb(tmp_path):
 
 
 def run(*args, input=None):
-    from hub import ops_commands
-    group = getattr(ops_commands, args[0])
-    return CliRunner().invoke(group, list(args[1:]), input=input, catch_exceptions=False)
+    import cli
+    return CliRunner().invoke(cli.main, list(args), input=input, catch_exceptions=False)
 
 
 def test_monitor_json_lists_objects_with_waybill(hubdb):

@@ -8,9 +8,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub import accounts, basic_data, cod, fees, ingest, ledger, tariff
-from hub import business_models as bm
-from hub import models as m
+from hub.business import accounts
+from hub.network import basic_data
+from hub.store import meta
+from hub.business import cod
+from hub.business import fees
+from hub.ingest import pipeline as ingest
+from hub.business import ledger
+from hub.business import tariff
+from hub.business import tables as bm
+from hub.network import tables as m
 from test_hub_reference import HOUR, T0, Model, fresh_store, histories, load_net, networks, wipe
 
 _DIR = tempfile.mkdtemp(prefix="hubmoney-")
@@ -213,19 +220,19 @@ def test_fees_match_the_model_and_are_recomputed_not_doubled(store, data):
     todo = data.draw(st.permutations(scans + dups))
     while todo:
         k = data.draw(st.integers(1, len(todo)))
-        ingest.commit_scans(todo[:k])
+        ingest.commit(todo[:k])
         todo = todo[k:]
     want = model_fees(Model(net, scans), TARIFF)
     assert {a: c for a, c in ledger.balances().items() if c} == want
     assert ledger.total() == 0
     entries_before = bm.JournalEntry.select().count()
-    ingest.commit_scans(scans)                          # a full replay books nothing
+    ingest.commit(scans)                          # a full replay books nothing
     fees.refresh({s["waybill"] for s in scans})
     assert bm.JournalEntry.select().count() == entries_before
 
 
 def sample_store():
-    from hub.network import load_network
+    from hub.network.file import load_network
     wipe()
     basic_data.import_network(load_network("sim/networks/sample.yaml"))
     accounts.ensure_accounts()
@@ -241,14 +248,14 @@ def sc(i, kind, site, t, wb="70000000000017", **kw):
 
 def test_weight_only_arrival_is_priced_when_the_dispatch_arrives(store):
     sample_store()
-    ingest.commit_scans([sc(1, "receive", "100", T0), sc(2, "arrive", "900", T0 + HOUR, weight_g=1200)])
+    ingest.commit([sc(1, "receive", "100", T0), sc(2, "arrive", "900", T0 + HOUR, weight_g=1200)])
     assert ledger.active_lines("fee:transit:70000000000017:900") == {}
-    ingest.commit_scans([sc(3, "dispatch", "900", T0 + 2 * HOUR, dest_site="200", shift="HZ-SH-08")])
+    ingest.commit([sc(3, "dispatch", "900", T0 + 2 * HOUR, dest_site="200", shift="HZ-SH-08")])
     assert ledger.active_lines("fee:transit:70000000000017:900") == {"site:100": -420, "site:900": 420}
     # a re-weigh at the scale later: recomputed, not doubled
-    ingest.commit_scans([sc(4, "arrive", "900", T0 + 90 * 60_000, weight_g=2600)])
+    ingest.commit([sc(4, "arrive", "900", T0 + 90 * 60_000, weight_g=2600)])
     assert ledger.active_lines("fee:transit:70000000000017:900") == {"site:100": -420, "site:900": 420}
-    ingest.commit_scans([sc(5, "arrive", "900", T0 + 100 * 60_000, weight_g=3400)])
+    ingest.commit([sc(5, "arrive", "900", T0 + 100 * 60_000, weight_g=3400)])
     assert ledger.active_lines("fee:transit:70000000000017:900") == {"site:100": -570, "site:900": 570}
     assert ledger.balance("site:100") == -570 and ledger.total() == 0
     kinds = [e.action for e in bm.JournalEntry.select().where(
@@ -257,22 +264,22 @@ def test_weight_only_arrival_is_priced_when_the_dispatch_arrives(store):
 
 
 def test_prepaid_block_follows_the_balance_and_reaches_the_config(store):
-    from hub import station_config
+    from hub.network import station_config
     sample_store()
     accounts.set_warning("100", 1000)
     assert m.Site.get(m.Site.code == "100").blocked
     assert "100" in station_config.site_slice("900")["blocked_sites"]
     with pytest.raises(accounts.SiteBlocked):
         accounts.check_can_create("100", "COD")
-    v1 = basic_data.get_meta("data_version")
+    v1 = meta.get_meta("data_version")
     assert accounts.deposit("100", 5000, "SLIP-1")
     assert not accounts.deposit("100", 5000, "SLIP-1")          # same slip: booked once
     assert accounts.balance("100") == 5000
     assert not m.Site.get(m.Site.code == "100").blocked
-    assert basic_data.get_meta("data_version") != v1
+    assert meta.get_meta("data_version") != v1
     assert "100" not in station_config.site_slice("900")["blocked_sites"]
     # fees push it under the warning amount again
-    ingest.commit_scans([sc(1, "receive", "100", T0, courier="1001"), sc(2, "arrive", "900", T0 + HOUR, weight_g=30_000),
+    ingest.commit([sc(1, "receive", "100", T0, courier="1001"), sc(2, "arrive", "900", T0 + HOUR, weight_g=30_000),
                          sc(3, "dispatch", "900", T0 + 2 * HOUR, dest_site="200")])
     assert accounts.balance("100") < 1000 and m.Site.get(m.Site.code == "100").blocked
     accounts.set_mode("100", "next-day")
@@ -315,12 +322,12 @@ def test_cod_flow_with_and_without_prepaid(store, via_prepaid):
     sample_store()
     accounts.set_mode("200", "prepaid", cod_via_prepaid=via_prepaid)
     w = "70000000000025"
-    ingest.commit_scans([sc(1, "receive", "100", T0, wb=w, extra={"cod_cents": 30_000}),
+    ingest.commit([sc(1, "receive", "100", T0, wb=w, extra={"cod_cents": 30_000}),
                          sc(2, "deliver", "200", T0 + 30 * HOUR, wb=w, courier="2001")])
     assert cod.status(w)["state"] == "none"
     with pytest.raises(cod.CodError):
         cod.pay_sender(w)
-    ingest.commit_scans([sc(3, "sign", "200", T0 + 31 * HOUR, wb=w, signer="Li")])
+    ingest.commit([sc(3, "sign", "200", T0 + 31 * HOUR, wb=w, signer="Li")])
     assert cod.status(w) == {"waybill": w, "state": "collected", "origin_site": "100", "amount_cents": 30_000,
                              "fee_cents": 0}
     assert ledger.balance("cod:100") == 30_000

@@ -7,8 +7,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub import forecast, ingest, monitoring
-from hub.previous_stop import IssuanceIndex, previous_stop
+from contract import forecast as contract_forecast
+from hub.business import forecast
+from hub.ingest import pipeline as ingest
+from hub.business import context
+from hub.business import facts
+from hub.business import localtime
+from hub.business import monitoring
+from contract.issuance import IssuanceIndex
+from hub.business.previous_stop import previous_stop
 from test_hub_reference import HOUR, T0, Model, deletions_for, fresh_store, histories, hub_rows, load_net, networks
 
 _DIR = tempfile.mkdtemp(prefix="hubmon-")
@@ -27,11 +34,11 @@ def commit_shuffled(data, scans, deletions=()):
     while todo:
         k = data.draw(st.integers(1, max(1, len(todo))))
         batch, todo = todo[:k], todo[k:]
-        committed, rejected = ingest.commit_scans(batch, dels)
+        committed, rejected = ingest.commit(batch, dels)
         dels = []
         assert rejected == []
     if dels:
-        ingest.commit_scans([], dels)
+        ingest.commit([], dels)
 
 
 def windows(data):
@@ -65,7 +72,7 @@ def test_reports_match_the_model_in_any_order(store, data):
                                                                    HealthCheck.too_slow])
 @given(data=st.data())
 def test_rebuild_gives_the_same_facts_as_incremental_refresh(store, data):
-    from hub import business_models as bm
+    from hub.business import tables as bm
     net = data.draw(networks())
     scans = data.draw(histories(net))
     load_net(net)
@@ -75,7 +82,7 @@ def test_rebuild_gives_the_same_facts_as_incremental_refresh(store, data):
         return (sorted(bm.ScanFact.select().dicts(), key=lambda r: r["scan_id"]),
                 sorted(bm.ParcelFact.select().dicts(), key=lambda r: r["waybill"]))
     before = snapshot()
-    monitoring.rebuild_all(batch=3)
+    facts.rebuild_all(batch=3)
     assert snapshot() == before
 
 
@@ -108,15 +115,15 @@ def test_issuance_index_handles_nested_ranges_and_lengths():
 
 
 def test_expected_arrival_uses_the_next_departure_of_the_shift():
-    ctx = monitoring.Context.from_config({"sites": [], "shifts": [
+    ctx = context.Context.from_config({"sites": [], "shifts": [
         {"code": "S", "from": "90", "to": "91", "depart": "08:00", "transit_min": 240}]})
     # 2024-06-01 09:00 +08:00 is after today's 08:00 departure: the next one is tomorrow 08:00
-    t = monitoring.parse_time("2024-06-01T09:00")
-    exp = monitoring.expected_arrival("90", "91", "S", t, ctx)
-    assert monitoring.format_ms(exp) == "2024-06-02 12:00:00"
-    t2 = monitoring.parse_time("2024-06-01T07:59")
-    assert monitoring.format_ms(monitoring.expected_arrival("90", "91", None, t2, ctx)) == "2024-06-01 12:00:00"
-    assert monitoring.expected_arrival("10", "90", None, t, ctx) == t + monitoring.DEFAULT_TRANSIT_MIN * 60_000
+    t = localtime.parse_time("2024-06-01T09:00")
+    exp = facts.expected_arrival("90", "91", "S", t, ctx)
+    assert localtime.format_ms(exp) == "2024-06-02 12:00:00"
+    t2 = localtime.parse_time("2024-06-01T07:59")
+    assert localtime.format_ms(facts.expected_arrival("90", "91", None, t2, ctx)) == "2024-06-01 12:00:00"
+    assert facts.expected_arrival("10", "90", None, t, ctx) == t + context.DEFAULT_TRANSIT_MIN * 60_000
 
 
 def test_report_errors_are_clear(store):
@@ -129,10 +136,10 @@ def test_report_errors_are_clear(store):
         monitoring.report("not-arrived", "77")
     with pytest.raises(monitoring.MonitorError, match="after"):
         monitoring.report("not-arrived", "90", 10, 5)
-    with pytest.raises(monitoring.MonitorError, match="bad time"):
-        monitoring.parse_time("yesterday")
+    with pytest.raises(localtime.TimeFormatError, match="bad time"):
+        localtime.parse_time("yesterday")
 
 
 def test_compare_is_pure_and_keeps_order():
-    assert forecast.compare(["a", "b", "c", "b"], ["c", "x", "", "a", "x"]) == {"missing": ["b"], "extra": ["x"]}
-    assert forecast.compare([], []) == {"missing": [], "extra": []}
+    assert contract_forecast.compare(["a", "b", "c", "b"], ["c", "x", "", "a", "x"]) == {"missing": ["b"], "extra": ["x"]}
+    assert contract_forecast.compare([], []) == {"missing": [], "extra": []}

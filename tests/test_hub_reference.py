@@ -12,7 +12,7 @@ import os
 import pytest
 from hypothesis import strategies as st
 
-from hub.next_stop import RoutingData
+from contract.routing import RoutingData
 
 T0 = 1_717_200_000_000          # 2024-06-01 00:00 UTC
 HOUR = 3_600_000
@@ -304,7 +304,7 @@ def hub_rows(name, rows):
 
 def fresh_store(path):
     """A new SQLite hub store at ``path`` (tables created)."""
-    from hub import db
+    from hub import schema as db
     if os.path.exists(path):
         os.remove(path)
     return db.connect(path, create=True)
@@ -312,14 +312,14 @@ def fresh_store(path):
 
 def wipe(tables=None):
     """Empty every table (between hypothesis examples sharing one store)."""
-    from hub import models
-    for t in reversed(tables or models.all_models()):
+    from hub.scans import tables as models
+    for t in reversed(tables or list(__import__('hub.schema', fromlist=['TABLES']).TABLES)):
         t.delete().execute()
 
 
 def load_net(net):
-    from hub import basic_data
-    from hub.network import check_network
+    from hub.network import basic_data
+    from hub.network.file import check_network
     wipe()
     basic_data.import_network(check_network(net))
 

@@ -8,8 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub import ingest, monitoring, sign_rate
-from hub import platform_orders as po
+from hub.ingest import pipeline as ingest
+from hub.business import localtime
+from hub.business import monitoring
+from hub.business import sign_rate
+from hub.business import orders as po
 from test_hub_reference import HOUR, T0, Model, fresh_store, histories, load_net, networks
 
 _DIR = tempfile.mkdtemp(prefix="hubsign-")
@@ -46,7 +49,7 @@ def test_sign_records_match_the_model(store, data):
     net = data.draw(networks())
     scans = data.draw(histories(net))
     load_net(net)
-    ingest.commit_scans(data.draw(st.permutations(scans)))
+    ingest.commit(data.draw(st.permutations(scans)))
     centers = [s["code"] for s in net["sites"] if s["kind"] == "center"]
     sites = [s["code"] for s in net["sites"] if s["kind"] == "site"]
     deadlines = {}
@@ -62,7 +65,7 @@ def test_sign_records_match_the_model(store, data):
 
 
 def test_rates_aggregate_per_site_and_period():
-    day = monitoring.parse_time("2024-06-01T10:00")
+    day = localtime.parse_time("2024-06-01T10:00")
     rows = [{"dest_site": "1", "origin_site": "2", "center_ms": day, "status": s}
             for s in ("on_time", "on_time", "overtime", "overdue", "pending")]
     [g] = sign_rate.rates(rows, "receiver", "day")
@@ -95,7 +98,7 @@ def test_platform_orders_assignment_pickup_transfer_counts(store):
     po.transfer("TB1002", "10", "wrong district")
     assert po.pickup("10", [("TB1002", "W2")])[0]["ok"]
     po.pickup_failed("TB1003", "nobody home")
-    ingest.commit_scans([{"id": "o1", "station": "s", "seq": 1, "kind": "receive", "waybill": "W1", "site": "10",
+    ingest.commit([{"id": "o1", "station": "s", "seq": 1, "kind": "receive", "waybill": "W1", "site": "10",
                           "edge_ms": T0, "event_ms": T0, "clock": "trusted"},
                          {"id": "o2", "station": "s", "seq": 2, "kind": "sign", "waybill": "W1", "site": "10",
                           "edge_ms": T0 + HOUR, "event_ms": T0 + HOUR, "clock": "trusted"}])
@@ -116,7 +119,7 @@ PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 def pg():
     """The store on PostgreSQL in a private schema, dropped afterwards."""
     import peewee
-    from hub import db
+    from hub.store import db
     try:
         conn = db.open_database(PG_URL)
         conn.connect()
@@ -129,8 +132,8 @@ def pg():
     real.connect()
     real.execute_sql(f'SET search_path TO "{schema}"')
     db.database.initialize(real)
-    from hub import models
-    real.create_tables(models.all_models(), safe=True)
+    from hub.scans import tables as models
+    real.create_tables(list(__import__('hub.schema', fromlist=['TABLES']).TABLES), safe=True)
     yield
     real.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
     real.close()
@@ -138,8 +141,11 @@ def pg():
 
 @pytest.mark.postgres
 def test_store_on_postgresql(pg):
-    from hub import accounts, basic_data, ledger, tariff
-    from hub.network import load_network
+    from hub.business import accounts
+    from hub.network import basic_data
+    from hub.business import ledger
+    from hub.business import tariff
+    from hub.network.file import load_network
     basic_data.import_network(load_network("sim/networks/sample.yaml"))
     accounts.ensure_accounts()
     tariff.install(tariff.load_tariff("sim/networks/tariff-sample.yaml"))
@@ -150,8 +156,8 @@ def test_store_on_postgresql(pg):
                                              ("dispatch", "100", {"dest_site": "200"}),
                                              ("arrive", "900", {"weight_g": 1200}),
                                              ("dispatch", "900", {"dest_site": "200", "shift": "HZ-SH-08"})], 1)]
-    ingest.commit_scans(list(reversed(scans)))
-    ingest.commit_scans(scans)
+    ingest.commit(list(reversed(scans)))
+    ingest.commit(scans)
     assert [r["waybill"] for r in monitoring.report("not-arrived", "901")] == [w]
     assert ledger.active_lines(f"fee:transit:{w}:900") == {"site:100": -420, "site:900": 420}
     assert accounts.deposit("100", 10_000, "PG1") and not accounts.deposit("100", 10_000, "PG1")

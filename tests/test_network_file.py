@@ -2,7 +2,7 @@ import textwrap
 
 import pytest
 
-from hub.network import NetworkError, check_network, load_network
+from hub.network.file import NetworkError, check_network, load_network
 
 
 def test_sample_network_loads():

@@ -6,13 +6,13 @@ import pytest
 import yaml
 
 from conftest import wait_for
-from hub import protocol as P
+from contract import protocol as P
 
 
 @pytest.fixture
 def secured(tmp_path):
-    from hub.broker import BrokerError, ManagedBroker, find_mosquitto
-    from hub.credentials import HUB_USER, generate
+    from hub.network.broker import BrokerError, ManagedBroker, find_mosquitto
+    from hub.network.credentials import HUB_USER, generate
     try:
         find_mosquitto()
     except BrokerError as e:

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from cli import main
 from conftest import wait_for
-from drivers.scanner.waybill import WaybillRules
+from contract.waybill import WaybillRules
 
 RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
 TARIFF = os.path.join(os.path.dirname(__file__), "..", "sim", "networks", "tariff-sample.yaml")

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from cli import main
 from conftest import SAMPLE, wait_for
-from drivers.scanner.waybill import WaybillRules
+from contract.waybill import WaybillRules
 
 RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
 
@@ -48,12 +48,13 @@ def test_deletions_and_gaps_reach_the_hub_report(hub_service, make_edge, hub_sto
     assert g["station"] == "st-100-1" and g["max_seq"] == 5
     assert (g["deleted"], g["deleted_unuploaded"], g["missing"]) == (2, 1, [])
     # a scan the hub never got shows up as a missing range
-    from hub import ingest
-    from hub.db import connect, database
+    from hub.ingest import pipeline as ingest
+    from hub.schema import connect
+    from hub.store.db import database
     connect(hub_store)
     try:
         s = dict(v[0].scan, id="x", seq=8, event_ms=1_795_600_000_000, clock="trusted")
-        ingest.commit_scans([s])
+        ingest.commit([s])
     finally:
         database.close()
     [g] = json.loads(run("hub", "gaps", "--db", hub_store, "--json").output)

@@ -5,8 +5,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import wait_for
-from drivers.scanner.waybill import WaybillRules
-from edge.clock import MIN_SANE_MS, StationClock
+from contract.waybill import WaybillRules
+from contract.clock import CLOCK_SANE_MS as MIN_SANE_MS
+from edge.clock import StationClock
 
 RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
 
@@ -71,8 +72,9 @@ def test_station_booted_in_1970_sends_corrected_times(hub_service, broker, tmp_p
 
 
 def _config(hub_store):
-    from hub.db import connect, database
-    from hub.station_config import site_slice
+    from hub.schema import connect
+    from hub.store.db import database
+    from hub.network.station_config import site_slice
     connect(hub_store)
     try:
         return site_slice("100", "st-100-1")
@@ -105,7 +107,7 @@ def test_configuration_is_cached_for_offline_work(hub_service, broker, tmp_path)
 def test_tampered_configuration_is_refused(hub_service, broker, make_edge):
     import paho.mqtt.client as mqtt
 
-    from hub import protocol as P
+    from contract import protocol as P
     edge = make_edge()
     assert edge.config_event.wait(15)
     bad = dict(edge.config, blocked_sites=["100", "101", "200"])      # hash no longer matches

@@ -2,7 +2,7 @@
 import sqlite3
 
 from conftest import wait_for
-from drivers.scanner.waybill import WaybillRules
+from contract.waybill import WaybillRules
 
 RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
 
@@ -13,7 +13,7 @@ def count(db, sql):
 
 
 def test_background_derivation_catches_up_exactly(hub_store, broker, make_edge):
-    from hub.service import HubService
+    from hub.ingest.service import HubService
     svc = HubService(hub_store, broker.url, derive="background").start()
     try:
         assert svc.wait_connected(10)
@@ -37,18 +37,19 @@ def test_background_derivation_catches_up_exactly(hub_store, broker, make_edge):
 
 
 def test_marks_left_by_a_crash_are_derived_at_the_next_start(tmp_path, hub_store):
-    from hub import ingest
-    from hub.db import connect, database
+    from hub.ingest import pipeline as ingest
+    from hub.schema import connect
+    from hub.store.db import database
     connect(hub_store)
     try:
         scan = {"id": "a", "station": "s", "epoch": "e", "seq": 1, "kind": "receive", "waybill": "W1",
                 "site": "100", "edge_ms": 1_800_000_000_000, "event_ms": 1_800_000_000_000}
-        ingest.commit_scans([scan], derive=False)
-        ingest.commit_scans([dict(scan, id="b", seq=2, kind="dispatch", next_site="900",
+        ingest.commit([scan], derive=False)
+        ingest.commit([dict(scan, id="b", seq=2, kind="dispatch", next_site="900",
                                   event_ms=1_800_000_000_001)], derive=False)
         assert ingest.dirty_count() == 1
         assert ingest.derive_dirty() == 1 and ingest.dirty_count() == 0
-        from hub import models as m
+        from hub.scans import tables as m
         assert m.Parcel.get(m.Parcel.waybill == "W1").status == "dispatch"
     finally:
         database.close()
@@ -83,9 +84,10 @@ def test_derivation_process_ends_with_a_killed_hub(hub_store, broker):
 def test_background_derivation_on_postgresql(pg_url, broker, make_edge, sample_network):
     import psycopg2
 
-    from hub.basic_data import import_network
-    from hub.db import connect, database
-    from hub.service import HubService
+    from hub.network.basic_data import import_network
+    from hub.schema import connect
+    from hub.store.db import database
+    from hub.ingest.service import HubService
     connect(pg_url, create=True)
     import_network(sample_network)
     database.close()

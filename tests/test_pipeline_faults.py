@@ -10,9 +10,9 @@ import sys
 import paho.mqtt.client as mqtt
 import yaml
 
-from conftest import wait_for
-from drivers.scanner.waybill import WaybillRules
-from hub import protocol as P
+from conftest import fail_on_waybill, wait_for
+from contract.waybill import WaybillRules
+from contract import protocol as P
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(ROOT, "cli.py")
@@ -203,9 +203,10 @@ def test_station_cannot_speak_for_another(hub_service, broker, hub_store):
 def test_pipeline_on_postgresql(pg_url, broker, make_edge, sample_network):
     import psycopg2
 
-    from hub.basic_data import import_network
-    from hub.db import connect, database
-    from hub.service import HubService
+    from hub.network.basic_data import import_network
+    from hub.schema import connect
+    from hub.store.db import database
+    from hub.ingest.service import HubService
     connect(pg_url, create=True)
     import_network(sample_network)
     database.close()
@@ -226,7 +227,7 @@ def test_pipeline_on_postgresql(pg_url, broker, make_edge, sample_network):
 
 
 def test_two_hub_workers_share_the_ingest(hub_store, broker, make_edge):
-    from hub.service import HubService
+    from hub.ingest.service import HubService
     workers = [HubService(hub_store, broker.url, shared=True).start() for _ in range(2)]
     try:
         assert all(w.wait_connected(10) for w in workers)
@@ -248,13 +249,9 @@ def test_two_hub_workers_share_the_ingest(hub_store, broker, make_edge):
 
 
 def test_a_batch_that_breaks_the_hub_is_isolated_and_dead_lettered(hub_service, broker, hub_store):
-    from hub import ingest
     poison = wb(13)
-
-    def hook(waybills):
-        if poison in waybills:
-            raise RuntimeError("simulated bug in a business rule")
-    ingest.AFTER_COMMIT.append(hook)
+    # the fault is injected at the lowest layer: the store itself fails on this one waybill
+    fail_on_waybill(hub_store, poison, "simulated bug in a business rule")
     try:
         with raw_station(broker, "st-x") as (c, acks):
             def batch(name, seqs):
@@ -267,7 +264,7 @@ def test_a_batch_that_breaks_the_hub_is_isolated_and_dead_lettered(hub_service, 
             c.publish(P.topic("st-x", P.SCANS), batch("later", range(16, 21)), qos=1)
             wait_for(lambda: len(acks) == 3, what="three acks")
     finally:
-        ingest.AFTER_COMMIT.remove(hook)
+        fail_on_waybill(hub_store, None)
     by = {a["batch"]: a for a in acks}
     assert by["good"]["committed"] == [[1, 10]] and by["later"]["committed"] == [[16, 20]]
     assert by["bad"]["committed"] == [] and len(by["bad"]["rejected"]) == 5

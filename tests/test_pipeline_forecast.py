@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from cli import main
 from conftest import wait_for
-from drivers.scanner.waybill import WaybillRules
+from contract.waybill import WaybillRules
 
 RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
 
@@ -15,7 +15,7 @@ def wb(n):
 
 
 def test_forecast_missing_and_extra_offline(hub_store, broker, make_edge, tmp_path):
-    from hub.service import HubService
+    from hub.ingest.service import HubService
     svc = HubService(hub_store, broker.url, forecast_every_s=0.5).start()
     try:
         edge = make_edge()

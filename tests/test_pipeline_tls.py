@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from conftest import wait_for
-from drivers.scanner.waybill import WaybillRules
+from contract.waybill import WaybillRules
 
 
 def write_pki(folder):
@@ -36,8 +36,8 @@ def write_pki(folder):
 def test_scans_flow_over_tls(tmp_path, hub_store):
     from edge.agent import EdgeAgent
     from edge.station import StationConfig
-    from hub.broker import BrokerError, ManagedBroker, find_mosquitto
-    from hub.service import HubService
+    from hub.network.broker import BrokerError, ManagedBroker, find_mosquitto
+    from hub.ingest.service import HubService
     try:
         find_mosquitto()
     except BrokerError as e:
@@ -66,7 +66,7 @@ def test_scans_flow_over_tls(tmp_path, hub_store):
 def test_plain_client_cannot_talk_to_a_tls_broker(tmp_path):
     import paho.mqtt.client as mqtt
 
-    from hub.broker import BrokerError, ManagedBroker, find_mosquitto
+    from hub.network.broker import BrokerError, ManagedBroker, find_mosquitto
     try:
         find_mosquitto()
     except BrokerError as e:

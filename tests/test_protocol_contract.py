@@ -52,6 +52,6 @@ def test_example_batch_with_mosquitto_pub_is_acked_and_tracked(hub_service, brok
 
 
 def test_example_waybill_is_valid_under_the_sample_rules(sample_network):
-    from drivers.scanner.waybill import WaybillRules
+    from contract.waybill import WaybillRules
     scan = json.loads(documented_batch())["scans"][0]
     assert WaybillRules(sample_network["waybill_rules"]).validate(scan["waybill"]) is None

@@ -1,7 +1,8 @@
 """Waybill rules as data: published check-digit vectors for the schemes in drivers/scanner/waybill.py."""
 import pytest
 
-from drivers.scanner.waybill import RuleError, WaybillRules, check_character
+from contract.errors import RuleError
+from contract.waybill import WaybillRules, check_character
 
 
 @pytest.mark.parametrize("scheme, body, check", [

@@ -26,6 +26,7 @@ import yaml
 from contract.config import hash_pin
 from contract.errors import RuleError
 from contract.scan import KINDS as SCAN_KINDS
+from contract.scan import SHIFT_LEN, SITE_LEN, STAFF_LEN
 from contract.waybill import WaybillRule
 from hub.errors import HubError
 
@@ -81,6 +82,12 @@ def check_network(raw, source: str = "network") -> dict:
                 out.append((i, item))
         return out
 
+    def fits(where, what, value, limit):
+        """Codes go into every scan: longer than the scan contract allows, no scan could be sent."""
+        if len(value) > limit:
+            shown = repr(value) if len(value) <= 40 else repr(value[:40]) + "…"
+            problems.append(f"{where}: {what} {shown} is longer than {limit} characters")
+
     def need(section, i, item, *keys):
         ok = True
         for k in keys:
@@ -103,6 +110,7 @@ def check_network(raw, source: str = "network") -> dict:
         if not need("sites", i, s, "code", "name"):
             continue
         code, kind = _s(s["code"]), _s(s.get("kind")) or "site"
+        fits(f"sites[{i}]", "code", code, SITE_LEN)
         if kind not in ("site", "center"):
             problems.append(f"sites[{i}] {code}: kind must be site or center, not {kind!r}")
         if code in sites:
@@ -137,6 +145,7 @@ def check_network(raw, source: str = "network") -> dict:
     for i, p in items("staff"):
         if need("staff", i, p, "code", "name", "site"):
             code = _s(p["code"])
+            fits(f"staff[{i}]", "code", code, STAFF_LEN)
             if code in staff:
                 problems.append(f"staff[{i}]: duplicate code {code}")
             site_ref(f"staff[{i}] {code}", _s(p["site"]))
@@ -169,6 +178,7 @@ def check_network(raw, source: str = "network") -> dict:
     for i, sh in items("shifts"):
         if need("shifts", i, sh, "code", "from", "to", "depart", "transit_min"):
             code = _s(sh["code"])
+            fits(f"shifts[{i}]", "code", code, SHIFT_LEN)
             if code in shifts:
                 problems.append(f"shifts[{i}]: duplicate code {code}")
             site_ref(f"shifts[{i}] {code} from", _s(sh["from"]))
