@@ -71,6 +71,9 @@ FIELDS: tuple[Field, ...] = (
 FIELD = {f.name: f for f in FIELDS}
 TEXT_FIELDS = tuple(f for f in FIELDS if f.type == "text")
 OPTIONAL_TEXT = tuple(f.name for f in TEXT_FIELDS if not f.required and f.name not in ("clock", "epoch"))
+#: What a scan *is*: the row fields fixed at capture.  ``event_ms`` and ``clock`` are stamped by
+#: the uplink at each send and may differ between resends of the same scan.
+CONTENT_FIELDS = tuple(f.name for f in FIELDS if f.name not in ("event_ms", "clock", "extra")) + ("extra_json",)
 _KIND_SET, _CLOCK_SET = frozenset(KINDS), frozenset(CLOCKS)
 _CAPTURE_TEXT = tuple((f.name, f.limit, f.required) for f in TEXT_FIELDS if not f.stamped)
 _ALL_TEXT = tuple((f.name, f.limit, f.required) for f in TEXT_FIELDS)

@@ -9,6 +9,7 @@ import threading
 
 import click
 
+from contract.broker import BrokerURL
 from hub.cli.common import db_option, echo_json, open_store, table
 
 @click.group()
@@ -25,6 +26,32 @@ def init(db):
     if get_meta("schema") is None:
         set_meta("schema", "1")
     click.echo(f"hub store ready: {db}")
+
+
+@hub.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def check(db, as_json):
+    """Check that the hub store is readable and whole (SQLite: every page and index).
+
+    Exit status 0 when it is, 1 with the problems and what to do when it is not.  A damaged store
+    never makes the hub reject scans: it acknowledges nothing and says so in its log, and the
+    stations keep their scans until it is repaired."""
+    from hub.schema import TABLES
+    from hub.store.check import check_store
+    open_store(db)
+    result = check_store(TABLES)
+    if as_json:
+        echo_json(result)
+    elif result["ok"]:
+        click.echo(f"{db}: ok")
+    else:
+        click.echo(f"{db}: DAMAGED")
+        for p in result["problems"]:
+            click.echo(f"  {p}")
+        click.echo(f"what to do: {result['advice']}")
+    if not result["ok"]:
+        raise SystemExit(1)
 
 
 @hub.command("import")
@@ -58,7 +85,10 @@ def import_(network_file, db, dry_run):
 @hub.command()
 @db_option
 @click.option("--broker", default=None, envvar="SCANHUB_BROKER",
-              help="mqtt[s]://[user:pass@]host[:port]. Without it the hub starts its own Mosquitto on a free local port.")
+              help="mqtt[s]://[user@]host[:port]. Without it the hub starts its own Mosquitto on a free local port.")
+@click.option("--broker-password-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="File holding the broker password (first line); or set SCANHUB_BROKER_PASSWORD. "
+                   "Keeps the secret off the command line, where /proc/PID/cmdline shows it.")
 @click.option("--credentials", "cred_dir", type=click.Path(file_okay=False), default=None,
               help="With the managed broker: enforce the passwd/acl files from `scanhub hub credentials` in this folder.")
 @click.option("--shared", is_flag=True, help="Share the ingest with other hub workers (MQTT v5 shared subscription).")
@@ -69,7 +99,7 @@ def import_(network_file, db, dry_run):
                    "facts and fees in a second process (seconds behind); inline: derive inside each ingest "
                    "transaction.")
 @click.option("-v", "--verbose", is_flag=True)
-def run(db, broker, cred_dir, shared, tls_ca, derive, verbose):
+def run(db, broker, broker_password_file, cred_dir, shared, tls_ca, derive, verbose):
     """Run the hub: ingest scans, acknowledge them, publish station configurations."""
     from hub.network.broker import BrokerError, ManagedBroker
     from hub.ingest.service import HubService
@@ -78,6 +108,13 @@ def run(db, broker, cred_dir, shared, tls_ca, derive, verbose):
     open_store(db)
     managed = None
     user = password = None
+    if broker is not None:
+        url = BrokerURL.parse(broker)
+        user = url.username
+        password = os.environ.get("SCANHUB_BROKER_PASSWORD") or url.password
+        if broker_password_file:
+            with open(broker_password_file, encoding="utf-8") as f:
+                password = f.readline().strip()
     if broker is None:
         pw_file = acl = None
         if cred_dir:
@@ -94,7 +131,8 @@ def run(db, broker, cred_dir, shared, tls_ca, derive, verbose):
         except BrokerError as e:
             raise click.ClickException(str(e))
         broker = managed.url
-    click.echo(f"broker: {broker}" + (" (managed by this hub)" if managed else ""))
+    click.echo(f"broker: {BrokerURL.parse(broker)}" + (" (managed by this hub)" if managed else "")
+               + (f" as {user}" if user else ""))
     svc = HubService(db, broker, username=user, password=password, shared=shared,
                      tls={"ca": tls_ca} if tls_ca else None, derive=derive).start()
     if not svc.wait_connected(15):
@@ -106,13 +144,15 @@ def run(db, broker, cred_dir, shared, tls_ca, derive, verbose):
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: done.set())
     try:
-        while not done.wait(1.0):
+        while not done.wait(1.0) and svc.healthy:
             pass
     except KeyboardInterrupt:
         pass
     svc.stop()
     if managed:
         managed.stop()
+    if not svc.healthy:       # a supervisor (systemd Restart=on-failure) starts a fresh hub
+        raise click.ClickException(f"the ingest worker died ({svc.worker_error}); exiting so the hub is restarted")
     click.echo(f"stopped: {svc.stats['scans']} scans committed in {svc.stats['batches']} batches")
 
 

@@ -13,13 +13,13 @@ import json
 import logging
 import os
 import queue
+import re
 import threading
 import time
 import traceback
 import uuid
 
 
-import peewee
 
 from contract import protocol as P
 from contract.broker import make_client
@@ -30,14 +30,20 @@ from hub.network import station_config
 from hub.network import tables as net
 from hub.scans.commit import dead_letter
 from hub.schema import connect
-from hub.store.db import database
+from hub.store.db import database, is_store_failure
 from hub.store.meta import get_meta
 
 log = logging.getLogger("scanhub.hub")
 
+# a JSON \uD800-\uDFFF escape: a surrogate, legal in a pair, not text on its own
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 MAX_COALESCE = 32          # batches committed in one transaction when they queue up
 CONFIG_POLL_S = 1.0
 FORECAST_EVERY_S = 30.0    # how often each site's pre-dispatch forecast is republished
+
+
+def _get(item, key):
+    return item.get(key) if isinstance(item, dict) else None
 
 
 class HubService:
@@ -74,6 +80,8 @@ class HubService:
         self.published_config: dict[str, str] = {}
         self._seen_version: str | None = None
         self.stats = {"batches": 0, "scans": 0, "rejected": 0, "dead_letters": 0}
+        self.worker_error: str | None = None     # set if the ingest worker ever dies
+        self.store_error: str | None = None      # the last store failure, until a batch commits again
         self._worker = threading.Thread(target=self._work, name="hub-worker", daemon=True)
         self._config_due = threading.Event()
         self._config_due.set()
@@ -137,6 +145,20 @@ class HubService:
 
     # ------------------------------------------------------------ worker (owns the store)
     def _work(self) -> None:
+        try:
+            self._work_loop()
+        except BaseException as e:          # never silently: hub run sees it and exits non-zero
+            self.worker_error = f"{type(e).__name__}: {e}"
+            log.critical("the hub's ingest worker died: %s", self.worker_error, exc_info=True)
+            raise
+
+    @property
+    def healthy(self) -> bool:
+        """False once the ingest worker has died (``worker_error`` says why)."""
+        return self.worker_error is None and (self._worker.is_alive() or not self._worker.ident
+                                              or self.stopping.is_set())
+
+    def _work_loop(self) -> None:
         connect(self.db_url)
         while not self.stopping.is_set():
             try:
@@ -172,11 +194,15 @@ class HubService:
         instead of resending them forever."""
         try:
             self._handle(msgs)
+            self.store_error = None
             return
-        except (peewee.OperationalError, peewee.InterfaceError) as e:
-            log.error("hub store unavailable, %d message(s) will be sent again: %s", len(msgs), e)
-            return
-        except Exception:
+        except Exception as e:
+            if is_store_failure(e):
+                self.store_error = f"{type(e).__name__}: {e}"
+                log.error("HUB STORE FAILED, nothing acknowledged (%d message(s) will be sent again): %s; "
+                          "check it with `scanhub hub check --db %s` (docs/operations.md)",
+                          len(msgs), self.store_error, self.db_url)
+                return
             if len(msgs) == 1:
                 self._poison(msgs[0])
                 return
@@ -188,18 +214,22 @@ class HubService:
         log.exception("batch on %s broke the hub; dead-lettered", msg.topic)
         reason = "hub failed on this batch: " + traceback.format_exc(limit=1).strip().splitlines()[-1]
         station = (P.parse_topic(msg.topic) or (None, None))[0]
-        try:
+        try:                        # everything here is guarded: a poison batch must not stop the worker
             with database.atomic():
                 dead_letter(msg.topic, reason, msg.payload, station=station)
             body = json.loads(msg.payload)
-            scans = [x for x in body.get("scans", []) if isinstance(x, dict) and isinstance(x.get("seq"), int)]
-        except Exception:
-            log.exception("could not dead-letter the poison batch")
+            scans = [x for x in body.get("scans", []) if isinstance(x, dict) and type(x.get("seq")) is int]
+            ack = P.encode({
+                "batch": body.get("batch"), "committed": [],
+                "rejected": [{"seq": x["seq"], "id": x.get("id"), "reason": reason} for x in scans],
+                "deletions": [], "deletions_rejected": [], "hub_ms": now_ms()})
+        except Exception as e:
+            if is_store_failure(e):
+                log.error("HUB STORE FAILED while dead-lettering a poison batch: %s", e)
+            else:
+                log.exception("could not dead-letter or answer the poison batch on %s", msg.topic)
             return
-        self.client.publish(P.topic(station, P.ACK), P.encode({
-            "batch": body.get("batch"), "committed": [],
-            "rejected": [{"seq": x["seq"], "id": x.get("id"), "reason": reason} for x in scans],
-            "deletions": [], "deletions_rejected": [], "hub_ms": now_ms()}), qos=1)
+        self.client.publish(P.topic(station, P.ACK), ack, qos=1)
 
     def _handle(self, msgs) -> None:
         batches, statuses = [], []
@@ -226,35 +256,63 @@ class HubService:
             scans, deletions = batch.get("scans", []), batch.get("deletions", [])
             if not isinstance(scans, list) or not isinstance(deletions, list):
                 raise ValueError("scans and deletions must be lists")
+            if _SURROGATE_ESCAPE.search(msg.payload):       # rare: check the whole text is UTF-8
+                json.dumps(batch, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            with database.atomic():
+                dead_letter(msg.topic, "malformed batch: a string holds a lone UTF-16 surrogate (not text)",
+                            msg.payload, station=station)
+            self.stats["dead_letters"] += 1
+            return None
         except (ValueError, UnicodeDecodeError) as e:
             with database.atomic():
                 dead_letter(msg.topic, f"malformed batch: {e}", msg.payload, station=station)
             self.stats["dead_letters"] += 1
             return None
-        # a station may only speak for itself
-        own, foreign = [], []
-        for s in scans:
-            (own if isinstance(s, dict) and s.get("station") == station else foreign).append(s)
-        return {"station": station, "batch": batch.get("batch"), "scans": own, "foreign": foreign,
-                "deletions": [d for d in deletions if isinstance(d, dict)
-                              and isinstance(d.get("scan"), dict) and d["scan"].get("station") == station],
+        return {"station": station, "batch": batch.get("batch"), "scans": scans, "deletions": deletions,
                 "topic": msg.topic}
+
+    def _refuse_foreign(self, batches: list[dict]) -> dict[int, str]:
+        """A station speaks only for itself: its scans name it and its site, its tombstones name
+        its own scans.  Returns ``{id(item): reason}`` for the items that do not (the schema
+        itself is checked by the commit)."""
+        stations = {b["station"] for b in batches}
+        sites = {st.id: st.site for st in net.Station.select(net.Station.id, net.Station.site)
+                 .where(net.Station.id.in_(list(stations)))}
+        refused = {}
+        for b in batches:
+            station, site = b["station"], sites.get(b["station"])
+            for s in b["scans"]:
+                if not isinstance(s, dict):
+                    continue
+                if s.get("station") != station:
+                    refused[id(s)] = f"scan names another station ({str(s.get('station'))[:64]!r}, sent by {station})"
+                elif site is not None and s.get("site") != site:
+                    refused[id(s)] = f"scan names site {str(s.get('site'))[:32]!r}; station {station} is at site {site}"
+            for d in b["deletions"]:
+                if isinstance(d, dict) and isinstance(d.get("scan"), dict) and d["scan"].get("station") != station:
+                    refused[id(d)] = f"deletion: the deleted scan names another station, sent by {station}"
+        return refused
 
     def _commit(self, batches: list[dict]) -> None:
         now = now_ms()
-        scans = [s for b in batches for s in b["scans"]]
-        dels = [d for b in batches for d in b["deletions"]]
+        refused = self._refuse_foreign(batches)
+        scans = [s for b in batches for s in b["scans"] if id(s) not in refused]
+        dels = [d for b in batches for d in b["deletions"] if id(d) not in refused]
         with database.atomic():
             committed, rejected = pipeline.commit(scans, dels, received_ms=now,
                                                   derive=self.derive == "inline")
             for b in batches:
-                for s in b["foreign"]:
-                    dead_letter(b["topic"], "scan names another station", json.dumps(s, default=str).encode(),
-                                station=b["station"], received_ms=now)
+                for item in b["scans"] + b["deletions"]:
+                    if id(item) in refused:
+                        dead_letter(b["topic"], refused[id(item)], json.dumps(item, default=str).encode(),
+                                    station=b["station"], received_ms=now,
+                                    seq=item.get("seq") if type(item.get("seq")) is int else None)
             for st in {b["station"] for b in batches}:
                 net.Station.update(last_ack_ms=now, last_seen_ms=now).where(net.Station.id == st).execute()
         ok_ids = {id(s) for s in committed}
         bad = {id(item): reason for item, reason in rejected}
+        bad.update(refused)
         self.stats["batches"] += len(batches)
         self.stats["scans"] += len(committed)
         self.stats["rejected"] += len(rejected)
@@ -262,10 +320,11 @@ class HubService:
             ack = {
                 "batch": b["batch"],
                 "committed": P.seq_ranges(s["seq"] for s in b["scans"] if id(s) in ok_ids),
-                "rejected": [{"seq": s.get("seq"), "id": s.get("id"), "reason": bad[id(s)]}
+                "rejected": [{"seq": _get(s, "seq"), "id": _get(s, "id"), "reason": bad[id(s)]}
                              for s in b["scans"] if id(s) in bad],
                 "deletions": [d["id"] for d in b["deletions"] if id(d) not in bad],
-                "deletions_rejected": [{"id": d.get("id"), "reason": bad[id(d)]} for d in b["deletions"] if id(d) in bad],
+                "deletions_rejected": [{"id": _get(d, "id"), "reason": bad[id(d)]}
+                                       for d in b["deletions"] if id(d) in bad],
                 "hub_ms": now,
             }
             self.client.publish(P.topic(b["station"], P.ACK), P.encode(ack), qos=1)

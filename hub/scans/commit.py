@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from contract.clock import now_ms
 from contract.errors import PayloadError
-from contract.scan import validate_deletion, validate_scan
+from contract.scan import CONTENT_FIELDS, validate_deletion, validate_scan
 from hub.scans import tables as m
 from hub.store.db import bulk_insert, database, executemany
 
@@ -31,39 +31,88 @@ def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int
     the batch's waybills is recomputed in the same transaction; without it the waybills are marked
     dirty in that transaction and the background derivation catches up later.
 
-    Returns ``(committed, rejected)``: the scans now in the store (new or already there) and
-    ``(scan, reason)`` pairs for the malformed ones, which are dead-lettered in the same transaction.
+    Returns ``(committed, rejected)``: the scans now in the store (new, or already there with the
+    same content) and ``(item, reason)`` pairs for the rest, each dead-lettered in the same
+    transaction: scans and deletions that break the schema, a scan whose id is already committed
+    with other content (``conflict:``, the dead letter keeps both versions), and a tombstone for
+    another station's scan.
     """
     received_ms = received_ms or now_ms()
     rows, committed, rejected = [], [], []
     for scan in scans:
         try:
             row = validate_scan(scan)
-            row["received_ms"] = received_ms
-            rows.append(row)
-            committed.append(scan)
         except PayloadError as e:
             rejected.append((scan, str(e)))
-    dels = []
+            continue
+        row["received_ms"] = received_ms
+        rows.append(row)
+        committed.append(scan)
+    dels, del_items = [], []
     for d in deletions:
         try:
             dels.append(validate_deletion(d))
+            del_items.append(d)
         except PayloadError as e:
             rejected.append((d, f"deletion: {e}"))
     with database.atomic():
-        bulk_insert(m.ScanEvent, rows, ignore_conflicts=True)
+        inserted = bulk_insert(m.ScanEvent, rows, ignore_conflicts=True)
+        if inserted != len(rows):              # some ids were there already: same scan, or a conflict?
+            for i in sorted(_conflicts(rows), reverse=True):
+                scan, stored = committed.pop(i), rows.pop(i)
+                rejected.append((scan, f"conflict: scan id {stored['id']} was committed with other content"))
+        if dels:
+            for i in sorted(_foreign_tombstones(dels), reverse=True):
+                d, row = del_items.pop(i), dels.pop(i)
+                rejected.append((d, f"deletion: scan {row['scan_id']} belongs to another station"))
         bulk_insert(m.Deletion, dels, ignore_conflicts=True)
         for item, reason in rejected:
             station = item.get("station") if isinstance(item, dict) else None
-            dead_letter("scan", reason, json.dumps(item, ensure_ascii=False, default=str).encode(),
+            if isinstance(item, dict) and station is None and isinstance(item.get("scan"), dict):
+                station = item["scan"].get("station")
+            payload = item
+            if reason.startswith("conflict:"):
+                payload = {"sent": item, "stored": _stored(item["id"])}
+            dead_letter("scan", reason, json.dumps(payload, ensure_ascii=False, default=str).encode(),
                         station=station if isinstance(station, str) else None, received_ms=received_ms,
-                        seq=item.get("seq") if isinstance(item, dict) and isinstance(item.get("seq"), int) else None)
+                        seq=item.get("seq") if isinstance(item, dict) and type(item.get("seq")) is int else None)
         waybills = {r["waybill"] for r in rows}
         if derive is None:
             executemany(DIRTY_UPSERT, [(wb, received_ms) for wb in waybills])
         else:
             derive(waybills)
     return committed, rejected
+
+
+def _by_id(ids: list[str], columns: tuple[str, ...]) -> dict[str, tuple]:
+    db = database.obj
+    out = {}
+    cols = ", ".join(f'"{c}"' for c in ("id",) + columns)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        cur = db.execute_sql(f'SELECT {cols} FROM "scanevent" WHERE "id" IN ({", ".join(db.param for _ in chunk)})',
+                             chunk)
+        for r in cur.fetchall():
+            out[r[0]] = tuple(r[1:])
+    return out
+
+
+def _conflicts(rows: list[dict]) -> list[int]:
+    """Indexes of ``rows`` whose id is stored with other content (``contract.scan.CONTENT_FIELDS``)."""
+    stored = _by_id(sorted({r["id"] for r in rows}), CONTENT_FIELDS)
+    return [i for i, r in enumerate(rows)
+            if r["id"] in stored and stored[r["id"]] != tuple(r[c] for c in CONTENT_FIELDS)]
+
+
+def _foreign_tombstones(dels: list[dict]) -> list[int]:
+    """Indexes of deletions naming a committed scan of another station."""
+    stored = _by_id(sorted({d["scan_id"] for d in dels}), ("station",))
+    return [i for i, d in enumerate(dels) if d["scan_id"] in stored and stored[d["scan_id"]][0] != d["station"]]
+
+
+def _stored(scan_id: str) -> dict | None:
+    row = m.ScanEvent.get_or_none(m.ScanEvent.id == scan_id)
+    return None if row is None else {k: v for k, v in row.__data__.items()}
 
 
 def dead_letter(topic: str, reason: str, payload: bytes, station: str | None = None,

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import operator
 import os
+import sqlite3
 from urllib.parse import unquote, urlparse
 
 import peewee
+import psycopg2
 
 from hub.errors import HubError
 
 database = peewee.DatabaseProxy()
+
+# An acknowledgement means the scans survive a power cut of the hub host (docs/protocol.md): in
+# WAL mode, FULL syncs the WAL at every commit; NORMAL would only sync at checkpoints.
+SQLITE_SYNCHRONOUS = "full"
 
 # The store a command uses when no --db is given.
 DEFAULT_DB = os.environ.get("SCANHUB_DB", "hub.db")
@@ -52,32 +58,46 @@ def open_database(url: str) -> peewee.Database:
         raise StoreError(f"folder {folder} does not exist")
     return peewee.SqliteDatabase(
         path,
-        pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1,
+        pragmas={"journal_mode": "wal", "synchronous": SQLITE_SYNCHRONOUS, "foreign_keys": 1,
                  "busy_timeout": 10000, "cache_size": -262144, "mmap_size": 268435456},
         check_same_thread=False,
     )
 
 
-def executemany(sql: str, rows: list[tuple]) -> None:
+def executemany(sql: str, rows: list[tuple]) -> int:
     """Run one statement over many rows without the ORM building SQL per row (the hot paths).
 
     Write ``?`` placeholders; they are rewritten for drivers that use ``%s`` (PostgreSQL).
+    Returns the number of rows changed as the driver reports it (-1 when it cannot tell).
     """
     if not rows:
-        return
+        return 0
     db = database.obj
     if db.param != "?":
         sql = sql.replace("?", db.param)
-    db.cursor().executemany(sql, rows)
+    cur = db.cursor()
+    cur.executemany(sql, rows)
+    return cur.rowcount if cur.rowcount is not None else -1
 
 
-def bulk_insert(model, rows: list[dict], ignore_conflicts: bool = False) -> None:
+def is_store_failure(exc: BaseException) -> bool:
+    """True when ``exc`` means the store itself failed (unreachable, locked, damaged, out of
+    space) rather than the data being refused (a constraint or a value that does not fit).
+    A store failure must never turn into a rejection of the scans: nothing is acknowledged and
+    the stations send them again."""
+    data_errors = (peewee.IntegrityError, peewee.DataError, sqlite3.IntegrityError, sqlite3.DataError,
+                   psycopg2.IntegrityError, psycopg2.DataError)
+    store_errors = (peewee.DatabaseError, sqlite3.DatabaseError, psycopg2.Error)
+    return isinstance(exc, store_errors) and not isinstance(exc, data_errors)
+
+
+def bulk_insert(model, rows: list[dict], ignore_conflicts: bool = False) -> int:
     """Insert ``rows`` (dicts keyed by the model's field names; a missing key is NULL) in one prepared
     statement; with ``ignore_conflicts`` rows whose key exists are skipped (``ON CONFLICT DO NOTHING``).
     Portable SQLite / PostgreSQL, and an order of magnitude faster than ``insert_many`` for
-    thousands of rows."""
+    thousands of rows.  Returns the number of rows inserted (-1 when the driver cannot tell)."""
     if not rows:
-        return
+        return 0
     first = rows[0].keys()
     columns = list(first)
     if all(r.keys() == first for r in rows):
@@ -89,7 +109,7 @@ def bulk_insert(model, rows: list[dict], ignore_conflicts: bool = False) -> None
     cols = ", ".join(f'"{model._meta.fields[c].column_name if c in model._meta.fields else c}"' for c in columns)
     sql = (f'INSERT INTO "{model._meta.table_name}" ({cols}) VALUES ({", ".join("?" for _ in columns)})'
            + (" ON CONFLICT DO NOTHING" if ignore_conflicts else ""))
-    executemany(sql, values)
+    return executemany(sql, values)
 
 
 def delete_where_in(model, column: str, values: list) -> None:
