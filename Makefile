@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # when we are root; tests that need one skip with a reason otherwise).
 DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils
 
-.PHONY: demo test test-all bench system-deps venv clean
+.PHONY: demo test test-all bench bench-quick system-deps venv clean
 
 demo: venv system-deps
 	$(BIN)/scanhub demo
@@ -20,8 +20,16 @@ test: venv system-deps
 test-all: venv system-deps
 	$(BIN)/python -m pytest -q -ra -m ''
 
+# Benchmarks (bench/harness.py: subject and baseline in interleaved rounds). `bench` is full size
+# (about 40 minutes); `bench-quick` runs each with --quick (a few minutes in all).
+# Before/after a change: $(BIN)/python bench/ab.py --ref <rev> -- capture.py --quick
+BENCHES = capture drain devices e1 gun_image monitor
+
 bench: venv system-deps
-	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
+
+bench-quick: venv system-deps
+	for b in $(BENCHES); do $(BIN)/python bench/$$b.py --quick || exit 1; done
 
 venv: $(STAMP)
 

@@ -1,21 +1,27 @@
 """Capture benchmark: accept -> durable in the outbox -> verdict, as an operator's gun feels it.
 
-    python bench/capture.py [--scans 3000] [--guns 8]
+    python bench/capture.py [--scans 3000] [--guns 8] [--rounds 5] [--quick] [--json]
 
 Steady stream: one gun scanning back to back; latency p50/p99 per scan.  Burst: several guns at
-once; scans/s with every accepted scan durable (WAL, synchronous=FULL, group commit).  Baseline,
-in the same run: one durable single-row SQLite commit with the same settings.
+once; scans/s with every accepted scan durable (WAL, synchronous=FULL, group commit), from live
+guns and from wireless guns uploading stored scans from their cradles.  Baseline: one durable
+single-row SQLite commit with the same settings, measured in the same rounds as the steady stream
+(bench/harness.py: rounds interleaved, order reversed every other round, ratios per round).
+
+Goals (docs/performance.md): steady p99 <= 3x the baseline p99; bursts >= 5,000 scans/s.
 """
 from __future__ import annotations
 
-import argparse
 import os
+import shutil
 import sqlite3
 import statistics
 import sys
 import tempfile
 import threading
 import time
+
+import harness
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -26,7 +32,13 @@ def pct(values, p):
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
+def latency_figures(lat: list[float]) -> dict:
+    return {"p50_ms": pct(lat, 0.5) * 1000, "p99_ms": pct(lat, 0.99) * 1000, "mean_ms": statistics.mean(lat) * 1000,
+            "scans": len(lat)}
+
+
 def baseline(path: str, n: int) -> list[float]:
+    """One durable single-row commit per scan: WAL, synchronous=FULL, BEGIN IMMEDIATE as the outbox."""
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
@@ -43,11 +55,14 @@ def baseline(path: str, n: int) -> list[float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scans", type=int, default=3000)
+    ap = harness.parser(__doc__)
+    ap.add_argument("--scans", type=int, default=None, help="steady-stream scans, and scans per gun in the bursts "
+                                                            "(default 3000; 500 with --quick)")
     ap.add_argument("--guns", type=int, default=8)
-    args = ap.parse_args()
+    args = harness.parse(ap)
+    scans = args.scans or (500 if args.quick else 3000)
 
+    # the product's modules this bench drives (kept together: update here when they move)
     from drivers.scanner.waybill import WaybillRules
     from edge.capture import Capture
     from edge.clock import StationClock
@@ -63,58 +78,84 @@ def main() -> None:
     cfg = site_slice("100", "st-100-1")
     database.close()
     rules = WaybillRules(cfg["waybill_rules"])
+    steady_waybills = [rules.make("std14", "7000000%06d" % i) for i in range(scans)]
+    waybills = [[rules.make("std14", "7%02d%010d" % (g, i)) for i in range(scans)] for g in range(args.guns)]
 
-    base = baseline(os.path.join(work, "baseline.db"), args.scans)
-    b50, b99 = pct(base, 0.5) * 1000, pct(base, 0.99) * 1000
-    print(f"baseline: one durable SQLite commit (WAL, synchronous=FULL): p50 {b50:.3f} ms, p99 {b99:.3f} ms")
+    def db_path(name: str, r: int) -> str:
+        return os.path.join(work, f"{name}-r{r}.db")
 
-    def capture(name):
-        ob = Outbox(os.path.join(work, f"{name}.db"))
+    def capture(name: str, r: int):
+        ob = Outbox(db_path(name, r))
         clock = StationClock(ob.get_meta, ob.set_meta)
         return Capture("st-100-1", "100", ob, clock, cfg)
 
-    # steady stream: one gun
-    cap = capture("steady")
-    cap.scan("%KRECEIVE"), cap.scan("%P1002")
-    lat = []
-    for i in range(args.scans):
-        wb = rules.make("std14", "7000000%06d" % i)
-        t = time.perf_counter()
-        v = cap.scan(wb)
-        lat.append(time.perf_counter() - t)
-        assert v.accepted, v
-    p50, p99 = pct(lat, 0.5) * 1000, pct(lat, 0.99) * 1000
-    print(f"steady stream: {args.scans} scans, p50 {p50:.3f} ms, p99 {p99:.3f} ms, mean {statistics.mean(lat) * 1000:.3f} ms")
-    print(f"  p99 ratio to the baseline p99: {p99 / b99:.2f}x  (goal <= 3x)")
-    cap.outbox.close()
+    def part_baseline(r):
+        return latency_figures(baseline(db_path("baseline", r), scans))
 
-    # burst: several guns at once
-    cap = capture("burst")
-    per = args.scans
-    waybills = [[rules.make("std14", "7%02d%010d" % (g, i)) for i in range(per)] for g in range(args.guns)]
-    for g in range(args.guns):
-        cap.scan("%KRECEIVE", device=f"g{g}"), cap.scan("%P1002", device=f"g{g}")
+    def part_steady(r):
+        cap = capture("steady", r)
+        cap.scan("%KRECEIVE"), cap.scan("%P1002")
+        lat = []
+        for wb in steady_waybills:
+            t = time.perf_counter()
+            v = cap.scan(wb)
+            lat.append(time.perf_counter() - t)
+            assert v.accepted, v
+        cap.outbox.close()
+        return latency_figures(lat)
 
-    def gun(g):
-        return sum(cap.scan(wb, device=f"g{g}").accepted for wb in waybills[g])
-    total, elapsed, durable = run_guns(cap, gun, args.guns)
-    print(f"burst, live guns: {args.guns} guns scanning at once, {total} accepted in {elapsed:.2f} s = "
-          f"{total / elapsed:,.0f} scans/s (goal >= 5,000), durable on disk: {durable}/{total}")
+    def part_burst(r):
+        cap = capture("burst", r)
+        for g in range(args.guns):
+            cap.scan("%KRECEIVE", device=f"g{g}"), cap.scan("%P1002", device=f"g{g}")
 
-    # burst: several wireless guns in their cradles uploading stored scans at once
-    cap = capture("cradle")
+        def gun(g):
+            return sum(cap.scan(wb, device=f"g{g}").accepted for wb in waybills[g])
+        return run_guns(cap, gun, args.guns)
 
-    def cradle(g):
-        items = [{"text": wb, "device": f"g{g}", "kind": "receive", "operator": "1002",
-                  "captured_ms": 1_795_600_000_000 + i} for i, wb in enumerate(waybills[g])]
-        return sum(sum(v.accepted for v in cap.scan_batch(items[k:k + 250])) for k in range(0, len(items), 250))
-    total, elapsed, durable = run_guns(cap, cradle, args.guns)
-    print(f"burst, cradle uploads: {args.guns} guns x {per} stored scans in batches of 250, {total} accepted in "
-          f"{elapsed:.2f} s = {total / elapsed:,.0f} scans/s (goal >= 5,000), durable on disk: {durable}/{total}")
+    def part_cradle(r):
+        cap = capture("cradle", r)
+
+        def cradle(g):
+            items = [{"text": wb, "device": f"g{g}", "kind": "receive", "operator": "1002",
+                      "captured_ms": 1_795_600_000_000 + i} for i, wb in enumerate(waybills[g])]
+            return sum(sum(v.accepted for v in cap.scan_batch(items[k:k + 250])) for k in range(0, len(items), 250))
+        return run_guns(cap, cradle, args.guns)
+
+    def cleanup(r):
+        for name in ("baseline", "steady", "burst", "cradle"):
+            for suffix in ("", "-wal", "-shm"):
+                with_suffix = db_path(name, r) + suffix
+                if os.path.exists(with_suffix):
+                    os.remove(with_suffix)
+
+    b = harness.Bench("capture", args, params={"scans": scans, "guns": args.guns})
+    b.part("baseline", part_baseline)
+    b.part("steady", part_steady)
+    b.part("burst", part_burst)
+    b.part("cradle", part_cradle)
+    b.after_round(cleanup)
+    b.compare("steady_p50", "steady stream, one gun, p50", "steady.p50_ms", "baseline.p50_ms", unit="ms")
+    b.compare("steady_p99", "steady stream, one gun, p99", "steady.p99_ms", "baseline.p99_ms", unit="ms",
+              goal=("<=", 3), headline=True)
+    b.figure("burst", f"burst, {args.guns} live guns", "burst.scans_per_s", unit="scans/s", goal=(">=", 5000),
+             headline=True)
+    b.figure("burst_not_durable", "  accepted but not on disk", "burst.not_durable", goal=("<=", 0))
+    b.figure("cradle", f"burst, {args.guns} cradle uploads (250/upload)", "cradle.scans_per_s", unit="scans/s",
+             goal=(">=", 5000), headline=True)
+    b.figure("cradle_not_durable", "  accepted but not on disk", "cradle.not_durable", goal=("<=", 0))
+    b.noise_from("baseline.p50_ms", "baseline.p99_ms")
+    b.note("baseline: one durable single-row SQLite commit (WAL, synchronous=FULL), same rounds as the steady stream")
+    if args.quick:
+        b.note("quick run: small sizes; the goals are set for the full size")
+    try:
+        b.run()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def run_guns(cap, work, guns: int) -> tuple[int, float, int]:
-    """Run ``work(g)`` for every gun at once; (accepted, seconds, rows on disk read afterwards)."""
+def run_guns(cap, work, guns: int) -> dict:
+    """Run ``work(g)`` for every gun at once; figures: accepted, scans/s, rows on disk read afterwards."""
     accepted = [0] * guns
 
     def one(g):
@@ -130,7 +171,10 @@ def run_guns(cap, work, guns: int) -> tuple[int, float, int]:
     cap.outbox.close()
     with sqlite3.connect(path) as db:        # what is on disk, read by another connection
         durable = db.execute("SELECT COUNT(*) FROM scans").fetchone()[0]
-    return sum(accepted), elapsed, durable
+    total = sum(accepted)
+    return {"accepted": total, "seconds": elapsed, "scans_per_s": total / elapsed, "durable": durable,
+            "not_durable": total - durable}
+
 
 if __name__ == "__main__":
     main()

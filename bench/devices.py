@@ -8,21 +8,26 @@ the least any framer must do: append to a buffer and ``bytes.find`` the next fra
 live run: real drivers on pseudo-terminals fed by simulator processes at 10 frames/s, with this
 process's CPU time over the interval (port threads, decoding, stability logic, all of it).
 
-    python bench/devices.py [--frames 3000] [--live-seconds 3] [--json]
+    python bench/devices.py [--frames 3000] [--live-seconds 3] [--rounds 5] [--quick] [--json]
 
-Target: well under 1% of one core per device (a Raspberry Pi runs a dozen).
+Decoder and baseline are measured in the same rounds, next to each other, the order reversed
+every other round (bench/harness.py); each round keeps the best of 3 passes over the frames, and
+the ratio is taken per round.  Target: well under 1% of one core per device (a Raspberry Pi runs a
+dozen).
 """
 from __future__ import annotations
 
-import argparse
-import json
+import math
 import os
 import subprocess
 import sys
 import time
 
+import harness
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# the product's modules this bench drives (scanners are imported in scanner_cases)
 from drivers.scale import SCALE_PROTOCOLS, make_decoder, open_scale  # noqa: E402
 from sim import scale_devices as sim  # noqa: E402
 
@@ -148,43 +153,58 @@ def live_cpu(protocols: list[str], seconds: float) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=3000)
-    ap.add_argument("--live-seconds", type=float, default=3.0)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
+    ap = harness.parser(__doc__)
+    ap.add_argument("--frames", type=int, default=None, help="frames per protocol (default 3000; 1000 with --quick)")
+    ap.add_argument("--live-seconds", type=float, default=None,
+                    help="seconds of the live run per round, 0 to skip it (default 3; 1 with --quick)")
+    args = harness.parse(ap, argv)
+    n_frames = args.frames or (1000 if args.quick else 3000)
+    live_s = args.live_seconds if args.live_seconds is not None else (1.0 if args.quick else 3.0)
 
     cases = [(f"scale:{p}", (lambda p=p: make_decoder(p, **({"checksum": True} if p == "toledo-continuous" else {}))),
-              scale_frames(p, args.frames)) for p in SCALE_PROTOCOLS]
-    more, notes = scanner_cases(args.frames)
-    rows = []
+              scale_frames(p, n_frames)) for p in SCALE_PROTOCOLS]
+    more, notes = scanner_cases(n_frames)
+    b = harness.Bench("devices", args, params={"frames": n_frames, "live_seconds": live_s}, warmup=1)
+    names = []
     for name, make, frames in cases + more:
-        t, items = time_decoder(make, frames)
-        base = time_baseline(frames)
-        per = t / max(len(frames), 1)
-        rows.append({"protocol": name, "frames": len(frames), "items": items,
-                     "frames_per_s": round(len(frames) / t), "us_per_frame": round(per * 1e6, 2),
-                     "baseline_us_per_frame": round(base / len(frames) * 1e6, 2),
-                     "ratio_to_baseline": round(t / base, 1) if base else None,
-                     "core_percent_at_10hz": round(per * RATE_HZ * 100, 4)})
-    live = live_cpu(["toledo-continuous", "mt-sics", "xk3190", "modbus"], args.live_seconds) \
-        if args.live_seconds > 0 else None
+        names.append(name)
 
-    if args.json:
-        print(json.dumps({"decode": rows, "live": live, "notes": notes}, indent=1))
-        return 0
-    print(f"{'protocol':28} {'frames/s':>10} {'us/frame':>9} {'baseline':>9} {'ratio':>6} {'%core@10Hz':>11}")
-    for r in rows:
-        print(f"{r['protocol']:28} {r['frames_per_s']:>10} {r['us_per_frame']:>9} {r['baseline_us_per_frame']:>9} "
-              f"{r['ratio_to_baseline']:>6} {r['core_percent_at_10hz']:>11}")
-        if r["items"] != r["frames"]:
-            print(f"  note: {r['items']} items from {r['frames']} frames")
+        def decode(r, make=make, frames=frames):
+            t, items = time_decoder(make, frames)
+            return {"us_per_frame": t / len(frames) * 1e6, "frames_per_s": len(frames) / t, "items": items,
+                    "frames": len(frames), "core_percent_at_10hz": t / len(frames) * RATE_HZ * 100}
+
+        def split(r, frames=frames):
+            return {"us_per_frame": time_baseline(frames) / len(frames) * 1e6}
+        b.part(name, decode)
+        b.part(f"{name}~split", split)
+        b.compare(name, name, f"{name}.us_per_frame", f"{name}~split.us_per_frame", unit="us", better="lower")
+        _, items = time_decoder(make, frames, repeat=1)
+        if items != len(frames):
+            notes.append(f"{name}: {items} items from {len(frames)} frames")
+
+    def overall(figures):
+        dec = [figures[f"{n}.us_per_frame"] for n in names]
+        base = [figures[f"{n}~split.us_per_frame"] for n in names]
+        return {"us_per_frame": sum(dec) / len(dec), "split_us_per_frame": sum(base) / len(base),
+                "ratio_geomean": math.exp(sum(math.log(d / s) for d, s in zip(dec, base)) / len(dec))}
+    b.derive("all", overall)
+    b.figure("decode_mean", f"decoding, mean of {len(names)} protocols", "all.us_per_frame", unit="us",
+             headline=True, better="lower")
+    b.figure("decode_ratio", "  x split baseline, geometric mean of the per-protocol ratios", "all.ratio_geomean",
+             unit="x", headline=True, better="lower")
+    live_protocols = ["toledo-continuous", "mt-sics", "xk3190", "modbus"]
+    if live_s > 0:
+        b.part("live", lambda r: live_cpu(live_protocols, live_s))
+        b.figure("live", f"live: {len(live_protocols)} scales on ptys at {RATE_HZ}/s, per device",
+                 "live.cpu_percent_per_device", unit="% core", goal=("<", 1), headline=True)
+        b.figure("live_reading", "  CPU per reading", "live.cpu_us_per_reading", unit="us", better="lower")
+    b.noise_from("all.split_us_per_frame")
+    b.note("baseline (~split): append to a buffer and bytes.find the next frame start over the same frames")
+    b.note(f"% of a core for decoding at {RATE_HZ} frames/s = us/frame / 1000")
     for n in notes:
-        print(f"note: {n}")
-    if live:
-        print(f"live: {live['devices']} scales on ptys at {RATE_HZ} frames/s for {live['seconds']} s: "
-              f"{live['cpu_percent_per_device']}% of a core per device, {live['cpu_us_per_reading']} us CPU "
-              f"per reading ({live['readings']} readings; target < 1%)")
+        b.note(n)
+    b.run()
     return 0
 
 

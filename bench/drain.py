@@ -1,86 +1,99 @@
 """Drain benchmark: stations with a large backlog drain through a real Mosquitto into the hub.
 
-    python bench/drain.py                    # 10 stations, 1,000,000 scans (the issue's figure)
-    python bench/drain.py --scans 100000     # quicker
+    python bench/drain.py                    # 10 stations, 1,000,000 scans in 5 rounds of 200,000
+    python bench/drain.py --quick            # 60,000 scans in 3 rounds of 20,000
+    python bench/drain.py --scans 200000 --rounds 4 [--json]
 
-Prints scans/s through the whole pipeline (outbox -> MQTT -> hub commit -> ack -> outbox), and in
-the same run the baseline: a plain batched ``executemany`` of the same rows into a bare SQLite
-table, and the ratio.  The hub runs as its own process (as in production); the stations' uplinks
-share this one.
+Scans/s through the whole pipeline (outbox -> MQTT -> hub commit -> ack -> outbox) against the
+baseline: a plain batched ``executemany`` of the same rows into a bare SQLite table with the hub
+store's journal and ``synchronous`` settings.  One Mosquitto and one hub process (as in
+production; ``cli.py hub run`` of this script's own tree) serve the whole run; the scans are drained
+in rounds (bench/harness.py): before each round every station's outbox gets its slice of the
+backlog, then the baseline inserts the same rows and the stations drain them, in the opposite order
+every other round, and the ratio is taken per round.  The hub store and the baseline table both
+keep their rows from round to round, so they grow alike (to ``--scans`` rows at the end); a drain
+part ends only once the hub's background derivation has caught up, so nothing of it runs during
+the next baseline.  Because both grow, their figures trend from round to round; the noise figure
+comes from a probe that does not grow: the same executemany of a fixed number of rows into a fresh
+table each round.  The stations' uplinks share this process.  Goal: drain >= 0.6x the baseline.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
+import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+
+import harness
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from drivers.scanner.waybill import WaybillRules  # noqa: E402
-from edge.outbox import SCHEMA  # noqa: E402
-
 T0 = 1_795_600_000_000
+SYNC_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}     # PRAGMA synchronous values
+PROBE_ROWS = 20_000
+BASELINE_COLUMNS = ("id TEXT PRIMARY KEY, station TEXT, seq INTEGER, kind TEXT, waybill TEXT, site TEXT, "
+                    "edge_ms INTEGER, event_ms INTEGER, payload TEXT")
 
 
-def make_rows(station: str, n: int, offset: int):
-    rules = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
+def make_rows(rules, station: str, n: int, offset: int):
     for i in range(n):
         wb = rules.make("std14", "7%012d" % (offset + i))
-        scan = {"kind": "receive", "waybill": wb, "site": "100", "operator": "1002", "device": "g1",
-                "courier": "1001", "id": uuid.uuid4().hex, "station": station, "epoch": "bench", "edge_ms": T0 + i}
-        yield scan
+        yield {"kind": "receive", "waybill": wb, "site": "100", "operator": "1002", "device": "g1",
+               "courier": "1001", "id": uuid.uuid4().hex, "station": station, "epoch": "bench",
+               "edge_ms": T0 + offset + i}
 
 
-def fill_outbox(path: str, station: str, n: int, offset: int, boot: str) -> list[tuple]:
+def fill_outbox(schema: str, rules, path: str, station: str, n: int, offset: int, boot: str) -> list[tuple]:
+    """Append ``n`` pending scans to a station's outbox (created on first use) while no agent runs."""
     db = sqlite3.connect(path)
-    db.executescript(SCHEMA)
+    db.executescript(schema)
     db.execute("INSERT OR REPLACE INTO meta VALUES('epoch','bench')")
     db.execute("INSERT OR REPLACE INTO meta VALUES('mono_offsets', ?)", (json.dumps({boot: T0}),))
-    rows = [(s["id"], s["waybill"], s["kind"], s["edge_ms"], i, boot, json.dumps(s, separators=(",", ":")))
-            for i, s in enumerate(make_rows(station, n, offset))]
+    rows = [(s["id"], s["waybill"], s["kind"], s["edge_ms"], s["edge_ms"] - T0, boot,
+             json.dumps(s, separators=(",", ":"))) for s in make_rows(rules, station, n, offset)]
     with db:
-        db.executemany("INSERT INTO scans(id, waybill, kind, created_ms, mono_ms, boot, payload) VALUES(?,?,?,?,?,?,?)", rows)
+        db.executemany("INSERT INTO scans(id, waybill, kind, created_ms, mono_ms, boot, payload) VALUES(?,?,?,?,?,?,?)",
+                       rows)
     db.close()
     return rows
 
 
-def baseline(rows: list[tuple], workdir: str, batch: int = 500) -> float:
-    """Bare SQLite: the same rows, batched executemany, same journal settings as the hub store."""
-    db = sqlite3.connect(os.path.join(workdir, "baseline.db"), isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("CREATE TABLE scans (id TEXT PRIMARY KEY, station TEXT, seq INTEGER, kind TEXT, waybill TEXT, "
-               "site TEXT, edge_ms INTEGER, event_ms INTEGER, payload TEXT)")
+def open_baseline(path: str, journal: str, synchronous: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute(f"PRAGMA journal_mode={journal}")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.execute(f"CREATE TABLE IF NOT EXISTS scans ({BASELINE_COLUMNS})")
+    return db
+
+
+def insert_batched(db: sqlite3.Connection, rows: list[tuple], seq0: int, batch: int) -> float:
+    """Bare SQLite: the rows in transactions of ``batch`` (as the hub commits a batch); rows/s."""
     t = time.perf_counter()
     for i in range(0, len(rows), batch):
         db.execute("BEGIN")
         db.executemany("INSERT INTO scans VALUES(?,?,?,?,?,?,?,?,?)",
-                       [(r[0], "st", i + k, r[2], r[1], "100", r[3], r[3], r[6]) for k, r in enumerate(rows[i:i + batch])])
+                       [(r[0], "st", seq0 + i + k, r[2], r[1], "100", r[3], r[3], r[6])
+                        for k, r in enumerate(rows[i:i + batch])])
         db.execute("COMMIT")
-    elapsed = time.perf_counter() - t
-    db.close()
-    return len(rows) / elapsed
+    return len(rows) / (time.perf_counter() - t)
 
 
-def wait_for_hub(port: int, station: str, timeout_s: float = 30.0) -> None:
+def wait_for_hub(protocol, port: int, station: str, timeout_s: float = 30.0) -> None:
     """The hub has subscribed once it has published the stations' retained configurations."""
-    import threading
-
     import paho.mqtt.client as mqtt
-
-    from hub import protocol as P
     got = threading.Event()
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-probe")
     c.on_message = lambda *a: got.set()
     c.connect("127.0.0.1", port)
-    c.subscribe(P.topic(station, P.CONFIG), qos=1)
+    c.subscribe(protocol.topic(station, protocol.CONFIG), qos=1)
     c.loop_start()
     try:
         if not got.wait(timeout_s):
@@ -90,25 +103,69 @@ def wait_for_hub(port: int, station: str, timeout_s: float = 30.0) -> None:
         c.disconnect()
 
 
+def tree_env() -> dict:
+    """Environment for child processes: this tree's code first, whatever is installed."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def check_tree(env: dict) -> None:
+    """Refuse to measure another checkout: the hub's interpreter must import hub/ from ROOT."""
+    where = subprocess.run([sys.executable, "-c", "import hub, os; print(os.path.dirname(os.path.dirname("
+                            "os.path.abspath(hub.__file__))))"], env=env, cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.strip()
+    if os.path.realpath(where) != os.path.realpath(ROOT):
+        raise SystemExit(f"the hub process would run the code in {where}, not this tree ({ROOT})")
+
+
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def self_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scans", type=int, default=1_000_000)
+    ap = harness.parser(__doc__, quick_help="60,000 scans (20,000 a round)")
+    ap.add_argument("--scans", type=int, default=None,
+                    help="scans drained in all, split evenly over the rounds (default 1,000,000; 60,000 with --quick)")
     ap.add_argument("--stations", type=int, default=10)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--window", type=int, default=8)
     ap.add_argument("--workers", type=int, default=1, help="hub worker processes (shared subscription)")
-    args = ap.parse_args()
+    ap.add_argument("--derive", choices=["background", "inline"], default="background",
+                    help="the hub's --derive (default background)")
+    ap.add_argument("--keep-files", action="store_true", help="keep the hub store, outboxes and baseline (temp folder)")
+    ap.add_argument("--baseline-synchronous", choices=["auto", *SYNC_NAMES.values()], default="auto",
+                    help="PRAGMA synchronous of the baseline table; auto (default): whatever the hub store gets "
+                         "from hub.db's own opening code, so a change there moves the baseline with it")
+    args = harness.parse(ap)
+    scans = args.scans or (60_000 if args.quick else 1_000_000)
+    per = scans // args.rounds // args.stations           # scans per station per round
+    if per < 1:
+        ap.error("--scans must give every station at least one scan a round")
+    slice_n = per * args.stations
 
+    # the product's modules this bench drives (kept together: update here when they move)
+    from drivers.scanner.waybill import WaybillRules
     from edge.agent import EdgeAgent
     from edge.clock import boot_id
+    from edge.outbox import SCHEMA
     from edge.station import StationConfig
+    from hub import protocol
     from hub.basic_data import import_network
     from hub.broker import ManagedBroker
     from hub.db import connect, database
     from hub.network import check_network
 
+    rules = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
     work = tempfile.mkdtemp(prefix="scanhub-bench-drain-")
-    per = args.scans // args.stations
     stations = [f"st-{i:02d}" for i in range(args.stations)]
     net = {"network": "bench", "sites": [{"code": "900", "name": "C", "kind": "center"},
                                          {"code": "100", "name": "S", "center": "900"}],
@@ -118,84 +175,139 @@ def main() -> None:
     hub_db = os.path.join(work, "hub.db")
     connect(hub_db, create=True)
     import_network(check_network(net))
+    # the baseline writes like the hub store: ask SQLite what the hub's own opening code set
+    journal = database.execute_sql("PRAGMA journal_mode").fetchone()[0].upper()
+    hub_sync = SYNC_NAMES.get(database.execute_sql("PRAGMA synchronous").fetchone()[0], "?")
     database.close()
+    sync = hub_sync if args.baseline_synchronous == "auto" else args.baseline_synchronous
 
-    print(f"filling {args.stations} outboxes with {per * args.stations:,} scans …", flush=True)
+    b = harness.Bench("drain", args, params={
+        "scans": slice_n * args.rounds, "per_round": slice_n, "stations": args.stations, "batch": args.batch,
+        "window": args.window, "workers": args.workers, "derive": args.derive, "hub_journal": journal,
+        "hub_synchronous": hub_sync, "baseline_synchronous": sync, "probe_rows": min(PROBE_ROWS, slice_n)})
+    b.log(f"{args.stations} stations, {args.rounds} round(s) of {slice_n:,} scans ({slice_n * args.rounds:,} in all); "
+          f"hub store {journal}, synchronous={hub_sync}; baseline synchronous={sync}")
+    base_db = open_baseline(os.path.join(work, "baseline.db"), journal, sync)
     boot = boot_id()
-    all_rows = []
-    for k, st in enumerate(stations):
-        all_rows += fill_outbox(os.path.join(work, f"{st}.db"), st, per, k * per, boot)
+    state = {"rows": [], "filled": 0, "seq": 0}
 
-    base = baseline(all_rows, work)
-    print(f"baseline: bare SQLite executemany: {base:,.0f} rows/s", flush=True)
-    del all_rows
+    def fill(r, n: int = per):
+        rows = []
+        for k, st in enumerate(stations):       # station k's waybills: a range of its own
+            offset = k * 10 * scans + state["filled"]
+            rows += fill_outbox(SCHEMA, rules, os.path.join(work, f"{st}.db"), st, n, offset, boot)
+        state["rows"], state["filled"] = rows, state["filled"] + n
 
-    broker = ManagedBroker().start()
-    extra = ["--shared"] if args.workers > 1 else []
-    hubs = [subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "hub", "run", "--db", hub_db,
-                              "--broker", broker.url, *extra], stdout=subprocess.DEVNULL, cwd=ROOT)
-            for _ in range(args.workers)]
-    agents = []
-    try:
-        wait_for_hub(broker.port, stations[0])
-        for st in stations:
-            cfg = StationConfig(station=st, site="100", broker=broker.url, outbox=os.path.join(work, f"{st}.db"),
-                                batch_size=args.batch, window=args.window)
-            agents.append(EdgeAgent(cfg))
-        import resource
-        ru = resource.getrusage(resource.RUSAGE_SELF)
-        cpu_before = ru.ru_utime + ru.ru_stime
-        t_start = time.perf_counter()
-        for a in agents:
-            a.start()
-        total = per * args.stations
-        last_print = 0.0
-        while True:
-            left = sum(a.outbox.pending for a in agents)
-            now = time.perf_counter()
-            if now - last_print > 5:
-                done = total - left
-                print(f"  {done:>9,} / {total:,} acked  ({done / (now - t_start):,.0f} scans/s)", flush=True)
-                last_print = now
-            if left == 0:
-                break
-            if now - t_start > 3600:
-                raise SystemExit("drain did not finish within an hour")
-            time.sleep(0.2)
-        elapsed = time.perf_counter() - t_start
-        # derived state (parcels, monitoring facts, fees) catches up behind the acknowledgements
+    def baseline(r):
+        rate = insert_batched(base_db, state["rows"], state["seq"], args.batch)
+        state["seq"] += len(state["rows"])
+        return {"rows_per_s": rate, "rows": len(state["rows"])}
+
+    def probe(r):
+        path = os.path.join(work, f"probe-{r}.db")
+        db = open_baseline(path, journal, sync)
+        rate = insert_batched(db, state["rows"][:PROBE_ROWS], 0, args.batch)
+        db.close()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+        return {"rows_per_s": rate}
+
+    def committed() -> int:
         with sqlite3.connect(hub_db, timeout=60) as c:
-            while c.execute("SELECT COUNT(*) FROM dirtywaybill").fetchone()[0]:
-                time.sleep(0.2)
-        derived = time.perf_counter() - t_start
-        stats = {k: sum(a.uplink.stats[k] for a in agents) for k in ("batches_sent", "resends", "connects")}
-        hub_cpu = 0.0
-        for hub in hubs:
-            with open(f"/proc/{hub.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            hub_cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        import resource
-        ru = resource.getrusage(resource.RUSAGE_SELF)
-        edge_cpu = ru.ru_utime + ru.ru_stime - cpu_before
+            return c.execute("SELECT COUNT(*) FROM scanevent").fetchone()[0]
+
+    def drain(r):
+        slice_n = len(state["rows"])
+        before = committed()
+        agents = [EdgeAgent(StationConfig(station=st, site="100", broker=broker.url,
+                                          outbox=os.path.join(work, f"{st}.db"), batch_size=args.batch,
+                                          window=args.window)) for st in stations]
+        hub_cpu0, cpu0 = sum(proc_cpu(h.pid) for h in hubs), self_cpu()
+        t_start = last_print = time.perf_counter()
+        try:
+            for a in agents:
+                a.start()
+            while True:
+                left = sum(a.outbox.pending for a in agents)
+                now = time.perf_counter()
+                if left == 0:
+                    break
+                if now - last_print > 5:
+                    done = slice_n - left
+                    b.log(f"    {done:>9,} / {slice_n:,} acked  ({done / (now - t_start):,.0f} scans/s)")
+                    last_print = now
+                if now - t_start > 3600:
+                    raise SystemExit("drain did not finish within an hour")
+                time.sleep(0.01)
+            elapsed = time.perf_counter() - t_start
+            edge_cpu, hub_cpu = self_cpu() - cpu0, sum(proc_cpu(h.pid) for h in hubs) - hub_cpu0
+            # derived state (parcels, monitoring facts, fees) catches up behind the acknowledgements
+            with sqlite3.connect(hub_db, timeout=60) as c:
+                while c.execute("SELECT COUNT(*) FROM dirtywaybill").fetchone()[0]:
+                    if time.perf_counter() - t_start > 7200:
+                        raise SystemExit("derivation did not catch up within two hours")
+                    time.sleep(0.05)
+            derived = time.perf_counter() - t_start
+            stats = {k: sum(a.uplink.stats[k] for a in agents) for k in ("batches_sent", "resends", "connects")}
+        finally:
+            for a in agents:
+                a.stop()
+        got = committed() - before
+        return {"scans_per_s": slice_n / elapsed, "seconds": elapsed, "derived_after_s": derived - elapsed,
+                "e2e_scans_per_s": slice_n / derived, "committed": got, "not_committed": slice_n - got,
+                "hub_cpu_s": hub_cpu, "hub_core_percent": 100 * hub_cpu / elapsed,
+                "uplink_cpu_s": edge_cpu, "uplink_core_percent": 100 * edge_cpu / elapsed, **stats}
+
+    b.before_round(fill)
+    b.part("probe", probe)
+    b.part("baseline", baseline)
+    b.part("drain", drain)
+    b.compare("drain", "drain until acknowledged vs bare executemany", "drain.scans_per_s", "baseline.rows_per_s",
+              unit="scans/s", goal=(">=", 0.6), headline=True)
+    b.figure("e2e", "  with derived state complete", "drain.e2e_scans_per_s", unit="scans/s", headline=True,
+             better="higher")
+    b.figure("derived_after", "  derivation done after the last ack", "drain.derived_after_s", unit="s",
+             better="lower")
+    b.figure("not_committed", "  scans the hub did not commit", "drain.not_committed", goal=("<=", 0))
+    b.figure("resends", "  resends after an ack timeout", "drain.resends", better="lower")
+    b.figure("hub_cpu", "  CPU: hub process, of a core", "drain.hub_core_percent", unit="%", better="lower")
+    b.figure("uplink_cpu", "  CPU: station uplinks, of a core", "drain.uplink_core_percent", unit="%", better="lower")
+    b.figure("probe", f"noise probe: {min(PROBE_ROWS, slice_n):,} rows into a fresh table", "probe.rows_per_s",
+             unit="rows/s", better="higher")
+    b.noise_from("probe.rows_per_s")
+    b.note(f"a warm-up of {min(per, args.batch) * args.stations:,} scans went through both before the rounds")
+    b.note(f"baseline: batched executemany ({args.batch} a transaction) into a bare table with the hub store's "
+           f"journal_mode={journal}, synchronous={sync} (hub store: synchronous={hub_sync}); it grows with the store")
+    if sync != hub_sync:
+        b.note(f"the baseline's synchronous={sync} differs from the hub store's ({hub_sync}): the ratio is not like "
+               f"for like")
+    if args.quick:
+        b.note("quick run: small slices, where connection set-up weighs; the goal is set for the full size")
+
+    env = tree_env()
+    check_tree(env)
+    broker = ManagedBroker().start()
+    extra = (["--shared"] if args.workers > 1 else []) + ["--derive", args.derive]
+    hubs = []
+    try:
+        hubs = [subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "hub", "run", "--db", hub_db,
+                                  "--broker", broker.url, *extra], stdout=subprocess.DEVNULL, cwd=ROOT, env=env)
+                for _ in range(args.workers)]
+        wait_for_hub(protocol, broker.port, stations[0])
+        # warm-up, not measured: one batch per station through the pipeline and into the baseline
+        fill(-1, min(per, args.batch))
+        baseline(-1), drain(-1)
+        b.log(f"warm-up: {len(state['rows']):,} scans drained and inserted (not measured)")
+        b.run()
     finally:
-        for a in agents:
-            a.stop()
         for hub in hubs:
             hub.terminate()
             hub.wait()
         broker.stop()
-    with sqlite3.connect(hub_db) as c:
-        committed = c.execute("SELECT COUNT(*) FROM scanevent").fetchone()[0]
-    rate = total / elapsed
-    print(f"drain: {total:,} scans from {args.stations} stations, {args.workers} hub worker(s), in {elapsed:.1f} s = {rate:,.0f} scans/s "
-          f"(hub committed {committed:,})")
-    print(f"ratio to baseline: {rate / base:.3f}x  (goal >= 0.6x)")
-    print(f"derived state (parcels, monitoring facts, fees) complete {derived - elapsed:.1f} s after the last ack "
-          f"({total / derived:,.0f} scans/s including derivation)")
-    print(f"uplinks: {stats['batches_sent']:,} batches sent, {stats['resends']} resent after an ack timeout, "
-          f"{stats['connects']} connections")
-    print(f"CPU: hub {hub_cpu:.1f} s ({hub_cpu / elapsed:.0%} of a core), "
-          f"station uplinks {edge_cpu:.1f} s ({edge_cpu / elapsed:.0%} of a core), over {elapsed:.1f} s")
+        base_db.close()
+        if not args.keep_files:
+            shutil.rmtree(work, ignore_errors=True)      # a full run leaves about 2 GB
 
 
 if __name__ == "__main__":

@@ -1,26 +1,33 @@
 """Benchmark: monitoring reports and tracking over a large generated network in SQLite.
 
     python bench/monitor.py                 # 300 sites (20 centers), 10,000,000 scans
-    python bench/monitor.py --quick         # 300 sites, 300,000 scans
+    python bench/monitor.py --quick         # 300 sites, 300,000 scans, 3 rounds
     python bench/monitor.py --scans 2000000 --db /tmp/big.db --keep
+    options: [--rounds 5] [--json]
 
 Scans are written with bulk inserts (``executemany``); the scan facts the reports read are
-derived by the product's own ``hub.monitoring.derive`` per parcel and bulk-inserted too.  Each
-figure is printed in milliseconds and as a ratio to the baseline measured in the same run: one
-full scan of the scan table.  Goals: every single-site report under 200 ms, tracking under 5 ms.
+derived by the product's own ``hub.monitoring.derive`` per parcel and bulk-inserted too (once,
+not timed).  Then, in interleaved rounds (bench/harness.py: order reversed every other round,
+ratios per round): the baseline, one full scan of the scan table; every report for one site,
+one center and all sites; tracking 200 parcels.  Each figure is printed in milliseconds and as
+a ratio to the baseline of its round.  Goals: every single-site report under 200 ms, tracking
+under 5 ms.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 
+import harness
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# the product's modules this bench drives
 from hub import basic_data, db, monitoring  # noqa: E402
 from hub import business_models as bm  # noqa: E402
 from hub import models as m  # noqa: E402
@@ -125,16 +132,17 @@ def timed(fn, repeat: int = 5) -> float:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scans", type=int, default=10_000_000, help="scans to generate (default 10,000,000)")
-    ap.add_argument("--quick", action="store_true", help="300,000 scans")
+    ap = harness.parser(__doc__.split("\n\n")[0], quick_help="300,000 scans")
+    ap.add_argument("--scans", type=int, default=None,
+                    help="scans to generate (default 10,000,000; 300,000 with --quick)")
     ap.add_argument("--sites", type=int, default=300)
     ap.add_argument("--centers", type=int, default=20)
     ap.add_argument("--db", help="store path (default: a temp file, removed afterwards)")
     ap.add_argument("--keep", action="store_true", help="keep the store; reuse it if it is already loaded")
     ap.add_argument("--seed", type=int, default=7)
-    args = ap.parse_args(argv)
-    n = 300_000 if args.quick else args.scans
+    args = harness.parse(ap, argv)
+    n = args.scans or (300_000 if args.quick else 10_000_000)
+    b = harness.Bench("monitor", args, params={"scans": n, "sites": args.sites, "centers": args.centers})
     path = args.db or os.path.join(tempfile.mkdtemp(prefix="scanhub-bench-"), "hub.db")
     reuse = args.keep and os.path.exists(path)
     db.connect(path, create=True)
@@ -143,44 +151,59 @@ def main(argv=None) -> int:
         basic_data.import_network(net)
         t = time.perf_counter()
         total, n_parcels = load(n, net, args.seed)
-        print(f"loaded {total:,} scans of {n_parcels:,} parcels in {time.perf_counter() - t:.1f} s into {path}")
+        b.log(f"loaded {total:,} scans of {n_parcels:,} parcels in {time.perf_counter() - t:.1f} s into {path}")
     else:
         total = m.ScanEvent.select().count()
-        print(f"reusing {path} with {total:,} scans")
+        b.log(f"reusing {path} with {total:,} scans")
+    b.params["scans_in_store"] = total
     conn = db.database.obj.connection()
     table = m.ScanEvent._meta.table_name
-    baseline = timed(lambda: conn.execute(f'SELECT COUNT(*) FROM "{table}" WHERE "signer" = ?', ("nobody",)).fetchone(),
-                     repeat=3)
-    print(f"baseline: full scan of {total:,} scans = {baseline:.1f} ms\n")
     site, center = "0005", "9003"
     as_of = T0 + (DAYS + 3) * 24 * HOUR
     since, until = T0 + (DAYS - 7) * 24 * HOUR, T0 + DAYS * 24 * HOUR      # the last week
-    print(f"{'report':26} {'where':>8} {'rows':>7} {'ms':>9} {'x baseline':>11}  goal")
-    worst = 0.0
-    for name in monitoring.REPORTS:
-        for where in (site, center):
-            rows = monitoring.report(name, where, since, until, as_of_ms=as_of)
-            ms = timed(lambda: monitoring.report(name, where, since, until, as_of_ms=as_of))
-            worst = max(worst, ms)
-            print(f"{name:26} {where:>8} {len(rows):7} {ms:9.2f} {ms / baseline:11.4f}  {'ok' if ms < 200 else 'SLOW'}")
-        rows = monitoring.report(name, None, since, until, as_of_ms=as_of)
-        ms = timed(lambda: monitoring.report(name, None, since, until, as_of_ms=as_of), repeat=1)
-        print(f"{name:26} {'all':>8} {len(rows):7} {ms:9.2f} {ms / baseline:11.4f}")
+    cases = [(name, where) for name in monitoring.REPORTS for where in (site, center, None)]
+    rows = {c: len(monitoring.report(c[0], c[1], since, until, as_of_ms=as_of)) for c in cases}  # and warms up
     rng = random.Random(1)
     n_parcels = bm.ParcelFact.select().count()
     wbs = [f"7{rng.randint(1, max(1, n_parcels)):013d}" for _ in range(200)]
     E = m.ScanEvent
 
-    def track():
-        for w in wbs:
-            list(E.select().where(E.waybill == w).order_by(E.event_ms, E.id).tuples())
-    ms = timed(track, repeat=3) / len(wbs)
-    print(f"\n{'tracking (one parcel)':26} {'':>8} {'':>7} {ms:9.3f} {ms / baseline:11.5f}  {'ok' if ms < 5 else 'SLOW'}")
-    print(f"\nworst single-site report: {worst:.1f} ms (goal < 200 ms); tracking {ms:.2f} ms (goal < 5 ms); "
-          f"baseline {baseline:.0f} ms for {total:,} scans")
+    def baseline(r):
+        return {"ms": timed(lambda: conn.execute(f'SELECT COUNT(*) FROM "{table}" WHERE "signer" = ?',
+                                                 ("nobody",)).fetchone(), repeat=3)}
+
+    def reports(r):
+        out = {}
+        for name, where in cases:
+            out[f"{name}@{where or 'all'}"] = timed(lambda: monitoring.report(name, where, since, until, as_of_ms=as_of),
+                                                    repeat=5 if where else 1)
+        out["worst_single_site"] = max(v for (name, where), v in zip(cases, out.values()) if where)
+        return out
+
+    def tracking(r):
+        def track():
+            for w in wbs:
+                list(E.select().where(E.waybill == w).order_by(E.event_ms, E.id).tuples())
+        return {"ms": timed(track, repeat=3) / len(wbs)}
+
+    b.part("baseline", baseline)
+    b.part("reports", reports)
+    b.part("tracking", tracking)
+    b.compare("worst_single_site", "worst single-site report", "reports.worst_single_site", "baseline.ms", unit="ms",
+              figure_goal=("<", 200), headline=True)
+    b.compare("tracking", "tracking one parcel", "tracking.ms", "baseline.ms", unit="ms", figure_goal=("<", 5),
+              headline=True)
+    for name, where in cases:
+        key = f"{name}@{where or 'all'}"
+        b.compare(key, f"  {name} @{where or 'all sites'} ({rows[(name, where)]} rows)", f"reports.{key}",
+                  "baseline.ms", unit="ms", figure_goal=("<", 200) if where else None, better="lower")
+    b.figure("baseline", f"baseline: full scan of {total:,} scans", "baseline.ms", unit="ms", better="lower")
+    b.noise_from("baseline.ms")
+    b.note(f"single-site reports: site {site}, center {center}; each the median of 5 runs (all sites: 1 run) per round")
+    b.run()
     if not args.db and not args.keep:
         db.database.obj.close()
-        os.remove(path)
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)     # the temp folder made above
     return 0
 
 
