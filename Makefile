@@ -13,11 +13,14 @@ DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils
 demo: venv system-deps
 	$(BIN)/scanhub demo
 
+# The layers (import-linter contracts in pyproject.toml, docs/architecture.md) are part of the tests.
 test: venv system-deps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -ra
 
 # Everything, including the long soak tests.
 test-all: venv system-deps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -ra -m ''
 
 # Benchmarks (bench/harness.py: subject and baseline in interleaved rounds). `bench` is full size

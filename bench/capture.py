@@ -63,14 +63,15 @@ def main() -> None:
     scans = args.scans or (500 if args.quick else 3000)
 
     # the product's modules this bench drives (kept together: update here when they move)
-    from drivers.scanner.waybill import WaybillRules
+    from contract.waybill import WaybillRules
     from edge.capture import Capture
     from edge.clock import StationClock
     from edge.outbox import Outbox
-    from hub.basic_data import import_network
-    from hub.db import connect, database
-    from hub.network import load_network
-    from hub.station_config import site_slice
+    from hub.network.basic_data import import_network
+    from hub.schema import connect
+    from hub.store.db import database
+    from hub.network.file import load_network
+    from hub.network.station_config import site_slice
 
     work = tempfile.mkdtemp(prefix="scanhub-bench-capture-")
     connect(os.path.join(work, "hub.db"), create=True)

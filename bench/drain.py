@@ -153,16 +153,17 @@ def main() -> None:
     slice_n = per * args.stations
 
     # the product's modules this bench drives (kept together: update here when they move)
-    from drivers.scanner.waybill import WaybillRules
+    from contract.waybill import WaybillRules
     from edge.agent import EdgeAgent
     from edge.clock import boot_id
     from edge.outbox import SCHEMA
     from edge.station import StationConfig
-    from hub import protocol
-    from hub.basic_data import import_network
-    from hub.broker import ManagedBroker
-    from hub.db import connect, database
-    from hub.network import check_network
+    from contract import protocol
+    from hub.network.basic_data import import_network
+    from hub.network.broker import ManagedBroker
+    from hub.schema import connect
+    from hub.store.db import database
+    from hub.network.file import check_network
 
     rules = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
     work = tempfile.mkdtemp(prefix="scanhub-bench-drain-")
@@ -188,6 +189,8 @@ def main() -> None:
     b.log(f"{args.stations} stations, {args.rounds} round(s) of {slice_n:,} scans ({slice_n * args.rounds:,} in all); "
           f"hub store {journal}, synchronous={hub_sync}; baseline synchronous={sync}")
     base_db = open_baseline(os.path.join(work, "baseline.db"), journal, sync)
+    # what the hub's durable acknowledgement costs: the same baseline with synchronous=NORMAL beside it
+    normal_db = open_baseline(os.path.join(work, "baseline-normal.db"), journal, "NORMAL") if sync != "NORMAL" else None
     boot = boot_id()
     state = {"rows": [], "filled": 0, "seq": 0}
 
@@ -202,6 +205,10 @@ def main() -> None:
         rate = insert_batched(base_db, state["rows"], state["seq"], args.batch)
         state["seq"] += len(state["rows"])
         return {"rows_per_s": rate, "rows": len(state["rows"])}
+
+    def baseline_normal(r):
+        rate = insert_batched(normal_db, state["rows"], state["seq"], args.batch)
+        return {"rows_per_s": rate}
 
     def probe(r):
         path = os.path.join(work, f"probe-{r}.db")
@@ -261,10 +268,15 @@ def main() -> None:
 
     b.before_round(fill)
     b.part("probe", probe)
+    if normal_db is not None:
+        b.part("baseline_normal", baseline_normal)
     b.part("baseline", baseline)
     b.part("drain", drain)
     b.compare("drain", "drain until acknowledged vs bare executemany", "drain.scans_per_s", "baseline.rows_per_s",
               unit="scans/s", goal=(">=", 0.6), headline=True)
+    if normal_db is not None:
+        b.compare("drain_vs_normal", "  same, against a synchronous=NORMAL baseline", "drain.scans_per_s",
+                  "baseline_normal.rows_per_s", unit="scans/s")
     b.figure("e2e", "  with derived state complete", "drain.e2e_scans_per_s", unit="scans/s", headline=True,
              better="higher")
     b.figure("derived_after", "  derivation done after the last ack", "drain.derived_after_s", unit="s",

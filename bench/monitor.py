@@ -28,10 +28,15 @@ import harness
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # the product's modules this bench drives
-from hub import basic_data, db, monitoring  # noqa: E402
-from hub import business_models as bm  # noqa: E402
-from hub import models as m  # noqa: E402
-from hub.network import check_network  # noqa: E402
+from hub.network import basic_data  # noqa: E402
+from hub import schema  # noqa: E402
+from hub.store import db  # noqa: E402
+from hub.business import context  # noqa: E402
+from hub.business import facts  # noqa: E402
+from hub.business import monitoring  # noqa: E402
+from hub.business import tables as bm  # noqa: E402
+from hub.scans import tables as m  # noqa: E402
+from hub.network.file import check_network  # noqa: E402
 
 T0 = 1_717_200_000_000
 HOUR = 3_600_000
@@ -90,16 +95,16 @@ def bulk(conn, model, rows: list[dict]) -> None:
 
 def load(n_scans: int, net: dict, seed: int) -> tuple[int, int]:
     rng = random.Random(seed)
-    ctx = monitoring.load_context()
+    ctx = context.load_context()
     conn = db.database.obj.connection()
     conn.execute("PRAGMA synchronous=OFF")
     scans_buf, facts_buf, parcels_buf, total, n_parcels = [], [], [], 0, 0
     t0 = time.perf_counter()
     for wb, scans in parcels(net, n_scans, rng):
         evs = [dict(s, extra={}) for s in scans]
-        facts, parcel = monitoring.derive(evs, ctx)
+        fs, parcel = facts.derive(evs, ctx)
         scans_buf.extend(scans)
-        facts_buf.extend(facts)
+        facts_buf.extend(fs)
         parcels_buf.append(parcel)
         n_parcels += 1
         if len(scans_buf) >= 50_000:
@@ -145,7 +150,7 @@ def main(argv=None) -> int:
     b = harness.Bench("monitor", args, params={"scans": n, "sites": args.sites, "centers": args.centers})
     path = args.db or os.path.join(tempfile.mkdtemp(prefix="scanhub-bench-"), "hub.db")
     reuse = args.keep and os.path.exists(path)
-    db.connect(path, create=True)
+    schema.connect(path, create=True)
     net = make_network(args.sites, args.centers)
     if not reuse or m.ScanEvent.select().count() == 0:
         basic_data.import_network(net)
