@@ -48,6 +48,10 @@ class CredentialsError(HubError):
 def generate(stations: list[dict], out_dir: str, broker: str = "mqtt://127.0.0.1:1883",
              rotate: bool = False) -> dict:
     """Write the files; returns ``{"hub": password, station_id: password, …}``."""
+    reserved = [st["id"] for st in stations if st["id"].startswith(HUB_USER)]
+    if reserved:
+        raise CredentialsError(f"station id(s) {', '.join(reserved)} are reserved for the hub itself "
+                               f"(ids starting {HUB_USER!r}): rename them in the network file")
     tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
     if not os.access(tool, os.X_OK):
         raise CredentialsError("mosquitto_passwd not found (Debian: apt-get install mosquitto)")

@@ -18,6 +18,7 @@ basic data in one transaction: a failed import leaves the store as it was.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 
@@ -29,6 +30,7 @@ from contract.scan import KINDS as SCAN_KINDS
 from contract.scan import SHIFT_LEN, SITE_LEN, STAFF_LEN
 from contract.waybill import WaybillRule
 from hub.errors import HubError
+from hub.network.credentials import HUB_USER
 
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
@@ -96,7 +98,11 @@ def check_network(raw, source: str = "network") -> dict:
                 ok = False
         return ok
 
-    net = {"network": _s(raw.get("network")) or "network", "waybill_rules": [], "sites": [],
+    name = raw.get("network")
+    if name is not None and (isinstance(name, bool) or not isinstance(name, (str, int))):
+        problems.append(f"network: the network's name must be text, not {type(name).__name__} {name!r}")
+        name = None
+    net = {"network": _s(name) or "network", "waybill_rules": [], "sites": [],
            "stations": [], "staff": [], "gun_users": [], "shifts": [], "next_stop": [], "issuance": []}
 
     for i, r in items("waybill_rules"):
@@ -133,6 +139,8 @@ def check_network(raw, source: str = "network") -> dict:
     for i, st in items("stations"):
         if need("stations", i, st, "id", "site"):
             sid = _s(st["id"])
+            if sid.startswith(HUB_USER):
+                problems.append(f"stations[{i}]: id {sid!r} is reserved for the hub itself (ids starting {HUB_USER!r})")
             if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", sid):
                 problems.append(f"stations[{i}]: id {sid!r} may use only letters, digits, _ . - (it is an MQTT topic level)")
             if sid in seen:
@@ -170,7 +178,10 @@ def check_network(raw, source: str = "network") -> dict:
             bad = [k for k in kinds if k not in SCAN_KINDS]
             if bad:
                 problems.append(f"gun_users[{i}] {login}: unknown scan kinds {bad}")
-            salt, digest = hash_pin(pin, _s(u.get("pin_salt")) or None)
+            # a salt of its own per network and login, the same at every import of the same file,
+            # so re-importing it changes nothing that guns or stations see (docs/network.md)
+            salt = _s(u.get("pin_salt")) or hashlib.sha256(f"{net['network']}\0{login}".encode()).hexdigest()[:16]
+            salt, digest = hash_pin(pin, salt)
             net["gun_users"].append({"login": login, "staff": who, "site": staff[who]["site"],
                                      "pin_salt": salt, "pin_hash": digest, "kinds": list(kinds)})
 
