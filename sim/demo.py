@@ -309,7 +309,7 @@ class Demo:
         dup += len(hub_ids - all_outbox)          # scans at the hub that no station captured
         from hub.schema import connect
         from hub.store.db import database
-        from hub.scans.tracking import track
+        from hub.business.tracking import track
         connect(self.db)
         try:
             sample = track(self.waybills[len(self.waybills) // 2])

@@ -185,11 +185,11 @@ def model_fees(model: Model, t: tariff.Tariff, cod_prepaid=lambda s: True) -> di
                 continue
             fee = t.transit_fee(c, t.zone(reg(origin), reg(to)), chargeable(w, dims), dis[-1].get("shift"))
             book({f"site:{origin}": -fee, f"site:{c}": fee})
-        if rec and rec[0].get("courier"):
+        if rec and rec[0].get("courier") and pw is not None:     # never weighed: not booked
             fee = t.fee("courier", t.zone(reg(origin), reg(dest) if dest else None), chargeable(pw, dims))
             book({f"courier:{rec[0]['courier']}": -fee, f"site:{origin}": fee})
         dl = [e for e in evs if e["kind"] == "deliver"]
-        if dl and dl[-1]["site"] != origin:
+        if dl and dl[-1]["site"] != origin and pw is not None:
             fee = t.fee("delivery", t.zone(reg(origin), reg(dl[-1]["site"])), chargeable(pw, dims))
             book({f"site:{origin}": -fee, f"site:{dl[-1]['site']}": fee})
         sg = [e for e in evs if e["kind"] == "sign"]

@@ -179,7 +179,8 @@ def should_block(mode: str, warning_cents: int, balance_cents: int) -> bool:
 def update_blocks(codes: Iterable[str]) -> set[str]:
     """Re-derive ``Site.blocked`` for ``codes``; bump the data version when any flag changed.
 
-    Only sites with account settings are judged (a site without settings is never blocked)."""
+    A site whose settings were never written is judged by the defaults it would get (prepaid,
+    warning amount 0): the same answer ``set-mode`` or ``set-warning`` would later give it."""
     codes = sorted(set(codes))
     if not codes:
         return set()
@@ -187,7 +188,9 @@ def update_blocks(codes: Iterable[str]) -> set[str]:
     accts = {a.site: a for a in bm.Account.select().where(bm.Account.site.in_(codes))}
     for s in net.Site.select().where(net.Site.code.in_(codes)):
         a = accts.get(s.code)
-        want = bool(a) and should_block(a.mode, a.warning_cents, balance(s.code))
+        mode = a.mode if a else bm.Account.mode.default
+        warning = a.warning_cents if a else bm.Account.warning_cents.default
+        want = should_block(mode, warning, balance(s.code))
         if bool(s.blocked) != want:
             net.Site.update(blocked=want).where(net.Site.code == s.code).execute()
             changed.add(s.code)

@@ -13,6 +13,7 @@ from contract.routing import RoutingData
 from hub.business.localtime import DEFAULT_TZ_OFFSET_MIN
 from hub.network import basic_data
 from hub.network import tables as net
+from hub.scans.tables import LIVE
 from hub.store.db import database
 from hub.store.meta import get_meta
 
@@ -85,8 +86,8 @@ def event_dict(row: Mapping) -> dict:
 
 
 def load_events(waybills: Iterable[str]) -> dict[str, list[dict]]:
-    """All events of ``waybills``, grouped by waybill (one prepared query per 300 waybills: this
-    runs after every ingest batch)."""
+    """All live events of ``waybills`` (deleted scans are history, not state), grouped by waybill
+    (one prepared query per 300 waybills: this runs after every ingest batch)."""
     out: dict[str, list[dict]] = {}
     wbs = sorted(set(waybills))
     db = database.obj
@@ -94,7 +95,7 @@ def load_events(waybills: Iterable[str]) -> dict[str, list[dict]]:
     for i in range(0, len(wbs), 300):
         chunk = wbs[i:i + 300]
         marks = ", ".join(db.param for _ in chunk)
-        cur = db.execute_sql(f'SELECT {cols} FROM "scanevent" WHERE "waybill" IN ({marks})', chunk)
+        cur = db.execute_sql(f'SELECT {cols} FROM "scanevent" WHERE "waybill" IN ({marks}) AND {LIVE}', chunk)
         for values in cur.fetchall():
             row = dict(zip(EVENT_FIELDS, values))
             out.setdefault(row["waybill"], []).append(event_dict(row))

@@ -188,7 +188,8 @@ def rebuild_all(batch: int = 2000, progress=None) -> int:
         facts.clear()
         parcels.clear()
 
-    for row in scans.ScanEvent.select(*cols).order_by(scans.ScanEvent.waybill).dicts().iterator():
+    for row in (scans.ScanEvent.select(*cols).where(scans.live_events()).order_by(scans.ScanEvent.waybill)
+                .dicts().iterator()):
         if row["waybill"] != current and events:
             f, p = derive(events, ctx)
             facts.extend(f)

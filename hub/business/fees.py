@@ -112,9 +112,9 @@ def compute(events: Iterable[Mapping], ctx: Context, book: TariffBook,
     if receives and receives[0].get("courier"):
         r = receives[0]
         tariff = book.at(r["event_ms"])
-        if tariff is not None:
+        if tariff is not None and parcel_g is not None:      # never weighed: unbooked until it is
             zone = priced(tariff.zone, region(origin), region(dest) if dest else None)
-            fee = priced(tariff.fee, "courier", zone, tariff.chargeable_g(parcel_g or 0, dims)) if zone else None
+            fee = priced(tariff.fee, "courier", zone, tariff.chargeable_g(parcel_g, dims)) if zone else None
             if fee:
                 add(f"fee:courier:{wb}", {f"courier:{r['courier']}": -fee, f"site:{origin}": fee}, "courier",
                     f"courier {r['courier']} ({tariff.name})", r["event_ms"])
@@ -124,9 +124,9 @@ def compute(events: Iterable[Mapping], ctx: Context, book: TariffBook,
     if delivers and delivers[-1]["site"] != origin:
         d = delivers[-1]
         tariff = book.at(d["event_ms"])
-        if tariff is not None:
+        if tariff is not None and parcel_g is not None:
             zone = priced(tariff.zone, region(origin), region(d["site"]))
-            fee = priced(tariff.fee, "delivery", zone, tariff.chargeable_g(parcel_g or 0, dims)) if zone else None
+            fee = priced(tariff.fee, "delivery", zone, tariff.chargeable_g(parcel_g, dims)) if zone else None
             if fee:
                 add(f"fee:delivery:{wb}", {f"site:{origin}": -fee, f"site:{d['site']}": fee}, "delivery",
                     f"delivery at {d['site']} ({tariff.name})", d["event_ms"])

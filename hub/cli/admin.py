@@ -194,9 +194,10 @@ def gaps(db, station, as_json):
     def ranges(r):
         text = ", ".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in r["missing"][:10])
         return text + (" …" if len(r["missing"]) > 10 else "")
-    table("sequence gaps", ["station", "epoch", "max seq", "scans", "missing", "ranges", "deleted", "deleted unuploaded"],
+    table("sequence gaps", ["station", "epoch", "max seq", "scans", "missing", "ranges", "deleted", "deleted unuploaded",
+                            "conflicts"],
           [[r["station"], r["epoch"], r["max_seq"], r["scans"], r["missing_count"], ranges(r), r["deleted"],
-            r["deleted_unuploaded"]] for r in rows])
+            r["deleted_unuploaded"], r["conflicts"]] for r in rows])
 
 
 @hub.command("dead-letters")
@@ -266,7 +267,7 @@ def config(db, site, station):
 def track(waybill, db, as_json):
     """A parcel's whole history and current status, ordered by corrected event time."""
     open_store(db)
-    from hub.scans.tracking import track as do_track
+    from hub.business.tracking import track as do_track
     t = do_track(waybill)
     if t is None:
         if as_json:

@@ -76,7 +76,7 @@ def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int
             dead_letter("scan", reason, json.dumps(payload, ensure_ascii=False, default=str).encode(),
                         station=station if isinstance(station, str) else None, received_ms=received_ms,
                         seq=item.get("seq") if isinstance(item, dict) and type(item.get("seq")) is int else None)
-        waybills = {r["waybill"] for r in rows}
+        waybills = {r["waybill"] for r in rows} | {d["waybill"] for d in dels}
         if derive is None:
             executemany(DIRTY_UPSERT, [(wb, received_ms) for wb in waybills])
         else:

@@ -6,6 +6,8 @@ is still on its way (or lost).  Gaps are reported as ranges per station and epoc
 """
 from __future__ import annotations
 
+import json
+
 from hub.scans import tables as m
 
 
@@ -28,8 +30,19 @@ def _seqs_by_station(station: str | None):
 
 def gaps(station: str | None = None) -> list[dict]:
     """One entry per station and epoch: ``{"station", "epoch", "max_seq", "scans", "deleted",
-    "deleted_unuploaded", "missing": [[lo, hi], …], "missing_count"}``."""
+    "deleted_unuploaded", "conflicts", "missing": [[lo, hi], …], "missing_count"}``; ``conflicts``
+    counts scans sent again under a committed id with other content (dead-lettered)."""
     found, rejected = _seqs_by_station(station)
+    conflicts: dict[tuple[str, str], int] = {}
+    dq = m.DeadLetter.select(m.DeadLetter.station, m.DeadLetter.payload).where(m.DeadLetter.reason.startswith("conflict:"))
+    if station:
+        dq = dq.where(m.DeadLetter.station == station)
+    for st, payload in dq.tuples():
+        try:
+            epoch = json.loads(bytes(payload))["sent"].get("epoch") or ""
+        except (ValueError, KeyError, TypeError, AttributeError):
+            epoch = ""
+        conflicts[(st, epoch)] = conflicts.get((st, epoch), 0) + 1
     dels: dict[tuple[str, str], list] = {}
     q = m.Deletion.select(m.Deletion.station, m.Deletion.epoch, m.Deletion.uploaded)
     if station:
@@ -51,5 +64,6 @@ def gaps(station: str | None = None) -> list[dict]:
         d = dels.get((st, epoch), [])
         out.append({"station": st, "epoch": epoch, "max_seq": top, "scans": len(seqs) - len(d),
                     "deleted": len(d), "deleted_unuploaded": sum(1 for u in d if not u),
+                    "conflicts": conflicts.get((st, epoch), 0),
                     "missing": missing, "missing_count": sum(hi - lo + 1 for lo, hi in missing)})
     return out

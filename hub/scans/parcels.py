@@ -1,4 +1,5 @@
-"""Parcel state: a waybill's latest scan, recomputed from all its events (the first derivation step).
+"""Parcel state: a waybill's latest scan, recomputed from all its live events (the first
+derivation step; a scan with an audited tombstone is history, not state).
 
 A parcel's state is recomputed from *all* its events ordered by (event time, kind rank, id),
 never updated incrementally, so the same scans in any order give the same state.
@@ -8,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from contract.scan import KIND_RANK
-from hub.store.db import database, executemany
+from hub.scans.tables import LIVE, Parcel
+from hub.store.db import database, delete_where_in, executemany
 
 
 def _chunks(rows: list, n: int = 300):
@@ -34,7 +36,7 @@ def refresh(waybills: Iterable[str]) -> None:
     for chunk in _chunks(waybills, 500):
         marks = ", ".join(db.param for _ in chunk)
         cur = db.execute_sql(f'SELECT "id", "waybill", "kind", "site", "event_ms" FROM "scanevent" '
-                             f'WHERE "waybill" IN ({marks})', chunk)
+                             f'WHERE "waybill" IN ({marks}) AND {LIVE}', chunk)
         events: dict[str, list] = {}
         for row in cur.fetchall():
             events.setdefault(row[1], []).append(row)
@@ -45,5 +47,8 @@ def refresh(waybills: Iterable[str]) -> None:
             origin = next((e[3] for e in evs if e[2] == "receive"), evs[0][3])
             rows.append((wb, last[2], last[3], last[4], origin, len(evs)))
         executemany(PARCEL_UPSERT, rows)
+        gone = [wb for wb in chunk if wb not in events]      # every scan deleted: no state left
+        if gone:
+            delete_where_in(Parcel, "waybill", gone)
 
 

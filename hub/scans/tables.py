@@ -99,3 +99,12 @@ class DeadLetter(Base):
 
 
 TABLES = (ScanEvent, Deletion, Parcel, DirtyWaybill, DeadLetter)
+
+#: A deleted scan is history, not state (docs/hub-business.md): every derivation reads only the
+#: live scans, those without an audited tombstone.  SQL condition on "scanevent" rows:
+LIVE = 'NOT EXISTS (SELECT 1 FROM "deletion" AS "d" WHERE "d"."scan_id" = "scanevent"."id")'
+
+
+def live_events():
+    """``ScanEvent`` rows without a tombstone (peewee condition)."""
+    return ~pw.fn.EXISTS(Deletion.select(Deletion.scan_id).where(Deletion.scan_id == ScanEvent.id))

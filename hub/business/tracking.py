@@ -1,0 +1,57 @@
+"""A parcel's whole history, ordered by corrected event time (not by arrival at the hub).
+
+``track(waybill)`` is what ``scanhub track --json`` prints; every field is documented in
+docs/operations.md ("Tracking a parcel").  A scan deleted at its station (an audited tombstone)
+stays in the history, marked ``"deleted": true``, but no longer counts for the status: a deleted
+scan is history, not state.
+"""
+from __future__ import annotations
+
+import json
+
+from contract.clock import iso
+from hub.business import tables as bm
+from hub.scans import tables as m
+from hub.scans.parcels import event_order
+
+STATUS_WORDS = {"receive": "received", "dispatch": "in transit", "arrive": "arrived",
+                "deliver": "out for delivery", "sign": "signed", "problem": "problem", "hold": "on hold"}
+
+
+def track(waybill: str) -> dict | None:
+    """``{"waybill", "status", "kind", "site", "next_site", "next_site_source", "events": [...]}``,
+    or None when the waybill was never scanned."""
+    events = sorted(m.ScanEvent.select().where(m.ScanEvent.waybill == waybill), key=event_order)
+    if not events:
+        return None
+    deleted = {d.scan_id for d in m.Deletion.select(m.Deletion.scan_id).where(m.Deletion.waybill == waybill)}
+    peers = {f.scan_id: (f.peer, f.peer_src) for f in
+             bm.ScanFact.select(bm.ScanFact.scan_id, bm.ScanFact.peer, bm.ScanFact.peer_src)
+             .where(bm.ScanFact.waybill == waybill, bm.ScanFact.kind == "dispatch")}
+    out = []
+    for e in events:
+        ev = {"kind": e.kind, "site": e.site, "time": iso(e.event_ms), "event_ms": e.event_ms,
+              "station": e.station, "operator": e.operator, "clock": e.clock, "id": e.id}
+        for key in ("courier", "next_site", "prev_site", "dest_site", "shift", "weight_g", "signer"):
+            if getattr(e, key) is not None:
+                ev[key] = getattr(e, key)
+        if e.kind == "dispatch":
+            if e.next_site:
+                ev["next_site_source"] = "scan"
+            elif e.id in peers and peers[e.id][0]:
+                ev["next_site"], ev["next_site_source"] = peers[e.id]
+            else:        # not derived yet (background derivation), or no rule applies
+                ev["next_site"], ev["next_site_source"] = None, None
+        if e.extra_json:
+            ev["extra"] = json.loads(e.extra_json)
+        if e.id in deleted:
+            ev["deleted"] = True
+        out.append(ev)
+    live = [e for e in out if not e.get("deleted")]
+    if not live:
+        return {"waybill": waybill, "status": "deleted", "kind": None, "site": None, "next_site": None,
+                "next_site_source": None, "events": out}
+    last = live[-1]
+    return {"waybill": waybill, "status": STATUS_WORDS.get(last["kind"], last["kind"]), "kind": last["kind"],
+            "site": last["site"], "next_site": last.get("next_site"),
+            "next_site_source": last.get("next_site_source"), "events": out}
