@@ -64,7 +64,7 @@ class Uplink:
         self.ack_latency_ms: float | None = None     # moving average: paces resends to the hub's speed
         self.config_version: str | None = None
         self.stats = {"batches_sent": 0, "scans_sent": 0, "acked": 0, "rejected": 0, "resends": 0,
-                      "connects": 0, "refused_configs": 0}
+                      "connects": 0, "refused_configs": 0, "ignored_acks": 0}
         self._thread = threading.Thread(target=self._run, name=f"uplink-{station}", daemon=True)
         self._next_status = self._next_probe = 0
         self._next_prune = 0
@@ -148,24 +148,36 @@ class Uplink:
         self._wake.set()
 
     def _ack(self, ack: dict) -> None:
+        """Apply an acknowledgement, trusting nothing this station did not send: the ack must name
+        a batch still waiting for its answer, and only that batch's seqs and tombstones count
+        (a stale, duplicated or forged ack settles nothing; credentials and the ACL keep others
+        from reading the station's topics, docs/operations.md)."""
         try:
-            ranges = [[int(lo), int(hi)] for lo, hi in ack.get("committed", [])]
-            rejected = [r for r in ack.get("rejected", []) if isinstance(r, dict) and isinstance(r.get("seq"), int)]
+            ranges = [(int(lo), int(hi)) for lo, hi in ack.get("committed", [])]
+            rejected = [r for r in ack.get("rejected", []) if isinstance(r, dict) and type(r.get("seq")) is int]
+            del_ok = [str(i) for i in ack.get("deletions", [])]
+            del_bad = [str(r.get("id")) for r in ack.get("deletions_rejected", []) if isinstance(r, dict)]
         except (TypeError, ValueError):
             log.warning("ignoring malformed ack")
             return
-        now = wall_ms()
-        settled = self.outbox.mark_acked(ranges, rejected, now)
-        if ack.get("deletions") or ack.get("deletions_rejected"):
-            self.outbox.mark_deletions_acked([str(i) for i in ack.get("deletions", [])],
-                                             [str(r.get("id")) for r in ack.get("deletions_rejected", [])
-                                              if isinstance(r, dict)])
         with self._lock:
             entry = self.inflight.pop(str(ack.get("batch")), None)
             if entry:
                 self.inflight_seqs.difference_update(entry["seqs"])
                 took = mono_ms() - entry["sent"]
                 self.ack_latency_ms = took if self.ack_latency_ms is None else 0.8 * self.ack_latency_ms + 0.2 * took
+        if entry is None:
+            self.stats["ignored_acks"] += 1
+            log.warning("ignoring an ack for batch %r: not one this station is waiting for", ack.get("batch"))
+            return
+        sent, sent_dels = entry["seqs"], set(entry["deletions"])
+        committed = [s for s in sent if any(lo <= s <= hi for lo, hi in ranges)]
+        rejected = [r for r in rejected if r["seq"] in sent]
+        now = wall_ms()
+        settled = self.outbox.mark_acked(P.seq_ranges(committed), rejected, now)
+        del_ok, del_bad = [i for i in del_ok if i in sent_dels], [i for i in del_bad if i in sent_dels]
+        if del_ok or del_bad:
+            self.outbox.mark_deletions_acked(del_ok, del_bad)
         self.stats["acked"] += settled
         self.stats["rejected"] += len(rejected)
         self.last_ack_ms = now
