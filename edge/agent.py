@@ -82,6 +82,7 @@ class EdgeAgent:
         return out
 
     def start(self) -> "EdgeAgent":
+        self.outbox.claim()               # one running station per outbox (OutboxInUse otherwise)
         self.uplink.start()
         return self
 

@@ -56,14 +56,18 @@ def run(config_path, use_stdin, verbose):
     click.echo(f"station {cfg.station} (site {cfg.site}) running; outbox {cfg.outbox}; broker {cfg.broker}")
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: done.set())
+
+    def read_stdin():
+        # its own thread, so SIGTERM stops the station at once even while the gun is idle
+        for line in sys.stdin:
+            if done.is_set():
+                return
+            if line.strip():
+                show("stdin", line.strip(), agent.capture.scan(line.strip(), device="stdin"))
+    if use_stdin:
+        threading.Thread(target=read_stdin, name="stdin", daemon=True).start()
     try:
-        if use_stdin:
-            for line in sys.stdin:
-                if done.is_set():
-                    break
-                if line.strip():
-                    show("stdin", line.strip(), agent.capture.scan(line.strip(), device="stdin"))
-        while not done.wait(1.0):
+        while not done.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass

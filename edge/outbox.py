@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -63,6 +64,10 @@ class OutboxError(EdgeError):
 
 class OutboxFull(OutboxError):
     pass
+
+
+class OutboxInUse(OutboxError):
+    """Another running station already owns this outbox."""
 
 
 @dataclass
@@ -136,6 +141,7 @@ class Outbox:
         self._leader = False
         self._last_group = 1
         self._closed = False
+        self._claim = None
 
     # ------------------------------------------------------------ meta
     def get_meta(self, key: str, default=None):
@@ -400,7 +406,31 @@ class Outbox:
         with self._lock:
             return self._db.execute("DELETE FROM scans WHERE state=1 AND acked_ms<?", (cutoff,)).rowcount
 
+    def claim(self) -> None:
+        """Take this outbox for one running station (an exclusive lock on ``<outbox>.lock``, held
+        until ``close`` or the process ends, kill -9 included).  Raises ``OutboxInUse`` naming the
+        process that holds it.  ``edge status`` and ``edge outbox`` read without claiming."""
+        if self._claim is not None:
+            return
+        f = open(self.path + ".lock", "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            f.close()
+            raise OutboxInUse(f"outbox {self.path} is in use by another running station (pid {holder}): "
+                              "one `scanhub edge run` per station file") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._claim = f
+
     def close(self) -> None:
+        if self._claim is not None:
+            self._claim.close()            # releases the lock
+            self._claim = None
         if self._closed:
             return
         self._closed = True

@@ -39,7 +39,9 @@ def run(directory, gun_id, model, pubkey, keys_dir, baud, max_chunk):
             pubkey = keys.public_raw(keys.load_public(Path(keys_dir) if keys_dir else keys.default_key_dir())).hex()
         except GunImageError as e:
             raise click.ClickException(f"cannot provision the gun: {e}") from None
-    try:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())    # before the pty is announced: a caller
+    try:                                                      # may stop us as soon as it reads it
         sim = SimulatedGun(directory, gun_id=gun_id, model=model, public_key_hex=pubkey, baud=baud,
                            max_chunk=max_chunk).start()
     except GunImageError as e:
@@ -49,8 +51,6 @@ def run(directory, gun_id, model, pubkey, keys_dir, baud, max_chunk):
     click.echo(f"gun {info['gun_id']} ({info['model']}) runs {info['image_version'] or 'no image'}"
                + (f" for site {info['image_site']}" if info['image_site'] else "")
                + (f"; {info['boot_note']}" if info['boot_note'] else ""), err=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
     try:
         while not stop.is_set() and not sim.dead.is_set():
             stop.wait(0.2)
