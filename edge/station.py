@@ -19,12 +19,21 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from contract.broker import BrokerURL
+from contract.errors import ContractError
 from edge.errors import EdgeError
 from edge.outbox import Limits
 
 
 class StationFileError(EdgeError, ValueError):
     pass
+
+
+def _whole(v, what: str) -> int:
+    """A whole number from the station file (YAML gives int; "8" is accepted, "big" and 2.5 are not)."""
+    if isinstance(v, bool) or not isinstance(v, (int, str)) or not str(v).strip().lstrip("-").isdigit():
+        raise ValueError(f"{what} must be a whole number, not {v!r}")
+    return int(v)
 
 
 @dataclass
@@ -53,6 +62,7 @@ class StationConfig:
         cfg = cls.from_dict(raw, path)
         if not os.path.isabs(cfg.outbox):
             cfg.outbox = os.path.join(os.path.dirname(os.path.abspath(path)), cfg.outbox)
+        cfg.check_outbox_path(path)
         return cfg
 
     @classmethod
@@ -71,15 +81,57 @@ class StationConfig:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", station):
             raise StationFileError(f"{source}: station id {station!r} may use only letters, digits, _ . -")
         limits = raw.get("limits") or {}
+        if not isinstance(limits, dict):
+            raise StationFileError(f"{source}: limits must be a mapping (max_pending, max_age_days, keep_acked_days)")
         try:
-            lim = Limits(**{k: (int(v) if k == "max_pending" else float(v)) for k, v in limits.items()})
+            lim = Limits(**{k: (_whole(v, f"limits.{k}") if k == "max_pending" else float(v))
+                            for k, v in limits.items()})
         except (TypeError, ValueError) as e:
             raise StationFileError(f"{source}: bad limits: {e}") from e
+        if lim.max_pending < 1:
+            raise StationFileError(f"{source}: limits.max_pending must be at least 1, not {lim.max_pending}")
+        for k in ("max_age_days", "keep_acked_days"):
+            if not getattr(lim, k) > 0:
+                raise StationFileError(f"{source}: limits.{k} must be more than 0, not {getattr(lim, k)}")
+        try:
+            batch_size = _whole(raw.get("batch_size", 500), "batch_size")
+            window = _whole(raw.get("window", 8), "window")
+        except ValueError as e:
+            raise StationFileError(f"{source}: {e}") from None
+        if not 1 <= batch_size <= 5000:
+            raise StationFileError(f"{source}: batch_size must be 1..5000 scans, not {batch_size}")
+        if not 1 <= window <= 1000:
+            raise StationFileError(f"{source}: window must be 1..1000 batches in flight, not {window}")
+        broker = str(raw.get("broker") or cls.broker)
+        try:
+            BrokerURL.parse(broker)
+        except ContractError as e:
+            raise StationFileError(f"{source}: broker: {e}") from None
+        tls = raw.get("tls")
+        if tls is not None:
+            if not isinstance(tls, dict) or set(tls) - {"ca", "cert", "key", "insecure"}:
+                raise StationFileError(f"{source}: tls must be a mapping of ca, cert, key, insecure")
+            for k in ("ca", "cert", "key"):
+                if tls.get(k) is not None and not os.path.isfile(str(tls[k])):
+                    raise StationFileError(f"{source}: tls.{k}: no such file {tls[k]}")
         devices = raw.get("devices") or []
         if not isinstance(devices, list) or not all(isinstance(d, dict) and d.get("type") in ("scanner", "scale")
                                                     and d.get("protocol") and d.get("port") for d in devices):
             raise StationFileError(f"{source}: each device needs type (scanner|scale), protocol and port")
-        return cls(station=station, site=str(raw["site"]), broker=str(raw.get("broker") or cls.broker),
-                   username=raw.get("username"), password=raw.get("password"), tls=raw.get("tls"),
+        return cls(station=station, site=str(raw["site"]), broker=broker,
+                   username=raw.get("username"), password=raw.get("password"), tls=tls,
                    outbox=str(raw.get("outbox") or f"{station}.outbox.db"), limits=lim, devices=devices,
-                   batch_size=int(raw.get("batch_size", 500)), window=int(raw.get("window", 8)))
+                   batch_size=batch_size, window=window)
+
+    def check_outbox_path(self, source: str = "station file") -> None:
+        """The outbox must be a file we can create and write in a real folder (not /proc, /sys)."""
+        path = os.path.abspath(self.outbox)
+        if path.startswith(("/proc/", "/sys/", "/dev/")):
+            raise StationFileError(f"{source}: outbox {path} is on a kernel file system, not a disk")
+        if os.path.isdir(path):
+            raise StationFileError(f"{source}: outbox {path} is a folder; give a file name")
+        folder = os.path.dirname(path)
+        while not os.path.exists(folder):
+            folder = os.path.dirname(folder)
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise StationFileError(f"{source}: outbox {path}: cannot write in {folder}")
