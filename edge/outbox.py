@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -22,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from contract.clock import CLOCK_SANE_MS
 from edge.errors import EdgeError
 
 PENDING, ACKED, REJECTED = 0, 1, 2
@@ -75,6 +77,15 @@ class Limits:
     max_pending: int = 2_000_000        # scans waiting for the hub
     max_age_days: float = 30.0          # oldest pending scan
     keep_acked_days: float = 7.0        # acked scans kept for local queries, then pruned
+
+
+def storage_error(e: BaseException) -> OutboxError:
+    """An ``OutboxError`` for a failed write, with the reason an operator can act on."""
+    text = str(e)
+    if isinstance(e, sqlite3.Error) and ("full" in text.lower() or getattr(e, "sqlite_errorcode", None) == 13) \
+            or isinstance(e, OSError) and e.errno == 28:
+        return OutboxError("disk full: the station cannot store scans until space is freed on its disk")
+    return OutboxError(f"could not store the scan: {text}")
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -143,6 +154,27 @@ class Outbox:
         self._closed = False
         self._claim = None
 
+    # ------------------------------------------------------------ transactions
+    @contextlib.contextmanager
+    def _transaction(self):
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` on the writer connection (the caller holds ``_lock``).
+        On an error it rolls back while a transaction is still open (on a full disk SQLite has
+        already ended it, and a second ROLLBACK would hide the real error), and raises the
+        storage error as an ``OutboxError`` that says what happened."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException as e:
+            if self._db.in_transaction:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            if isinstance(e, (sqlite3.Error, OSError)):
+                raise storage_error(e) from e
+            raise
+
     # ------------------------------------------------------------ meta
     def get_meta(self, key: str, default=None):
         with self._lock:
@@ -162,8 +194,8 @@ class Outbox:
         """
         now_ms = now_ms or int(time.time() * 1000)
         with self._lock:
-            oldest = self._db.execute("SELECT MIN(created_ms) FROM scans WHERE state=0 AND created_ms>?",
-                                      (1_577_836_800_000,)).fetchone()[0]
+            oldest = self._db.execute(f"SELECT MIN(created_ms) FROM scans WHERE state={PENDING} AND created_ms>?",
+                                      (CLOCK_SANE_MS,)).fetchone()[0]
         frac = self._pending / self.limits.max_pending if self.limits.max_pending else 0.0
         too_old = bool(oldest and self.limits.max_age_days
                        and now_ms - oldest > self.limits.max_age_days * 86_400_000)
@@ -230,7 +262,7 @@ class Outbox:
         except BaseException as e:           # never leave waiting guns hanging
             for req in group:
                 if not req.done:
-                    req.error = OutboxError(f"could not store the scan: {e!r}")
+                    req.error = e if isinstance(e, OutboxError) else OutboxError(f"could not store the scan: {e!r}")
                     req.done = True
                     req.notify()
         finally:
@@ -249,8 +281,7 @@ class Outbox:
     def _write_group(self, group: list[_Request]) -> None:
         try:
             with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
+                with self._transaction():
                     for req in group:
                         seqs = []
                         for scan, created, mono, boot, payload in req.items:
@@ -260,14 +291,10 @@ class Outbox:
                                 (scan["id"], scan["waybill"], scan["kind"], created, mono, boot, payload))
                             seqs.append(cur.lastrowid)
                         req.seqs = seqs
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-            self._pending += sum(len(req.items) for req in group)
-        except (sqlite3.Error, OSError) as e:
+                self._pending += sum(len(req.items) for req in group)
+        except OutboxError as e:
             for req in group:
-                req.error = OutboxError(f"could not store the scan: {e}")
+                req.error = e
         for req in group:
             req.done = True
             req.notify()
@@ -275,7 +302,7 @@ class Outbox:
     # ------------------------------------------------------------ uplink side
     def pending_after(self, after_seq: int, limit: int, upto: int | None = None) -> list[tuple]:
         """Pending rows ``(seq, payload, mono_ms, boot, created_ms)`` with seq > after_seq (<= upto)."""
-        sql = "SELECT seq, payload, mono_ms, boot, created_ms FROM scans WHERE state=0 AND seq>?"
+        sql = f"SELECT seq, payload, mono_ms, boot, created_ms FROM scans WHERE state={PENDING} AND seq>?"
         args: list = [after_seq]
         if upto is not None:
             sql += " AND seq<=?"
@@ -293,26 +320,23 @@ class Outbox:
         """Apply a hub acknowledgement; returns how many pending rows it settled."""
         settled = 0
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 for lo, hi in ranges:
-                    cur = self._db.execute("UPDATE scans SET state=1, acked_ms=? WHERE state=0 AND seq BETWEEN ? AND ?",
+                    cur = self._db.execute(f"UPDATE scans SET state={ACKED}, acked_ms=? "
+                                           f"WHERE state={PENDING} AND seq BETWEEN ? AND ?",
                                            (acked_ms, int(lo), int(hi)))
                     settled += cur.rowcount
                 for r in rejected:
-                    cur = self._db.execute("UPDATE scans SET state=2, acked_ms=?, reason=? WHERE state=0 AND seq=?",
+                    cur = self._db.execute(f"UPDATE scans SET state={REJECTED}, acked_ms=?, reason=? "
+                                           f"WHERE state={PENDING} AND seq=?",
                                            (acked_ms, str(r.get("reason"))[:500], int(r["seq"])))
                     settled += cur.rowcount
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        self._pending -= settled
+            self._pending -= settled
         return settled
 
     def _count_pending(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM scans WHERE state=0").fetchone()[0]
+            return self._db.execute(f"SELECT COUNT(*) FROM scans WHERE state={PENDING}").fetchone()[0]
 
     @property
     def pending(self) -> int:
@@ -324,8 +348,7 @@ class Outbox:
         if not reason or not reason.strip():
             raise ValueError("a deletion needs a reason")
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 row = self._db.execute("SELECT seq, payload, state FROM scans WHERE id=?", (scan_id,)).fetchone()
                 if row is None:
                     raise KeyError(f"no scan {scan_id} in this outbox")
@@ -334,26 +357,22 @@ class Outbox:
                                  "VALUES(?,?,?,?,?,?,?)",
                                  (scan_id, seq, deleted_ms, operator, reason.strip(), int(state == ACKED), payload))
                 self._db.execute("DELETE FROM scans WHERE id=?", (scan_id,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        if state == PENDING:
-            self._pending -= 1
+            if state == PENDING:
+                self._pending -= 1
         return {"id": scan_id, "seq": seq, "uploaded": state == ACKED}
 
     def pending_deletions(self, limit: int = 100) -> list[dict]:
         with self._lock:
             rows = self._db.execute("SELECT id, deleted_ms, operator, reason, uploaded, scan, seq FROM deletions "
-                                    "WHERE state=0 ORDER BY seq LIMIT ?", (limit,)).fetchall()
+                                    f"WHERE state={PENDING} ORDER BY seq LIMIT ?", (limit,)).fetchall()
         return [{"id": r[0], "deleted_ms": r[1], "operator": r[2], "reason": r[3], "uploaded": bool(r[4]),
                  "scan": dict(json.loads(r[5]), seq=r[6])} for r in rows]
 
     def mark_deletions_acked(self, ids: list[str], rejected: list[str] = ()) -> None:
         """The hub has the tombstones ``ids``; ``rejected`` ones it refused (kept, not resent)."""
-        with self._lock:
-            self._db.executemany("UPDATE deletions SET state=1 WHERE id=?", [(i,) for i in ids])
-            self._db.executemany("UPDATE deletions SET state=2 WHERE id=?", [(i,) for i in rejected])
+        with self._lock, self._transaction():
+            self._db.executemany(f"UPDATE deletions SET state={ACKED} WHERE id=?", [(i,) for i in ids])
+            self._db.executemany(f"UPDATE deletions SET state={REJECTED} WHERE id=?", [(i,) for i in rejected])
 
     # ------------------------------------------------------------ queries and upkeep
     def scans_since(self, since_ms: int) -> list[dict]:
@@ -396,7 +415,7 @@ class Outbox:
     def counts(self) -> dict:
         with self._lock:
             by = dict(self._db.execute("SELECT state, COUNT(*) FROM scans GROUP BY state").fetchall())
-            dels = self._db.execute("SELECT COUNT(*), SUM(state=0) FROM deletions").fetchone()
+            dels = self._db.execute(f"SELECT COUNT(*), SUM(state={PENDING}) FROM deletions").fetchone()
         return {"pending": by.get(PENDING, 0), "acked": by.get(ACKED, 0), "rejected": by.get(REJECTED, 0),
                 "deleted": dels[0] or 0, "deletions_pending": dels[1] or 0}
 
@@ -404,7 +423,7 @@ class Outbox:
         """Drop acked scans older than ``keep_acked_days``; returns how many."""
         cutoff = now_ms - int(self.limits.keep_acked_days * 86_400_000)
         with self._lock:
-            return self._db.execute("DELETE FROM scans WHERE state=1 AND acked_ms<?", (cutoff,)).rowcount
+            return self._db.execute(f"DELETE FROM scans WHERE state={ACKED} AND acked_ms<?", (cutoff,)).rowcount
 
     def claim(self) -> None:
         """Take this outbox for one running station (an exclusive lock on ``<outbox>.lock``, held

@@ -20,7 +20,7 @@ from contract import protocol as P
 from contract.broker import make_client
 from contract.config import verify_config
 from edge.clock import StationClock, mono_ms, wall_ms
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxError
 
 log = logging.getLogger("scanhub.edge.uplink")
 PRUNE_EVERY_MS = 3_600_000
@@ -64,7 +64,8 @@ class Uplink:
         self.ack_latency_ms: float | None = None     # moving average: paces resends to the hub's speed
         self.config_version: str | None = None
         self.stats = {"batches_sent": 0, "scans_sent": 0, "acked": 0, "rejected": 0, "resends": 0,
-                      "connects": 0, "refused_configs": 0, "ignored_acks": 0}
+                      "connects": 0, "refused_configs": 0, "ignored_acks": 0,
+                      "unrecorded_acks": 0}
         self._thread = threading.Thread(target=self._run, name=f"uplink-{station}", daemon=True)
         self._next_status = self._next_probe = 0
         self._next_prune = 0
@@ -174,10 +175,15 @@ class Uplink:
         committed = [s for s in sent if any(lo <= s <= hi for lo, hi in ranges)]
         rejected = [r for r in rejected if r["seq"] in sent]
         now = wall_ms()
-        settled = self.outbox.mark_acked(P.seq_ranges(committed), rejected, now)
         del_ok, del_bad = [i for i in del_ok if i in sent_dels], [i for i in del_bad if i in sent_dels]
-        if del_ok or del_bad:
-            self.outbox.mark_deletions_acked(del_ok, del_bad)
+        try:
+            settled = self.outbox.mark_acked(P.seq_ranges(committed), rejected, now)
+            if del_ok or del_bad:
+                self.outbox.mark_deletions_acked(del_ok, del_bad)
+        except OutboxError as e:     # e.g. disk full: the batch goes out again and is acknowledged again
+            self.stats["unrecorded_acks"] += 1
+            log.error("could not record the hub's acknowledgement (%s); the batch will be sent again", e)
+            return
         self.stats["acked"] += settled
         self.stats["rejected"] += len(rejected)
         self.last_ack_ms = now
