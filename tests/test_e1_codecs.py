@@ -303,3 +303,20 @@ def test_framer_rejects_bad_payload():
         Framer().multiframe(bytes(100))
     with pytest.raises(CasError):
         Framer().multiframe(abcd={1: 0})
+
+
+def test_915_errored_crc4_blocks_of_1000_lose_alignment_and_search_again():
+    """G.706 4.3.2 (docs/e1.md): correct FAS words but every CRC-4 block errored."""
+    f = Framer()
+    payload = os.urandom(512)
+    mfs = bytearray(b"".join(f.multiframe(payload) for _ in range(1300)))   # 2,600 sub-multiframes
+    for smf in range(2, 2600):                                                # after alignment
+        mfs[smf * 256 + 40] ^= 0x01                                           # a voice bit per SMF
+    d = Deframer()
+    d.feed(bytes(mfs[:512 * 4]))
+    assert d.crc_mf_aligned and not d.lof
+    d.feed(bytes(mfs[512 * 4:]))
+    assert d.crc4_errors >= 2_389
+    assert d.crc4_lof_events >= 2 and d.lof_events >= 2
+    assert ("alarm", "LOF", True) in d.events
+    assert not d.lof          # the FAS words are good: a new search finds alignment again

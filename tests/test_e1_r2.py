@@ -241,3 +241,15 @@ def test_span_config_validation():
         SpanConfig(protocol="pri-net").validate()
     with pytest.raises(SignallingError):
         R2Stack(VirtualSpanPair().a, "XX")
+
+
+def test_an_incoming_call_is_accepted_for_the_listener_too():
+    rig = Rig()
+    rig.a.dial("80012345", "13912345678")
+    inc = _offered_call(rig)
+    rig.until(lambda: rig.got("b", "accepted"))
+    assert rig.got("b", "accepted") == [inc] and inc.state == "accepted"
+    order = [e for s, e, c in rig.events if s == "b"]
+    assert order.index("offered") < order.index("accepted")
+    rig.b.channel_of(inc).answer()
+    rig.until(lambda: inc.state == "answered")

@@ -24,7 +24,7 @@ Alignment rules implemented (ITU-T G.706 §4, G.732 §5, G.775):
   equal values.
 
 Counters: ``fas_errors`` (FAS words in error), ``crc4_errors`` (errored sub-multiframes),
-``ebit_errors`` (E bits = 0 from the far end), ``slips`` (alignment regained at a different bit
+``ebit_errors`` (E bits = 0 from the far end), ``crc4_lof_events`` (losses of alignment on CRC-4 errors), ``slips`` (alignment regained at a different bit
 phase than it was lost: a slip of the incoming signal), ``lof_events``.  BPV comes from the line
 decoder (:class:`drivers.e1_card.hdb3.LineDecoder`).
 
@@ -168,6 +168,7 @@ class Deframer:
         self._mf_sr = 0
         self._smf_partial = bytearray()
         self._prev_smf_crc = None
+        self.crc4_lof_events = 0   # losses of alignment on >= 915 errored CRC-4 blocks of 1000
         self._crc_win_n = 0
         self._crc_win_err = 0
         self._e_pending = 0
@@ -515,9 +516,11 @@ class Deframer:
             self._crc_win_n += 1
             self._crc_win_err += errored
             if self._crc_win_n >= 1000:
-                if self._crc_win_err >= 915:
-                    self._aligned = False
+                lost = self._crc_win_err >= 915
                 self._crc_win_n = self._crc_win_err = 0
+                if lost:        # G.706 4.3.2: assume false alignment, declare LOF and search again
+                    self.crc4_lof_events += 1
+                    self._lose_alignment()
         # E bits sit in the second SMF (frames 13 and 15 of the multiframe)
         if si[1] == 1 and si[3] == 1:  # SMF II: Si of frames 9, 11 are 1, 1
             for e in (si[5], si[7]):

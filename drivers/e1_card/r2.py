@@ -527,6 +527,9 @@ class R2Channel:
                     call.state = "offered"
                     self._set_state("in_accepted")
                     self.stack._notify("offered", call)
+                    if self.call is call and self.state == "in_accepted":   # not answered or cleared meanwhile
+                        call.state = "accepted"        # our B signal (subscriber free) accepted it
+                        self.stack._notify("accepted", call)
                 else:
                     self._set_state("in_rejected")
                     self._end_call("failed", self._final)
