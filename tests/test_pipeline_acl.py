@@ -88,3 +88,37 @@ def test_station_reads_only_its_own_config_and_wrong_password_is_refused(secured
     assert rc.is_failure
     station_file = yaml.safe_load((cred_dir / "stations" / "st-a.yaml").read_text())
     assert station_file["password"] == creds["st-a"] and station_file["station"] == "st-a"
+
+
+def test_a_station_cannot_take_another_stations_client_id(secured):
+    """The broker binds client ids to user names: logging in with st-a's client id as st-b does
+    not kick st-a off."""
+    broker, creds, _, _ = secured
+    drops = []
+    a = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="scanhub-edge-st-a", protocol=mqtt.MQTTv5)
+    a.username_pw_set("st-a", creds["st-a"])
+    up = threading.Event()
+    a.on_connect = lambda *args: up.set()
+    a.on_disconnect = lambda cl, u, flags, rc, props: drops.append(rc)
+    got = []
+    a.on_message = lambda cl, u, msg: got.append(msg.payload)
+    a.connect("127.0.0.1", broker.port)
+    a.loop_start()
+    try:
+        assert up.wait(10)
+        a.subscribe(P.topic("st-a", P.ACK), qos=1)
+        b = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="scanhub-edge-st-a", protocol=mqtt.MQTTv5)
+        b.username_pw_set("st-b", creds["st-b"])
+        b_up = threading.Event()
+        b.on_connect = lambda *args: b_up.set()
+        b.connect("127.0.0.1", broker.port)
+        b.loop_start()
+        assert b_up.wait(10)
+        hub, _ = client(broker, "scanhub-hub", creds["scanhub-hub"])
+        hub.publish(P.topic("st-a", P.ACK), b"still here", qos=1)   # reaches st-a only if it is still on
+        wait_for(lambda: got, what="st-a to receive after st-b logged in with its client id")
+        assert drops == []
+        b.loop_stop(), b.disconnect(), hub.loop_stop(), hub.disconnect()
+    finally:
+        a.loop_stop()
+        a.disconnect()

@@ -226,7 +226,9 @@ def dead_letters(db, limit, as_json):
 @click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True,
               help="Broker URL written into the station files.")
 @click.option("--rotate", is_flag=True, help="Generate new passwords for everyone.")
-def credentials(db, out_dir, broker, rotate):
+@click.option("--hub-workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Broker users for this many hub workers (scanhub-hub, scanhub-hub-2, …): one each.")
+def credentials(db, out_dir, broker, rotate, hub_workers):
     """Per-station broker passwords and a Mosquitto ACL (a station may only use its own topics).
 
     \b
@@ -240,7 +242,7 @@ def credentials(db, out_dir, broker, rotate):
     if not stations:
         raise click.ClickException("no stations in the store: list them under `stations:` in the network file")
     try:
-        generate(stations, out_dir, broker, rotate)
+        generate(stations, out_dir, broker, rotate, hub_workers)
     except CredentialsError as e:
         raise click.ClickException(str(e))
     click.echo(f"{len(stations)} station credentials, passwd and acl written to {out_dir}")

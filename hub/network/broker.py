@@ -85,7 +85,9 @@ class ManagedBroker:
             # started as root, mosquitto would switch to its own user and lose our private files
             lines.append("user root")
         if self.password_file:
-            lines += ["allow_anonymous false", f"password_file {self.password_file}"]
+            # a client id is its user name: nobody can log in with another station's client id
+            # and kick it off (docs/operations.md, "Credentials and TLS")
+            lines += ["allow_anonymous false", f"password_file {self.password_file}", "use_username_as_clientid true"]
         else:
             lines += ["allow_anonymous true"]
         if self.acl_file:
