@@ -186,17 +186,17 @@ json_values = st.recursive(
     max_leaves=12)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.one_of(
+PAYLOADS = st.one_of(
     st.binary(max_size=200),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.builds(lambda scans, dels, b: json.dumps({"v": 1, "batch": b, "scans": scans, "deletions": dels}).encode(),
               st.lists(st.dictionaries(st.sampled_from(["id", "station", "seq", "kind", "waybill", "site",
                                                         "edge_ms", "event_ms", "extra", "weight_g"]),
                                        json_values, max_size=10), max_size=3),
-              st.lists(json_values, max_size=2), json_values)))
-def test_ingest_survives_any_payload(fuzz_hub, payload):
-    """Arbitrary bytes and JSON: the hub never stops acknowledging the next good batch."""
+              st.lists(json_values, max_size=2), json_values))
+
+
+def _survives(fuzz_hub, payload):
     svc, c, acks, counter = fuzz_hub
     c.publish(P.topic("st-x", P.SCANS), payload, qos=1)
     counter[0] += 1
@@ -204,6 +204,21 @@ def test_ingest_survives_any_payload(fuzz_hub, payload):
     send(c, "st-x", name, [scan(counter[0])])
     wait_for(lambda: any(a.get("batch") == name for a in acks), timeout=20, what="the probe batch's ack")
     assert svc.healthy
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(PAYLOADS)
+def test_ingest_survives_any_payload(fuzz_hub, payload):
+    """Arbitrary bytes and JSON: the hub never stops acknowledging the next good batch."""
+    _survives(fuzz_hub, payload)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(PAYLOADS)
+def test_ingest_survives_ten_thousand_payloads(fuzz_hub, payload):
+    _survives(fuzz_hub, payload)
 
 
 @pytest.fixture(scope="module")
