@@ -133,6 +133,10 @@ def run(db, broker, broker_password_file, cred_dir, shared, tls_ca, derive, verb
         broker = managed.url
     click.echo(f"broker: {BrokerURL.parse(broker)}" + (" (managed by this hub)" if managed else "")
                + (f" as {user}" if user else ""))
+    if not managed and not user and BrokerURL.parse(broker).host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo("warning: this broker takes no credentials from the hub: stations on other machines "
+                   "can then be sent forged acknowledgements; give every station its own password "
+                   "(`scanhub hub credentials`, docs/operations.md)", err=True)
     svc = HubService(db, broker, username=user, password=password, shared=shared,
                      tls={"ca": tls_ca} if tls_ca else None, derive=derive).start()
     if not svc.wait_connected(15):
