@@ -153,6 +153,7 @@ class PortOwner:
         self.opener = opener
         self.frames = 0
         self.reconnects = 0
+        self.failed_opens = 0       # attempts to open the device that failed (it is away, or busy)
         self.last_error: str | None = None
         self.last_frame_ms: int | None = None
         self._bad = 0
@@ -190,7 +191,7 @@ class PortOwner:
 
     def status(self) -> dict:
         return {"state": self._state, "port": self.port, "frames": self.frames,
-                "bad_frames": self.bad_frames, "reconnects": self.reconnects,
+                "bad_frames": self.bad_frames, "reconnects": self.reconnects, "failed_opens": self.failed_opens,
                 "last_error": self.last_error, "last_frame_ms": self.last_frame_ms}
 
     def write(self, data: bytes) -> None:
@@ -294,6 +295,7 @@ class PortOwner:
                 port = self._open()
             except Exception as e:  # SerialException, OSError, ValueError from a bad URL …
                 self.last_error = str(e)
+                self.failed_opens += 1
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.backoff_max_s)
                 continue

@@ -11,6 +11,30 @@ SAMPLE = os.path.join(os.path.dirname(__file__), "..", "sim", "networks", "sampl
 PG_ADMIN = os.environ.get("SCANHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+NEEDS = "needs "      # the reason of every skip for a real component the Makefile installs
+
+
+def needs(component: str, why: str) -> None:
+    """Skip a test whose real peer is not installed here (``needs <component>: <why>``).
+
+    Under ``CI=true`` the same skip is a failure (``pytest_runtest_makereport`` below): CI
+    installs Mosquitto, PostgreSQL, libpri, libopenr2 and a C compiler, so a missing one there is
+    a broken set-up, never a green run."""
+    pytest.skip(f"{NEEDS}{component}: {why}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if IN_CI and rep.skipped:
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        if reason.removeprefix("Skipped: ").startswith(NEEDS):
+            rep.outcome = "failed"
+            rep.longrepr = f"CI=true and a real component is missing: {reason}"
+
+
 def wait_for(cond, timeout: float = 20.0, what: str = "condition", interval: float = 0.02):
     """Poll ``cond()`` until it is truthy; fail the test with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -25,11 +49,12 @@ def wait_for(cond, timeout: float = 20.0, what: str = "condition", interval: flo
 
 @pytest.fixture
 def broker():
-    from hub.network.broker import BrokerError, ManagedBroker
+    from hub.network.broker import BrokerError, ManagedBroker, find_mosquitto
     try:
-        b = ManagedBroker().start()
+        find_mosquitto()
     except BrokerError as e:
-        pytest.skip(f"no Mosquitto broker available: {e}")
+        needs("Mosquitto", str(e))
+    b = ManagedBroker().start()          # installed but failing to start: an error, not a skip
     yield b
     b.stop()
 
@@ -54,7 +79,7 @@ def _pg_available() -> str | None:
 def pg_server():
     why = _pg_available()
     if why:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {why}")
+        needs("PostgreSQL", f"not reachable at {PG_ADMIN}: {why}")
     return PG_ADMIN
 
 

@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from conftest import needs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 
@@ -45,7 +47,7 @@ def run_json(cmd: list[str], timeout: float) -> dict:
 @pytest.mark.parametrize("bench", sorted(CASES))
 def test_bench_runs_quick(bench):
     if bench == "drain" and not have_mosquitto():
-        pytest.skip("no Mosquitto broker installed (drain runs a real one)")
+        needs("Mosquitto", "drain runs a real broker")
     extra, headline = CASES[bench]
     res = run_json([sys.executable, os.path.join(BENCH, f"{bench}.py"), "--quick", "--rounds", "2", *extra, "--json"],
                    timeout=120)

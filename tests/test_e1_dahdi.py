@@ -230,7 +230,7 @@ def test_ioctl_numbers():
     assert dahdi.IOCTL["SPANSTAT"] >> 30 == 3 and dahdi.IOCTL["SPANSTAT"] & 0xFF == 10
 
 
-@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler to evaluate <linux/ioctl.h>")
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler: to evaluate <linux/ioctl.h>")
 def test_ioctl_numbers_match_the_kernel_header_macros(tmp_path):
     # the same request numbers, computed by the C preprocessor from <linux/ioctl.h>, with
     # structs of the same layout as <dahdi/user.h>

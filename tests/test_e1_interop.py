@@ -21,7 +21,7 @@ try:
 except BackendError as exc:  # pragma: no cover - depends on the machine
     LIBPRI = str(exc)
 
-needs_libpri = pytest.mark.skipif(LIBPRI is not None, reason=f"libpri not available: {LIBPRI}")
+needs_libpri = pytest.mark.skipif(LIBPRI is not None, reason=f"needs libpri: {LIBPRI}")
 
 
 def _now() -> int:
@@ -97,7 +97,7 @@ try:
 except BackendError as exc:  # pragma: no cover - depends on the machine
     OPENR2 = str(exc)
 
-needs_openr2 = pytest.mark.skipif(OPENR2 is not None, reason=f"libopenr2 not usable: {OPENR2}")
+needs_openr2 = pytest.mark.skipif(OPENR2 is not None, reason=f"needs libopenr2: {OPENR2}")
 
 
 class R2PeerRig:

@@ -5,6 +5,8 @@ import tempfile
 import uuid
 
 import pytest
+
+from conftest import PG_ADMIN, needs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -112,7 +114,7 @@ def test_platform_orders_assignment_pickup_transfer_counts(store):
         po.parse_orders("{bad", "json")
 
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+PG_URL = PG_ADMIN   # the one PostgreSQL of the suite (conftest: SCANHUB_TEST_PG)
 
 
 @pytest.fixture
@@ -124,7 +126,7 @@ def pg():
         conn = db.open_database(PG_URL)
         conn.connect()
     except peewee.OperationalError as e:
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432 ({str(e).splitlines()[0]})")
+        needs("PostgreSQL", f"not reachable at {PG_URL} ({str(e).splitlines()[0]})")
     schema = f"hubtest_{uuid.uuid4().hex[:10]}"
     conn.execute_sql(f'CREATE SCHEMA "{schema}"')
     conn.close()

@@ -5,7 +5,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from conftest import wait_for
+from conftest import needs, wait_for
 from contract import protocol as P
 
 
@@ -16,7 +16,7 @@ def secured(tmp_path):
     try:
         find_mosquitto()
     except BrokerError as e:
-        pytest.skip(str(e))
+        needs("Mosquitto", str(e))
     stations = [{"id": "st-a", "site": "100"}, {"id": "st-b", "site": "200"}]
     creds = generate(stations, str(tmp_path / "cred"))
     b = ManagedBroker(password_file=str(tmp_path / "cred" / "passwd"),

@@ -95,7 +95,7 @@ def run_hub(db, broker_url):
 
 
 def test_hub_killed_mid_batch_loses_and_doubles_nothing(hub_store, broker, make_edge):
-    edge = make_edge(batch_size=200)
+    edge = make_edge(batch_size=200, window=1)      # one batch in flight: the kill lands mid-stream
     hub = run_hub(hub_store, broker.url)
     try:
         start_receiving(edge)
@@ -104,7 +104,8 @@ def test_hub_killed_mid_batch_loses_and_doubles_nothing(hub_store, broker, make_
         wait_for(lambda: edge.outbox.counts()["acked"] > 0, what="the hub to commit something")
         hub.send_signal(signal.SIGKILL)
         hub.wait()
-        assert edge.outbox.counts()["pending"] > 0 or True
+        at_kill = edge.outbox.counts()
+        assert 0 < at_kill["acked"] < 3000 and at_kill["pending"] == 3000 - at_kill["acked"], at_kill
         hub = run_hub(hub_store, broker.url)
         wait_for(lambda: edge.outbox.counts()["acked"] == 3000, timeout=60, what="everything acked after restart")
     finally:

@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+from conftest import needs
+
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "protocol.md")
 
@@ -21,7 +23,7 @@ def documented_batch() -> str:
 
 def test_example_batch_with_mosquitto_pub_is_acked_and_tracked(hub_service, broker, hub_store, tmp_path):
     if not (shutil.which("mosquitto_pub") and shutil.which("mosquitto_sub")):
-        pytest.skip("mosquitto-clients not installed (apt-get install mosquitto-clients)")
+        needs("mosquitto-clients", "apt-get install mosquitto-clients")
     batch = tmp_path / "batch.json"
     batch.write_text(documented_batch())
     port = str(broker.port)
