@@ -47,6 +47,20 @@ def wait_for(cond, timeout: float = 20.0, what: str = "condition", interval: flo
         time.sleep(interval)
 
 
+def read_line(stream, timeout: float = 20.0, what: str = "a line") -> str:
+    """One line from a subprocess pipe, or fail the test after ``timeout`` seconds (a reader
+    thread does the blocking read, so a silent process cannot hang the suite)."""
+    import threading
+    box: list = []
+    t = threading.Thread(target=lambda: box.append(stream.readline()), daemon=True)
+    t.start()
+    t.join(timeout)
+    if not box:
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+    line = box[0]
+    return line.decode() if isinstance(line, bytes) else line
+
+
 @pytest.fixture
 def broker():
     from hub.network.broker import BrokerError, ManagedBroker, find_mosquitto

@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+
+from conftest import read_line
 import yaml
 from click.testing import CliRunner
 
@@ -139,7 +141,7 @@ def test_sim_gun_command_prints_its_pty(env):
                              "--id", "G-9", "--pubkey", pub], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        port = proc.stdout.readline().strip()
+        port = read_line(proc.stdout, what="the pty of the gun").strip()
         assert port.startswith("/dev/pts/")
         from firmware_images.flasher import GunLink, open_port
 

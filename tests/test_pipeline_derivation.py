@@ -1,7 +1,7 @@
 """Background derivation: acknowledgements do not wait for parcels, facts and fees, which catch up."""
 import sqlite3
 
-from conftest import wait_for
+from conftest import read_line, wait_for
 from contract.waybill import WaybillRules
 
 RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
@@ -64,7 +64,7 @@ def test_derivation_process_ends_with_a_killed_hub(hub_store, broker):
     hub = subprocess.Popen([sys.executable, os.path.join(root, "cli.py"), "hub", "run", "--db", hub_store,
                             "--broker", broker.url], stdout=subprocess.PIPE, text=True, cwd=root)
     try:
-        assert "broker" in hub.stdout.readline()
+        assert "broker" in read_line(hub.stdout, what="the first line of the hub")
 
         def children():
             out = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(hub.pid)], capture_output=True,

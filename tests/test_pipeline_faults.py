@@ -10,7 +10,7 @@ import sys
 import paho.mqtt.client as mqtt
 import yaml
 
-from conftest import fail_on_waybill, wait_for
+from conftest import fail_on_waybill, read_line, wait_for
 from contract.waybill import WaybillRules
 from contract import protocol as P
 
@@ -123,18 +123,18 @@ def test_edge_killed_while_scanning_every_accepted_scan_arrives_once(hub_service
                             text=True, bufsize=1, cwd=ROOT)
     accepted = []
     try:
-        assert "running" in edge.stdout.readline()
+        assert "running" in read_line(edge.stdout, what="the station to start")
         # the configuration must be there before the scans validate against it
         wait_for(lambda: os.path.exists(tmp_path / "edge.db"), what="outbox file")
         edge.stdin.write("%KRECEIVE\n%P1002\n")
         edge.stdin.flush()
         for _ in range(2):
-            line = edge.stdout.readline()
+            line = read_line(edge.stdout, what="a verdict")
             assert "control" in line, line
         for i in range(400):
             edge.stdin.write(wb(i) + "\n")
             edge.stdin.flush()
-            line = edge.stdout.readline()
+            line = read_line(edge.stdout, what="a verdict")
             if "accepted" in line:
                 accepted.append(line.split()[-1])
             if len(accepted) == 250:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from click.testing import CliRunner
 
 from cli import main
+from conftest import read_line, wait_for
 from drivers import listing
 from sim.scale_devices import SimScale
 
@@ -49,10 +50,7 @@ def test_scale_zero_and_unsupported():
         sim.set_weight(50, settle=False)
         r = CliRunner().invoke(main, ["scale", "zero", sim.path, "-p", "toledo-8217"])
         assert r.exit_code == 0 and "zero: sent" in r.output
-        deadline = time.monotonic() + 3
-        while sim.zero_g != 50 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert sim.zero_g == 50
+        wait_for(lambda: sim.zero_g == 50, timeout=5, what="the scale to take the zero command")
     with SimScale("xk3190") as sim:
         r = CliRunner().invoke(main, ["scale", "tare", sim.path, "-p", "xk3190"])
         assert r.exit_code == 1 and "xk3190 has no tare command" in r.output
@@ -67,7 +65,7 @@ def test_sim_scale_command_serves_a_pty(tmp_path):
                              "--script", str(script), "--settle", "0.1"],
                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env)
     try:
-        assert proc.stdout.readline().strip() == link
+        assert read_line(proc.stdout, what="the pty of the scale").strip() == link
         out = subprocess.run([sys.executable, "cli.py", "scale", "read", link, "-p", "xk3190", "--json"],
                              capture_output=True, text=True, env=env, timeout=30)
         assert out.returncode == 0, out.stderr

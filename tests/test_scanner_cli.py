@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from cli import main
 from drivers.port import owner_of
 from sim.scanner_sim import SimScanner
-from conftest import wait_for
+from conftest import read_line, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -97,7 +97,7 @@ def test_sim_scanner_command_drives_a_real_driver(protocol):
                              "--linger", "0"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True)
     try:
-        path = proc.stdout.readline().strip()
+        path = read_line(proc.stdout, what="the pty of the gun").strip()
         assert path.startswith("/dev/pts/" if protocol == "ssi" else "hidraw://")
         got = []
         dev = open_scanner(path, protocol, on_read=got.append, backoff_min_s=0.02, backoff_max_s=0.2)
