@@ -65,12 +65,11 @@ def test_derivation_process_ends_with_a_killed_hub(hub_store, broker):
                             "--broker", broker.url], stdout=subprocess.PIPE, text=True, cwd=root)
     try:
         assert "broker" in read_line(hub.stdout, what="the first line of the hub")
-
-        def children():
-            out = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(hub.pid)], capture_output=True,
-                                 text=True)
-            return [int(line.split()[0]) for line in out.stdout.splitlines() if "spawn_main" in line]
-        kids = wait_for(children, what="the derivation process")
+        assert "running" in read_line(hub.stdout, what="the hub to run")
+        line = read_line(hub.stdout, what="the derivation process to be announced")
+        assert line.startswith("derivation: background process "), line
+        kids = [int(line.split()[-1])]
+        assert os.path.exists(f"/proc/{kids[0]}")
     finally:
         hub.send_signal(signal.SIGKILL)
         hub.wait()

@@ -145,6 +145,8 @@ def run(db, broker, broker_password_file, cred_dir, shared, tls_ca, derive, verb
             managed.stop()
         raise click.ClickException(f"cannot connect to the broker at {broker}")
     click.echo(f"hub running on {db}; Ctrl-C to stop")
+    if svc.derivation is not None:
+        click.echo(f"derivation: background process {svc.derivation.proc.pid}")
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: done.set())
     try:
