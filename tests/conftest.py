@@ -11,6 +11,21 @@ SAMPLE = os.path.join(os.path.dirname(__file__), "..", "sim", "networks", "sampl
 PG_ADMIN = os.environ.get("SCANHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+# shared test data: the sample network's 14-digit waybill rule, numbers issued to site 100, and
+# the fixed Ed25519 keys gun images are signed with in tests
+from contract.waybill import WaybillRules  # noqa: E402
+from firmware_images import keys  # noqa: E402
+
+RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
+KEY = keys.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+OTHER = keys.Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+
+
+def wb(n: int, site_block: int = 0) -> str:
+    """A valid waybill number: ``7000`` + a two-digit block (0 = issued to site 100) + ``n``."""
+    return RULES.make("std14", "7000%02d%07d" % (site_block, n))
+
+
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 NEEDS = "needs "      # the reason of every skip for a real component the Makefile installs
 

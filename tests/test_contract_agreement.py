@@ -17,13 +17,13 @@ from contract.scan import FIELDS, TEXT_FIELDS, validate_scan
 from edge.capture import Capture, ConfigView
 from edge.clock import StationClock
 from edge.outbox import Outbox
-from firmware_images import container, keys
+from firmware_images import container
 from hub.business.context import Context
 from hub.business.facts import resolved_events
 from sim.gun_routing import GunRouter
+from conftest import KEY
 
 T0 = 1_795_600_000_000
-KEY = keys.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 
 
 def scan(**kw) -> dict:

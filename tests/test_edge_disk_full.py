@@ -4,10 +4,7 @@ The disk is "filled" at the lowest layer, SQLite's own page limit on the outbox'
 connection (``PRAGMA max_page_count``): the same SQLITE_FULL a full file system gives."""
 from __future__ import annotations
 
-from conftest import wait_for
-from contract.waybill import WaybillRules
-
-RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
+from conftest import RULES, wait_for
 
 
 def wb(i: int) -> str:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import pytest
 
 from drivers.scanner.batch import BatchDecoder
-from contract.waybill import WaybillRules
 from firmware_images import container, keys
 from firmware_images.flasher import GunLink, open_port
 from sim.gun_app import GunApp, LoginRefused, ScanRefused
 from sim.gun_link import SimulatedGun
+from conftest import KEY, RULES
 
-KEY = keys.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 PUB = KEY.public_key()
-RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
 
 
 def wb(body13: str) -> str:

@@ -14,11 +14,9 @@ from firmware_images.flasher import GunLink, open_port
 from firmware_images.framing import Frame, FrameDecoder, encode_frame
 from sim.gun_link import SimulatedGun
 from sim.gun_networks import generate_slice
-from conftest import wait_for
+from conftest import KEY, OTHER, wait_for
 
-KEY = keys.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 PUB_HEX = keys.public_raw(KEY).hex()
-OTHER = keys.Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
 
 
 # ---------------------------------------------------------------- framing (pure)
@@ -79,7 +77,6 @@ CFG_A = generate_slice(sites=60, staff=400, rules=600, users=10, seed=1)
 CFG_B = dict(CFG_A, staff=CFG_A["staff"][:-3], data_version="gen0002")
 IMAGE_A = container.build_image(CFG_A, KEY, 1_000)
 IMAGE_B = container.build_image(CFG_B, KEY, 2_000)
-
 
 
 @pytest.fixture

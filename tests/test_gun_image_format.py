@@ -11,12 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from firmware_images import container, keys
+from conftest import KEY, OTHER
 from firmware_images.errors import (BadMagic, ChecksumMismatch, ImageBuildError, ImageFormatError,
                                     MalformedImage, SignatureInvalid, TruncatedImage, UnknownVersion)
 
-KEY = keys.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 PUB = KEY.public_key()
-OTHER = keys.Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
 
 
 def sample_slice(site="100") -> dict:

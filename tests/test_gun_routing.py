@@ -4,12 +4,11 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firmware_images import container, keys
+from firmware_images import container
 from contract.routing import RoutingData
 from sim.gun_routing import GunRouter
 from sim.gun_networks import generate_slice
-
-KEY = keys.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+from conftest import KEY
 
 
 def gun_router(cfg) -> GunRouter:

@@ -10,8 +10,7 @@ from firmware_images.flasher import GunLink, open_port
 from firmware_images.usb_link import UsbBulkPort, open_usb
 from sim.gun_link import SimulatedGun
 from sim.gun_networks import generate_slice
-
-KEY = keys.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+from conftest import KEY
 
 
 class Endpoints:

@@ -312,7 +312,6 @@ def fresh_store(path):
 
 def wipe(tables=None):
     """Empty every table (between hypothesis examples sharing one store)."""
-    from hub.scans import tables as models
     for t in reversed(tables or list(__import__('hub.schema', fromlist=['TABLES']).TABLES)):
         t.delete().execute()
 

@@ -134,7 +134,6 @@ def pg():
     real.connect()
     real.execute_sql(f'SET search_path TO "{schema}"')
     db.database.initialize(real)
-    from hub.scans import tables as models
     real.create_tables(list(__import__('hub.schema', fromlist=['TABLES']).TABLES), safe=True)
     yield
     real.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')

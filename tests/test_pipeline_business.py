@@ -6,15 +6,9 @@ import os
 from click.testing import CliRunner
 
 from cli import main
-from conftest import wait_for
-from contract.waybill import WaybillRules
+from conftest import wait_for, wb
 
-RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
 TARIFF = os.path.join(os.path.dirname(__file__), "..", "sim", "networks", "tariff-sample.yaml")
-
-
-def wb(n):
-    return RULES.make("std14", "700000%07d" % n)       # issued to site 100
 
 
 def cli(*args):

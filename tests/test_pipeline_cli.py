@@ -4,10 +4,7 @@ import json
 from click.testing import CliRunner
 
 from cli import main
-from conftest import SAMPLE, wait_for
-from contract.waybill import WaybillRules
-
-RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
+from conftest import RULES, SAMPLE, wait_for
 
 
 def run(*args):

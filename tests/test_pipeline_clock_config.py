@@ -4,16 +4,9 @@ import sqlite3
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import wait_for
-from contract.waybill import WaybillRules
+from conftest import wait_for, wb
 from contract.clock import CLOCK_SANE_MS as MIN_SANE_MS
 from edge.clock import StationClock
-
-RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
-
-
-def wb(n):
-    return RULES.make("std14", "700000%07d" % n)
 
 
 @given(offset=st.integers(-10**12, 10**12), rtt=st.integers(0, 5000), m0=st.integers(0, 10**9),

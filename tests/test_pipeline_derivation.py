@@ -1,10 +1,7 @@
 """Background derivation: acknowledgements do not wait for parcels, facts and fees, which catch up."""
 import sqlite3
 
-from conftest import read_line, wait_for
-from contract.waybill import WaybillRules
-
-RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
+from conftest import read_line, RULES, wait_for
 
 
 def count(db, sql):

@@ -10,17 +10,11 @@ import sys
 import paho.mqtt.client as mqtt
 import yaml
 
-from conftest import fail_on_waybill, read_line, wait_for
-from contract.waybill import WaybillRules
+from conftest import fail_on_waybill, read_line, wait_for, wb
 from contract import protocol as P
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(ROOT, "cli.py")
-RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
-
-
-def wb(n: int, site_block: int = 0) -> str:
-    return RULES.make("std14", "7000%02d%07d" % (site_block, n))
 
 
 def hub_query(db_path, sql):

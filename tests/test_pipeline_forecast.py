@@ -4,14 +4,7 @@ import json
 from click.testing import CliRunner
 
 from cli import main
-from conftest import wait_for
-from contract.waybill import WaybillRules
-
-RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
-
-
-def wb(n):
-    return RULES.make("std14", "700000%07d" % n)
+from conftest import wait_for, wb
 
 
 def test_forecast_missing_and_extra_offline(hub_store, broker, make_edge, tmp_path):

@@ -2,7 +2,6 @@
 import datetime as dt
 import ipaddress
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec

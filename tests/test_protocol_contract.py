@@ -6,7 +6,6 @@ import shutil
 import sqlite3
 import subprocess
 
-import pytest
 
 from conftest import needs
 

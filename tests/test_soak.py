@@ -19,12 +19,10 @@ import time
 import pytest
 import yaml
 
-from conftest import SAMPLE, wait_for
-from contract.waybill import WaybillRules
+from conftest import RULES, SAMPLE, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(ROOT, "cli.py")
-RULES = WaybillRules([{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}])
 # station, site, operator, scan kind (each station scans its own block of waybill numbers)
 STATIONS = [("st-100-1", "100", "1002", "RECEIVE"), ("st-900-1", "900", "9001", "ARRIVE"),
             ("st-200-1", "200", "2002", "ARRIVE")]
