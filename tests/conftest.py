@@ -199,3 +199,29 @@ def fail_on_waybill(sqlite_path: str, waybill: str | None, message: str = "injec
         db.commit()
     finally:
         db.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def model_store(request, tmp_path_factory):
+    """One hub store per test module, on SQLite and on PostgreSQL, for the reference-model
+    property tests (each example empties the tables it uses).  Yields the store URL, bound."""
+    from hub.schema import connect
+    from hub.store.db import database
+    if request.param == "sqlite":
+        url = str(tmp_path_factory.mktemp("model") / "hub.db")
+        connect(url, create=True)
+        yield url
+        database.close()
+        return
+    import psycopg2
+    admin_url = request.getfixturevalue("pg_server")
+    name = f"scanhub_m_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(admin_url)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    url = f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    connect(url, create=True)
+    yield url
+    database.close()
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import tempfile
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,16 +17,18 @@ from hub.business import ledger
 from hub.business import tariff
 from hub.business import tables as bm
 from hub.network import tables as m
-from test_hub_reference import HOUR, T0, Model, fresh_store, histories, load_net, networks, wipe
+from test_hub_reference import HOUR, T0, Model, histories, load_net, networks, wipe
 
-_DIR = tempfile.mkdtemp(prefix="hubmoney-")
 TARIFF = tariff.load_tariff("sim/networks/tariff-sample.yaml")
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-@pytest.fixture(scope="module")
-def store():
-    fresh_store(f"{_DIR}/hub.db")
+@pytest.fixture
+def store(model_store):
+    """The module's store, on SQLite and on PostgreSQL (conftest ``model_store``)."""
+    from hub.schema import connect
+    connect(model_store)          # tests in between may have bound another store
+    return model_store
 
 
 # ---------------------------------------------------------------- tariff (pure)

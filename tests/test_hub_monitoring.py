@@ -1,7 +1,6 @@
 """Monitoring diffs and the forecast agree with the reference model, whatever the scan order."""
 from __future__ import annotations
 
-import tempfile
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,14 +15,16 @@ from hub.business import localtime
 from hub.business import monitoring
 from contract.issuance import IssuanceIndex
 from hub.business.previous_stop import previous_stop
-from test_hub_reference import HOUR, T0, Model, deletions_for, fresh_store, histories, hub_rows, load_net, networks
-
-_DIR = tempfile.mkdtemp(prefix="hubmon-")
+from test_hub_reference import HOUR, T0, Model, deletions_for, histories, hub_rows, load_net, networks
 
 
-@pytest.fixture(scope="module")
-def store():
-    fresh_store(f"{_DIR}/hub.db")
+
+@pytest.fixture
+def store(model_store):
+    """The module's store, on SQLite and on PostgreSQL (conftest ``model_store``)."""
+    from hub.schema import connect
+    connect(model_store)          # tests in between may have bound another store
+    return model_store
 
 
 def commit_shuffled(data, scans, deletions=()):

@@ -12,7 +12,6 @@ import os
 import pytest
 from hypothesis import strategies as st
 
-from contract.routing import RoutingData
 
 T0 = 1_717_200_000_000          # 2024-06-01 00:00 UTC
 HOUR = 3_600_000
@@ -50,8 +49,53 @@ def networks(draw):
                                "transit_min": draw(st.integers(60, 600))})
     issuance = [{"site": s["code"], "first": f"8{s['code']}00000", "last": f"8{s['code']}99999"}
                 for s in sites if s["kind"] == "site" and draw(st.booleans())]
+    codes = [s["code"] for s in sites]
+    rules = {}
+    for _ in range(draw(st.integers(0, 6))):           # next-stop rules, some for one shift only
+        site, dest, nxt = draw(st.sampled_from(codes)), draw(st.sampled_from(codes)), draw(st.sampled_from(codes))
+        shift = draw(st.sampled_from([""] + [s["code"] for s in shifts if s["from"] == site]))
+        if site != dest:
+            rules[(site, dest, shift)] = nxt
+    next_stops = [{"site": a, "dest": b, "shift": h, "next": n} for (a, b, h), n in sorted(rules.items())]
     return {"network": "gen", "waybill_rules": [], "sites": sites, "stations": [], "staff": [],
-            "gun_users": [], "shifts": shifts, "next_stop": [], "issuance": issuance}
+            "gun_users": [], "shifts": shifts, "next_stop": next_stops, "issuance": issuance}
+
+
+def next_stop(net, site, dest, shift):
+    """The next stop of a dispatch, from docs/network.md ("How a dispatch scan finds its next
+    stop"), written without the hub's code: the table, then the shift, then the first hop of the
+    shortest route (shifts one way, site <-> parent center both ways; ties by the lower code).
+    A destination equal to the site skips the table and the route."""
+    if dest == site:
+        dest = None
+    rules = {(r["site"], r["dest"], r.get("shift") or ""): r["next"] for r in net.get("next_stop", [])}
+    if dest and shift and (site, dest, shift) in rules:
+        return rules[(site, dest, shift)]
+    if dest and (site, dest, "") in rules:
+        return rules[(site, dest, "")]
+    for s in net["shifts"]:
+        if shift and s["code"] == shift and s["from"] == site:
+            return s["to"]
+    if not dest:
+        return None
+    edges = {(s["from"], s["to"]) for s in net["shifts"]}
+    for s in net["sites"]:
+        if s.get("center") and s["center"] != s["code"]:
+            edges |= {(s["code"], s["center"]), (s["center"], s["code"])}
+    # distances to dest, walking the edges backwards; then the lowest-coded neighbour one closer
+    dist, frontier = {dest: 0}, [dest]
+    while frontier:
+        nxt = []
+        for node in frontier:
+            for a, b in edges:
+                if b == node and a not in dist:
+                    dist[a] = dist[node] + 1
+                    nxt.append(a)
+        frontier = nxt
+    if site not in dist or site == dest:
+        return None
+    hops = sorted(b for a, b in edges if a == site and b != site and dist.get(b) == dist[site] - 1)
+    return hops[0] if hops else None
 
 
 def route(net, a, b):
@@ -75,6 +119,9 @@ def histories(draw, net, max_parcels=6):
         n += 1
         d = {"id": f"x{n}", "station": f"st-{site}", "seq": n, "kind": kind, "waybill": wb, "site": site,
              "edge_ms": t, "event_ms": t, "clock": "trusted"}
+        if draw(st.integers(0, 4)) == 0:        # a station without a real-time clock: only event_ms counts
+            d["clock"] = draw(st.sampled_from(["corrected", "unknown"]))
+            d["edge_ms"] = draw(st.sampled_from([0, 1_000, t - 400 * 24 * HOUR]))
         d.update({k: v for k, v in kw.items() if v is not None})
         scans.append(d)
 
@@ -149,7 +196,6 @@ class Model:
 
     def __init__(self, net, scans, deletions=(), tz_min=480, default_transit_min=360):
         self.net = net
-        self.routing = RoutingData.from_config(net)
         self.centers = {s["code"] for s in net["sites"] if s["kind"] == "center"}
         self.region = {s["code"]: (s["province"], s["city"], s["district"]) for s in net["sites"]}
         self.tz = dt.timezone(dt.timedelta(minutes=tz_min))
@@ -183,7 +229,7 @@ class Model:
         dest = self.dest(evs)
         for e in evs:
             if e["kind"] == "dispatch" and not e.get("next_site"):
-                e["next_site"] = self.routing.resolve(e["site"], e.get("dest_site") or dest, e.get("shift"))
+                e["next_site"] = next_stop(self.net, e["site"], e.get("dest_site") or dest, e.get("shift"))
 
     def issued_to(self, wb):
         for r in self.net["issuance"]:

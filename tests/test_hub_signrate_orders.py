@@ -1,7 +1,6 @@
 """Sign rate against a plain model, platform orders, and the store on PostgreSQL."""
 from __future__ import annotations
 
-import tempfile
 import uuid
 
 import pytest
@@ -15,14 +14,16 @@ from hub.business import localtime
 from hub.business import monitoring
 from hub.business import sign_rate
 from hub.business import orders as po
-from test_hub_reference import HOUR, T0, Model, fresh_store, histories, load_net, networks
-
-_DIR = tempfile.mkdtemp(prefix="hubsign-")
+from test_hub_reference import HOUR, T0, Model, histories, load_net, networks
 
 
-@pytest.fixture(scope="module")
-def store():
-    fresh_store(f"{_DIR}/hub.db")
+
+@pytest.fixture
+def store(model_store):
+    """The module's store, on SQLite and on PostgreSQL (conftest ``model_store``)."""
+    from hub.schema import connect
+    connect(model_store)          # tests in between may have bound another store
+    return model_store
 
 
 def model_sign_records(model: Model, deadlines: dict, as_of: int) -> list[tuple]:
