@@ -1,6 +1,8 @@
 """Shared fixtures: a real Mosquitto per test, hub stores (SQLite, PostgreSQL when reachable)."""
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import time
 import uuid
@@ -225,3 +227,22 @@ def model_store(request, tmp_path_factory):
     database.close()
     admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
+
+
+@contextlib.contextmanager
+def raw_station(broker, station: str):
+    """A hand-driven station: a plain MQTT client and the acknowledgements the hub sends it."""
+    acks = []
+    import paho.mqtt.client as mqtt
+
+    from contract import protocol as P
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"raw-{station}")
+    c.on_message = lambda cl, u, msg: acks.append(json.loads(msg.payload))
+    c.connect("127.0.0.1", broker.port)
+    c.loop_start()
+    try:
+        c.subscribe(P.topic(station, P.ACK), qos=1)
+        yield c, acks
+    finally:
+        c.loop_stop()
+        c.disconnect()

@@ -6,35 +6,17 @@ into rejections, a station could commit scans for another site.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 
-import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import wait_for
+from conftest import raw_station, wait_for
 from contract import protocol as P
 
 T = 1_800_000_000_000
-
-
-@contextlib.contextmanager
-def raw_station(broker, station: str):
-    """A hand-driven station: a plain MQTT client and the acknowledgements the hub sends it."""
-    acks = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"raw-{station}")
-    c.on_message = lambda cl, u, msg: acks.append(json.loads(msg.payload))
-    c.connect("127.0.0.1", broker.port)
-    c.loop_start()
-    try:
-        c.subscribe(P.topic(station, P.ACK), qos=1)
-        yield c, acks
-    finally:
-        c.loop_stop()
-        c.disconnect()
 
 
 def scan(i: int, station: str = "st-x", **kw) -> dict:

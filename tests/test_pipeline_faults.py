@@ -1,5 +1,4 @@
 """The pipeline with real parts: Mosquitto, the hub service, edge agents — and their failures."""
-import contextlib
 import json
 import os
 import signal
@@ -7,10 +6,9 @@ import sqlite3
 import subprocess
 import sys
 
-import paho.mqtt.client as mqtt
 import yaml
 
-from conftest import fail_on_waybill, read_line, wait_for, wb
+from conftest import fail_on_waybill, raw_station, read_line, wait_for, wb
 from contract import protocol as P
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -149,22 +147,6 @@ def test_edge_killed_while_scanning_every_accepted_scan_arrives_once(hub_service
         edge2.wait()
     total, dup = hub_counts(hub_store)
     assert dup == 0 and total >= len(accepted)
-
-
-@contextlib.contextmanager
-def raw_station(broker, station: str):
-    """A hand-driven station: a plain MQTT client and the acknowledgements the hub sends it."""
-    acks = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"raw-{station}")
-    c.on_message = lambda cl, u, msg: acks.append(json.loads(msg.payload))
-    c.connect("127.0.0.1", broker.port)
-    c.loop_start()
-    try:
-        c.subscribe(P.topic(station, P.ACK), qos=1)
-        yield c, acks
-    finally:
-        c.loop_stop()
-        c.disconnect()
 
 
 def test_redelivered_and_duplicated_batches_are_idempotent(hub_service, broker, hub_store):

@@ -19,6 +19,7 @@ from hub.cli.common import db_option, emit, with_store
 def forecast(site, compare_file, as_json):
     """Pre-dispatch comparison (预报): what SITE holds now (received or arrived, not yet
     dispatched or delivered); with --compare, the parcels missing from and extra to a dispatch run."""
+    from contract.forecast import compare
     from hub.business import forecast as fc
     from hub.network import tables as net
     if net.Site.get_or_none(net.Site.code == site) is None:
@@ -29,7 +30,7 @@ def forecast(site, compare_file, as_json):
             text = sys.stdin.read() if compare_file == "-" else open(compare_file, encoding="utf-8").read()
         except OSError as e:
             raise click.ClickException(f"{compare_file}: {e.strerror}") from e
-        result = fc.compare([h["waybill"] for h in held], text.split())
+        result = compare([h["waybill"] for h in held], text.split())
         if as_json:
             click.echo(json.dumps(result, indent=1))
         else:
