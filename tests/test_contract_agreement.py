@@ -202,3 +202,9 @@ def test_issuance_matches_whole_numbers_only():
     assert idx.site_of("7000000000001") is None          # 13 characters: another length
     assert ConfigView({"issuance": [{"site": "100", "first": "7000000000000", "last": "7000009999999"}]}
                       ).origin_of("70000000000017") is None
+
+
+def test_the_gun_batch_format_carries_the_contracts_kinds():
+    from contract.scan import KINDS
+    from drivers.scanner.batch import KINDS as GUN_KINDS
+    assert GUN_KINDS == KINDS

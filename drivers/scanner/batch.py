@@ -61,6 +61,8 @@ MAX_LINE = 4096                      # bytes, any line on the cradle's serial li
 GUN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 IMAGE_RE = re.compile(r"[A-Za-z0-9._+:-]{0,64}")
 
+# the kinds a gun record may carry: the contract's (contract.scan.KINDS); drivers import nothing of ours,
+# so tests/test_contract_agreement.py pins the two lists equal
 KINDS = ("receive", "dispatch", "arrive", "deliver", "sign", "problem", "hold")
 #: key -> (required, type); ``str`` values are non-empty, printable, at most 64 characters
 RECORD_KEYS = {
