@@ -1,4 +1,4 @@
-"""Pre-dispatch comparison (预报, SPEC "forecast"): what a site holds against what was dispatched.
+"""Pre-dispatch comparison (预报, docs/hub-business.md): what a site holds against what was dispatched.
 
 ``compare`` is pure, so a station runs it offline against the waybills of the bag or run being
 dispatch-scanned; the hub publishes each site's list (``hub.business.forecast``).

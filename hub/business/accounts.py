@@ -1,4 +1,4 @@
-"""Prepaid settlement (seed 001 5.7.2): a bank-like account for every site under its opening center.
+"""Prepaid settlement (docs/hub-business.md, "Prepaid settlement"): a bank-like account for every site under its opening center.
 
 * ``deposit`` (a top-up, from the outside world through the opening center's ``external:`` account),
   ``transfer`` between sites (across opening centers the money moves through the centers'

@@ -1,4 +1,4 @@
-"""Collect on delivery (seed 001 5.7.4), with and without prepaid settlement.
+"""Collect on delivery (docs/hub-business.md, "COD"), with and without prepaid settlement.
 
 The flow of one COD parcel of N cents (``extra.cod_cents`` on its scans), origin site O,
 delivering site X:

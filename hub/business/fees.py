@@ -1,4 +1,4 @@
-"""Fees derived from scans and posted to the ledger (seed 001 4.2 item 3, 5.6.1).
+"""Fees derived from scans and posted to the ledger (docs/hub-business.md, "Fees").
 
 ``compute`` is pure: one waybill's scans in, the entries it should have booked out, keyed by
 source.  ``refresh`` (a step of the derivation pipeline, ``hub.ingest.pipeline``) books the difference with

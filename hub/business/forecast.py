@@ -1,4 +1,4 @@
-"""Pre-dispatch comparison (预报, seed 001 5.6.1 item 2).
+"""Pre-dispatch comparison (预报, docs/hub-business.md).
 
 ``site_forecast(site)`` lists the parcels a site holds now: its latest movement scan (receive,
 dispatch, arrive, deliver, sign) is a receive or an arrival at that site.  The hub pushes the list

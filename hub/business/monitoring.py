@@ -1,4 +1,4 @@
-"""Monitoring diffs (seed 001 5.6.4): the eight per-site reports, and the scan facts behind them.
+"""Monitoring diffs (docs/hub-business.md, "Monitoring diffs"): the eight per-site reports, and the scan facts behind them.
 
 Every report is a query over ``ScanFact``, a per-scan annotation that ``hub.business.facts``
 recomputes from *all* scans of the waybills an ingest batch touched.

@@ -1,4 +1,4 @@
-"""E-commerce platform orders (seed 001 5.7.3, the "Taobao module").
+"""E-commerce platform orders (docs/hub-business.md, "Platform orders").
 
 * ``import_orders``: batch intake from CSV or JSON; each order is checked and assigned to the site
   that covers its address (``Coverage`` rules: the most specific match wins — district, then

@@ -1,6 +1,6 @@
 """Previous stop of an arrival scan, from plain data (pure: no I/O).
 
-Order of precedence (SPEC 4, "Previous stop"; seed 001 5.6.1 item 1):
+Order of precedence (docs/hub-business.md, "Routing facts"):
 
 1. ``dispatch``: the last dispatch toward this site (its resolved next stop is this site) at or
    before the arrival;

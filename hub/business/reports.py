@@ -1,4 +1,4 @@
-"""Scan queries and reports (seed 001 5.6.2); their output formats are ``hub.cli.render``.
+"""Scan queries and reports (docs/hub-business.md, "Reports"); their output formats are ``hub.cli.render``.
 
 * ``scan_details``: receive/dispatch/arrive/deliver (and sign, problem, hold) scans of a site in
   a window, each with its group: the receiving courier, the dispatch's next stop, the arrival's

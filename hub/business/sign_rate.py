@@ -1,4 +1,4 @@
-"""Sign rate (seed 001 5.7.1): on-time vs overtime signs against each center's deadlines.
+"""Sign rate (docs/hub-business.md, "Sign rate"): on-time vs overtime signs against each center's deadlines.
 
 A center sets, per site, how long after it dispatches a parcel toward that site the parcel must
 be signed (``SignDeadline``; ``DEFAULT_DEADLINE_MIN`` when no rule).  A parcel counts for the

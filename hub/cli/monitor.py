@@ -1,4 +1,4 @@
-"""``scanhub monitor``: the eight monitoring diffs of a site and window (seed 5.6.4)."""
+"""``scanhub monitor``: the eight monitoring diffs of a site and window (docs/hub-business.md, "Monitoring diffs")."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import click
 from hub.cli.common import db_option, emit, fmt_flags, parse_when, with_store
 
 
-MONITOR_HELP = """Monitoring diffs for a site and time window (seed 5.6.4).
+MONITOR_HELP = """Monitoring diffs for a site and time window (docs/hub-business.md, "Monitoring diffs").
 
 \b
 REPORT is one of:
