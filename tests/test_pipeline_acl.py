@@ -50,7 +50,10 @@ def test_station_cannot_publish_into_another_stations_topics(secured):
     seen = []
     hub, rc = client(broker, hub_user, creds[hub_user], received=seen)
     assert not rc.is_failure
+    subscribed = threading.Event()
+    hub.on_subscribe = lambda *args: subscribed.set()
     hub.subscribe("scanhub/v1/#", qos=1)
+    assert subscribed.wait(10), "the broker never confirmed the hub's subscription"   # before anyone publishes
     acks = {}
     a, rc = client(broker, "st-a", creds["st-a"], puback=acks)
     try:
