@@ -109,7 +109,10 @@ def test_a_station_cannot_take_another_stations_client_id(secured):
     a.loop_start()
     try:
         assert up.wait(10)
+        subscribed = threading.Event()
+        a.on_subscribe = lambda *args: subscribed.set()
         a.subscribe(P.topic("st-a", P.ACK), qos=1)
+        assert subscribed.wait(10)
         b = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="scanhub-edge-st-a", protocol=mqtt.MQTTv5)
         b.username_pw_set("st-b", creds["st-b"])
         b_up = threading.Event()
