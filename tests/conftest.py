@@ -141,15 +141,22 @@ def store_url(request, tmp_path):
     return request.getfixturevalue("pg_url")
 
 
-@pytest.fixture
-def hub_store(tmp_path, sample_network):
-    """An initialised SQLite hub store holding the sample network; returns its path."""
+def sample_store(url: str) -> str:
+    """Create a hub store at ``url`` holding the sample network, and leave it bound (the one
+    way tests build a sample store).  Returns ``url``."""
     from hub.network.basic_data import import_network
+    from hub.network.file import load_network
     from hub.schema import connect
+    connect(url, create=True)
+    import_network(load_network(SAMPLE))
+    return url
+
+
+@pytest.fixture
+def hub_store(tmp_path):
+    """An initialised SQLite hub store holding the sample network (closed); returns its path."""
     from hub.store.db import database
-    path = str(tmp_path / "hub.db")
-    connect(path, create=True)
-    import_network(sample_network)
+    path = sample_store(str(tmp_path / "hub.db"))
     database.close()
     return path
 

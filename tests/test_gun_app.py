@@ -9,7 +9,7 @@ from firmware_images import container, keys
 from firmware_images.flasher import GunLink, open_port
 from sim.gun_app import GunApp, LoginRefused, ScanRefused
 from sim.gun_link import SimulatedGun
-from conftest import KEY, RULES
+from conftest import KEY, RULES, sample_store
 
 PUB = KEY.public_key()
 
@@ -24,14 +24,8 @@ def image():
     import tempfile
 
     from hub.network import tables as m
-    from hub.network.basic_data import import_network
-    from hub.schema import connect
-    from hub.network.file import load_network
     from hub.network.station_config import site_slice
-
-    d = tempfile.mkdtemp()
-    connect(f"{d}/hub.db", create=True)
-    import_network(load_network("sim/networks/sample.yaml"))
+    sample_store(f"{tempfile.mkdtemp()}/hub.db")
     m.Site.update(blocked=True).where(m.Site.code == "101").execute()
     return container.build_image(site_slice("100"), KEY, 1_700_000_000_000)
 

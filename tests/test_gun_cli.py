@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import read_line
+from conftest import read_line, sample_store
 import yaml
 from click.testing import CliRunner
 
@@ -19,13 +19,7 @@ from sim.gun_link import SimulatedGun
 
 @pytest.fixture
 def env(tmp_path):
-    from hub.network.basic_data import import_network
-    from hub.schema import connect
-    from hub.network.file import load_network
-
-    db = str(tmp_path / "hub.db")
-    connect(db, create=True)
-    import_network(load_network("sim/networks/sample.yaml"))
+    db = sample_store(str(tmp_path / "hub.db"))
     kdir = str(tmp_path / "keys")
     runner = CliRunner()
     res = runner.invoke(gun, ["keys", "init", "--dir", kdir])

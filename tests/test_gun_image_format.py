@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from firmware_images import container, keys
-from conftest import KEY, OTHER
+from conftest import KEY, OTHER, sample_store
 from firmware_images.errors import (BadMagic, ChecksumMismatch, ImageBuildError, ImageFormatError,
                                     MalformedImage, SignatureInvalid, TruncatedImage, UnknownVersion)
 
@@ -22,14 +22,8 @@ def sample_slice(site="100") -> dict:
     """The hub's real slice of the sample network, through the store."""
     import tempfile
 
-    from hub.network.basic_data import import_network
-    from hub.schema import connect
-    from hub.network.file import load_network
     from hub.network.station_config import site_slice
-
-    d = tempfile.mkdtemp()
-    connect(f"{d}/hub.db", create=True)
-    import_network(load_network("sim/networks/sample.yaml"))
+    sample_store(f"{tempfile.mkdtemp()}/hub.db")
     return site_slice(site)
 
 

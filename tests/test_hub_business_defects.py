@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SAMPLE
+from conftest import sample_store
 
 T0 = 1_795_600_000_000
 HOUR = 3_600_000
@@ -21,12 +21,8 @@ def sc(n, kind, site, t, wb=W, **kw):
 @pytest.fixture
 def store(store_url):
     from hub.business import tariff
-    from hub.network.basic_data import import_network
-    from hub.network.file import load_network
-    from hub.schema import connect
     from hub.store.db import database
-    connect(store_url, create=True)
-    import_network(load_network(SAMPLE))
+    sample_store(store_url)
     tariff.install(tariff.load_tariff("sim/networks/tariff-sample.yaml"))
     yield store_url
     database.close()

@@ -7,11 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from hub.business import accounts
-from hub.network import basic_data
 from hub.ingest import pipeline as ingest
 from hub.business import tariff
-from hub.network.file import load_network
-from test_hub_reference import HOUR, T0, fresh_store
+from test_hub_reference import HOUR, T0
+from conftest import sample_store
 
 W1, W2, W3 = "70000000000017", "70000000000025", "70000000000033"
 
@@ -25,9 +24,7 @@ def sc(i, kind, site, t, wb, **kw):
 
 @pytest.fixture
 def hubdb(tmp_path):
-    path = str(tmp_path / "hub.db")
-    fresh_store(path)
-    basic_data.import_network(load_network("sim/networks/sample.yaml"))
+    path = sample_store(str(tmp_path / "hub.db"))
     accounts.ensure_accounts()
     tariff.install(tariff.load_tariff("sim/networks/tariff-sample.yaml"))
     ingest.commit([

@@ -205,16 +205,11 @@ def test_ingest_survives_ten_thousand_payloads(fuzz_hub, payload):
 
 @pytest.fixture(scope="module")
 def fuzz_hub(tmp_path_factory):
+    from conftest import sample_store
     from hub.ingest.service import HubService
-    from hub.network.basic_data import import_network
     from hub.network.broker import ManagedBroker
-    from hub.network.file import load_network
-    from hub.schema import connect
     from hub.store.db import database
-    from conftest import SAMPLE
-    path = str(tmp_path_factory.mktemp("fuzz") / "hub.db")
-    connect(path, create=True)
-    import_network(load_network(SAMPLE))
+    path = sample_store(str(tmp_path_factory.mktemp("fuzz") / "hub.db"))
     database.close()
     b = ManagedBroker().start()
     svc = HubService(path, b.url).start()

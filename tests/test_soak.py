@@ -19,7 +19,7 @@ import time
 import pytest
 import yaml
 
-from conftest import RULES, SAMPLE, wait_for
+from conftest import RULES, sample_store, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(ROOT, "cli.py")
@@ -95,15 +95,10 @@ def outbox_ids(path: str) -> tuple[set[str], int]:
 
 
 def run_soak(tmp_path, events: int, every_s: tuple[float, float], seed: int) -> dict:
-    from hub.network.basic_data import import_network
     from hub.network.broker import ManagedBroker
-    from hub.network.file import load_network
-    from hub.schema import connect
     from hub.store.db import database
     rng = random.Random(seed)
-    hub_db = str(tmp_path / "hub.db")
-    connect(hub_db, create=True)
-    import_network(load_network(SAMPLE))
+    hub_db = sample_store(str(tmp_path / "hub.db"))
     database.close()
     broker = ManagedBroker().start()
 
