@@ -100,12 +100,14 @@ def main():
 
     \b
     Typical flow:
-      scanhub hub init --db hub.db            create the hub's store
-      scanhub hub import sim/networks/sample.yaml   load sites, staff, shifts, rules
-      scanhub hub run                         run the hub (starts its own broker)
-      scanhub edge run --config station.yaml  run a scan station
-      scanhub track WAYBILL                   a parcel's history
-      scanhub demo                            the whole pipeline, simulated
+      scanhub hub init --db hub.db                      create the hub's store
+      scanhub hub import sim/networks/sample.yaml       load sites, staff, shifts, rules
+      scanhub hub run                                   run the hub (starts its own broker)
+      scanhub edge run --config station.yaml            run a scan station
+      scanhub track WAYBILL                             a parcel's history
+      scanhub demo                                      the whole pipeline, simulated
+
+    Layers and packages: docs/architecture.md; the station-hub contract: docs/protocol.md.
     """
 
 
