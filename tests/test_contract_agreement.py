@@ -21,6 +21,7 @@ from firmware_images import container
 from hub.business.context import Context
 from hub.business.facts import resolved_events
 from sim.gun_routing import GunRouter
+from test_gun_routing import networks   # the generated networks the gun oracle is tested on
 from conftest import KEY
 
 T0 = 1_795_600_000_000
@@ -104,26 +105,6 @@ def test_the_edge_refuses_before_the_beep_what_the_hub_would_refuse(tmp_path):
 
 
 # ---------------------------------------------------------------- next stop
-
-@st.composite
-def networks(draw):
-    codes = sorted(draw(st.sets(st.text("0123AB", min_size=1, max_size=2), min_size=2, max_size=10)))
-    centers = [c for c in codes if draw(st.booleans())]
-    sites = [{"code": c, "name": c, "kind": "center" if c in centers else "site",
-              "center": draw(st.sampled_from([None] + centers)) if centers else None,
-              "province": None, "city": None, "district": None, "blocked": False} for c in codes]
-    pick = st.sampled_from(codes)
-    shift_codes = [f"S{i}" for i in range(draw(st.integers(0, 6)))]
-    shifts = [{"code": s, "from": draw(pick), "to": draw(pick), "depart": "08:00", "transit_min": 60}
-              for s in shift_codes]
-    rules = {}
-    for _ in range(draw(st.integers(0, 20))):
-        rules[(draw(pick), draw(pick), draw(st.sampled_from([""] + shift_codes)))] = draw(pick)
-    return {"v": 1, "site": codes[0], "network": "gen", "data_version": "1", "sites": sites,
-            "shifts": shifts, "staff": [], "gun_users": [], "waybill_rules": [], "blocked_sites": [],
-            "issuance": [], "next_stop": [{"site": a, "dest": b, "shift": h, "next": n}
-                                          for (a, b, h), n in rules.items()]}
-
 
 def _monitoring_next(ctx, site, dest, shift):
     ev = {"id": "d", "waybill": "W", "kind": "dispatch", "site": site, "event_ms": T0,
