@@ -5,7 +5,7 @@ The format is defined and documented in :mod:`drivers.scanner.batch` and ``docs/
     >>> encode_batch("G1", [{"gun": "G1", "seq": 1, "kind": "receive", "waybill": "YT1234567890123",
     ...                      "scanned_ms": 1717200000000, "operator": "1001", "site": "100"}],
     ...              image_version="3-9c1d").decode().splitlines()[0]
-    '~SHB1 H gun=G1 n=1 img=3-9c1d~'
+    '~SHB1 H gun=G1 n=1 img=9c1d4e7a0b3f6a21~'
 """
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ def _print_status(st, as_json: bool) -> None:
     c = st.counters
     click.echo(f"span {st.span} {st.name}: {st.framing} {st.colour}"
                + (f" ({', '.join(st.alarms)})" if st.alarms else ""))
-    keys = ("bpv", "crc4_errors", "ebit_errors", "fas_errors", "slips", "lof_events")
+    keys = ("bpv", "crc4_errors", "ebit_errors", "fas_errors", "slips", "lof_events", "crc4_lof_events")
     click.echo("  " + "  ".join(f"{k}={c.get(k, 0)}" for k in keys))
     states: dict[str, list[int]] = {}
     for ch, s in sorted(st.channels.items()):

@@ -220,7 +220,8 @@ class Deframer:
     def counters(self) -> dict[str, int]:
         return {"fas_errors": self.fas_errors, "crc4_errors": self.crc4_errors,
                 "ebit_errors": self.ebit_errors, "slips": self.slips,
-                "lof_events": self.lof_events, "frames": self.frames_received}
+                "lof_events": self.lof_events, "crc4_lof_events": self.crc4_lof_events,
+                "frames": self.frames_received}
 
     def pop_e_bits(self) -> tuple[int, int]:
         """E bits for our next transmitted multiframe: 0 for each SMF we received errored."""

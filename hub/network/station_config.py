@@ -3,7 +3,7 @@
 Slice format (JSON object, ``"v": 1``; its hash is ``contract.config.config_hash``)::
 
     {"v": 1, "network": "sample", "site": "100", "station": "st-100-1",
-     "data_version": "3f2a…", "version": "3f2a…-9c1d…", "hash": "<sha256 of the canonical body>",
+     "data_version": "3f2a…", "version": "9c1d4e7a0b3f6a21", "hash": "<sha256 of the canonical body>",
      "sites":     [{"code", "name", "kind", "center", "province", "city", "district", "blocked"}],
      "staff":     [{"code", "name", "site", "role"}]                    # this site's staff
      "gun_users": [{"login", "staff", "site", "pin_salt", "pin_hash", "kinds": [...]}]  # this site's
