@@ -201,8 +201,12 @@ def test_hidraw_node_reads_unplug_and_replug(sims, devs, protocol, encode):
     assert dev.wait_connected(5)
     gun.send_bytes(encode("6901234567892"))
     assert got.wait(1) == ["6901234567892"]
+    before = dev.status()["reconnects"]
     gun.unplug()
-    wait_for(lambda: dev.status()["state"] == "reconnecting", what="EOF noticed")
+    # the host sees EOF and goes reconnecting; a FIFO node reopens at once, so under load the
+    # state may already be back: a reconnect counted is the same evidence
+    wait_for(lambda: dev.status()["state"] == "reconnecting" or dev.status()["reconnects"] > before,
+             what="EOF noticed")
     gun.replug()
     wait_for(lambda: dev.status()["state"] == "connected", what="re-opened")
     gun.send_bytes(encode("YT0000000000001"))
