@@ -240,3 +240,13 @@ def test_hid_bad_reports_are_counted():
     assert bad_unit.feed(bytes([3, 4, 99, 0, 1, 0])) == [] and bad_unit.bad_frames == 1
     fault = make_decoder("hid-pos-scale")
     assert fault.feed(bytes([3, 1, 2, 0, 0, 0])) == [] and fault.replies[-1] == ("status", 1)
+
+
+def test_a_line_of_spaces_between_sics_frames_is_skipped():
+    """Found by the noise property above: a blank line crashed the MT-SICS decoder."""
+    d = make_decoder("mt-sics")
+    out = []
+    for b in b"S D          0 g\r\n \r\nS S     1.250 kg\r\n":
+        out += d.feed(bytes([b]))
+    assert [fields(r) for r in out] == [(0, False, False, False, False), (1250, True, False, False, False)]
+    assert d.bad_frames == 0

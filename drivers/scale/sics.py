@@ -53,6 +53,8 @@ class MtSics(Decoder):
             self._bad()
             return
         parts = line.decode("ascii").split()
+        if not parts:                     # a line of spaces: nothing to read, not a bad frame
+            return
         cmd = parts[0]
         if cmd in ("ES", "ET", "EL") and len(parts) == 1:
             self.replies.append((cmd, ""))
