@@ -71,9 +71,12 @@ FIELDS: tuple[Field, ...] = (
 FIELD = {f.name: f for f in FIELDS}
 TEXT_FIELDS = tuple(f for f in FIELDS if f.type == "text")
 OPTIONAL_TEXT = tuple(f.name for f in TEXT_FIELDS if not f.required and f.name not in ("clock", "epoch"))
-#: What a scan *is*: the row fields fixed at capture.  ``event_ms`` and ``clock`` are stamped by
-#: the uplink at each send and may differ between resends of the same scan.
-CONTENT_FIELDS = tuple(f.name for f in FIELDS if f.name not in ("event_ms", "clock", "extra")) + ("extra_json",)
+#: What a scan *is*: the fields fixed when it was captured.  ``event_ms`` and ``clock`` are stamped
+#: by the uplink at each send and may differ between resends; ``epoch`` and ``seq`` say where the
+#: scan sits in its outbox and change when a damaged outbox is salvaged into a new one
+#: (``scanhub edge salvage``), while the scan stays the same scan.
+CONTENT_FIELDS = tuple(f.name for f in FIELDS
+                       if f.name not in ("event_ms", "clock", "extra", "epoch", "seq")) + ("extra_json",)
 _KIND_SET, _CLOCK_SET = frozenset(KINDS), frozenset(CLOCKS)
 _CAPTURE_TEXT = tuple((f.name, f.limit, f.required) for f in TEXT_FIELDS if not f.stamped)
 _ALL_TEXT = tuple((f.name, f.limit, f.required) for f in TEXT_FIELDS)
