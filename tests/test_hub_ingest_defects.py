@@ -218,3 +218,15 @@ def fuzz_hub(tmp_path_factory):
         yield svc, c, acks, [10_000]
     svc.stop()
     b.stop()
+
+
+def test_a_renumbered_scan_is_the_same_scan(hub_service, broker, hub_store):
+    """A salvaged outbox sends its scans again under a new epoch and new seqs, same ids."""
+    with raw_station(broker, "st-x") as (c, acks):
+        send(c, "st-x", "first", [scan(1)])
+        wait_for(lambda: len(acks) == 1, what="first ack")
+        send(c, "st-x", "salvaged", [scan(1, epoch="e2", seq=1)])
+        wait_for(lambda: len(acks) == 2, what="the salvaged batch's ack")
+    assert acks[1]["committed"] == [[1, 1]] and acks[1]["rejected"] == []
+    assert query(hub_store, "SELECT COUNT(*) FROM scanevent")[0][0] == 1
+    assert query(hub_store, "SELECT COUNT(*) FROM deadletter")[0][0] == 0
