@@ -1,6 +1,7 @@
 """``scanhub edge …``: run a scan station and look into its outbox."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -20,6 +21,23 @@ def load(config_path: str) -> StationConfig:
         return StationConfig.load(config_path)
     except StationFileError as e:
         raise click.ClickException(str(e))
+
+
+@contextlib.contextmanager
+def outbox_errors(config_path: str, outbox_path: str):
+    """A damaged outbox as one line that names the file, what SQLite said and the salvage command
+    (no traceback); other SQLite errors as one line too."""
+    import sqlite3
+
+    from edge.outbox import OutboxDamaged, is_damage
+    try:
+        yield
+    except OutboxDamaged as e:
+        raise click.ClickException(e.hint(config_path)) from None
+    except sqlite3.Error as e:
+        if is_damage(e):
+            raise click.ClickException(OutboxDamaged(outbox_path, str(e)).hint(config_path)) from None
+        raise click.ClickException(f"outbox {outbox_path}: SQLite says \"{e}\"") from None
 
 
 @click.group()
@@ -43,7 +61,13 @@ def run(config_path, use_stdin, verbose):
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cfg = load(config_path)
-    agent = EdgeAgent(cfg).start()
+    with outbox_errors(config_path, cfg.outbox):
+        agent = EdgeAgent(cfg)
+        try:
+            agent.start()
+        except BaseException:
+            agent.outbox.close()
+            raise
 
     def show(device, text, verdict):
         click.echo(f"[{device}] {verdict}" + ("" if verdict.accepted else "\a"))
@@ -89,6 +113,33 @@ def _read_outbox(cfg: StationConfig):
 def status(config_path, as_json):
     """Outbox depth and fill level, last acknowledgement, configuration version, clock offset."""
     cfg = load(config_path)
+    with outbox_errors(config_path, cfg.outbox):
+        st = _status(cfg)
+    version = st["config_version"]
+    last_ack = st["last_ack_ms"]
+    if as_json:
+        click.echo(json.dumps(st))
+        return
+    u = st["usage"]
+    state = ("online" if st["online"] else "running, broker unreachable") if st["running"] else "not running"
+    click.echo(f"station {st['station']} (site {st['site']}): {state}; outbox epoch {st['epoch']}")
+    click.echo(f"  outbox: {st['outbox']['pending']} pending ({u['fraction']:.1%} of {u['limit']}), "
+               f"{st['outbox']['acked']} acked, {st['outbox']['rejected']} rejected by the hub, "
+               f"{st['outbox']['deleted']} deleted")
+    if u["warning"]:
+        click.echo("  WARNING: outbox above 80% or holding scans older than the age limit")
+    if st["lost_commits"]:
+        click.echo(f"  WARNING: {st['lost_commits']}; the station starts a new epoch when it starts")
+    if st["config_error"]:
+        click.echo(f"  WARNING: {st['config_error']}")
+    click.echo(f"  config: {version or 'none yet (the hub has not been reached)'}")
+    from contract.clock import iso
+    click.echo(f"  last ack: {iso(last_ack) if last_ack else 'never'}")
+    if st["clock_offset_ms"] is not None:
+        click.echo(f"  clock: {st['clock_offset_ms']:+d} ms from the hub (round trip {st['rtt_ms']} ms)")
+
+
+def _status(cfg: StationConfig) -> dict:
     ob = _read_outbox(cfg)
     try:
         cfg_json = ob.get_meta("config")
@@ -103,27 +154,10 @@ def status(config_path, as_json):
               "running": running, "outbox": ob.counts(), "usage": ob.usage(),
               "config_version": version, "last_ack_ms": last_ack, "clock_offset_ms": live.get("clock_offset_ms"),
               "rtt_ms": live.get("rtt_ms"), "clock_synced_boots": len(offsets), "epoch": ob.epoch,
-              "config_error": live.get("config_error")}
+              "config_error": live.get("config_error"), "lost_commits": ob.lost_commits()}
     finally:
         ob.close()
-    if as_json:
-        click.echo(json.dumps(st))
-        return
-    u = st["usage"]
-    state = ("online" if st["online"] else "running, broker unreachable") if st["running"] else "not running"
-    click.echo(f"station {st['station']} (site {st['site']}): {state}; outbox epoch {st['epoch']}")
-    click.echo(f"  outbox: {st['outbox']['pending']} pending ({u['fraction']:.1%} of {u['limit']}), "
-               f"{st['outbox']['acked']} acked, {st['outbox']['rejected']} rejected by the hub, "
-               f"{st['outbox']['deleted']} deleted")
-    if u["warning"]:
-        click.echo("  WARNING: outbox above 80% or holding scans older than the age limit")
-    if st["config_error"]:
-        click.echo(f"  WARNING: {st['config_error']}")
-    click.echo(f"  config: {version or 'none yet (the hub has not been reached)'}")
-    from contract.clock import iso
-    click.echo(f"  last ack: {iso(last_ack) if last_ack else 'never'}")
-    if st["clock_offset_ms"] is not None:
-        click.echo(f"  clock: {st['clock_offset_ms']:+d} ms from the hub (round trip {st['rtt_ms']} ms)")
+    return st
 
 
 @edge.command()
@@ -135,13 +169,14 @@ def delete(config_path, scan_id, reason, operator):
     """Delete a scan with an audit tombstone (the hub reports it)."""
     from edge.clock import wall_ms
     cfg = load(config_path)
-    ob = _read_outbox(cfg)
-    try:
-        d = ob.delete(scan_id, reason, operator, wall_ms())
-    except (KeyError, ValueError) as e:
-        raise click.ClickException(str(e.args[0]))
-    finally:
-        ob.close()
+    with outbox_errors(config_path, cfg.outbox):
+        ob = _read_outbox(cfg)
+        try:
+            d = ob.delete(scan_id, reason, operator, wall_ms())
+        except (KeyError, ValueError) as e:
+            raise click.ClickException(str(e.args[0]))
+        finally:
+            ob.close()
     click.echo(f"deleted scan {scan_id} (seq {d['seq']}; {'was' if d['uploaded'] else 'was not'} at the hub yet)")
 
 
@@ -153,11 +188,12 @@ def delete(config_path, scan_id, reason, operator):
 def outbox(config_path, state, limit, as_json):
     """List scans in the outbox."""
     cfg = load(config_path)
-    ob = _read_outbox(cfg)
-    try:
-        rows = ob.scans({"pending": 0, "acked": 1, "rejected": 2}.get(state), limit)
-    finally:
-        ob.close()
+    with outbox_errors(config_path, cfg.outbox):
+        ob = _read_outbox(cfg)
+        try:
+            rows = ob.scans({"pending": 0, "acked": 1, "rejected": 2}.get(state), limit)
+        finally:
+            ob.close()
     for r in rows:
         if as_json:
             click.echo(json.dumps(r, ensure_ascii=False))
@@ -178,13 +214,14 @@ def forecast(config_path, since_hours, as_json):
     from edge.clock import wall_ms
     from edge.predispatch import predispatch
     cfg = load(config_path)
-    ob = _read_outbox(cfg)
-    try:
-        fc = ob.get_meta("forecast")
-        since = wall_ms() - int(since_hours * 3_600_000) if since_hours is not None else None
-        res = predispatch(ob, json.loads(fc) if fc else None, since)
-    finally:
-        ob.close()
+    with outbox_errors(config_path, cfg.outbox):
+        ob = _read_outbox(cfg)
+        try:
+            fc = ob.get_meta("forecast")
+            since = wall_ms() - int(since_hours * 3_600_000) if since_hours is not None else None
+            res = predispatch(ob, json.loads(fc) if fc else None, since)
+        finally:
+            ob.close()
     if as_json:
         click.echo(json.dumps(res))
         return
@@ -196,3 +233,67 @@ def forecast(config_path, since_hours, as_json):
         click.echo(f"  missing  {w}")
     for w in res["extra"][:50]:
         click.echo(f"  extra    {w}")
+
+
+@edge.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+def salvage(config_path, as_json):
+    """Rebuild a damaged outbox: every readable scan and tombstone into a new outbox (new epoch).
+
+    Stop the station first.  Scans keep their ids and states (pending ones are sent again) and
+    get new sequence numbers in the new epoch; the old file is kept beside the new one with a
+    timestamp suffix.  See docs/operations.md ("A damaged outbox")."""
+    from edge.salvage import salvage as run_salvage
+    cfg = load(config_path)
+    report = run_salvage(cfg.outbox)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+        return
+    for line in salvage_lines(report):
+        click.echo(line)
+
+
+def salvage_lines(r: dict) -> list[str]:
+    """The salvage report in words."""
+    sv, ns = r["saved"], r["not_saved"]
+    out = [f"salvaged outbox {r['outbox']}: new epoch {r['epoch']} (was {r['old_epoch'] or 'unknown'})",
+           f"  saved: {sv['scans']} scans - {sv['pending']} pending"
+           + (f" (now seq 1..{sv['pending']} of epoch {r['epoch']})" if sv["pending"] else "")
+           + f", {sv['acked']} acked and {sv['rejected']} rejected (kept with the epoch and seq the hub knows them by)"
+           + f"; {sv['tombstones']} tombstones ({sv['tombstones_pending']} not yet at the hub)"]
+    if ns["missing_seqs"]:
+        ranges = ", ".join(f"{lo}..{hi}" if lo != hi else str(lo) for lo, hi in ns["missing_ranges"][:8])
+        more = f" and {len(ns['missing_ranges']) - 8} more ranges" if len(ns["missing_ranges"]) > 8 else ""
+        if ns["lost"] is None:
+            why = "lost, or pruned after acknowledgement (this outbox did not count its pruning)"
+        else:
+            why = f"{ns['pruned']} pruned after acknowledgement, so {ns['lost']} lost"
+        out.append(f"  not saved: {ns['missing_seqs']} seq numbers of epoch {r['old_epoch']} have no readable scan "
+                   f"({ranges}{more}): {why}")
+    else:
+        out.append("  not saved: nothing - every seq number has its scan or tombstone")
+    if ns["known_lost"]:
+        named = ", ".join(f"{n} {st}" for st, n in sorted(ns["known_lost"].items()))
+        out.append(f"  the file's indexes still name {sum(ns['known_lost'].values())} of the lost scans: {named}")
+    if ns["lost_pending_waybills"]:
+        wbs = ns["lost_pending_waybills"]
+        out.append(f"  lost before reaching the hub, waybills: {', '.join(wbs[:20])}"
+                   + (f" and {len(wbs) - 20} more (--json)" if len(wbs) > 20 else ""))
+    extra = [f"{ns[k]} {label}" for k, label in (("earlier_epochs_lost", "acknowledged scans of earlier epochs"),
+                                                   ("skipped_rows", "rows repeated or deleted"),
+                                                   ("tombstones_lost", "tombstones unreadable"),
+                                                   ("meta_lost", "settings unreadable")) if ns[k]]
+    if extra:
+        out.append(f"  also not saved: {', '.join(extra)}")
+    for note in r["read"]["notes"]:
+        out.append(f"  read: {note}")
+    if r["read"]["check"] != ["ok"]:
+        check = r["read"]["check"]
+        more = f" (+{len(check) - 1} more)" if len(check) > 1 else ""
+        out.append(f"  SQLite's check of the old file: {check[0]}{more}")
+    out.append(f"  old file kept as {r['kept_as']}")
+    if sv["pending"]:
+        out.append(f"  the {sv['pending']} pending scans go to the hub again when the station starts "
+                   "(same ids, new epoch and seq)")
+    return out

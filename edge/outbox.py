@@ -10,12 +10,21 @@
 * Limits: a pending count (warning at 80 %; when full, new scans are *refused* with a clear reason
   and the operator hears the error beep) and an age (a warning when pending scans are older than
   ``max_age_days``; old scans are still kept and sent).  Nothing is ever dropped silently.
+* Damage: a file SQLite cannot read raises ``OutboxDamaged`` (the file, what SQLite said); the
+  running station checks the file when it claims it (``PRAGMA quick_check``), and
+  ``scanhub edge salvage`` (``edge.salvage``) copies what is readable into a new outbox.
+* Lost commits: the running station notes the highest seq it has stored in ``<outbox>.hwm``, a
+  file outside SQLite, after each commit.  A file that holds fewer (its ``-wal`` file deleted, an
+  older copy put back) would hand out those seqs again within the same epoch, so the hub could not
+  see the loss: when it claims such a file the station starts a new epoch (``edge.salvage``) and
+  logs why.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import secrets
 import sqlite3
@@ -25,6 +34,8 @@ from dataclasses import dataclass
 
 from contract.clock import CLOCK_SANE_MS
 from edge.errors import EdgeError
+
+log = logging.getLogger("scanhub.edge")
 
 PENDING, ACKED, REJECTED = 0, 1, 2
 GROUP_LINGER_S = 0.001
@@ -70,6 +81,93 @@ class OutboxFull(OutboxError):
 
 class OutboxInUse(OutboxError):
     """Another running station already owns this outbox."""
+
+
+class OutboxDamaged(OutboxError):
+    """SQLite cannot read the outbox file (truncated, a damaged page, not a database at all).
+
+    ``path`` is the file and ``detail`` what SQLite said; the CLI adds the salvage command with
+    the station file it was given (``hint``)."""
+
+    def __init__(self, path: str, detail: str):
+        self.path, self.detail = path, detail
+        super().__init__(f"outbox {path} is damaged: SQLite says \"{detail}\"")
+
+    def hint(self, config_path: str = "station.yaml") -> str:
+        return f"{self} - run `scanhub edge salvage --config {config_path}`"
+
+
+# SQLite's primary result codes that mean the file itself is bad (or the disk under it)
+SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_NOTADB = 10, 11, 26
+
+
+def is_damage(e: BaseException) -> bool:
+    """True for a SQLite error that says the file cannot be read as a database."""
+    code = getattr(e, "sqlite_errorcode", None)
+    if isinstance(e, sqlite3.DatabaseError) and code is not None:
+        return code & 0xFF in (SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_NOTADB)
+    return isinstance(e, sqlite3.DatabaseError) and type(e) is sqlite3.DatabaseError
+
+
+def check_lines(rows) -> list[str]:
+    """``PRAGMA quick_check`` rows as one line per problem (``["ok"]`` for a whole file)."""
+    return [line for r in rows for line in str(r[0]).splitlines()
+            if line.strip() and not line.startswith("*** in database")]
+
+
+def lock_outbox(path: str, purpose: str = "one `scanhub edge run` per station file"):
+    """The exclusive lock on ``<path>.lock`` that one running station holds (``Outbox.claim``)
+    and ``scanhub edge salvage`` takes too; returns the open file (closing it releases the lock,
+    and so does the end of the process, kill -9 included).  Raises ``OutboxInUse`` naming the
+    process that holds it, with ``purpose`` saying what to do."""
+    f = open(path + ".lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "?"
+        f.close()
+        raise OutboxInUse(f"outbox {path} is in use by another running station (pid {holder}): {purpose}") from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
+HWM_SUFFIX = ".hwm"
+_HWM_WIDTH = 64
+
+
+def read_high_water(path: str) -> tuple[str, int] | None:
+    """``(epoch, seq)`` from ``<path>.hwm``, or None when it is missing or unreadable."""
+    try:
+        with open(path + HWM_SUFFIX, "rb") as f:
+            epoch, seq = f.read(_HWM_WIDTH).decode("ascii").split()
+        return epoch, int(seq)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def write_high_water(fd: int, epoch: str, seq: int) -> None:
+    """Overwrite the high-water record in place (one small write; no fsync: it only has to
+    outlive the outbox's own ``-wal`` file, which a power cut does not take)."""
+    os.pwrite(fd, f"{epoch} {seq}".ljust(_HWM_WIDTH - 1).encode("ascii") + b"\n", 0)
+
+
+def open_high_water(path: str) -> int:
+    return os.open(path + HWM_SUFFIX, os.O_RDWR | os.O_CREAT, 0o644)
+
+
+def high_water(db: sqlite3.Connection) -> int:
+    """The highest seq this outbox file has ever handed out (AUTOINCREMENT keeps it in
+    ``sqlite_sequence``, so pruned and deleted scans count too)."""
+    top = db.execute("SELECT COALESCE(MAX(seq), 0) FROM scans").fetchone()[0]
+    try:
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name='scans'").fetchone()
+    except sqlite3.OperationalError:         # no AUTOINCREMENT row yet: nothing was ever stored
+        row = None
+    return max(top, row[0] if row else 0)
 
 
 @dataclass
@@ -135,17 +233,18 @@ class Outbox:
         os.makedirs(folder, exist_ok=True)
         self.path = path
         self.limits = limits or Limits()
-        self._db = _connect(path)
-        self._db.executescript(SCHEMA)
         self._lock = threading.Lock()           # guards self._db (writes and uplink queries)
-        # capture-side lookups get their own connection: WAL readers never wait for a commit's fsync
-        self._rdb = _connect(path)
         self._rlock = threading.Lock()
-        self.epoch = self.get_meta("epoch")
-        if self.epoch is None:
-            self.epoch = secrets.token_hex(4)
-            self.set_meta("epoch", self.epoch)
-        self._pending = self._count_pending()
+        self._db = self._rdb = None
+        self._hwm: int | None = None            # <outbox>.hwm, open while claimed
+        self.renewed: dict | None = None        # the report when claim() started a new epoch
+        try:
+            self._open()
+        except sqlite3.DatabaseError as e:
+            self._close_connections()
+            if is_damage(e):
+                raise OutboxDamaged(path, str(e)) from None
+            raise OutboxError(f"outbox {path}: SQLite says \"{e}\"") from None
         self._waiting: list[list] = []          # captures queued for the next group commit
         self._qlock = threading.Lock()
         self._queued = threading.Condition(self._qlock)
@@ -154,13 +253,44 @@ class Outbox:
         self._closed = False
         self._claim = None
 
+    def _open(self) -> None:
+        """Open both connections, create the tables in a new file, read the epoch and the count."""
+        existed = os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        self._db = _connect(self.path)
+        if existed:
+            names = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not {"meta", "scans"} <= names:      # never create tables in a stranger's file
+                raise sqlite3.DatabaseError("no outbox tables in this file "
+                                            "(not an outbox, or its first page is damaged)")
+        self._db.executescript(SCHEMA)
+        # capture-side lookups get their own connection: WAL readers never wait for a commit's fsync
+        self._rdb = _connect(self.path)
+        self.epoch = self.get_meta("epoch")
+        if self.epoch is None:
+            self.epoch = secrets.token_hex(4)
+            self.set_meta("epoch", self.epoch)
+            if self.max_seq() == 0:
+                self.set_meta("pruned", "0")     # counted from the start: salvage tells pruned from lost
+        self._pending = self._count_pending()
+
+    def _close_connections(self) -> None:
+        for attr in ("_db", "_rdb"):
+            c = getattr(self, attr)
+            if c is not None:
+                try:
+                    c.close()
+                except sqlite3.Error:
+                    pass
+                setattr(self, attr, None)
+
     # ------------------------------------------------------------ transactions
     @contextlib.contextmanager
     def _transaction(self):
         """``BEGIN IMMEDIATE`` … ``COMMIT`` on the writer connection (the caller holds ``_lock``).
         On an error it rolls back while a transaction is still open (on a full disk SQLite has
         already ended it, and a second ROLLBACK would hide the real error), and raises the
-        storage error as an ``OutboxError`` that says what happened."""
+        storage error as an ``OutboxError`` that says what happened (``OutboxDamaged`` when SQLite
+        finds the file damaged)."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -172,7 +302,10 @@ class Outbox:
                 except sqlite3.Error:
                     pass
             if isinstance(e, (sqlite3.Error, OSError)):
-                raise storage_error(e) from e
+                err = storage_error(e)
+                if is_damage(e) and not err.args[0].startswith("disk full"):
+                    err = OutboxDamaged(self.path, str(e))
+                raise err from e
             raise
 
     # ------------------------------------------------------------ meta
@@ -292,6 +425,9 @@ class Outbox:
                             seqs.append(cur.lastrowid)
                         req.seqs = seqs
                 self._pending += sum(len(req.items) for req in group)
+                stored = [req.seqs[-1] for req in group if req.seqs]
+                if stored:
+                    self._note_high_water(max(stored))
         except OutboxError as e:
             for req in group:
                 req.error = e
@@ -313,8 +449,8 @@ class Outbox:
             return self._db.execute(sql, args).fetchall()
 
     def max_seq(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM scans").fetchone()[0]
+        with self._lock:       # (scans a salvage kept from an earlier epoch sit below 1)
+            return self._db.execute("SELECT MAX(0, COALESCE(MAX(seq), 0)) FROM scans").fetchone()[0]
 
     def mark_acked(self, ranges: list[list[int]], rejected: list[dict], acked_ms: int) -> int:
         """Apply a hub acknowledgement; returns how many pending rows it settled."""
@@ -353,6 +489,8 @@ class Outbox:
                 if row is None:
                     raise KeyError(f"no scan {scan_id} in this outbox")
                 seq, payload, state = row
+                if seq < 1:     # kept by a salvage from an earlier epoch: named as the hub knows it
+                    seq = json.loads(payload).get("seq", seq)
                 self._db.execute("INSERT INTO deletions(id, seq, deleted_ms, operator, reason, uploaded, scan) "
                                  "VALUES(?,?,?,?,?,?,?)",
                                  (scan_id, seq, deleted_ms, operator, reason.strip(), int(state == ACKED), payload))
@@ -410,7 +548,13 @@ class Outbox:
             args.append(limit)
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [dict(json.loads(p), seq=s, state=st, reason=r) for s, p, st, r in rows]
+        out = []
+        for s, p, st, r in rows:
+            scan = json.loads(p)
+            scan["seq"] = scan.get("seq", s)   # a scan a salvage kept from an earlier epoch has its own
+            scan["state"], scan["reason"] = st, r
+            out.append(scan)
+        return out
 
     def counts(self) -> dict:
         with self._lock:
@@ -422,38 +566,106 @@ class Outbox:
     def prune(self, now_ms: int) -> int:
         """Drop acked scans older than ``keep_acked_days``; returns how many."""
         cutoff = now_ms - int(self.limits.keep_acked_days * 86_400_000)
-        with self._lock:
-            return self._db.execute(f"DELETE FROM scans WHERE state={ACKED} AND acked_ms<?", (cutoff,)).rowcount
+        old = f"state={ACKED} AND acked_ms<?"
+        with self._lock, self._transaction():
+            # how many of this epoch's seqs leave the file on purpose (salvage tells them from lost ones)
+            mine = self._db.execute(f"SELECT COUNT(*) FROM scans WHERE {old} AND seq>0", (cutoff,)).fetchone()[0]
+            n = self._db.execute(f"DELETE FROM scans WHERE {old}", (cutoff,)).rowcount
+            if mine:
+                self._db.execute("UPDATE meta SET value=CAST(value AS INTEGER)+? WHERE key='pruned'", (mine,))
+        return n
 
     def claim(self) -> None:
         """Take this outbox for one running station (an exclusive lock on ``<outbox>.lock``, held
         until ``close`` or the process ends, kill -9 included).  Raises ``OutboxInUse`` naming the
-        process that holds it.  ``edge status`` and ``edge outbox`` read without claiming."""
+        process that holds it.  ``edge status`` and ``edge outbox`` read without claiming.
+
+        Before the station uses the file: ``PRAGMA quick_check`` (``OutboxDamaged`` when SQLite
+        finds damage: salvage it), and the high-water check (module docstring): when the file
+        holds fewer seqs than were stored in this epoch, a new epoch (``renewed`` says what)."""
         if self._claim is not None:
             return
-        f = open(self.path + ".lock", "a+")
+        f = lock_outbox(self.path)
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "?"
+            self._check_whole()
+            noted = read_high_water(self.path)
+            if noted and noted[0] != self.epoch and noted[1]:
+                # a new file in place of the old one: its own epoch, so no seq is used twice
+                log.warning("outbox %s: epoch %s (seq %d stored) was replaced by a new file, epoch %s",
+                            self.path, noted[0], noted[1], self.epoch)
+            why = self.lost_commits()
+            if why:
+                self._renew(why)
+            self._hwm = open_high_water(self.path)
+            with self._lock:
+                top = high_water(self._db)
+            write_high_water(self._hwm, self.epoch, top)
+        except BaseException:
+            self._close_high_water()
             f.close()
-            raise OutboxInUse(f"outbox {self.path} is in use by another running station (pid {holder}): "
-                              "one `scanhub edge run` per station file") from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
+            raise
         self._claim = f
+
+    def _check_whole(self) -> None:
+        try:
+            with self._lock:
+                problems = check_lines(self._db.execute("PRAGMA quick_check(5)").fetchall())
+        except sqlite3.DatabaseError as e:
+            if is_damage(e):
+                raise OutboxDamaged(self.path, str(e)) from None
+            raise OutboxError(f"outbox {self.path}: SQLite says \"{e}\"") from None
+        if problems != ["ok"]:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise OutboxDamaged(self.path, problems[0] + more)
+
+    def lost_commits(self) -> str | None:
+        """Why this file cannot go on in its epoch (scans stored in it are missing), or None.
+
+        Reads ``<outbox>.hwm`` before the file: a running station writes them in the other order,
+        so a scan committed between the two reads never looks lost."""
+        noted = read_high_water(self.path)
+        with self._lock:
+            top = high_water(self._db)
+        if noted is None or noted[0] != self.epoch or noted[1] <= top:
+            return None
+        return (f"seqs {top + 1}..{noted[1]} of epoch {noted[0]} were stored but are not in the file "
+                "(its -wal file lost, or an older copy put back)")
+
+    def _renew(self, why: str) -> None:
+        """Move to a new epoch (``edge.salvage``: the same copy a damaged file gets, the old file
+        kept beside it) so that no (epoch, seq) the hub may hold is handed out again."""
+        from edge.salvage import salvage      # salvage builds on this module
+        with self._lock, self._rlock:
+            self._close_connections()
+        try:
+            self.renewed = salvage(self.path, reason=why, locked=True)
+        finally:
+            self._open()
+        log.warning("outbox %s: %s; started epoch %s (was %s), pending scans renumbered in it; "
+                    "the old file is kept as %s",
+                    self.path, why, self.epoch, self.renewed["old_epoch"], self.renewed["kept_as"])
+
+    def _note_high_water(self, seq: int) -> None:
+        if self._hwm is None:
+            return
+        try:
+            write_high_water(self._hwm, self.epoch, seq)
+        except OSError as e:                  # a safety net: never a reason to refuse a scan
+            log.warning("could not note the outbox high-water mark in %s: %s", self.path + HWM_SUFFIX, e)
+
+    def _close_high_water(self) -> None:
+        if self._hwm is not None:
+            os.close(self._hwm)
+            self._hwm = None
 
     def close(self) -> None:
         if self._claim is not None:
+            with self._lock:
+                self._close_high_water()
             self._claim.close()            # releases the lock
             self._claim = None
         if self._closed:
             return
         self._closed = True
-        with self._lock:
-            self._db.close()
-        with self._rlock:
-            self._rdb.close()
+        with self._lock, self._rlock:
+            self._close_connections()
