@@ -1,11 +1,9 @@
-"""What the derivation steps read: basic data as plain data (``Context``) and the events of a set
-of waybills (``load_events``), each loaded once per batch and shared by every step of
-``hub.ingest.pipeline``.
+"""What the derivation steps read besides the events (``hub.scans.events``): basic data as plain
+data (``Context``), loaded once per batch and shared by every step of ``hub.ingest.pipeline``.
 """
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from contract.issuance import IssuanceIndex
@@ -13,7 +11,6 @@ from contract.routing import RoutingData
 from hub.business.localtime import DEFAULT_TZ_OFFSET_MIN
 from hub.network import basic_data
 from hub.network import tables as net
-from hub.scans.tables import LIVE
 from hub.store.db import database
 from hub.store.meta import get_meta
 
@@ -68,35 +65,3 @@ def load_context() -> Context:
         _cache.clear()
         _cache[key] = ctx
     return ctx
-
-
-EVENT_FIELDS = ("id", "waybill", "kind", "site", "event_ms", "courier", "next_site", "prev_site", "dest_site",
-                "shift", "weight_g", "signer", "extra_json")
-
-
-def event_dict(row: Mapping) -> dict:
-    """A ``ScanEvent`` row (as a dict) in the shape the pure functions take (``extra`` decoded)."""
-    d = {k: row[k] for k in EVENT_FIELDS if k != "extra_json"}
-    raw = row.get("extra_json")
-    try:
-        d["extra"] = json.loads(raw) if raw else {}
-    except ValueError:
-        d["extra"] = {}
-    return d
-
-
-def load_events(waybills: Iterable[str]) -> dict[str, list[dict]]:
-    """All live events of ``waybills`` (deleted scans are history, not state), grouped by waybill
-    (one prepared query per 300 waybills: this runs after every ingest batch)."""
-    out: dict[str, list[dict]] = {}
-    wbs = sorted(set(waybills))
-    db = database.obj
-    cols = ", ".join(f'"{f}"' for f in EVENT_FIELDS)
-    for i in range(0, len(wbs), 300):
-        chunk = wbs[i:i + 300]
-        marks = ", ".join(db.param for _ in chunk)
-        cur = db.execute_sql(f'SELECT {cols} FROM "scanevent" WHERE "waybill" IN ({marks}) AND {LIVE}', chunk)
-        for values in cur.fetchall():
-            row = dict(zip(EVENT_FIELDS, values))
-            out.setdefault(row["waybill"], []).append(event_dict(row))
-    return out

@@ -13,9 +13,10 @@ from collections.abc import Iterable, Mapping
 
 from contract.scan import MOVES, event_key
 from hub.business import tables as bm
-from hub.business.context import EVENT_FIELDS, Context, event_dict, load_context, load_events
+from hub.business.context import Context, load_context
 from hub.business.previous_stop import previous_stop
 from hub.scans import tables as scans
+from hub.scans.events import EVENT_FIELDS, event_dict, load_events
 from hub.store.db import bulk_insert, database, delete_where_in
 
 

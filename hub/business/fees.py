@@ -33,9 +33,10 @@ from collections.abc import Callable, Iterable, Mapping
 
 from hub.business import accounts, ledger
 from hub.business import tables as bm
-from hub.business.context import Context, load_context, load_events
+from hub.business.context import Context, load_context
 from hub.business.facts import resolved_events
 from hub.business.tariff import TariffBook, TariffError
+from hub.scans.events import load_events
 
 Entry = dict  # {"lines": {account: cents}, "purpose": str, "memo": str, "value_ms": int}
 SOURCE_PREFIXES = ("fee:", "cod:collect:")

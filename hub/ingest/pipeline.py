@@ -9,8 +9,8 @@ For the waybills of a committed batch, ``derive`` runs, inside the caller's tran
 4. **blocks** — prepaid sites whose balance changed are blocked or unblocked
    (``hub.business.accounts.update_blocks``), which reaches the stations with their configuration.
 
-Basic data (``Context``) and the batch's events are loaded once and shared by steps 2-3.  Every
-step is a pure function of all of a waybill's scans, so the result is the same whatever the
+The batch's live events are read once (``hub.scans.events``) and shared by steps 1-3, basic
+data (``Context``) by steps 2-3.  Every step is a pure function of all of a waybill's scans, so the result is the same whatever the
 order of arrival and however late; a step that fails rolls the whole transaction back.
 
 The hub runs the pipeline either inside each ingest transaction (``--derive inline``) or, by
@@ -21,8 +21,9 @@ says how to add a step.
 from __future__ import annotations
 
 from hub.business import accounts, facts, fees
-from hub.business.context import load_context, load_events
+from hub.business.context import load_context
 from hub.scans import parcels
+from hub.scans.events import load_events
 from hub.scans import tables as scan_tables
 from hub.scans.commit import commit_scans
 from hub.store.db import database, executemany, write_transaction
@@ -35,9 +36,9 @@ def derive(waybills: set[str]) -> None:
     """Run every step for ``waybills`` (inside the caller's transaction)."""
     if not waybills:
         return
-    parcels.refresh(waybills)
+    events = load_events(waybills)            # read once, for every step
+    parcels.refresh(waybills, events)
     ctx = load_context()
-    events = load_events(waybills)
     facts.refresh(waybills, ctx, events)
     touched = fees.refresh(waybills, ctx, events)
     accounts.update_blocks(fees.sites_of(touched))

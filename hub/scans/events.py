@@ -1,0 +1,44 @@
+"""Reading committed scans as plain dicts: the events every derivation step takes.
+
+``load_events(waybills)`` reads the live events of a batch's waybills once (a scan with an
+audited tombstone is history, not state: ``tables.LIVE``); the derivation pipeline hands the
+result to each of its steps.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+
+from hub.scans.tables import LIVE
+from hub.store.db import database
+
+EVENT_FIELDS = ("id", "waybill", "kind", "site", "event_ms", "courier", "next_site", "prev_site", "dest_site",
+                "shift", "weight_g", "signer", "extra_json")
+
+
+def event_dict(row: Mapping) -> dict:
+    """A ``ScanEvent`` row (as a dict) in the shape the pure functions take (``extra`` decoded)."""
+    d = {k: row[k] for k in EVENT_FIELDS if k != "extra_json"}
+    raw = row.get("extra_json")
+    try:
+        d["extra"] = json.loads(raw) if raw else {}
+    except ValueError:
+        d["extra"] = {}
+    return d
+
+
+def load_events(waybills: Iterable[str]) -> dict[str, list[dict]]:
+    """All live events of ``waybills`` (deleted scans are history, not state), grouped by waybill
+    (one prepared query per 300 waybills: this runs after every ingest batch)."""
+    out: dict[str, list[dict]] = {}
+    wbs = sorted(set(waybills))
+    db = database.obj
+    cols = ", ".join(f'"{f}"' for f in EVENT_FIELDS)
+    for i in range(0, len(wbs), 300):
+        chunk = wbs[i:i + 300]
+        marks = ", ".join(db.param for _ in chunk)
+        cur = db.execute_sql(f'SELECT {cols} FROM "scanevent" WHERE "waybill" IN ({marks}) AND {LIVE}', chunk)
+        for values in cur.fetchall():
+            row = dict(zip(EVENT_FIELDS, values))
+            out.setdefault(row["waybill"], []).append(event_dict(row))
+    return out
