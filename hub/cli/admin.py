@@ -131,9 +131,9 @@ def run(db, broker, broker_password_file, cred_dir, shared, tls_ca, derive, verb
         except BrokerError as e:
             raise click.ClickException(str(e))
         broker = managed.url
-    click.echo(f"broker: {BrokerURL.parse(broker)}" + (" (managed by this hub)" if managed else "")
-               + (f" as {user}" if user else ""))
-    if not managed and not user and BrokerURL.parse(broker).host not in ("127.0.0.1", "localhost", "::1"):
+    url = BrokerURL.parse(broker)          # printed without its password
+    click.echo(f"broker: {url}" + (" (managed by this hub)" if managed else "") + (f" as {user}" if user else ""))
+    if not managed and not user and url.host not in ("127.0.0.1", "localhost", "::1"):
         click.echo("warning: this broker takes no credentials from the hub: stations on other machines "
                    "can then be sent forged acknowledgements; give every station its own password "
                    "(`scanhub hub credentials`, docs/operations.md)", err=True)

@@ -19,8 +19,6 @@ import time
 import traceback
 import uuid
 
-
-
 from contract import protocol as P
 from contract.broker import make_client
 from contract.clock import now_ms
@@ -28,7 +26,7 @@ from hub.business.forecast import site_forecast
 from hub.ingest import pipeline
 from hub.network import station_config
 from hub.network import tables as net
-from hub.scans.commit import dead_letter
+from hub.scans.commit import dead_letter, dead_letter_item
 from hub.schema import connect
 from hub.store.db import database, is_store_failure
 from hub.store.meta import get_meta
@@ -258,15 +256,10 @@ class HubService:
                 raise ValueError("scans and deletions must be lists")
             if _SURROGATE_ESCAPE.search(msg.payload):       # rare: check the whole text is UTF-8
                 json.dumps(batch, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
+        except ValueError as e:                             # the Unicode errors are ValueErrors too
+            why = "a string holds a lone UTF-16 surrogate (not text)" if isinstance(e, UnicodeEncodeError) else e
             with database.atomic():
-                dead_letter(msg.topic, "malformed batch: a string holds a lone UTF-16 surrogate (not text)",
-                            msg.payload, station=station)
-            self.stats["dead_letters"] += 1
-            return None
-        except (ValueError, UnicodeDecodeError) as e:
-            with database.atomic():
-                dead_letter(msg.topic, f"malformed batch: {e}", msg.payload, station=station)
+                dead_letter(msg.topic, f"malformed batch: {why}", msg.payload, station=station)
             self.stats["dead_letters"] += 1
             return None
         return {"station": station, "batch": batch.get("batch"), "scans": scans, "deletions": deletions,
@@ -305,9 +298,7 @@ class HubService:
             for b in batches:
                 for item in b["scans"] + b["deletions"]:
                     if id(item) in refused:
-                        dead_letter(b["topic"], refused[id(item)], json.dumps(item, default=str).encode(),
-                                    station=b["station"], received_ms=now,
-                                    seq=item.get("seq") if type(item.get("seq")) is int else None)
+                        dead_letter_item(b["topic"], refused[id(item)], item, station=b["station"], received_ms=now)
             for st in {b["station"] for b in batches}:
                 net.Station.update(last_ack_ms=now, last_seen_ms=now).where(net.Station.id == st).execute()
         ok_ids = {id(s) for s in committed}

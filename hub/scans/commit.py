@@ -67,15 +67,8 @@ def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int
                 rejected.append((d, f"deletion: scan {row['scan_id']} belongs to another station"))
         bulk_insert(m.Deletion, dels, ignore_conflicts=True)
         for item, reason in rejected:
-            station = item.get("station") if isinstance(item, dict) else None
-            if isinstance(item, dict) and station is None and isinstance(item.get("scan"), dict):
-                station = item["scan"].get("station")
-            payload = item
-            if reason.startswith("conflict:"):
-                payload = {"sent": item, "stored": _stored(item["id"])}
-            dead_letter("scan", reason, json.dumps(payload, ensure_ascii=False, default=str).encode(),
-                        station=station if isinstance(station, str) else None, received_ms=received_ms,
-                        seq=item.get("seq") if isinstance(item, dict) and type(item.get("seq")) is int else None)
+            kept = {"sent": item, "stored": _stored(item["id"])} if reason.startswith("conflict:") else item
+            dead_letter_item("scan", reason, item, kept=kept, received_ms=received_ms)
         waybills = {r["waybill"] for r in rows} | {d["waybill"] for d in dels}
         if derive is None:
             executemany(DIRTY_UPSERT, [(wb, received_ms) for wb in waybills])
@@ -112,7 +105,21 @@ def _foreign_tombstones(dels: list[dict]) -> list[int]:
 
 def _stored(scan_id: str) -> dict | None:
     row = m.ScanEvent.get_or_none(m.ScanEvent.id == scan_id)
-    return None if row is None else {k: v for k, v in row.__data__.items()}
+    return None if row is None else dict(row.__data__)
+
+
+def dead_letter_item(topic: str, reason: str, item, *, station: str | None = None, kept=None,
+                     received_ms: int | None = None) -> None:
+    """Dead-letter one scan or tombstone of a batch: the station is ``station`` or the one the item
+    names (a tombstone names it in its ``scan``), the seq its own when it has one, the payload
+    ``kept`` (default: the item) as JSON."""
+    if station is None and isinstance(item, dict):
+        station = item.get("station")
+        if station is None and isinstance(item.get("scan"), dict):
+            station = item["scan"].get("station")
+    seq = item.get("seq") if isinstance(item, dict) and type(item.get("seq")) is int else None
+    dead_letter(topic, reason, json.dumps(item if kept is None else kept, ensure_ascii=False, default=str).encode(),
+                station=station if isinstance(station, str) else None, received_ms=received_ms, seq=seq)
 
 
 def dead_letter(topic: str, reason: str, payload: bytes, station: str | None = None,
