@@ -29,15 +29,12 @@ def outbox_errors(config_path: str, outbox_path: str):
     (no traceback); other SQLite errors as one line too."""
     import sqlite3
 
-    from edge.outbox import OutboxDamaged, is_damage
+    from edge.outbox import OutboxDamaged, read_error
     try:
         yield
-    except OutboxDamaged as e:
-        raise click.ClickException(e.hint(config_path)) from None
-    except sqlite3.Error as e:
-        if is_damage(e):
-            raise click.ClickException(OutboxDamaged(outbox_path, str(e)).hint(config_path)) from None
-        raise click.ClickException(f"outbox {outbox_path}: SQLite says \"{e}\"") from None
+    except (OutboxDamaged, sqlite3.Error) as e:
+        err = e if isinstance(e, OutboxDamaged) else read_error(e, outbox_path)
+        raise click.ClickException(err.hint(config_path) if isinstance(err, OutboxDamaged) else str(err)) from None
 
 
 @click.group()

@@ -177,12 +177,21 @@ class Limits:
     keep_acked_days: float = 7.0        # acked scans kept for local queries, then pruned
 
 
-def storage_error(e: BaseException) -> OutboxError:
-    """An ``OutboxError`` for a failed write, with the reason an operator can act on."""
+def read_error(e: sqlite3.Error, path: str) -> OutboxError:
+    """The error SQLite gave reading the outbox at ``path``, as one line: ``OutboxDamaged`` when
+    the file itself is bad, else what SQLite said."""
+    return OutboxDamaged(path, str(e)) if is_damage(e) else OutboxError(f"outbox {path}: SQLite says \"{e}\"")
+
+
+def storage_error(e: BaseException, path: str | None = None) -> OutboxError:
+    """An ``OutboxError`` for a failed write, with the reason an operator can act on: a full disk,
+    a damaged file (``OutboxDamaged``, when ``path`` names the outbox), or what SQLite said."""
     text = str(e)
     if isinstance(e, sqlite3.Error) and ("full" in text.lower() or getattr(e, "sqlite_errorcode", None) == 13) \
             or isinstance(e, OSError) and e.errno == 28:
         return OutboxError("disk full: the station cannot store scans until space is freed on its disk")
+    if path is not None and is_damage(e):
+        return OutboxDamaged(path, text)
     return OutboxError(f"could not store the scan: {text}")
 
 
@@ -242,9 +251,7 @@ class Outbox:
             self._open()
         except sqlite3.DatabaseError as e:
             self._close_connections()
-            if is_damage(e):
-                raise OutboxDamaged(path, str(e)) from None
-            raise OutboxError(f"outbox {path}: SQLite says \"{e}\"") from None
+            raise read_error(e, path) from None
         self._waiting: list[list] = []          # captures queued for the next group commit
         self._qlock = threading.Lock()
         self._queued = threading.Condition(self._qlock)
@@ -302,10 +309,7 @@ class Outbox:
                 except sqlite3.Error:
                     pass
             if isinstance(e, (sqlite3.Error, OSError)):
-                err = storage_error(e)
-                if is_damage(e) and not err.args[0].startswith("disk full"):
-                    err = OutboxDamaged(self.path, str(e))
-                raise err from e
+                raise storage_error(e, self.path) from e
             raise
 
     # ------------------------------------------------------------ meta
@@ -611,9 +615,7 @@ class Outbox:
             with self._lock:
                 problems = check_lines(self._db.execute("PRAGMA quick_check(5)").fetchall())
         except sqlite3.DatabaseError as e:
-            if is_damage(e):
-                raise OutboxDamaged(self.path, str(e)) from None
-            raise OutboxError(f"outbox {self.path}: SQLite says \"{e}\"") from None
+            raise read_error(e, self.path) from None
         if problems != ["ok"]:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise OutboxDamaged(self.path, problems[0] + more)
