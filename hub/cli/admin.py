@@ -10,7 +10,7 @@ import threading
 import click
 
 from contract.broker import BrokerURL
-from hub.cli.common import db_option, echo_json, open_store, table
+from hub.cli.common import db_option, echo_json, open_store, setting, table
 
 @click.group()
 def hub():
@@ -22,10 +22,11 @@ def hub():
 def init(db):
     """Create the hub store (idempotent: existing data is kept)."""
     open_store(db, create=True)
-    from hub.store.meta import get_meta, set_meta
-    if get_meta("schema") is None:
-        set_meta("schema", "1")
     click.echo(f"hub store ready: {db}")
+
+
+from hub.cli.migrate import migrate  # noqa: E402 - registered beside init
+hub.add_command(migrate)
 
 
 @hub.command()
@@ -84,7 +85,7 @@ def import_(network_file, db, dry_run):
 
 @hub.command()
 @db_option
-@click.option("--broker", default=None, envvar="SCANHUB_BROKER",
+@click.option("--broker", default=setting("broker"), show_default="SCANHUB_BROKER, else broker in scanhub.toml",
               help="mqtt[s]://[user@]host[:port]. Without it the hub starts its own Mosquitto on a free local port.")
 @click.option("--broker-password-file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="File holding the broker password (first line); or set SCANHUB_BROKER_PASSWORD. "

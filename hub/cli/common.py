@@ -12,10 +12,18 @@ import click
 
 from hub.cli.render import FORMATS
 from hub.schema import connect
-from hub.store.db import DEFAULT_DB
 
-db_option = click.option("--db", default=DEFAULT_DB, show_default=True, envvar="SCANHUB_DB",
-                         help="Hub store: a SQLite path or postgresql://user@host/db (env SCANHUB_DB).")
+
+def setting(name: str):
+    """A click default: the value of setting ``name`` (env, then scanhub.toml; hub.settings)."""
+    def default():
+        from hub.settings import value
+        return value(name)
+    return default
+
+
+db_option = click.option("--db", default=setting("db"), show_default="SCANHUB_DB, else db in scanhub.toml, else hub.db",
+                         help="Hub store: a SQLite path or postgresql://user@host/db.")
 
 
 def open_store(db: str, create: bool = False):
