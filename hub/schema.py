@@ -17,7 +17,7 @@ from hub.store import tables as store
 from hub.store.db import StoreError, database, open_database
 from hub.store.versions import check_version, stamp
 
-TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *scans.TABLES, *business.TABLES,
+TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES, *business.TABLES,
                                           *fleet.TABLES)
 
 

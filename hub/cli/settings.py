@@ -1,0 +1,42 @@
+"""``scanhub config show``: the settings in force and where each came from."""
+from __future__ import annotations
+
+import click
+
+from hub.cli.common import emit, fmt_flags, format_option
+
+
+@click.group()
+def config():
+    """The hub's settings file (scanhub.toml) and SCANHUB_* environment variables."""
+
+
+@config.command()
+@format_option
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+def show(fmt, as_json):
+    """Print every setting in force, where its value came from, and which file was read.
+
+    The file is the first of: the file named by SCANHUB_CONFIG, ./scanhub.toml,
+    ~/.config/scanhub/scanhub.toml.  An environment variable overrides the file; a command's own
+    flag (--db, --broker) overrides both for that command.  Passwords are shown as ***.
+
+    \b
+    Examples:
+      scanhub config show
+      SCANHUB_DB=/srv/scanhub/hub.db scanhub config show --json
+    """
+    from hub.settings import BY_NAME, resolve, search_paths
+    path, values = resolve()
+    rows = [{"setting": v.name, "value": v.shown(), "source": v.source, "env": BY_NAME[v.name].env}
+            for v in values.values()]
+    fmt = fmt_flags(as_json, False, False, fmt)
+    if fmt == "json":
+        import json
+        click.echo(json.dumps({"file": str(path) if path else None,
+                               "searched": [str(p) for p in search_paths()], "settings": rows},
+                              ensure_ascii=False, indent=1))
+        return
+    click.echo(f"settings file: {path}" if path else
+               "settings file: none (looked for " + ", ".join(str(p) for p in search_paths()) + ")")
+    emit(rows, fmt, "settings")
