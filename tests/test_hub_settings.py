@@ -174,3 +174,32 @@ def test_every_scanhub_variable_is_documented():
     table = doc[doc.index("### Environment variables"):]
     missing = sorted(v for v in used if f"`{v}`" not in table)
     assert not missing, f"SCANHUB_* variables not in docs/operations.md: {missing}"
+
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_file_content_is_settings_or_one_clear_error(tmp_path_factory, text):
+    from hub.settings import SettingsError, read_file
+    path = tmp_path_factory.mktemp("toml") / "scanhub.toml"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    try:
+        got = read_file(path)
+    except SettingsError as e:
+        assert str(e).startswith(str(path))
+    else:
+        assert set(got) <= {"db", "broker"} and all(isinstance(v, str) and v for v in got.values())
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(user=st.text("abcdefgh-_", min_size=1, max_size=8),
+       password=st.text(st.characters(blacklist_characters="/?#[]@", blacklist_categories=("Cs", "Cc")),
+                        min_size=3, max_size=20).filter(lambda p: p.strip() == p),
+       scheme=st.sampled_from(["mqtt", "mqtts", "postgresql"]))
+def test_a_password_in_a_url_is_never_shown(user, password, scheme):
+    from urllib.parse import quote
+    from hub.settings import redact
+    url = f"{scheme}://{user}:{quote(password, safe='')}@host.example:1883/x"
+    assert redact("broker", url) == f"{scheme}://{user}:***@host.example:1883/x"
