@@ -138,6 +138,8 @@ def test_set_that_changes_nothing_writes_nothing(store):
     r = run("staff", "set", "1001", "--name", "Wang Fang", "--db", store)
     assert r.exit_code == 0 and "staff 1001 unchanged" in r.output
     assert data_version(store) == before and m.BasicDataChange.select().count() == 0
+    r = run("staff", "set", "1001", "--name", "Wang Fang", "--json", "--db", store)
+    assert r.exit_code == 0 and json.loads(r.output) is None
     r = run("staff", "set", "1001", "--db", store)
     assert r.exit_code == 2 and "nothing to change" in r.output
     r = run("staff", "set", "1001", "--code", "1002", "--db", store)
@@ -162,6 +164,15 @@ def test_changes_are_logged_with_who_before_and_after(store):
     assert run("hub", "import", SAMPLE, "--db", store).exit_code == 0
     assert len(json.loads(run("staff", "history", "--json", "--db", store).output)) == 4
     assert run("staff", "show", "1009", "--db", store).exit_code == 1
+
+
+def test_a_change_as_json(store):
+    r = run("staff", "set", "1001", "--role", "clerk", "--json", "--db", store)
+    assert r.exit_code == 0, r.output
+    change = json.loads(r.output)
+    assert (change["kind"], change["key"], change["action"]) == ("staff", "1001", "set")
+    assert (change["before"]["role"], change["after"]["role"]) == ("courier", "clerk")
+    assert change["data_version"] == data_version(store)
 
 
 def test_list_and_show(store):

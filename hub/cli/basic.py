@@ -47,6 +47,9 @@ FILTER_HELP = {"staff": "Only staff at this site.", "shift": "Only shifts leavin
                "rule": "Only rules for parcels at this site."}
 
 by_option = click.option("--by", "actor", default=None, help="Who makes the change, for the log (default: your login).")
+json_change = click.option("--json", "as_json", is_flag=True,
+                           help="Print the change as JSON: kind, key, action, before, after, data_version "
+                                "(null when nothing changed).")
 
 
 def _key(kind, args, shift=None):
@@ -71,7 +74,10 @@ def _args(kind, kwargs):
     return [kwargs.pop(k if kind == "rule" else "code") for k in KEYS[kind]]
 
 
-def _report(change, verb):
+def _report(change, verb, as_json=False):
+    if as_json:
+        echo_json(change)
+        return
     if change is None:
         return
     click.echo(f"{verb} {change['kind']} {change['key']} (data version {change['data_version']})")
@@ -139,14 +145,15 @@ def make_group(kind: str) -> click.Group:
     @lambda f: field_options(f, True)
     @db_option
     @by_option
-    def add(db, actor, shift=None, **kwargs):
+    @json_change
+    def add(db, actor, as_json, shift=None, **kwargs):
         """Add a record; refused if it exists or would break the network's checks."""
         from hub.network.records import add as do_add
         open_store(db)
         key = _key(kind, _args(kind, kwargs), shift)
         record = dict(zip(KEYS[kind] + (("shift",) if kind == "rule" else ()), key))
         record.update({k: v for k, v in kwargs.items() if v is not None})
-        _report(do_add(kind, record, actor), "added")
+        _report(do_add(kind, record, actor), "added", as_json)
 
     @group.command("set")
     @_key_arguments(kind)
@@ -154,7 +161,8 @@ def make_group(kind: str) -> click.Group:
     @lambda f: field_options(f, False)
     @db_option
     @by_option
-    def set_(db, actor, shift=None, **kwargs):
+    @json_change
+    def set_(db, actor, as_json, shift=None, **kwargs):
         """Change the given fields of a record (an empty value clears an optional field)."""
         from hub.network.records import KINDS, change
         open_store(db)
@@ -164,20 +172,21 @@ def make_group(kind: str) -> click.Group:
             raise click.UsageError("nothing to change: give at least one of "
                                    + ", ".join(opt for _, opt, _ in FIELDS[kind]))
         result = change(kind, key, fields, actor)
-        if result is None:
+        if result is None and not as_json:
             click.echo(f"{kind} {KINDS[kind].key_text(key)} unchanged")
-        _report(result, "changed")
+        _report(result, "changed", as_json)
 
     @group.command()
     @_key_arguments(kind)
     @_shift_option(kind, shift_help)
     @db_option
     @by_option
-    def remove(db, actor, shift=None, **kwargs):
+    @json_change
+    def remove(db, actor, as_json, shift=None, **kwargs):
         """Remove a record; refused while other basic data still names it."""
         from hub.network.records import remove as do_remove
         open_store(db)
-        _report(do_remove(kind, _key(kind, _args(kind, kwargs), shift), actor), "removed")
+        _report(do_remove(kind, _key(kind, _args(kind, kwargs), shift), actor), "removed", as_json)
 
     @group.command()
     @click.argument("key", nargs=-1)

@@ -29,7 +29,7 @@ def migrate(db, dry_run, as_json):
     connect(db, check=False)
     have = versions.store_version()
     if dry_run:
-        steps = [{"from": v, "to": v + 1, "does": what} for v, what in versions.pending()]
+        steps = [{"from": v, "to": v + 1, "does": what} for v, what in versions.pending(db)]
         if as_json:
             echo_json({"db": db, "schema": have, "target": versions.SCHEMA_VERSION, "steps": steps})
         elif not steps:
@@ -38,7 +38,7 @@ def migrate(db, dry_run, as_json):
             for s in steps:
                 click.echo(f"would migrate {db}: schema {s['from']} -> {s['to']}: {s['does']}")
         return
-    steps = versions.migrate(TABLES)
+    steps = versions.migrate(TABLES, db)
     if as_json:
         echo_json({"db": db, "schema": versions.store_version(), "steps": steps})
         return

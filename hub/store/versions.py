@@ -123,21 +123,22 @@ MIGRATIONS: dict[int, tuple[str, Callable]] = {
 }
 
 
-def pending() -> list[tuple[int, str]]:
-    """The steps the bound store still needs, as ``(from_version, description)``."""
+def pending(url: str = "the store") -> list[tuple[int, str]]:
+    """The steps the bound store (``url``) still needs, as ``(from_version, description)``;
+    ``StoreVersionError`` for a store newer than this scanhub."""
     have = store_version()
     if have > SCHEMA_VERSION:
-        check_version("the store")
+        check_version(url)
     return [(v, MIGRATIONS[v][0]) for v in range(have, SCHEMA_VERSION)]
 
 
-def migrate(tables: Sequence[type[peewee.Model]]) -> list[dict]:
+def migrate(tables: Sequence[type[peewee.Model]], url: str = "the store") -> list[dict]:
     """Bring the bound store to ``SCHEMA_VERSION``; each step and its new version in one
     transaction, so an interrupted upgrade resumes at the step that failed.  Returns one
     ``{"from", "to", "changes"}`` per step run (empty when the store was current)."""
     db = database.obj
     out = []
-    for version, _ in pending():
+    for version, _ in pending(url):
         with write_transaction():
             changes = MIGRATIONS[version][1](db, tables)
             set_meta("schema", str(version + 1))
