@@ -17,8 +17,8 @@ from hub.store import tables as store
 from hub.store.db import StoreError, database, open_database
 from hub.store.versions import check_version, stamp
 
-TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES, *business.TABLES,
-                                          *fleet.TABLES)
+TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES,
+                                          *business.TABLES, *fleet.TABLES)
 
 
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from tests.conftest import SAMPLE, read_line, sample_store
+from tests.conftest import read_line, sample_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
