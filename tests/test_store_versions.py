@@ -161,3 +161,31 @@ def test_a_change_to_a_missing_store_creates_nothing_either(tmp_path):
     db = tmp_path / "nothing-here.db"
     r = run("staff", "add", "1009", "--name", "x", "--site", "100", "--db", str(db))
     assert r.exit_code == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_a_store_made_by_an_old_scanhub_is_migrated(tmp_path):
+    """A real store of an older scanhub (its SQL dump, tests/data/): refused, then migrated, then
+    used by the commands of this one."""
+    import sqlite3
+    from pathlib import Path
+    dump = (Path(__file__).parent / "data" / "hub-store-5f7b12b.sql").read_text(encoding="utf-8")
+    db = str(tmp_path / "old.db")
+    con = sqlite3.connect(db)
+    con.executescript(dump)
+    con.execute("INSERT INTO scanevent (id, station, epoch, seq, kind, waybill, site, operator, edge_ms, event_ms, "
+                "clock, received_ms) VALUES ('s-1', 'st-100-1', '', 1, 'receive', '70000000000017', '100', '1002', "
+                "1795600000000, 1795600000000, 'trusted', 1795600000000)")
+    con.commit()
+    con.close()
+    r = run("hub", "stations", "--db", db)
+    assert r.exit_code == 1 and "schema version 1, this scanhub uses 2" in r.output
+    r = run("hub", "migrate", "--db", db)
+    assert r.exit_code == 0, r.output
+    assert "dirtywaybill: created" in r.output and "basic_data_change: created" in r.output
+    assert run("hub", "check", "--db", db).exit_code == 0
+    r = run("track", "70000000000017", "--db", db, "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["events"][0]["operator"] == "1002"
+    r = run("staff", "set", "1001", "--phone", "13800000000", "--db", db)
+    assert r.exit_code == 0, r.output
+    r = run("hub", "stations", "--db", db, "--json")
+    assert [s["station"] for s in json.loads(r.output)] == ["st-100-1", "st-200-1", "st-900-1"]
