@@ -87,6 +87,10 @@ def _report(change, verb, as_json=False):
                 click.echo(f"  {f}: {change['before'].get(f)} -> {v}")
 
 
+def _help(text: str, *examples: str) -> str:
+    return text + "\n\n\b\nExample" + ("s" if len(examples) > 1 else "") + ":\n" + "\n".join(f"  {e}" for e in examples)
+
+
 def make_group(kind: str) -> click.Group:
     shift_help = "The shift the rule is for; without it, the rule for any shift."
     example_text = "\n".join(f"  {e}" for e in EXAMPLES[kind])
@@ -100,27 +104,28 @@ def make_group(kind: str) -> click.Group:
     def group():
         pass
 
-    @group.command("list")
+    key_ex = {"site": "100", "staff": "1001", "shift": "HZ-SH-08", "rule": "100 200"}[kind]
+
+    @group.command("list", help=_help("List the records, sorted by their key.", f"scanhub {kind} list",
+                                      f"scanhub {kind} list --format csv > {kind}.csv"))
     @db_option
     @format_option
     @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
     @(click.option("--site", "site_filter", default=None, help=FILTER_HELP[kind]) if kind in FILTER_HELP
       else (lambda f: f))
     def list_(db, fmt, as_json, site_filter=None):
-        """List the records, sorted by their key."""
         from hub.network.records import list_records
         open_store(db)
         field = "from" if kind == "shift" else "site"
         rows = list_records(kind, **{field: site_filter}) if site_filter is not None else list_records(kind)
         emit(rows, fmt_flags(as_json, False, False, fmt), WHAT[kind])
 
-    @group.command()
+    @group.command(help=_help("Show one record; exit status 1 when there is none.", f"scanhub {kind} show {key_ex} --json"))
     @_key_arguments(kind)
     @_shift_option(kind, shift_help)
     @db_option
     @click.option("--json", "as_json", is_flag=True, help="Print the record as a JSON object.")
     def show(db, as_json, shift=None, **kwargs):
-        """Show one record; exit status 1 when there is none."""
         from hub.network.records import KINDS, get_record
         open_store(db)
         key = _key(kind, _args(kind, kwargs), shift)
@@ -139,7 +144,8 @@ def make_group(kind: str) -> click.Group:
             f = click.option(opt, field, default=None, help=text + note)(f)
         return f
 
-    @group.command()
+    @group.command(help=_help("Add a record; refused if it exists or would break the network's checks.",
+                              EXAMPLES[kind][0]))
     @_key_arguments(kind)
     @_shift_option(kind, shift_help)
     @lambda f: field_options(f, True)
@@ -147,7 +153,6 @@ def make_group(kind: str) -> click.Group:
     @by_option
     @json_change
     def add(db, actor, as_json, shift=None, **kwargs):
-        """Add a record; refused if it exists or would break the network's checks."""
         from hub.network.records import add as do_add
         open_store(db)
         key = _key(kind, _args(kind, kwargs), shift)
@@ -155,7 +160,9 @@ def make_group(kind: str) -> click.Group:
         record.update({k: v for k, v in kwargs.items() if v is not None})
         _report(do_add(kind, record, actor), "added", as_json)
 
-    @group.command("set")
+    @group.command("set", help=_help("Change the given fields of a record (an empty value clears an optional "
+                                     "field); refused if the change would break the network's checks.",
+                                     EXAMPLES[kind][1]))
     @_key_arguments(kind)
     @_shift_option(kind, shift_help)
     @lambda f: field_options(f, False)
@@ -163,7 +170,6 @@ def make_group(kind: str) -> click.Group:
     @by_option
     @json_change
     def set_(db, actor, as_json, shift=None, **kwargs):
-        """Change the given fields of a record (an empty value clears an optional field)."""
         from hub.network.records import KINDS, change
         open_store(db)
         key = _key(kind, _args(kind, kwargs), shift)
@@ -176,19 +182,21 @@ def make_group(kind: str) -> click.Group:
             click.echo(f"{kind} {KINDS[kind].key_text(key)} unchanged")
         _report(result, "changed", as_json)
 
-    @group.command()
+    @group.command(help=_help("Remove a record; refused while other basic data still names it.", EXAMPLES[kind][2]))
     @_key_arguments(kind)
     @_shift_option(kind, shift_help)
     @db_option
     @by_option
     @json_change
     def remove(db, actor, as_json, shift=None, **kwargs):
-        """Remove a record; refused while other basic data still names it."""
         from hub.network.records import remove as do_remove
         open_store(db)
         _report(do_remove(kind, _key(kind, _args(kind, kwargs), shift), actor), "removed", as_json)
 
-    @group.command()
+    @group.command(help=_help(
+        "Changes made one record at a time, newest first: when, by whom, before and after. With a "
+        "record's key (a code, or SITE DEST for a rule), only that record's changes.",
+        f"scanhub {kind} history", f"scanhub {kind} history {key_ex} --json"))
     @click.argument("key", nargs=-1)
     @_shift_option(kind, "With SITE DEST: only the rule for this shift.")
     @db_option
@@ -197,9 +205,6 @@ def make_group(kind: str) -> click.Group:
     @click.option("--limit", type=click.IntRange(1, 100000), default=100, show_default=True,
                   help="At most this many changes.")
     def history(key, db, fmt, as_json, limit, shift=None):
-        """Changes made one record at a time, newest first: when, by whom, before and after.
-
-        With a record's key (a code, or SITE DEST for a rule), only that record's changes."""
         import json
         from hub.network.records import history as changes
         open_store(db)
