@@ -206,3 +206,51 @@ def test_a_running_hub_sends_the_station_its_new_configuration(hub_store, hub_se
     finally:
         c.loop_stop()
         c.disconnect()
+
+
+def test_changes_wait_for_another_writer_on_postgresql(pg_url):
+    """A change is checked against committed basic data: while another transaction removes a
+    site, a staff member added there waits for it, then is refused (without the wait both would
+    pass their checks and the staff member would work at a site that does not exist)."""
+    import threading
+
+    import psycopg2
+
+    from hub.network import records
+    from hub.network.file import NetworkError
+    from hub.schema import connect
+    sample_store(pg_url)
+    assert run("site", "add", "300", "--name", "Xihu", "--center", "900", "--db", pg_url).exit_code == 0
+    other = psycopg2.connect(pg_url)
+    cur = other.cursor()
+    cur.execute("DELETE FROM site WHERE code = '300'")
+    cur.execute("UPDATE meta SET value = 'by-the-other' WHERE key = 'data_version'")
+    outcome = []
+
+    def add():
+        try:
+            connect(pg_url)
+            outcome.append(records.add("staff", {"code": "1009", "name": "Xu Ke", "site": "300"}))
+        except Exception as e:  # noqa: BLE001 - the outcome is what the test looks at
+            outcome.append(e)
+
+    t = threading.Thread(target=add)
+    t.start()
+    watch = psycopg2.connect(pg_url)
+    watch.autocommit = True
+    try:
+        def waiting():
+            c = watch.cursor()
+            c.execute("SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation "
+                      "WHERE r.relname = 'meta' AND NOT l.granted")
+            return c.fetchone()[0] > 0
+        wait_for(lambda: waiting() or outcome, what="the change to wait for the other writer")
+        assert not outcome, f"the change did not wait: {outcome}"
+        other.commit()
+        t.join(timeout=30)
+        assert not t.is_alive()
+        assert isinstance(outcome[0], NetworkError) and "unknown site 300" in str(outcome[0])
+    finally:
+        other.close()
+        watch.close()
+        t.join(timeout=30)

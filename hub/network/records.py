@@ -16,12 +16,14 @@ import getpass
 import json
 from dataclasses import dataclass
 
+import peewee
+
 from contract.clock import now_ms
 from hub.errors import HubError
 from hub.network import tables as m
 from hub.network.basic_data import bump_data_version, shifts, sites, waybill_rules
 from hub.network.file import check_network
-from hub.store.db import write_transaction
+from hub.store.db import database, write_transaction
 from hub.store.meta import get_meta
 
 # Gun users are checked as part of the whole network (their staff must exist), but their PINs are
@@ -155,6 +157,7 @@ def history(kind: str | None = None, key=None, limit: int = 100) -> list[dict]:
 def _apply(k: Kind, action: str, key: tuple, fields: dict | None, actor: str | None) -> dict | None:
     where = f"{action} {k.name} {k.key_text(key)}"
     with write_transaction():
+        _serialise()
         raw = export_network()
         items = raw[k.section]
         at = next((i for i, r in enumerate(items) if k.key_of(r) == key), None)
@@ -181,6 +184,16 @@ def _apply(k: Kind, action: str, key: tuple, fields: dict | None, actor: str | N
         m.BasicDataChange.insert(**entry).execute()
     return {"kind": k.name, "key": k.key_text(key), "action": action, "before": before, "after": after,
             "data_version": version}
+
+
+def _serialise() -> None:
+    """One basic-data change at a time: the check reads all basic data, so two changes checked
+    side by side could each pass and together break the network.  SQLite's write transaction
+    already takes the lock; on PostgreSQL a lock on ``meta`` (which every change and import
+    writes) waits for the other writer and lets plain reads through."""
+    db = database.obj
+    if isinstance(db, peewee.PostgresqlDatabase):
+        db.execute_sql('LOCK TABLE "meta" IN SHARE ROW EXCLUSIVE MODE')
 
 
 def _write(k: Kind, key: tuple, after: dict | None, net: dict) -> None:
