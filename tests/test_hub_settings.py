@@ -64,6 +64,9 @@ def site_name_seen(*args, **env) -> str:
 def test_defaults_without_a_file(env):
     s = shown()
     assert s["file"] is None
+    r = run("config", "show", "--json")
+    assert json.loads(r.output)["searched"] == [str(env["work"] / "scanhub.toml"),
+                                               str(env["home"] / ".config" / "scanhub" / "scanhub.toml")]
     assert s["db"] == ("hub.db", "default")
     assert s["broker"] == (None, "default")
 
@@ -111,6 +114,8 @@ def test_scanhub_config_names_the_file(env, tmp_path):
     (env["work"] / "scanhub.toml").write_text('broker = "mqtt://ignored:1883"\n')
     s = shown(SCANHUB_CONFIG=str(other))
     assert s["file"] == str(other) and s["broker"] == ("mqtt://broker.example:1883", f"file {other}")
+    r = run("config", "show", "--json", SCANHUB_CONFIG=str(other))
+    assert json.loads(r.output)["searched"] == [str(other)]
     r = run("config", "show", SCANHUB_CONFIG=str(tmp_path / "missing.toml"))
     assert r.exit_code == 1 and "missing.toml: no such file" in r.output
 

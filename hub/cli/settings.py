@@ -26,17 +26,20 @@ def show(fmt, as_json):
       scanhub config show
       SCANHUB_DB=/srv/scanhub/hub.db scanhub config show --json
     """
-    from hub.settings import BY_NAME, resolve, search_paths
+    import os
+
+    from hub.settings import BY_NAME, CONFIG_ENV, resolve, search_paths
     path, values = resolve()
+    searched = [os.environ[CONFIG_ENV]] if os.environ.get(CONFIG_ENV) else [str(p) for p in search_paths()]
     rows = [{"setting": v.name, "value": v.shown(), "source": v.source, "env": BY_NAME[v.name].env}
             for v in values.values()]
     fmt = fmt_flags(as_json, False, False, fmt)
     if fmt == "json":
         import json
         click.echo(json.dumps({"file": str(path) if path else None,
-                               "searched": [str(p) for p in search_paths()], "settings": rows},
+                               "searched": searched, "settings": rows},
                               ensure_ascii=False, indent=1))
         return
     click.echo(f"settings file: {path}" if path else
-               "settings file: none (looked for " + ", ".join(str(p) for p in search_paths()) + ")")
+               "settings file: none (looked for " + ", ".join(searched) + ")")
     emit(rows, fmt, "settings")
