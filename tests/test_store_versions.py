@@ -85,6 +85,9 @@ def test_an_older_store_is_refused_then_migrated(store_url, record_version):
 
     r = run("hub", "migrate", "--db", store_url, "--dry-run")
     assert r.exit_code == 0 and "schema 1 -> 2" in r.output
+    r = run("hub", "migrate", "--db", store_url, "--dry-run", "--json")
+    plan = json.loads(r.output)
+    assert (plan["schema"], plan["target"], [(s["from"], s["to"]) for s in plan["steps"]]) == (1, 2, [(1, 2)])
     assert "signer" not in columns(store_url)
 
     r = run("hub", "migrate", "--db", store_url, "--json")
