@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import click
 
-from hub.cli.common import db_option, echo_json, emit, fmt_flags, format_option, open_store
+from hub.cli.common import db_option, echo_json, emit, open_store
+from hub.cli.output import format_and_json
 
 # kind -> [(field, option, help)]; the key fields are arguments, in this order
 KEYS = {"site": ("code",), "staff": ("code",), "shift": ("code",), "rule": ("site", "dest")}
@@ -109,16 +110,15 @@ def make_group(kind: str) -> click.Group:
     @group.command("list", help=_help("List the records, sorted by their key.", f"scanhub {kind} list",
                                       f"scanhub {kind} list --format csv > {kind}.csv"))
     @db_option
-    @format_option
-    @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+    @format_and_json
     @(click.option("--site", "site_filter", default=None, help=FILTER_HELP[kind]) if kind in FILTER_HELP
       else (lambda f: f))
-    def list_(db, fmt, as_json, site_filter=None):
+    def list_(db, fmt, as_json=False, site_filter=None):
         from hub.network.records import list_records
         open_store(db)
         field = "from" if kind == "shift" else "site"
         rows = list_records(kind, **{field: site_filter}) if site_filter is not None else list_records(kind)
-        emit(rows, fmt_flags(as_json, False, False, fmt), WHAT[kind])
+        emit(rows, "json" if as_json else fmt, WHAT[kind])
 
     @group.command(help=_help("Show one record; exit status 1 when there is none.", f"scanhub {kind} show {key_ex} --json"))
     @_key_arguments(kind)
@@ -200,18 +200,17 @@ def make_group(kind: str) -> click.Group:
     @click.argument("key", nargs=-1)
     @_shift_option(kind, "With SITE DEST: only the rule for this shift.")
     @db_option
-    @format_option
-    @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+    @format_and_json
     @click.option("--limit", type=click.IntRange(1, 100000), default=100, show_default=True,
                   help="At most this many changes.")
-    def history(key, db, fmt, as_json, limit, shift=None):
+    def history(key, db, fmt, limit, as_json=False, shift=None):
         import json
         from hub.network.records import history as changes
         open_store(db)
         if key and len(key) != len(KEYS[kind]):
             raise click.UsageError(f"give the {kind}'s " + " and ".join(k.upper() for k in KEYS[kind]))
         rows = changes(kind, _key(kind, key, shift) if key else None, limit)
-        fmt = fmt_flags(as_json, False, False, fmt)
+        fmt = "json" if as_json else fmt
         if fmt != "json":
             rows = [dict(r, before=json.dumps(r["before"], ensure_ascii=False) if r["before"] else "",
                          after=json.dumps(r["after"], ensure_ascii=False) if r["after"] else "") for r in rows]

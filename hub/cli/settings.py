@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from hub.cli.common import emit, fmt_flags, format_option
+from hub.cli.common import emit
+from hub.cli.output import format_and_json
 
 
 @click.group()
@@ -12,9 +13,8 @@ def config():
 
 
 @config.command()
-@format_option
-@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-def show(fmt, as_json):
+@format_and_json
+def show(fmt, as_json=False):
     """Print every setting in force, where its value came from, and which file was read.
 
     The file is the first of: the file named by SCANHUB_CONFIG, ./scanhub.toml,
@@ -33,7 +33,7 @@ def show(fmt, as_json):
     searched = [os.environ[CONFIG_ENV]] if os.environ.get(CONFIG_ENV) else [str(p) for p in search_paths()]
     rows = [{"setting": v.name, "value": v.shown(), "source": v.source, "env": BY_NAME[v.name].env}
             for v in values.values()]
-    fmt = fmt_flags(as_json, False, False, fmt)
+    fmt = "json" if as_json else fmt
     if fmt == "json":
         import json
         click.echo(json.dumps({"file": str(path) if path else None,
