@@ -254,3 +254,106 @@ def test_changes_wait_for_another_writer_on_postgresql(pg_url):
         other.close()
         watch.close()
         t.join(timeout=30)
+
+
+# ---------------------------------------------------------------- against the import, as a model
+
+from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st  # noqa: E402
+
+SITES = ["100", "200", "900", "901", "300", "777"]          # 300, 777: not in the sample
+CODES = {"site": SITES, "staff": ["1001", "1002", "9001", "1009", "x" * 33],
+         "shift": ["HZ-SH-08", "SH-HZ-09", "B2"]}
+VALUES = {
+    "site": {"name": st.sampled_from(["", "New Name", "Xihu"]), "kind": st.sampled_from(["site", "center", "depot"]),
+             "center": st.sampled_from(["", "900", "100", "777"]), "city": st.sampled_from(["", "Hangzhou"])},
+    "staff": {"name": st.sampled_from(["", "Xu Ke"]), "site": st.sampled_from(SITES),
+              "role": st.sampled_from(["", "clerk"]), "phone": st.sampled_from(["", "13800000000"])},
+    "shift": {"from": st.sampled_from(SITES), "to": st.sampled_from(SITES),
+              "depart": st.sampled_from(["08:00", "21:30", "25:00"]), "transit_min": st.sampled_from(["240", "0", "x"])},
+    "rule": {"next": st.sampled_from(SITES)},
+}
+
+
+@st.composite
+def operations(draw):
+    kind = draw(st.sampled_from(["site", "staff", "shift", "rule"]))
+    action = draw(st.sampled_from(["add", "set", "remove"]))
+    if kind == "rule":
+        key = (draw(st.sampled_from(SITES[:4])), draw(st.sampled_from(["200", "201", "300"])),
+               draw(st.sampled_from(["", "HZ-SH-08"])))
+    else:
+        key = (draw(st.sampled_from(CODES[kind])),)
+    names = sorted(VALUES[kind])
+    chosen = draw(st.lists(st.sampled_from(names), unique=True, min_size=1 if action == "set" else 0))
+    fields = {n: draw(VALUES[kind][n]) for n in (names if action == "add" else chosen)} if action != "remove" else {}
+    return kind, action, key, fields
+
+
+def model_apply(raw, kind, action, key, fields):
+    """The change on the network file itself: the new file, or the error the import gives."""
+    import copy
+
+    from hub.network.file import NetworkError, check_network
+    from hub.network.records import KINDS
+    k = KINDS[kind]
+    new = copy.deepcopy(raw)
+    items = new.setdefault(k.section, [])
+    norm = lambda r: tuple("" if r.get(f) is None else str(r.get(f)).strip() for f in k.key)  # noqa: E731
+    at = next((i for i, r in enumerate(items) if norm(r) == key), None)
+    if action == "add":
+        if at is not None:
+            return raw, "exists"
+        items.append(dict(zip(k.key, key), **fields))
+    elif at is None:
+        return raw, "missing"
+    elif action == "set":
+        items[at] = {**items[at], **fields}
+    else:
+        del items[at]
+    try:
+        check_network(new)
+    except NetworkError:
+        return raw, "refused"
+    return new, None
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(operations(), min_size=1, max_size=8))
+def test_record_changes_agree_with_editing_and_importing_the_file(tmp_path_factory, ops):
+    import uuid
+
+    from hub.network import records
+    from hub.network.basic_data import import_network
+    from hub.network.file import NetworkError, check_network
+    from hub.schema import connect
+    from hub.store.db import database
+    raw = yaml.safe_load(open(SAMPLE, encoding="utf-8"))
+    folder = tmp_path_factory.mktemp("model")
+    a = sample_store(str(folder / f"a-{uuid.uuid4().hex}.db"))
+    for kind, action, key, fields in ops:
+        raw, expected = model_apply(raw, kind, action, key, fields)
+        event(f"{action}: {expected or 'made'}")
+        try:
+            if action == "add":
+                records.add(kind, dict(zip(records.KINDS[kind].key, key), **fields))
+            elif action == "set":
+                records.change(kind, key, fields)
+            else:
+                records.remove(kind, key)
+            got = None
+        except NetworkError:
+            got = "refused"
+        except records.RecordError as e:
+            got = "exists" if "exists already" in str(e) else "missing"
+        assert got == expected, (kind, action, key, fields)
+    mine = {s: records.export_network()[s] for s in ("sites", "staff", "shifts", "next_stop")}
+    version = data_version(a)
+    database.close()
+    b = str(folder / f"b-{uuid.uuid4().hex}.db")
+    connect(b, create=True)
+    net = check_network(raw)
+    import_network(net)
+    assert data_version(b) == version
+    theirs = {s: records.export_network()[s] for s in mine}
+    assert mine == theirs
+    database.close()
