@@ -168,7 +168,7 @@ def test_hub_run_takes_its_broker_from_the_file(env, broker):
 
 def test_every_scanhub_variable_is_documented():
     used = set()
-    for folder in ("cli.py", "hub", "edge", "drivers", "firmware_images", "contract", "tests"):
+    for folder in ("cli.py", "hub", "edge", "drivers", "firmware_images", "contract", "sim", "bench", "tests"):
         paths = [ROOT / folder] if folder.endswith(".py") else (ROOT / folder).rglob("*.py")
         for p in paths:
             used |= set(re.findall(r"\bSCANHUB_[A-Z_]+[A-Z]\b", p.read_text(encoding="utf-8")))
