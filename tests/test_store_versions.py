@@ -192,3 +192,27 @@ def test_a_store_made_by_an_old_scanhub_is_migrated(tmp_path):
     assert r.exit_code == 0, r.output
     r = run("hub", "stations", "--db", db, "--json")
     assert [s["station"] for s in json.loads(r.output)] == ["st-100-1", "st-200-1", "st-900-1"]
+
+
+def test_a_step_that_fails_leaves_the_store_as_it_was(store_url, monkeypatch):
+    """Each step is one transaction: a failure half-way (here after its new tables are made)
+    leaves version 1 and no half-made tables; running migrate again completes it."""
+    from hub.schema import connect
+    from hub.store import versions
+    make_version_1(store_url)
+    real = versions.MIGRATIONS[1]
+
+    def half(db, tables):
+        real[1](db, tables)
+        raise versions.StoreVersionError("the disk went away")
+
+    monkeypatch.setitem(versions.MIGRATIONS, 1, (real[0], half))
+    r = CliRunner().invoke(cli.main, ["hub", "migrate", "--db", store_url])
+    assert r.exit_code == 1 and "the disk went away" in r.output
+    db = connect(store_url, check=False)
+    assert versions.store_version() == 1 and not db.table_exists("basic_data_change")
+    assert "signer" not in columns(store_url)
+    monkeypatch.setitem(versions.MIGRATIONS, 1, real)
+    assert run("hub", "migrate", "--db", store_url).exit_code == 0
+    connect(store_url)
+    assert versions.store_version() == 2
