@@ -85,7 +85,8 @@ def _report(change, verb, as_json=False):
     if change["action"] == "set":
         for f, v in change["after"].items():
             if change["before"].get(f) != v:
-                click.echo(f"  {f}: {change['before'].get(f)} -> {v}")
+                old = change["before"].get(f)
+                click.echo(f"  {f}: {'(none)' if old is None else old} -> {'(none)' if v is None else v}")
 
 
 def _help(text: str, *examples: str) -> str:
