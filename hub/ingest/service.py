@@ -27,7 +27,7 @@ from hub.business.forecast import site_forecast
 from hub.ingest import pipeline
 from hub.network import station_config
 from hub.network import tables as net
-from hub.scans.commit import dead_letter, dead_letter_item
+from hub.scans.commit import dead_letter, dead_letter_item, validate_scans
 from hub.schema import connect
 from hub.store.db import database, is_store_failure
 from hub.store.meta import get_meta
@@ -40,6 +40,40 @@ MAX_COALESCE = 32          # batches committed in one transaction when they queu
 CONFIG_POLL_S = 1.0
 FORECAST_EVERY_S = 30.0    # how often each site's pre-dispatch forecast is republished
 RESTART_EVERY_S = 10.0     # the least time between two restarts of a dying derivation process
+
+
+class Incoming:
+    """A message as the worker takes it: topic, payload and, for a batch of scans, the batch
+    decoded and each scan checked against the schema (``decode``: pure, no store, so the network
+    thread does it while the worker commits the batches before it)."""
+    __slots__ = ("topic", "payload", "station", "what", "decoded", "batch", "rows", "error")
+
+    def __init__(self, topic: str, payload: bytes):
+        self.topic, self.payload = topic, payload
+        self.station, self.what = P.parse_topic(topic) or (None, None)
+        self.decoded, self.batch, self.rows, self.error = False, None, None, None
+
+    def decode(self) -> None:
+        """Sets ``batch`` and ``rows`` (``hub.scans.commit.validate_scans``), or ``error``: why the
+        payload is not a batch at all."""
+        try:
+            batch = json.loads(self.payload)
+            if not isinstance(batch, dict):
+                raise ValueError("payload is not a JSON object")
+            if batch.get("v") != P.VERSION:
+                raise ValueError(f"unsupported payload version {batch.get('v')!r} (hub speaks {P.VERSION})")
+            scans, deletions = batch.get("scans", []), batch.get("deletions", [])
+            if not isinstance(scans, list) or not isinstance(deletions, list):
+                raise ValueError("scans and deletions must be lists")
+            if _SURROGATE_ESCAPE.search(self.payload):       # rare: check the whole text is UTF-8
+                json.dumps(batch, ensure_ascii=False).encode("utf-8")
+        except ValueError as e:                             # the Unicode errors are ValueErrors too
+            self.error = "a string holds a lone UTF-16 surrogate (not text)" if isinstance(e, UnicodeEncodeError) \
+                else str(e)
+        else:
+            batch["scans"], batch["deletions"] = scans, deletions
+            self.batch, self.rows = batch, validate_scans(scans)
+        self.decoded = True
 
 
 def _get(item, key):
@@ -131,11 +165,16 @@ class HubService:
         self.connected.clear()
 
     def _on_message(self, client, userdata, msg):
-        parsed = P.parse_topic(msg.topic)
-        if parsed and parsed[1] == P.TIME:
-            self._answer_time(parsed[0], msg.payload)
+        item = Incoming(msg.topic, msg.payload)
+        if item.what == P.TIME:
+            self._answer_time(item.station, msg.payload)
             return
-        self.inbox.put(msg)
+        if item.what == P.SCANS:
+            try:             # decoded here, while the worker commits the batches before it
+                item.decode()
+            except Exception:               # never in the network thread: the worker tries again
+                log.exception("decoding a batch on %s failed; the worker decodes it", msg.topic)
+        self.inbox.put(item)
 
     def _answer_time(self, station: str, payload: bytes) -> None:
         try:
@@ -238,7 +277,7 @@ class HubService:
     def _handle(self, msgs) -> None:
         batches, statuses = [], []
         for msg in msgs:
-            station, what = P.parse_topic(msg.topic) or (None, None)
+            station, what = msg.station, msg.what
             if what == P.SCANS:
                 batch = self._parse_batch(station, msg)
                 if batch is not None:
@@ -250,26 +289,17 @@ class HubService:
         for station, payload in statuses:
             self._status(station, payload)
 
-    def _parse_batch(self, station: str, msg) -> dict | None:
-        try:
-            batch = json.loads(msg.payload)
-            if not isinstance(batch, dict):
-                raise ValueError("payload is not a JSON object")
-            if batch.get("v") != P.VERSION:
-                raise ValueError(f"unsupported payload version {batch.get('v')!r} (hub speaks {P.VERSION})")
-            scans, deletions = batch.get("scans", []), batch.get("deletions", [])
-            if not isinstance(scans, list) or not isinstance(deletions, list):
-                raise ValueError("scans and deletions must be lists")
-            if _SURROGATE_ESCAPE.search(msg.payload):       # rare: check the whole text is UTF-8
-                json.dumps(batch, ensure_ascii=False).encode("utf-8")
-        except ValueError as e:                             # the Unicode errors are ValueErrors too
-            why = "a string holds a lone UTF-16 surrogate (not text)" if isinstance(e, UnicodeEncodeError) else e
+    def _parse_batch(self, station: str, msg: "Incoming") -> dict | None:
+        if not msg.decoded:
+            msg.decode()
+        if msg.error is not None:
             with database.atomic():
-                dead_letter(msg.topic, f"malformed batch: {why}", msg.payload, station=station)
+                dead_letter(msg.topic, f"malformed batch: {msg.error}", msg.payload, station=station)
             self.stats["dead_letters"] += 1
             return None
-        return {"station": station, "batch": batch.get("batch"), "scans": scans, "deletions": deletions,
-                "topic": msg.topic}
+        batch = msg.batch
+        return {"station": station, "batch": batch.get("batch"), "scans": batch["scans"],
+                "deletions": batch["deletions"], "rows": msg.rows, "topic": msg.topic}
 
     def _refuse_foreign(self, batches: list[dict]) -> dict[int, str]:
         """A station speaks only for itself: its scans name it and its site, its tombstones name
@@ -296,11 +326,16 @@ class HubService:
     def _commit(self, batches: list[dict]) -> None:
         now = now_ms()
         refused = self._refuse_foreign(batches)
-        scans = [s for b in batches for s in b["scans"] if id(s) not in refused]
+        scans, rows = [], []
+        for b in batches:
+            for s, row in zip(b["scans"], b["rows"]):
+                if id(s) not in refused:
+                    scans.append(s)
+                    rows.append(row)
         dels = [d for b in batches for d in b["deletions"] if id(d) not in refused]
         with self._write_turn(), database.atomic():
             committed, rejected = pipeline.commit(scans, dels, received_ms=now,
-                                                  derive=self.derive == "inline")
+                                                  derive=self.derive == "inline", rows=rows)
             for b in batches:
                 for item in b["scans"] + b["deletions"]:
                     if id(item) in refused:
