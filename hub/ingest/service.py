@@ -46,10 +46,10 @@ class Incoming:
     """A message as the worker takes it: topic, payload and, for a batch of scans, the batch
     decoded and each scan checked against the schema (``decode``: pure, no store, so the network
     thread does it while the worker commits the batches before it)."""
-    __slots__ = ("topic", "payload", "station", "what", "decoded", "batch", "rows", "error")
+    __slots__ = ("topic", "payload", "retain", "station", "what", "decoded", "batch", "rows", "error")
 
-    def __init__(self, topic: str, payload: bytes):
-        self.topic, self.payload = topic, payload
+    def __init__(self, topic: str, payload: bytes, retain: bool = False):
+        self.topic, self.payload, self.retain = topic, payload, retain
         self.station, self.what = P.parse_topic(topic) or (None, None)
         self.decoded, self.batch, self.rows, self.error = False, None, None, None
 
@@ -78,6 +78,18 @@ class Incoming:
 
 def _get(item, key):
     return item.get(key) if isinstance(item, dict) else None
+
+
+def _heard_ms(status: dict, retained: bool, now: int) -> int | None:
+    """When the hub heard a station's status: now for one it sent now; for one the broker kept
+    (retained), the time the station made it, on hub time (``ts`` + the station's clock offset),
+    at most now."""
+    if not retained:
+        return now
+    ts, offset = status.get("ts"), status.get("clock_offset_ms")
+    if type(ts) is not int:
+        return None
+    return min(now, ts + (offset if type(offset) is int else 0))
 
 
 class HubService:
@@ -156,16 +168,19 @@ class HubService:
         prefix = "$share/scanhub-hub/" if self.shared else ""
         client.subscribe([(f"{prefix}{P.ROOT}/+/{P.SCANS}", 1), (f"{P.ROOT}/+/{P.STATUS}", 1),
                           (f"{prefix}{P.ROOT}/+/{P.TIME}", 0)])
+        log.info("connected to the broker at %s", self.broker)
         self.connected.set()
         self.published_config.clear()     # the broker may have lost retained configs
         self._config_due.set()
         self._next_forecast = 0.0
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        if self.connected.is_set() and not self.stopping.is_set():
+            log.warning("lost the broker at %s (%s); reconnecting", self.broker, reason_code)
         self.connected.clear()
 
     def _on_message(self, client, userdata, msg):
-        item = Incoming(msg.topic, msg.payload)
+        item = Incoming(msg.topic, msg.payload, bool(msg.retain))
         if item.what == P.TIME:
             self._answer_time(item.station, msg.payload)
             return
@@ -283,11 +298,11 @@ class HubService:
                 if batch is not None:
                     batches.append(batch)
             elif what == P.STATUS:
-                statuses.append((station, msg.payload))
+                statuses.append((station, msg.payload, bool(msg.retain)))
         if batches:
             self._commit(batches)
-        for station, payload in statuses:
-            self._status(station, payload)
+        for station, payload, retained in statuses:
+            self._status(station, payload, retained)
 
     def _parse_batch(self, station: str, msg: "Incoming") -> dict | None:
         if not msg.decoded:
@@ -395,7 +410,13 @@ class HubService:
         turns = self.derivation.turns if self.derivation is not None else None
         return turns.ingest() if turns is not None else contextlib.nullcontext()
 
-    def _status(self, station: str, payload: bytes) -> None:
+    def _status(self, station: str, payload: bytes, retained: bool = False) -> None:
+        """Record a station's status (``contract.protocol.STATUS_FIELDS``) and when the hub heard it.
+
+        ``last_seen_ms`` is when the station last spoke (``hub.network.stations``): a status it
+        sent now, or, for one the broker kept (retained, delivered when the hub subscribes), the
+        time it was made (its ``ts`` on hub time), never the hub's start.  A last will is the
+        broker speaking: it makes the station offline and leaves ``last_seen_ms`` alone."""
         try:
             st = json.loads(payload) if payload else {}
             if not isinstance(st, dict):
@@ -411,8 +432,21 @@ class HubService:
                 return          # unknown station for an unknown site: nothing to configure
             row = net.Station.create(id=station, site=site)
             self._config_due.set()
-        fields = {"online": bool(st.get("online")), "last_seen_ms": now_ms(),
-                  "status_json": json.dumps(st, ensure_ascii=False)[:4000]}
+        online = bool(st.get("online"))
+        spoke = type(st.get("ts")) is int           # the station's own status, not its last will
+        fields = {"online": online}
+        heard = _heard_ms(st, retained, now_ms()) if spoke else None
+        if heard is not None and (row.last_seen_ms is None or heard > row.last_seen_ms):
+            fields["last_seen_ms"] = heard
+        if spoke:
+            fields["status_json"] = json.dumps(st, ensure_ascii=False)[:4000]
+        else:                   # keep what the station last said of itself (version, epoch …)
+            try:
+                before = json.loads(row.status_json) if row.status_json else {}
+            except ValueError:
+                before = {}
+            merged = dict(before, **st) if isinstance(before, dict) else st
+            fields["status_json"] = json.dumps(merged, ensure_ascii=False)[:4000]
         for key, col in (("outbox_depth", "outbox_depth"), ("clock_offset_ms", "clock_offset_ms"),
                          ("rtt_ms", "clock_rtt_ms"), ("last_ack_ms", "last_ack_ms")):
             if isinstance(st.get(key), int):
@@ -420,6 +454,9 @@ class HubService:
         if isinstance(st.get("config_version"), str):
             fields["config_version"] = st["config_version"][:80]
         net.Station.update(**fields).where(net.Station.id == station).execute()
+        if online != bool(row.online) and not retained:
+            log.info("station %s %s", station, "online" if online else
+                     ("offline (stopped)" if spoke else "offline (last will: its connection dropped)"))
 
     def _publish_forecasts(self) -> None:
         """Each station gets the parcels its site holds (retained), for the pre-dispatch comparison."""
