@@ -118,6 +118,9 @@ def test_edge_killed_while_scanning_every_accepted_scan_arrives_once(hub_service
         assert "running" in read_line(edge.stdout, what="the station to start")
         # the configuration must be there before the scans validate against it
         wait_for(lambda: os.path.exists(tmp_path / "edge.db"), what="outbox file")
+        wait_for(lambda: json.loads(subprocess.run([sys.executable, CLI, "edge", "status", "--config", str(station),
+                                                    "--json"], capture_output=True, text=True, cwd=ROOT).stdout
+                                    or "{}").get("config_version"), what="the hub's configuration")
         edge.stdin.write("%KRECEIVE\n%P1002\n")
         edge.stdin.flush()
         for _ in range(2):
