@@ -37,6 +37,7 @@ from edge.devices import device_states
 GOOD, ERROR = "good", "error"
 COLOURS = {"accepted": "green", "refused": "red", "control": "blue"}
 WORDS = {"accepted": "ACCEPTED", "refused": "REFUSED", "control": "OK"}
+LABELS = {"scanner": "gun"}                   # what operators call a scanner
 
 
 def sound_of(verdict) -> str:
@@ -93,7 +94,7 @@ class StationScreen:
 
     def __init__(self, agent, history: int = 8):
         self.agent = agent
-        self.last = None                          # (device, verdict, ms)
+        self.last = None                          # (device, verdict, ms, scanned text)
         self.events: collections.deque = collections.deque(maxlen=history)
         self.typed = ""                           # what the keyboard has typed so far (--stdin)
         self.wake = threading.Event()             # set: redraw now
@@ -103,10 +104,10 @@ class StationScreen:
         self.changes()                            # the state at start is the baseline
 
     # ---------------------------------------------------------------- inputs
-    def verdict(self, device: str, verdict) -> None:
+    def verdict(self, device: str, verdict, text: str = "") -> None:
         now = wall_ms()
         with self._lock:
-            self.last = (device, verdict, now)
+            self.last = (device, verdict, now, text)
             self.events.appendleft((now, verdict.outcome, verdict_line(device, verdict)))
 
     def note(self, line: str, style: str = "warning") -> None:
@@ -187,7 +188,7 @@ class StationScreen:
         if last is None:
             big = Panel(Text("ready: scan a barcode", justify="center", style="bold"), height=9)
         else:
-            device, v, ms = last
+            device, v, ms, text = last
             colour = COLOURS[v.outcome]
             body = Text(justify="center")
             art = banner(WORDS[v.outcome], width - 4)
@@ -199,6 +200,8 @@ class StationScreen:
                 if v.warning:
                     body.append(f"\n{v.warning}", style="yellow")
             else:
+                if v.outcome == "refused" and text:
+                    body.append(f"{text}\n", style="bold")
                 body.append(v.reason, style="bold")
             big = Panel(body, border_style=colour, title=f"{device} {clock_text(ms)}", title_align="left")
 
@@ -208,7 +211,7 @@ class StationScreen:
         st.add_column()
         st.add_row("link", Text(link_line(link).removeprefix("link: "), style="green" if link["online"] else "bold red"))
         for d in self.devices():
-            st.add_row(d["type"], Text(device_line(d).split(": ", 1)[1], style="green" if d["connected"] else "bold red"))
+            st.add_row(LABELS.get(d["type"], d["type"]), Text(device_line(d).split(": ", 1)[1], style="green" if d["connected"] else "bold red"))
         if self.agent.uplink is not None and not self.agent.devices:
             st.add_row("devices", Text("none in the station file (keyboard only)", style="dim"))
         u = self.fill()
@@ -258,7 +261,7 @@ def device_line(d: dict) -> str:
             state += f", last weight {w} g" + ("" if d.get("stable") else " (moving)") if w is not None else ", no weight yet"
     else:
         state = f"not connected ({d['state']})"
-    return f"{d['type']} {d['id']}: {state}"
+    return f"{LABELS.get(d['type'], d['type'])} {d['id']}: {state}"
 
 
 def fill_line(u: dict) -> str:
@@ -306,7 +309,7 @@ def plain_verdict(screen: StationScreen, sounds: Sounds, out=None, bells: bool =
     """The ``on_verdict`` of plain mode: one line per verdict, ending with its bells (``bells``:
     standard output is a terminal; a log file or a pipe gets clean lines)."""
     def show(device, text, verdict):
-        screen.verdict(device, verdict)
+        screen.verdict(device, verdict, text)
         which = sound_of(verdict)
         if sounds.cmds.get(which):
             sounds.play(which)
@@ -393,7 +396,7 @@ def run_full_screen(agent, screen: StationScreen, sounds: Sounds, done: threadin
 def full_screen_verdict(screen: StationScreen, sounds: Sounds):
     """The ``on_verdict`` of the full screen: record, play the sound, redraw now."""
     def show(device, text, verdict):
-        screen.verdict(device, verdict)
+        screen.verdict(device, verdict, text)
         sounds.play(sound_of(verdict))
         screen.wake.set()
     return show
