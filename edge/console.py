@@ -212,10 +212,15 @@ class StationScreen:
         st.add_row("link", Text(link_line(link).removeprefix("link: "), style="green" if link["online"] else "bold red"))
         for d in self.devices():
             st.add_row(LABELS.get(d["type"], d["type"]), Text(device_line(d).split(": ", 1)[1], style="green" if d["connected"] else "bold red"))
-        if self.agent.uplink is not None and not self.agent.devices:
+        if not self.agent.devices:
             st.add_row("devices", Text("none in the station file (keyboard only)", style="dim"))
         u = self.fill()
         st.add_row("outbox", Text(fill_line(u), style="bold yellow" if u["warning"] else ""))
+        version = (self.agent.config or {}).get("version")
+        st.add_row("config", Text(f"version {version} from the hub" if version else
+                                  "none yet: the hub has not been reached", style="" if version else "yellow"))
+        if self.agent.config_error:
+            st.add_row("", Text(self.agent.config_error, style="bold red"))
         if self.typed:
             st.add_row("typing", Text(self.typed, style="bold"))
         ev = Text()

@@ -42,7 +42,7 @@ def open_devices(agent, specs: list[dict], on_verdict=None) -> list:
                 from drivers.scale import open_scale
                 dev = open_scale(spec["port"], protocol=spec["protocol"], **opts)
 
-                def weight(dev=dev, port=spec["port"]):
+                def weight(dev=dev, port=str(spec.get("id") or spec["port"])):
                     if dev.owner.state != "connected":
                         raise NoWeight(f"scale not connected ({port}): plug the scale in, then scan again")
                     r = dev.stable_weight(STABLE_WAIT_S)
