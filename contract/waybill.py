@@ -6,7 +6,9 @@ A network's rules are a list of dicts (from the hub's network file, pushed to ev
     {"name": "yt", "prefixes": ["YT"], "lengths": [15], "check": "none"}
 
 A number is valid when at least one rule accepts it.  ``validate`` returns ``None`` for a valid
-number, else the reason of the closest rule, so the operator hears *why* it was refused.
+number, else each rule's technical reason; ``refusal`` says the same in an operator's words, from
+each rule's optional ``description`` or what its pattern, prefixes and lengths describe
+("14 digits starting with 7").
 
 Check schemes (the last character is the check character unless stated):
 
@@ -152,6 +154,8 @@ class WaybillRule:
             out["prefixes"] = list(self.prefixes)
         if self.lengths:
             out["lengths"] = list(self.lengths)
+        if self.description:
+            out["description"] = self.description
         return out
 
     def describe(self) -> str:
@@ -169,7 +173,7 @@ class WaybillRule:
             shape = describe_pattern(self.pattern)
             if shape:
                 words = [shape]
-        return " ".join(words) or f"a {self.name} number"
+        return " ".join(words) or f"{'an' if self.name[:1].lower() in 'aeiou' else 'a'} {self.name} number"
 
     def reason(self, number: str) -> str | None:
         """Why this rule refuses ``number``; None when it accepts it."""

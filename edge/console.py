@@ -99,9 +99,8 @@ class StationScreen:
         self.typed = ""                           # what the keyboard has typed so far (--stdin)
         self.wake = threading.Event()             # set: redraw now
         self._lock = threading.Lock()
-        self._link: bool | None = None
-        self._devs: dict[str, tuple] = {}
-        self.changes()                            # the state at start is the baseline
+        self._link = False                        # a station starts offline: its first connection is a change
+        self._devs: dict[str, tuple] = {}         # a device's first state is its baseline
 
     # ---------------------------------------------------------------- inputs
     def verdict(self, device: str, verdict, text: str = "") -> None:
@@ -118,7 +117,7 @@ class StationScreen:
         """Link and device changes since the last call, one line each."""
         out = []
         link = self.link()
-        if self._link is not None and link["online"] != self._link:
+        if link["online"] != self._link:
             out.append(link_line(link))
         self._link = link["online"]
         for d in self.devices():

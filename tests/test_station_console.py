@@ -376,3 +376,12 @@ def test_outbox_states_by_name_in_every_format_and_delete_reports_each_id(tmp_pa
     assert [d["id"] for d in out["deleted"]] == [ids[2]] and out["failed"][0]["id"] == "nope"
     r = run.invoke(main, ["edge", "delete", "--config", cfg, ids[0], "--reason", "test"])
     assert r.exit_code == 0 and f"deleted scan {ids[0]}" in r.output
+
+
+def test_a_rule_description_from_the_network_file_is_the_refusal(tmp_path):
+    from contract.waybill import WaybillRule
+    rule = WaybillRule.from_dict({"name": "odd", "pattern": "^(AB|CD)+$", "description": "pairs of AB or CD"})
+    again = WaybillRules([WaybillRule.from_dict(rule.to_dict()).to_dict()])   # as the slice carries it
+    assert again.refusal("XYZ") == "not a waybill number: pairs of AB or CD expected"
+    assert WaybillRules([{"name": "odd", "pattern": "^(AB|CD)+$"}]).refusal("XYZ") == \
+        "not a waybill number: an odd number expected"
