@@ -43,6 +43,18 @@ def edge():
     """Run a scan station (edge agent) and inspect its outbox."""
 
 
+def _sound_command(ctx, param, value):
+    import shlex
+    if value is None:
+        return None
+    try:
+        if not shlex.split(value):
+            raise ValueError("empty command")
+    except ValueError as e:
+        raise click.BadParameter(f"not a command line: {e}") from None
+    return value
+
+
 @edge.command()
 @config_option
 @click.option("--stdin", "use_stdin", is_flag=True,
@@ -51,10 +63,10 @@ def edge():
 @click.option("--plain", is_flag=True,
               help="Print one line per verdict and per link or device change even in a terminal "
                    "(the default when standard output is not a terminal).")
-@click.option("--good-sound", metavar="COMMAND", default=None,
+@click.option("--good-sound", metavar="COMMAND", default=None, callback=_sound_command,
               help="Run COMMAND for an accepted scan or a control code instead of one bell, "
                    "e.g. 'aplay /usr/share/sounds/good.wav'.")
-@click.option("--error-sound", metavar="COMMAND", default=None,
+@click.option("--error-sound", metavar="COMMAND", default=None, callback=_sound_command,
               help="Run COMMAND for a refused scan instead of three bells.")
 @click.option("-v", "--verbose", is_flag=True, help="Log the agent's progress (plain mode: to standard error).")
 def run(config_path, use_stdin, plain, good_sound, error_sound, verbose):

@@ -392,7 +392,13 @@ def run_full_screen(agent, screen: StationScreen, sounds: Sounds, done: threadin
                 if time.monotonic() >= next_poll:
                     screen.changes()
                     next_poll = time.monotonic() + 0.25
-                live.update(screen.render(console.width), refresh=True)
+                try:
+                    view = screen.render(console.width)
+                except Exception as e:      # a drawing fault must not stop the scanning
+                    from rich.text import Text
+                    view = Text(f"the station screen could not be drawn ({e}); scans are still taken",
+                                style="bold red")
+                live.update(view, refresh=True)
     finally:
         root.handlers = old_handlers
 

@@ -87,7 +87,8 @@ def open_devices(agent, specs: list[dict], on_verdict=None) -> list:
 def device_state(dev) -> dict:
     """One device as the console shows it: ``type``, ``id``, ``port``, ``protocol``, ``state``
     (``connected`` / ``reconnecting`` / ``closed``), ``connected`` and, for a scale, ``weight_g``
-    and ``stable`` of its latest reading (``None`` while it is away or has sent nothing)."""
+    and ``stable`` of its latest reading (``None`` while it is away or has sent nothing); the
+    port's counters ``frames``, ``bad_frames``, ``reconnects`` and ``last_error`` when it has them."""
     spec = getattr(dev, "scanhub_spec", {}) or {}
     try:
         st = dev.status()
@@ -96,6 +97,7 @@ def device_state(dev) -> dict:
     out = {"type": spec.get("type", "device"), "id": str(spec.get("id") or spec.get("port") or "?"),
            "port": spec.get("port"), "protocol": spec.get("protocol"), "state": st.get("state"),
            "connected": st.get("state") == "connected"}
+    out.update({k: st[k] for k in ("frames", "bad_frames", "reconnects", "last_error") if k in st})
     if out["type"] == "scale":
         r = dev.latest() if hasattr(dev, "latest") else None
         out["weight_g"] = r.grams if r is not None else None

@@ -192,9 +192,11 @@ def test_a_missing_scale_port_says_scale_not_connected(tmp_path, make_edge):
     agent.capture.scan("%P1002")
     v = agent.capture.scan(wb(8))
     assert v.outcome == "refused" and v.reason.startswith("scale not connected") and "settle" not in v.reason
-    assert device_states(agent) == [{"type": "scale", "id": str(tmp_path / "none"), "port": str(tmp_path / "none"),
-                                     "protocol": "toledo-continuous", "state": "reconnecting", "connected": False,
-                                     "weight_g": None, "stable": None}]
+    (dev,) = device_states(agent)
+    assert {k: dev[k] for k in ("type", "id", "port", "protocol", "state", "connected", "weight_g", "stable")} == \
+        {"type": "scale", "id": str(tmp_path / "none"), "port": str(tmp_path / "none"),
+         "protocol": "toledo-continuous", "state": "reconnecting", "connected": False, "weight_g": None, "stable": None}
+    assert dev["frames"] == 0
 
 
 def test_a_connected_scale_weighs_and_an_unplugged_one_is_reported(tmp_path, make_edge, sim_scale):
@@ -385,3 +387,10 @@ def test_a_rule_description_from_the_network_file_is_the_refusal(tmp_path):
     assert again.refusal("XYZ") == "not a waybill number: pairs of AB or CD expected"
     assert WaybillRules([{"name": "odd", "pattern": "^(AB|CD)+$"}]).refusal("XYZ") == \
         "not a waybill number: an odd number expected"
+
+
+def test_a_bad_sound_command_is_one_line(tmp_path):
+    from cli import main
+    cfg = station_file(tmp_path, "mqtt://127.0.0.1:1")
+    r = CliRunner().invoke(main, ["edge", "run", "--config", cfg, "--error-sound", "'aplay"])
+    assert r.exit_code == 2 and "not a command line" in r.output and "Traceback" not in r.output
