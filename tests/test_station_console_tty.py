@@ -203,6 +203,16 @@ def test_the_station_console_in_a_terminal_through_a_link_cut_and_an_unplugged_s
         term.wait(f"arrive {wb(4)}", "weight 1250 g")
         wait_for(lambda: wb(4) in at_hub(), what="the scan after the restart at the hub")
         assert wb(3) in at_hub()
+
+        # a dispatch by destination: the next stop from the table, before and after the scan
+        term.scan("%KDISPATCH")
+        term.scan("%D200")
+        screen = term.wait("DISPATCH", "control: destination 200")
+        row = next(ln for ln in screen.splitlines() if "DISPATCH" in ln)
+        assert row.split()[-2:] == ["900", "│"]              # NEXT STOP column (sample network)
+        term.scan(wb(5))
+        term.wait(f"dispatch {wb(5)}", "next stop 900")
+        picture(term, "station-console-dispatch")
     finally:
         term.kill()
 
