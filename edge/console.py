@@ -353,18 +353,32 @@ class Keyboard:
             data = os.read(self.fd, 1024)
             if not data:
                 return
-            for ch in data.decode("utf-8", "replace"):
-                if ch in "\r\n":
-                    line, self.screen.typed = self.screen.typed.strip(), ""
-                    if line:
-                        self.on_line(line)
-                elif ch in "\x7f\b":
-                    self.screen.typed = self.screen.typed[:-1]
-                elif ch == "\x15":                        # Ctrl-U: drop the line
-                    self.screen.typed = ""
-                elif ch.isprintable():
-                    self.screen.typed += ch
+            self.screen.typed, lines = edit(self.screen.typed, data.decode("utf-8", "replace"))
+            for line in lines:
+                self.on_line(line)
             wake.set()
+
+
+MAX_TYPED = 200         # longer than any barcode: a stuck key does not grow the line for ever
+
+
+def edit(typed: str, keys: str) -> tuple[str, list[str]]:
+    """Apply typed ``keys`` to the line being typed: Enter ends a line, Backspace and Ctrl-U edit,
+    other control characters are dropped.  Returns the new typed text and the finished lines
+    (stripped, never empty)."""
+    lines = []
+    for ch in keys:
+        if ch in "\r\n":
+            line, typed = typed.strip(), ""
+            if line:
+                lines.append(line)
+        elif ch in "\x7f\b":
+            typed = typed[:-1]
+        elif ch == "\x15":                        # Ctrl-U: drop the line
+            typed = ""
+        elif ch.isprintable() and len(typed) < MAX_TYPED:
+            typed += ch
+    return typed, lines
 
 
 def run_full_screen(agent, screen: StationScreen, sounds: Sounds, done: threading.Event,

@@ -394,3 +394,21 @@ def test_a_bad_sound_command_is_one_line(tmp_path):
     cfg = station_file(tmp_path, "mqtt://127.0.0.1:1")
     r = CliRunner().invoke(main, ["edge", "run", "--config", cfg, "--error-sound", "'aplay"])
     assert r.exit_code == 2 and "not a command line" in r.output and "Traceback" not in r.output
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(max_size=40), max_size=8))
+def test_typed_keys_give_clean_lines_whatever_comes(chunks):
+    from edge.console import MAX_TYPED, edit
+    typed, lines = "", []
+    for chunk in chunks:
+        typed, done = edit(typed, chunk)
+        lines += done
+    assert len(typed) <= MAX_TYPED and all(ch.isprintable() for ch in typed)
+    assert all(line and line == line.strip() and all(ch.isprintable() for ch in line) for line in lines)
+
+
+def test_typing_edits_like_a_terminal_line():
+    from edge.console import edit
+    assert edit("", "70001\x7f2\r") == ("", ["70002"])
+    assert edit("", "junk\x15%KARRIVE\n\n%P1002\r\nabc") == ("abc", ["%KARRIVE", "%P1002"])

@@ -138,6 +138,10 @@ def test_the_station_console_in_a_terminal_through_a_link_cut_and_an_unplugged_s
         picture(term, "station-console-start")
 
         # the context, always on screen, with the operator's name from the hub's staff list
+        term.keys("-l", "%KARR")                           # typed, not echoed: shown in its row
+        term.wait_row("typing", "%KARR")
+        term.keys("C-u")
+        wait_for(lambda: not term.row("typing"), what="Ctrl-U to clear the typed line")
         term.scan("%KARRIVE")
         term.scan("%P1002")
         term.wait("ARRIVE", "1002 Li Qiang", "control: operator 1002")
