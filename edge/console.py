@@ -35,6 +35,7 @@ from edge.clock import wall_ms
 from edge.devices import device_states
 
 GOOD, ERROR = "good", "error"
+DEVICE_SETTLE_S = 1.0
 COLOURS = {"accepted": "green", "refused": "red", "control": "blue"}
 WORDS = {"accepted": "ACCEPTED", "refused": "REFUSED", "control": "OK"}
 LABELS = {"scanner": "gun"}                   # what operators call a scanner
@@ -100,7 +101,10 @@ class StationScreen:
         self.wake = threading.Event()             # set: redraw now
         self._lock = threading.Lock()
         self._link = False                        # a station starts offline: its first connection is a change
-        self._devs: dict[str, tuple] = {}         # a device's first state is its baseline
+        self._devs: dict[str, tuple] = {}
+        # devices are first reported once they had a moment to open (a port being opened is
+        # not yet "not connected"); from then on each change is a line
+        self._devices_from = time.monotonic() + DEVICE_SETTLE_S
 
     # ---------------------------------------------------------------- inputs
     def verdict(self, device: str, verdict, text: str = "") -> None:
@@ -114,17 +118,17 @@ class StationScreen:
             self.events.appendleft((wall_ms(), style, line))
 
     def changes(self) -> list[str]:
-        """Link and device changes since the last call, one line each."""
+        """Link and device changes since the last call, one line each (each device's state once
+        at first, a second after the start)."""
         out = []
         link = self.link()
         if link["online"] != self._link:
             out.append(link_line(link))
         self._link = link["online"]
-        for d in self.devices():
+        for d in self.devices() if time.monotonic() >= self._devices_from else []:
             key = (d["type"], d["id"])
             now = (d["connected"],)
-            before = self._devs.get(key)
-            if before is not None and before != now:
+            if self._devs.get(key) != now:
                 out.append(device_line(d))
             self._devs[key] = now
         for line in out:

@@ -305,7 +305,12 @@ def test_plain_mode_prints_link_and_device_changes(tmp_path, broker, sim_scale):
                 assert line, f"the station ended before printing {word}"
                 if word in line:
                     return line
-        assert "link: online since" in next_line_with("link:")
+        first = set()                     # the link's first connection and the scale at start, in any order
+        while len(first) < 2:
+            line = read_line(p.stdout, what="the link and the scale at start").strip()
+            if line.startswith(("link:", "scale scale-1")):
+                first.add(line.split(" since ")[0])
+        assert first == {"link: online", "scale scale-1: connected, last weight 1250 g"}
         p.stdin.write("%KARRIVE\n%P1002\n" + wb(12) + "\n")
         p.stdin.flush()
         line = next_line_with("accepted")
@@ -313,12 +318,12 @@ def test_plain_mode_prints_link_and_device_changes(tmp_path, broker, sim_scale):
         broker.stop()
         assert "offline since" in next_line_with("link:")
         sim_scale.unplug()
-        assert next_line_with("scale-1").strip() == "scale scale-1: not connected (reconnecting)"
+        assert next_line_with("scale-1: not connected").strip() == "scale scale-1: not connected (reconnecting)"
         p.stdin.write(wb(13) + "\n")
         p.stdin.flush()
         assert "refused: scale not connected" in next_line_with("refused")
         sim_scale.replug()
-        assert "scale scale-1: connected" in next_line_with("scale-1")
+        assert "scale scale-1: connected" in next_line_with("scale-1: connected")
         broker.start()
         assert "(1 pending)" in next_line_with("link: online since")
     finally:
