@@ -5,11 +5,13 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # Debian packages the tests talk to: a real broker and its clients, and the telephony stacks we
 # interoperate with, and the C toolchain the openr2 interop test builds its shim with (installed
-# when we are root; tests that need one skip with a reason otherwise); tmux runs the station
-# console in a real terminal.
-DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils tmux
+# when we are root; tests that need one skip with a reason otherwise).
+DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils
 
 .PHONY: demo test test-all bench bench-quick system-deps venv clean
+
+# tmux: the station console's end-to-end test drives it in a real terminal
+DEBS   += tmux
 
 demo: venv system-deps
 	$(BIN)/scanhub demo
