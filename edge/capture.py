@@ -276,7 +276,7 @@ class Capture:
         live = captured_ms is None
         if live and self._idle_out(ctx, self.clock.wall()):
             self.save_contexts()
-            return Verdict("refused", f"logged out after {self.idle_logout_ms // 60000} min without scanning: "
+            return Verdict("refused", f"logged out after {self.idle_logout_ms / 60000:g} min without scanning: "
                                       "scan your staff code again (%P code)")
         c = Context(**{**ctx.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
         if c.kind not in KINDS:
