@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -101,8 +100,7 @@ def run(config_path, use_stdin, plain, good_sound, error_sound, verbose):
             raise
     screen = con.StationScreen(agent)
     if full:
-        tty_fd = sys.stdout.fileno()
-        sounds = con.Sounds(lambda s: os.write(tty_fd, s.encode()), good_sound, error_sound)
+        sounds = con.Sounds(screen.ring, good_sound, error_sound)
         show = con.full_screen_verdict(screen, sounds)
     else:
         sounds = con.Sounds(lambda s: None, good_sound, error_sound)

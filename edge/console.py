@@ -99,6 +99,7 @@ class StationScreen:
         self.events: collections.deque = collections.deque(maxlen=history)
         self.typed = ""                           # what the keyboard has typed so far (--stdin)
         self.wake = threading.Event()             # set: redraw now
+        self._bells: collections.deque = collections.deque()
         self._lock = threading.Lock()
         self._link = False                        # a station starts offline: its first connection is a change
         self._devs: dict[str, tuple] = {}
@@ -112,6 +113,18 @@ class StationScreen:
         with self._lock:
             self.last = (device, verdict, now, text)
             self.events.appendleft((now, verdict.outcome, verdict_line(device, verdict)))
+
+    def ring(self, bells: str) -> None:
+        """Queue bells for the drawing thread (a bell written from another thread could land
+        inside an escape sequence of a frame being drawn)."""
+        self._bells.append(bells)
+        self.wake.set()
+
+    def take_bells(self) -> str:
+        out = []
+        while self._bells:
+            out.append(self._bells.popleft())
+        return "".join(out)
 
     def note(self, line: str, style: str = "warning") -> None:
         with self._lock:
@@ -417,6 +430,10 @@ def run_full_screen(agent, screen: StationScreen, sounds: Sounds, done: threadin
                     view = Text(f"the station screen could not be drawn ({e}); scans are still taken",
                                 style="bold red")
                 live.update(view, refresh=True)
+                bells = screen.take_bells()
+                if bells:
+                    console.file.write(bells)
+                    console.file.flush()
     finally:
         root.handlers = old_handlers
 
