@@ -321,10 +321,20 @@ def outbox(config_path, state, limit, fmt, as_json):
 @config_option
 @click.option("--since-hours", type=float, default=None,
               help="Count dispatch scans of the last H hours (default: since the hub's forecast was made).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-def forecast(config_path, since_hours, as_json):
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="table (counts, then at most 50 of each list), csv (every row: waybill,problem with "
+                   "problem missing or extra), or json (one object: generated_ms, expected, dispatched, "
+                   "missing, extra).")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+def forecast(config_path, since_hours, fmt, as_json):
     """Pre-dispatch comparison: parcels this site holds that were not dispatch-scanned (missing),
-    and dispatch scans of parcels it was not expected to hold (extra).  Works offline."""
+    and dispatch scans of parcels it was not expected to hold (extra).  Works offline.
+
+    \b
+    Examples:
+      scanhub edge forecast --config station.yaml
+      scanhub edge forecast --config station.yaml --since-hours 2 --format csv > check.csv
+    """
     from edge.clock import wall_ms
     from edge.predispatch import predispatch
     cfg = load(config_path)
@@ -336,8 +346,18 @@ def forecast(config_path, since_hours, as_json):
             res = predispatch(ob, json.loads(fc) if fc else None, since)
         finally:
             ob.close()
-    if as_json:
+    fmt = "json" if as_json else fmt
+    if fmt == "json":
         click.echo(json.dumps(res))
+        return
+    if fmt == "csv":
+        import csv
+        import io
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["waybill", "problem"])
+        w.writerows([wb, problem] for problem in ("missing", "extra") for wb in res[problem])
+        click.echo(buf.getvalue(), nl=False)
         return
     if res["generated_ms"] is None:
         click.echo("no forecast from the hub yet: comparing with this station's own scans only")

@@ -417,3 +417,21 @@ def test_typing_edits_like_a_terminal_line():
     from edge.console import edit
     assert edit("", "70001\x7f2\r") == ("", ["70002"])
     assert edit("", "junk\x15%KARRIVE\n\n%P1002\r\nabc") == ("abc", ["%KARRIVE", "%P1002"])
+
+
+def test_forecast_lists_its_rows_as_csv_and_json(tmp_path):
+    from cli import main
+    cfg = station_file(tmp_path, "mqtt://127.0.0.1:1")
+    c = capture(tmp_path / "st.db", None)
+    c.outbox.set_meta("forecast", json.dumps({"generated_ms": 1, "waybills": [wb(30), wb(31)]}))
+    c.scan("%KDISPATCH")
+    c.scan("%P1002")
+    c.scan("%S900")
+    assert c.scan(wb(31)).accepted and c.scan(wb(32)).accepted
+    c.outbox.close()
+    run = CliRunner()
+    r = run.invoke(main, ["edge", "forecast", "--config", cfg, "--format", "csv"])
+    assert r.exit_code == 0 and r.output.splitlines() == ["waybill,problem", f"{wb(30)},missing", f"{wb(32)},extra"]
+    res = json.loads(run.invoke(main, ["edge", "forecast", "--config", cfg, "--format", "json"]).output)
+    assert res["missing"] == [wb(30)] and res["extra"] == [wb(32)]
+    assert json.loads(run.invoke(main, ["edge", "forecast", "--config", cfg, "--json"]).output) == res
