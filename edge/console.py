@@ -150,12 +150,14 @@ class StationScreen:
 
     # ---------------------------------------------------------------- parts
     def context_rows(self) -> list[dict]:
-        """One row per device that has a context: ``device``, ``kind``, ``operator`` (with the
+        """One row per device that has chosen a kind or an operator: ``device``, ``kind``, ``operator`` (with the
         staff name when the configuration has it), ``site``, ``dest``, ``shift``, ``next_stop``."""
         cap = self.agent.capture
         view = cap.view
         rows = []
         for device, c in sorted(dict(cap.contexts).items()):
+            if not (c.kind or c.operator):     # e.g. a wireless gun's upload: its records carry their own
+                continue
             name = (view.staff.get(c.operator) or {}).get("name") if c.operator else None
             nxt = None
             if c.kind == "dispatch":
