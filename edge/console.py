@@ -22,6 +22,7 @@ run a command instead (``aplay /usr/share/sounds/…``).
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import os
 import shlex
@@ -196,7 +197,7 @@ class StationScreen:
             op = Text(r["operator"] or "not logged in", style="bold" if r["operator"] else "yellow")
             if r["operator_name"]:
                 op.append(f" {r['operator_name']}")
-            site = r["site"] or ("-" if not r["dest"] else f"dest {r['dest']}")
+            site = " ".join(filter(None, (r["site"], f"dest {r['dest']}" if r["dest"] else None))) or "-"
             head.add_row(r["device"], Text((r["kind"] or "no kind").upper(), style="bold cyan"), op, site,
                          r["shift"] or "-", Text(r["next_stop"] or "-", style="bold"))
         context = Panel(head, title=f"station {cfg.station} - site {cfg.site}", title_align="left")
@@ -248,6 +249,7 @@ class StationScreen:
         return Group(context, big, st, Panel(ev, title="recent", title_align="left", border_style="dim"))
 
 
+@functools.lru_cache(maxsize=32)      # the screen is redrawn four times a second
 def banner(word: str, width: int) -> str:
     """``word`` in large letters that fit ``width`` columns (plain bold text when none fit)."""
     try:
