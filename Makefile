@@ -10,6 +10,9 @@ DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils
 
 .PHONY: demo test test-all bench bench-quick system-deps venv clean
 
+# tmux: the station console's end-to-end test drives it in a real terminal
+DEBS   += tmux
+
 demo: venv system-deps
 	$(BIN)/scanhub demo
 

@@ -55,6 +55,7 @@ class Uplink:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.connected = threading.Event()
+        self.link_since_ms = wall_ms()     # UTC epoch ms of the last change online <-> offline
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -114,11 +115,14 @@ class Uplink:
             self.fresh_start = self.fresh_cursor = top
             self.back_cursor = 0
         self.stats["connects"] += 1
+        self.link_since_ms = wall_ms()
         self.connected.set()
         self._next_status = self._next_probe = 0
         self._wake.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        if self.connected.is_set():
+            self.link_since_ms = wall_ms()
         self.connected.clear()
 
     def _on_message(self, client, userdata, msg):
