@@ -44,10 +44,12 @@ utc_option = click.option("--utc", is_flag=True, expose_value=False, callback=_s
 def apply_zone(utc: bool | None = None) -> None:
     """Print times in UTC (``--utc``) or in the bound store's network zone from now on."""
     from hub.business.localtime import network_offset, set_display_offset
+    ctx = click.get_current_context(silent=True)
     if utc is None:
-        ctx = click.get_current_context(silent=True)
         utc = bool(ctx and ctx.meta.get(_UTC_KEY))
     set_display_offset(0 if utc else network_offset())
+    if ctx is not None:                 # for this command only
+        ctx.call_on_close(lambda: set_display_offset(None))
 
 
 def open_store(db: str, create: bool = False):

@@ -83,7 +83,8 @@ def keys_group():
 @click.option("--dir", "keys_dir", type=click.Path(file_okay=False),
               help="Key directory (default $SCANHUB_KEYS or ~/.config/scanhub/keys).")
 @click.option("--force", is_flag=True, help="Replace an existing key (guns must be re-provisioned).")
-def keys_init(keys_dir, force):
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: private_file, public_file, public_key, key_id.")
+def keys_init(keys_dir, force, as_json):
     """Create the signing key pair and print the public key guns are provisioned with."""
     d = _key_dir(keys_dir)
     try:
@@ -91,6 +92,10 @@ def keys_init(keys_dir, force):
     except (GunImageError, OSError) as e:
         raise click.ClickException(str(e)) from None
     raw = keys.public_raw(key)
+    if as_json:
+        click.echo(json.dumps({"private_file": str(d / keys.PRIVATE_FILE), "public_file": str(d / keys.PUBLIC_FILE),
+                               "public_key": raw.hex(), "key_id": keys.key_id(raw).hex()}))
+        return
     click.echo(f"created {d / keys.PRIVATE_FILE} (keep it on the hub) and {d / keys.PUBLIC_FILE}")
     click.echo(f"public key {raw.hex()}  (key id {keys.key_id(raw).hex()})")
 
