@@ -304,4 +304,4 @@ def track(waybill, db, fmt):
     detail = lambda e: ", ".join(f"{k}={e[k]}" for k in ("next_site", "prev_site", "courier", "weight_g", "shift", "signer") if k in e)
     emit([{"time_ms": e["event_ms"], "kind": e["kind"] + (" (deleted)" if e.get("deleted") else ""), "site": e["site"],
            "operator": e["operator"], "details": detail(e), "clock": e["clock"]} for e in t["events"]],
-         fmt, f"history of {waybill}: {t['status']} at {t['site']}")
+         fmt, f"history of {waybill}")
