@@ -103,8 +103,8 @@ def build(path: str) -> str:
 REPORTS = [
     ("sign-rate", ["report", "sign-rate", "--since", "2024-06-01", "--until", "2024-06-08",
                    "--as-of", "2024-06-12"]),
-    ("monitor-not-arrived", ["monitor", "not-arrived", "--all-sites", "--since", "2024-06-01",
-                             "--until", "2024-06-08"]),
+    ("monitor-unsigned", ["monitor", "delivered-unsigned", "--all-sites", "--since", "2024-06-01",
+                          "--until", "2024-06-08"]),
     ("fee-totals", ["report", "fee-totals", "--month", "2024-06"]),
     ("statement", ["account", "statement", "100"]),
     ("orders", ["orders", "counts", "--by", "status"]),
@@ -138,7 +138,7 @@ def render_all(db: str, outdir: str) -> list[str]:
             made.append(png)
         if shutil.which("pdftoppm"):
             stem = os.path.join(outdir, f"{name}-pdf")
-            subprocess.run(["pdftoppm", "-png", "-r", "60", os.path.join(outdir, f"{name}.pdf"), stem],
+            subprocess.run(["pdftoppm", "-png", "-r", "80", os.path.join(outdir, f"{name}.pdf"), stem],
                            check=True, timeout=120)
             made += sorted(os.path.join(outdir, f) for f in os.listdir(outdir)
                            if f.startswith(f"{name}-pdf") and f.endswith(".png"))

@@ -28,6 +28,7 @@ class Chart:
     xlabel: str = ""
     ylabel: str = ""
     percent: bool = False
+    legend: str = ""            # the legend's title ("site"); no legend when empty
 
     def empty(self) -> bool:
         return not any(self.series.values())
@@ -68,7 +69,7 @@ def _trim(series: dict[str, list]) -> dict[str, list]:
 def _figure(chart: Chart):
     import matplotlib
     from matplotlib.figure import Figure
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     with matplotlib.rc_context(_setup()):
         fig = Figure(figsize=(9, 3.2), dpi=100)
@@ -91,14 +92,17 @@ def _figure(chart: Chart):
                        width=width, label=name)
         if chart.percent:
             ax.yaxis.set_major_formatter(PercentFormatter(100))
+        else:
+            ax.yaxis.set_major_locator(MaxNLocator(integer=all(float(y).is_integer()
+                                                               for pts in series.values() for _, y in pts)))
         ax.set_xticks(range(len(xs)))
         ax.set_xticklabels(xs, rotation=30 if len(xs) > 6 else 0, ha="right" if len(xs) > 6 else "center")
         ax.set_title(chart.title)
         ax.set_xlabel(chart.xlabel)
         ax.set_ylabel(chart.ylabel)
         ax.grid(axis="y", alpha=0.3)
-        if len(series) > 1:
-            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        if chart.legend and series:
+            ax.legend(title=chart.legend, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
         fig.tight_layout()
         return fig, _setup()
 

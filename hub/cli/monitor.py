@@ -49,7 +49,8 @@ def counts_chart(rows: list[dict], report_name: str):
         per = counts.setdefault(str(r.get("site") or "(none)"), {})
         per[day] = per.get(day, 0) + 1
     series = {site: sorted(days.items()) for site, days in sorted(counts.items())}
-    return Chart("bar", f"{report_name}: parcels per site and day", series, xlabel="day", ylabel="parcels")
+    return Chart("bar", f"{report_name}: parcels per site and day", series, xlabel="day", ylabel="parcels",
+                 legend="site")
 
 
 @click.command("monitor", help=MONITOR_HELP)

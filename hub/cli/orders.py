@@ -139,5 +139,5 @@ def orders_counts(by, fmt):
         series: dict[str, list] = {}
         for r in rows:
             series.setdefault(r["what"], []).append((f"{r['what']}: {r['state']}", r["orders"]))
-        chart = Chart("bar", "orders by status", series, ylabel="orders")
+        chart = Chart("bar", "orders by status", series, ylabel="orders", legend="stage")
     emit(rows, fmt, f"orders by {by}", chart=chart)

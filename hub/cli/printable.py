@@ -105,7 +105,7 @@ p.count { color: #555; margin: 4px 0; }
 """
 
 
-_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?%?$")
+_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+%?|%)$")      # 12.50 (yuan), 95.00% - not codes like "100"
 
 
 def _numeric(rows, col) -> bool:

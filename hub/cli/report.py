@@ -88,7 +88,8 @@ def sign_rate_chart(rows: list[dict], period: str):
     for r in rows:
         if r.get("sign_rate") is not None:
             series.setdefault(r["site"] or "(none)", []).append((r["period"], r["sign_rate"]))
-    return Chart("line", f"sign rate per site and {period}", series, xlabel=period, ylabel="signed", percent=True)
+    return Chart("line", f"sign rate per site and {period}", series, xlabel=period, ylabel="signed", percent=True,
+                 legend="site")
 
 
 @report.command("sign-rate")
@@ -149,6 +150,7 @@ def report_fee_totals(site, since, until, month, fmt):
 @report.command("fees")
 @click.argument("waybill")
 @format_option
+@utc_option
 @db_option
 @with_store
 def report_fees(waybill, fmt):
