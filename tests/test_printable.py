@@ -11,6 +11,8 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import needs
 from hub.cli.charts import Chart, cjk_font_path, to_png, to_svg
@@ -148,3 +150,19 @@ def test_html_renders_to_png_in_chromium(demo, tmp_path):
                     f"--print-to-pdf={pdf}", html.as_uri()], check=True, capture_output=True, timeout=180)
     pages = pdf_pages(pdf.read_bytes())
     assert "page 1 of" in pages[0]
+
+
+_cells = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.text(max_size=60))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.fixed_dictionaries({"a": _cells, "b": _cells, "memo": _cells}), max_size=8))
+def test_any_rows_print_in_every_format(rows):
+    import csv
+    from hub.cli.render import render
+    text = render(rows, "csv", "t", ["a", "b", "memo"])
+    back = list(csv.reader(io.StringIO(text, newline="")))
+    assert back[0] == ["a", "b", "memo"] and len(back) == len(rows) + 1
+    page = render(rows, "html", "<t>", ["a", "b", "memo"])
+    assert "<t>" not in page and page.count("<tr>") == (len(rows) + 1 if rows else 0)
+    assert render(rows, "table", "t", ["a", "b", "memo"])
