@@ -33,7 +33,7 @@ def print_rows(rows: list[dict], fmt: str, columns: list[str]) -> None:
         return
     if fmt == "csv":
         buf = io.StringIO()
-        w = csv.DictWriter(buf, columns, lineterminator="\n", extrasaction="ignore")
+        w = csv.DictWriter(buf, columns, lineterminator="\r\n", extrasaction="ignore")   # RFC 4180
         w.writeheader()
         w.writerows(rows)
         click.echo(buf.getvalue(), nl=False)

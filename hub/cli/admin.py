@@ -10,7 +10,7 @@ import threading
 import click
 
 from contract.broker import BrokerURL
-from hub.cli.common import db_option, echo_json, open_store, table
+from hub.cli.common import db_option, echo_json, open_store
 from hub.cli.common import done, emit, fail_partly, format_option, json_option, utc_option
 
 @click.group()

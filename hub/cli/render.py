@@ -43,7 +43,7 @@ def to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
     if not cols:
         return ""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv.writer(buf, lineterminator="\r\n")      # RFC 4180: a field holding \r is quoted too
     w.writerow(cols)
     for r in rows:
         w.writerow([_cell(r.get(c)) for c in cols])
