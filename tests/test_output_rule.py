@@ -258,3 +258,21 @@ def test_parse_amount_accepts_only_clear_amounts(text):
     assert 0 < cents <= accounts.MAX_AMOUNT_CENTS
     assert "-" not in text and "e" not in text
     assert accounts.parse_amount(accounts.format_cents(cents)) == cents
+
+
+@pytest.mark.parametrize("text,minutes", [('"+08:00"', 480), ("+08:00", 480), ("-03:30", -210), ("UTC", 0),
+                                          ("+00:00", 0), ('"UTC+5:45"', 345)])
+def test_timezone_quoted_or_not(tmp_path, text, minutes):
+    from hub.network.file import load_network
+    f = tmp_path / "net.yaml"
+    f.write_text(f"network: n\ntimezone: {text}\n")
+    assert load_network(str(f))["tz_offset_min"] == minutes
+
+
+@pytest.mark.parametrize("text", ["8", "+15:00", "Asia/Shanghai", "true"])
+def test_timezone_refused(tmp_path, text):
+    from hub.network.file import NetworkError, load_network
+    f = tmp_path / "net.yaml"
+    f.write_text(f"network: n\ntimezone: {text}\n")
+    with pytest.raises(NetworkError, match="timezone"):
+        load_network(str(f))

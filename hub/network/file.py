@@ -107,7 +107,9 @@ def check_network(raw, source: str = "network") -> dict:
         name = None
     tz = raw.get("timezone")
     tz_offset_min = DEFAULT_TZ_OFFSET_MIN
-    if tz is not None:
+    if isinstance(tz, int) and not isinstance(tz, bool) and (tz == 0 or 60 <= abs(tz) <= 14 * 60):
+        tz_offset_min = tz      # YAML reads an unquoted +08:00 as the base-60 number 480: minutes
+    elif tz is not None:
         try:
             tz_offset_min = parse_utc_offset(tz)
         except ZoneError:
