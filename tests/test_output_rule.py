@@ -276,3 +276,20 @@ def test_timezone_refused(tmp_path, text):
     f.write_text(f"network: n\ntimezone: {text}\n")
     with pytest.raises(NetworkError, match="timezone"):
         load_network(str(f))
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=" ".join)
+def test_every_option_is_explained(path):
+    cmd = _command(path)
+    assert cmd.help
+    missing = [p.name for p in cmd.params if isinstance(p, click.Option) and not p.help]
+    assert missing == []
+
+
+def test_order_import_exits_non_zero_when_rows_are_skipped(hubdb, tmp_path):
+    f = tmp_path / "orders.csv"
+    f.write_text("order_no,province,city,district\nX1,33,3301,330106\n,33,3301,330106\n")
+    r = run("orders", "import", str(f), "--json", "--db", hubdb)
+    assert r.exit_code == 1 and json.loads(r.stdout)["skipped"] == 1 and "1 of 2" in r.stderr
+    f.write_text("order_no,province,city,district\nX2,33,3301,330106\n")
+    assert run("orders", "import", str(f), "--db", hubdb).exit_code == 0

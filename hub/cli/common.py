@@ -90,15 +90,15 @@ def output_option(formats=FORMATS, default: str = "table", aliases: tuple[str, .
         wrapper = click.option(
             "--format", "fmt", type=click.Choice(formats), default=default, show_default=True,
             help=help_text or ("table (terminal), csv, json, html (printable) or pdf (printable; "
-                               "redirect it to a file: --format pdf > report.pdf).")
-            if "pdf" in formats else "How to print the result.")(wrapper)
+                               "redirect it to a file: --format pdf > report.pdf)."
+                               if "pdf" in formats else "How to print the result."))(wrapper)
         return wrapper
     return deco
 
 
 format_option = output_option()
 json_option = output_option(("text", "json"), "text",
-                            help_text="text (a line for people) or json (one object for scripts).")
+                            help_text="text (for people) or json (for scripts).")
 
 
 def with_store(fn):

@@ -43,11 +43,15 @@ def orders_coverage(path, fmt):
 def orders_import(path, platform, fmt):
     """Import orders from a CSV or JSON file and assign each to its site.
 
-    Orders no site covers are kept with accept state "failed" (and counted as failed); that is
-    an outcome, not an error: the exit status is 0 when the file was read."""
+    Orders no site covers are kept with accept state "failed" (and counted as failed): an
+    outcome, not an error.  Rows without an order number cannot be kept: they are counted as
+    skipped, and the exit status is then 1."""
     from hub.business import orders as po
     counts = po.import_orders(po.read_orders(path), platform)
-    done(counts, f"accepted {counts['accepted']}, failed {counts['failed']}, duplicate {counts['duplicate']}", fmt)
+    done(counts, f"accepted {counts['accepted']}, failed {counts['failed']}, duplicate {counts['duplicate']}"
+         + (f", skipped {counts['skipped']} (no order number)" if counts["skipped"] else ""), fmt)
+    total = sum(counts.values())
+    fail_partly(counts["skipped"], total, "row(s) without an order number")
 
 
 @orders.command("pickup")
