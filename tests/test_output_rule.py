@@ -57,11 +57,12 @@ COMMANDS = [
     *[("report", c) for c in ("scans", "monthly", "signed", "sign-rate", "fee-totals", "fees")],
     *[("orders", c) for c in ("coverage", "import", "pickup", "pickup-failed", "transfer", "list", "counts")],
     ("scale", "protocols"), ("scanner", "protocols"), ("gun", "keys", "init"), ("gun", "keys", "show"),
-    ("e1", "config"),
+    ("e1", "config"), ("gun", "fleet"),
 ]
 LISTINGS = [c for c in COMMANDS if c in {("hub", "stations"), ("hub", "gaps"), ("hub", "dead-letters"), ("track",),
                                          ("monitor",), ("forecast",), ("account", "statement"), ("account", "list"),
-                                         ("account", "cod-payable"), ("orders", "list"), ("orders", "counts")}
+                                         ("account", "cod-payable"), ("orders", "list"), ("orders", "counts"),
+                                         ("gun", "fleet")}
             or c[0] == "report"]
 
 

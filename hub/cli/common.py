@@ -20,26 +20,12 @@ import sys
 
 import click
 
-from hub.cli.render import FORMATS
+from hub.cli.output import _UTC_KEY, format_option, json_option, output_option, utc_option  # noqa: F401
 from hub.schema import connect
 from hub.store.db import DEFAULT_DB
 
 db_option = click.option("--db", default=DEFAULT_DB, show_default=True, envvar="SCANHUB_DB",
                          help="Hub store: a SQLite path or postgresql://user@host/db (env SCANHUB_DB).")
-
-_UTC_KEY = "scanhub.utc"
-
-
-def _set_utc(ctx, param, value):
-    if value:
-        ctx.meta[_UTC_KEY] = True
-    return value
-
-
-utc_option = click.option("--utc", is_flag=True, expose_value=False, callback=_set_utc, is_eager=True,
-                          help="Print times in UTC, and read the times you type as UTC "
-                               "(default: the network's zone, from its network file).")
-
 
 def apply_zone(utc: bool | None = None) -> None:
     """Print times in UTC (``--utc``) or in the bound store's network zone from now on."""
@@ -67,38 +53,6 @@ def table(title: str, columns: list[str], rows: list[list]) -> None:
     """A terminal table of plain rows (the shared renderer: full width when piped, "no rows")."""
     from hub.cli.render import to_table
     click.echo(to_table([dict(zip(columns, r)) for r in rows], title, columns), nl=False)
-
-
-def output_option(formats=FORMATS, default: str = "table", aliases: tuple[str, ...] = (),
-                  help_text: str | None = None):
-    """``--format`` (one of ``formats``) and ``--json``, its alias; ``aliases``: older flags
-    (``csv``, ``html``) kept as aliases of their format.  The command gets ``fmt``."""
-    def deco(fn):
-        @functools.wraps(fn)
-        def wrapper(*args, fmt, as_json, **kwargs):
-            chosen = ["json"] if as_json else []
-            for a in aliases:
-                if kwargs.pop(f"as_{a}"):
-                    chosen.append(a)
-            if len(chosen) > 1 or (chosen and fmt not in (default, chosen[0])):
-                raise click.UsageError("choose one output format: --format, --json"
-                                       + "".join(f", --{a}" for a in aliases))
-            return fn(*args, fmt=chosen[0] if chosen else fmt, **kwargs)
-        for a in reversed(aliases):
-            wrapper = click.option(f"--{a}", f"as_{a}", is_flag=True, help=f"Same as --format {a}.")(wrapper)
-        wrapper = click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(wrapper)
-        wrapper = click.option(
-            "--format", "fmt", type=click.Choice(formats), default=default, show_default=True,
-            help=help_text or ("table (terminal), csv, json, html (printable) or pdf (printable; "
-                               "redirect it to a file: --format pdf > report.pdf)."
-                               if "pdf" in formats else "How to print the result."))(wrapper)
-        return wrapper
-    return deco
-
-
-format_option = output_option()
-json_option = output_option(("text", "json"), "text",
-                            help_text="text (for people) or json (for scripts).")
 
 
 def with_store(fn):
