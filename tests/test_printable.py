@@ -166,3 +166,24 @@ def test_any_rows_print_in_every_format(rows):
     page = render(rows, "html", "<t>", ["a", "b", "memo"])
     assert "<t>" not in page and page.count("<tr>") == (len(rows) + 1 if rows else 0)
     assert render(rows, "table", "t", ["a", "b", "memo"])
+
+
+EVERY_LISTING = [
+    ["hub", "stations"], ["hub", "gaps"], ["hub", "dead-letters"], ["track", report_demo.waybill(3)],
+    ["monitor", "delivered-unsigned", "--site", "200"], ["forecast", "--site", "100"],
+    ["account", "statement", "200"], ["account", "list"], ["account", "cod-payable", "100"],
+    ["orders", "list"], ["orders", "counts", "--by", "region"],
+    ["report", "scans", "--site", "100", "--kind", "receive"],
+    ["report", "monthly", "--site", "900", "--kind", "dispatch", "--month", "2024-06"],
+    ["report", "signed", "--site", "200"], ["report", "fees", report_demo.waybill(3)], ["gun", "fleet"],
+]
+
+
+@pytest.mark.parametrize("args", EVERY_LISTING, ids=lambda a: " ".join(a[:2]))
+def test_every_listing_prints_with_its_header(demo, args):
+    page = run(*args, "--format", "html", "--db", demo).output
+    assert "<dt>network</dt><dd>sample</dd>" in page and "<dt>zone</dt><dd>UTC+08:00</dd>" in page
+    r = run(*args, "--format", "pdf", "--db", demo)
+    assert r.exit_code == 0
+    pages = pdf_pages(r.stdout_bytes)
+    assert "network: sample" in pages[0] and f"page 1 of {len(pages)}" in pages[0]
