@@ -187,3 +187,9 @@ def test_every_listing_prints_with_its_header(demo, args):
     assert r.exit_code == 0
     pages = pdf_pages(r.stdout_bytes)
     assert "network: sample" in pages[0] and f"page 1 of {len(pages)}" in pages[0]
+
+
+def test_no_totals_where_rows_overlap(demo):
+    by_status = run("orders", "counts", "--by", "status", "--format", "html", "--db", demo).output
+    by_region = run("orders", "counts", "--by", "region", "--format", "html", "--db", demo).output
+    assert "<tfoot>" not in by_status and "<tfoot>" in by_region

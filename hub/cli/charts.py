@@ -85,10 +85,13 @@ def _figure(chart: Chart):
             if chart.percent:
                 ax.set_ylim(0, 105)
         else:
-            n = max(len(series), 1)
+            xsets = [{x for x, _ in pts} for pts in series.values()]
+            disjoint = sum(len(x) for x in xsets) == len(xs)    # each bar belongs to one series
+            n = 1 if disjoint else max(len(series), 1)
             width = 0.8 / n
             for i, (name, pts) in enumerate(series.items()):
-                ax.bar([pos[x] - 0.4 + width * (i + 0.5) for x, _ in pts], [y * scale for _, y in pts],
+                slot = 0 if disjoint else i
+                ax.bar([pos[x] - 0.4 + width * (slot + 0.5) for x, _ in pts], [y * scale for _, y in pts],
                        width=width, label=name)
         if chart.percent:
             ax.yaxis.set_major_formatter(PercentFormatter(100))

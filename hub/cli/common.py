@@ -111,10 +111,11 @@ def _human_name(col: str) -> str:
 
 
 def emit(rows: list[dict], fmt: str, title: str, *, columns: list[str] | None = None,
-         window: str = "all time", chart=None) -> None:
+         window: str = "all time", chart=None, totals: bool = True) -> None:
     """Print library ``rows`` in ``fmt``: JSON as they are, everything else for people.
     ``columns`` (library names) picks and orders the columns; html and pdf get the header
-    (network, report, window, printed at, zone), totals and ``chart``."""
+    (network, report, window, printed at, zone), totals (unless the rows overlap, so that a
+    sum would count things twice: ``totals=False``) and ``chart``."""
     from hub.cli.render import render
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1, default=str))
@@ -127,7 +128,7 @@ def emit(rows: list[dict], fmt: str, title: str, *, columns: list[str] | None = 
     cols = [_human_name(c) for c in columns] if columns else None
     doc = None
     if fmt in ("html", "pdf"):
-        doc = printable(hrows, title, cols, raw=rows_for, window=window, chart=chart)
+        doc = printable(hrows, title, cols, raw=rows_for if totals else [], window=window, chart=chart)
     write(render(hrows, fmt, title, cols, doc))
 
 

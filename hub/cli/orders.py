@@ -144,4 +144,5 @@ def orders_counts(by, fmt):
         for r in rows:
             series.setdefault(r["what"], []).append((f"{r['what']}: {r['state']}", r["orders"]))
         chart = Chart("bar", "orders by status", series, ylabel="orders", legend="stage")
-    emit(rows, fmt, f"orders by {by}", chart=chart)
+    # by status an order counts once per stage (accept, pickup, delivery): a sum would count it thrice
+    emit(rows, fmt, f"orders by {by}", chart=chart, totals=by != "status")
