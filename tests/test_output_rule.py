@@ -294,3 +294,11 @@ def test_order_import_exits_non_zero_when_rows_are_skipped(hubdb, tmp_path):
     assert r.exit_code == 1 and json.loads(r.stdout)["skipped"] == 1 and "1 of 2" in r.stderr
     f.write_text("order_no,province,city,district\nX2,33,3301,330106\n")
     assert run("orders", "import", str(f), "--db", hubdb).exit_code == 0
+
+
+def test_import_json_lists_the_problems(tmp_path):
+    f = tmp_path / "net.yaml"
+    f.write_text("network: n\ntimezone: soon\nsites: [{code: '1'}]\n")
+    r = run("hub", "import", str(f), "--json", "--db", str(tmp_path / "hub.db"))
+    out = json.loads(r.output)
+    assert r.exit_code == 1 and out["valid"] is False and len(out["problems"]) == 2

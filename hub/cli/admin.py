@@ -72,6 +72,9 @@ def import_(network_file, db, dry_run, fmt):
     try:
         net = load_network(network_file)
     except NetworkError as e:
+        if fmt == "json":
+            echo_json({"valid": False, "imported": False, "problems": e.problems})
+            raise SystemExit(1)
         raise click.ClickException(str(e))
     counts = {k: len(v) for k, v in net.items() if isinstance(v, list)}
     from contract.clock import zone_label
