@@ -193,3 +193,19 @@ def test_no_totals_where_rows_overlap(demo):
     by_status = run("orders", "counts", "--by", "status", "--format", "html", "--db", demo).output
     by_region = run("orders", "counts", "--by", "region", "--format", "html", "--db", demo).output
     assert "<tfoot>" not in by_status and "<tfoot>" in by_region
+
+
+def test_the_chart_table_of_the_docs(demo):
+    """docs/reports.md lists the reports that have a chart: each one draws it."""
+    from pathlib import Path
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "reports.md").read_text(encoding="utf-8")
+    table = doc.split("| report | chart |")[1].split("\n\n")[0]
+    commands = re.findall(r"^\| `([^`]+)` \|", table, re.M)
+    assert len(commands) == 5
+    extra = {"report sign-rate": SIGN_RATE[2:], "monitor REPORT": ["--all-sites"], "report fee-totals": [],
+             "account statement": [], "orders counts --by status": []}
+    for c in commands:
+        args = c.replace("REPORT", "delivered-unsigned").split() + extra[c]
+        if c == "account statement":
+            args.append("100")
+        assert "<svg" in run(*args, "--format", "html", "--db", demo).output, c

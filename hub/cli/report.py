@@ -161,4 +161,4 @@ def report_fees(waybill, fmt):
         echo_json(rows)
         return
     flat = [{"fee": r["source"], "account": a, "amount_cents": c} for r in rows for a, c in r["lines"].items()]
-    emit(flat, fmt, f"fees of {waybill}")
+    emit(flat, fmt, f"fees of {waybill}", totals=False)      # each fee's lines add up to zero
