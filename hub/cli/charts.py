@@ -45,8 +45,10 @@ def _setup():
     path = cjk_font_path()
     family = ["DejaVu Sans"]
     if path:
-        font_manager.fontManager.addfont(path)
-        family = [font_manager.FontProperties(fname=path).get_name(), "DejaVu Sans"]
+        name = font_manager.FontProperties(fname=path).get_name()
+        if not any(f.fname == path for f in font_manager.fontManager.ttflist):
+            font_manager.fontManager.addfont(path)
+        family = [name, "DejaVu Sans"]
     return {"svg.hashsalt": "scanhub", "svg.fonttype": "path", "font.family": family,
             "font.size": 9, "axes.unicode_minus": False}
 
