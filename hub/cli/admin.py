@@ -20,14 +20,13 @@ def hub():
 
 @hub.command()
 @db_option
-@json_option
-def init(db, fmt):
+def init(db):
     """Create the hub store (idempotent: existing data is kept)."""
     open_store(db, create=True)
     from hub.store.meta import get_meta, set_meta
     if get_meta("schema") is None:
         set_meta("schema", "1")
-    done({"db": db, "ready": True}, f"hub store ready: {db}", fmt)
+    click.echo(f"hub store ready: {db}")
 
 
 @hub.command()
