@@ -59,6 +59,8 @@ def test_html_has_header_chart_totals_and_page_numbers(demo):
     assert cells[0] == "total"
     assert cells[2] == str(sum(x["parcels"] for x in rows)) and cells[7] == str(sum(x["signed"] for x in rows))
     assert "%" in page and ">0.8333<" not in page                # rates as percentages
+    signed, parcels = sum(x["signed"] for x in rows), sum(x["parcels"] for x in rows)
+    assert cells[-1] == f"{signed / parcels * 100:.2f}%"         # the window's overall sign rate
 
 
 def test_html_totals_weights_and_money_and_keeps_memos_whole(demo):

@@ -111,11 +111,12 @@ def _human_name(col: str) -> str:
 
 
 def emit(rows: list[dict], fmt: str, title: str, *, columns: list[str] | None = None,
-         window: str = "all time", chart=None, totals: bool = True) -> None:
+         window: str = "all time", chart=None, totals: bool = True, more_totals: dict | None = None) -> None:
     """Print library ``rows`` in ``fmt``: JSON as they are, everything else for people.
     ``columns`` (library names) picks and orders the columns; html and pdf get the header
     (network, report, window, printed at, zone), totals (unless the rows overlap, so that a
-    sum would count things twice: ``totals=False``) and ``chart``."""
+    sum would count things twice: ``totals=False``; ``more_totals``: totals that are no sums, as
+    an overall rate) and ``chart``."""
     from hub.cli.render import render
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1, default=str))
@@ -129,6 +130,8 @@ def emit(rows: list[dict], fmt: str, title: str, *, columns: list[str] | None = 
     doc = None
     if fmt in ("html", "pdf"):
         doc = printable(hrows, title, cols, raw=rows_for if totals else [], window=window, chart=chart)
+        if rows and more_totals:
+            doc.totals.update(more_totals)
     write(render(hrows, fmt, title, cols, doc))
 
 

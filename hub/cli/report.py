@@ -117,7 +117,15 @@ def report_sign_rate(site, side, period, since, until, as_of, details, fmt):
     rows = sign_rate.records(site, side, since_ms, until_ms, parse_when(as_of))
     out = rows if details else sign_rate.rates(rows, side, period, tz_offset_min=display_offset())
     chart = None if details else sign_rate_chart(out, period)
-    emit(out, fmt, f"sign rate ({side} side, per {period})", window=window_text(since_ms, until_ms), chart=chart)
+    overall = None
+    if not details:
+        parcels = sum(r["parcels"] for r in out)
+        due = sum(r["on_time"] + r["overtime"] + r["overdue"] for r in out)
+        on_time, signed = sum(r["on_time"] for r in out), sum(r["signed"] for r in out)
+        overall = {"on_time_rate": f"{on_time / due * 100:.2f}%" if due else "",
+                   "sign_rate": f"{signed / parcels * 100:.2f}%" if parcels else ""}
+    emit(out, fmt, f"sign rate ({side} side, per {period})", window=window_text(since_ms, until_ms), chart=chart,
+         more_totals=overall)
 
 
 @report.command("fee-totals")
