@@ -3,7 +3,7 @@
 Errors are not caught here: a ``HubError`` (or any package's root error) reaching ``cli.main``
 becomes one clear line there; anything else is a bug and shows its traceback.
 
-The output rule, the same for every command (docs/operations.md, "Output"):
+The output rule, the same for every command (docs/reports.md):
 
 - ``--format table|csv|json|html|pdf`` on commands that list rows (``format_option``);
   ``--format text|json`` on commands that change something (``json_option``); ``--json`` is the
@@ -26,6 +26,7 @@ from hub.store.db import DEFAULT_DB
 
 db_option = click.option("--db", default=DEFAULT_DB, show_default=True, envvar="SCANHUB_DB",
                          help="Hub store: a SQLite path or postgresql://user@host/db (env SCANHUB_DB).")
+
 
 def apply_zone(utc: bool | None = None) -> None:
     """Print times in UTC (``--utc``) or in the bound store's network zone from now on."""
@@ -172,6 +173,7 @@ def fail_partly(failed: int, total: int, what: str) -> None:
 
 
 def fmt_flags(as_json, as_csv, as_html, fmt="table"):
+    """Older flags to a format (``output_option(aliases=...)`` does this for new commands)."""
     if sum(bool(x) for x in (as_json, as_csv, as_html)) > 1:
         raise click.UsageError("choose one of --json, --csv, --html")
     return "json" if as_json else "csv" if as_csv else "html" if as_html else fmt
