@@ -12,7 +12,8 @@ import click
 
 from contract.broker import BrokerURL
 from hub.cli.backup import backup as backup_command, restore as restore_command
-from hub.cli.common import db_option, echo_json, open_store, table
+from hub.cli.common import db_option, echo_json, open_store
+from hub.cli.common import done, emit, format_option, json_option, utc_option
 
 @click.group()
 def hub():
@@ -32,8 +33,8 @@ def init(db):
 
 @hub.command()
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def check(db, as_json):
+@json_option
+def check(db, fmt):
     """Check that the hub store is readable and whole (SQLite: every page and index).
 
     Exit status 0 when it is, 1 with the problems and what to do when it is not.  A damaged store
@@ -43,7 +44,7 @@ def check(db, as_json):
     from hub.store.check import check_store
     open_store(db)
     result = check_store(TABLES)
-    if as_json:
+    if fmt == "json":
         echo_json(result)
     elif result["ok"]:
         click.echo(f"{db}: ok")
@@ -60,7 +61,8 @@ def check(db, as_json):
 @click.argument("network_file", type=click.Path(dir_okay=False))
 @db_option
 @click.option("--dry-run", is_flag=True, help="Check the file and report, write nothing.")
-def import_(network_file, db, dry_run):
+@json_option
+def import_(network_file, db, dry_run, fmt):
     """Load basic data from NETWORK_FILE (YAML: sites, stations, staff, gun users, shifts,
     next-stop rules, waybill rules, issuance; see docs/network.md).
 
@@ -71,17 +73,24 @@ def import_(network_file, db, dry_run):
     try:
         net = load_network(network_file)
     except NetworkError as e:
+        if fmt == "json":
+            echo_json({"valid": False, "imported": False, "problems": e.problems})
+            raise SystemExit(1)
         raise click.ClickException(str(e))
     counts = {k: len(v) for k, v in net.items() if isinstance(v, list)}
+    from contract.clock import zone_label
+    zone = zone_label(net["tz_offset_min"])
     if dry_run:
-        click.echo("valid: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        done({"valid": True, "imported": False, "counts": counts, "zone": zone},
+             "valid: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + f"; zone {zone}", fmt)
         return
     open_store(db, create=True)
     from hub.store.meta import get_meta
     from hub.network.basic_data import import_network
     import_network(net)
-    click.echo("imported: " + ", ".join(f"{n} {k}" for k, n in counts.items())
-               + f" (data version {get_meta('data_version')})")
+    done({"valid": True, "imported": True, "counts": counts, "zone": zone, "data_version": get_meta("data_version")},
+         "imported: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+         + f"; zone {zone} (data version {get_meta('data_version')})", fmt)
 
 
 @hub.command()
@@ -215,9 +224,10 @@ def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, deri
 @db_option
 @click.option("--stale-after", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="Call a station stale when the hub has not heard from it for this long "
-                   "(default: contract.protocol.STALE_AFTER_S, 30 s: six missed status reports).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def stations(db, stale_after, as_json):
+                   "(default: 30 s, six missed status reports).")
+@format_option
+@utc_option
+def stations(db, stale_after, fmt):
     """Stations: online, stale or offline; when last heard; software version, outbox depth, last
     acknowledgement, config version, clock offset.
 
@@ -226,20 +236,21 @@ def stations(db, stale_after, as_json):
     stale    it says online, but has not been heard from for longer (gone without a last will)
     offline  it stopped, or the broker published its last will (its connection dropped)
     never    in the network file, never heard from
-    """
+
+    Times print in the network's zone (--utc: UTC); JSON has them as UTC ISO text (last_heard,
+    last_ack) and epoch milliseconds (last_heard_ms)."""
     open_store(db)
     from contract.protocol import STALE_AFTER_S
     from hub.network.stations import station_states
     rows = station_states(stale_after_s=STALE_AFTER_S if stale_after is None else stale_after)
-    if as_json:
-        echo_json(rows)
+    if fmt == "json":
+        emit(rows, fmt, "stations")
         return
-    def heard(r):
-        return "never" if r["last_heard"] is None else _ago(r["heard_s_ago"])
-    table("stations", ["station", "site", "state", "last heard", "software", "outbox", "last ack", "config",
-                       "clock offset ms"],
-          [[r["station"], r["site"], r["state"], heard(r), r["software_version"], r["outbox_depth"], r["last_ack"],
-            r["config_version"], r["clock_offset_ms"]] for r in rows])
+    shown = [{"station": r["station"], "site": r["site"], "state": r["state"],
+              "last heard": "never" if r["last_heard"] is None else _ago(r["heard_s_ago"]),
+              "software": r["software_version"], "outbox": r["outbox_depth"], "last_ack": r["last_ack"],
+              "config": r["config_version"], "clock offset ms": r["clock_offset_ms"]} for r in rows]
+    emit(shown, fmt, "stations", totals=False)
 
 
 def _ago(seconds: int) -> str:
@@ -255,41 +266,39 @@ def _ago(seconds: int) -> str:
 @hub.command()
 @db_option
 @click.option("--station", default=None, help="Only this station.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def gaps(db, station, as_json):
+@format_option
+def gaps(db, station, fmt):
     """Missing sequence ranges and audited deletions per station."""
     open_store(db)
     from hub.scans.gaps import gaps as compute
     rows = compute(station)
-    if as_json:
+    if fmt == "json":
         echo_json(rows)
         return
     def ranges(r):
         text = ", ".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in r["missing"][:10])
         return text + (" …" if len(r["missing"]) > 10 else "")
-    table("sequence gaps", ["station", "epoch", "max seq", "scans", "missing", "ranges", "deleted", "deleted unuploaded",
-                            "conflicts"],
-          [[r["station"], r["epoch"], r["max_seq"], r["scans"], r["missing_count"], ranges(r), r["deleted"],
-            r["deleted_unuploaded"], r["conflicts"]] for r in rows])
+    emit([{"station": r["station"], "epoch": r["epoch"], "max_seq": r["max_seq"], "scans": r["scans"],
+           "missing_count": r["missing_count"], "ranges": ranges(r), "deleted": r["deleted"],
+           "deleted_unuploaded": r["deleted_unuploaded"], "conflicts": r["conflicts"]} for r in rows],
+         fmt, "sequence gaps")
 
 
 @hub.command("dead-letters")
 @db_option
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def dead_letters(db, limit, as_json):
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="At most this many.")
+@format_option
+@utc_option
+def dead_letters(db, limit, fmt):
     """Payloads the hub could not use, with the reason (newest first)."""
     open_store(db)
     from contract.clock import iso
     from hub.scans import tables as scans
-    rows = [{"id": d.id, "received": iso(d.received_ms), "topic": d.topic, "station": d.station, "reason": d.reason,
-             "payload": bytes(d.payload)[:200].decode("utf-8", "replace")}
+    rows = [{"id": d.id, "received": iso(d.received_ms), "received_ms": d.received_ms, "topic": d.topic,
+             "station": d.station, "reason": d.reason, "payload": bytes(d.payload)[:200].decode("utf-8", "replace")}
             for d in scans.DeadLetter.select().order_by(scans.DeadLetter.id.desc()).limit(limit)]
-    if as_json:
-        echo_json(rows)
-        return
-    table("dead letters", ["id", "received", "station", "reason", "payload"],
-          [[r["id"], r["received"], r["station"], r["reason"], r["payload"][:60]] for r in rows])
+    emit(rows, fmt, "dead letters", columns=None if fmt == "json" else
+         ["id", "received_ms", "station", "reason", "payload"])
 
 
 @hub.command()
@@ -302,7 +311,8 @@ def dead_letters(db, limit, as_json):
 @click.option("--rotate", is_flag=True, help="Generate new passwords for everyone.")
 @click.option("--hub-workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Broker users for this many hub workers (scanhub-hub, scanhub-hub-2, …): one each.")
-def credentials(db, out_dir, broker, rotate, hub_workers):
+@json_option
+def credentials(db, out_dir, broker, rotate, hub_workers, fmt):
     """Per-station broker passwords and a Mosquitto ACL (a station may only use its own topics).
 
     \b
@@ -322,11 +332,12 @@ def credentials(db, out_dir, broker, rotate, hub_workers):
     except CredentialsError as e:
         raise click.ClickException(str(e))
     remember(url)              # the next run writes the same (and `hub run` warns if it moves away)
-    click.echo(f"{len(stations)} station credentials, passwd and acl written to {out_dir}")
-    click.echo(f"station files point at {url} (from {source})")
     if BrokerURL.parse(url).host in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: {url} is this machine only: a station elsewhere cannot reach it; "
                    "give --broker mqtt://HUB-HOST:PORT", err=True)
+    done({"stations": len(stations), "out": out_dir, "rotated": rotate, "broker": url, "broker_from": source},
+         f"{len(stations)} station credentials, passwd and acl written to {out_dir}\n"
+         f"station files point at {url} (from {source})", fmt)
 
 
 # the hub group's commands that live in modules of their own
@@ -351,12 +362,17 @@ def config(db, site, station):
 @click.command()
 @click.argument("waybill")
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object: waybill, status, events.")
-def track(waybill, db, as_json):
-    """A parcel's whole history and current status, ordered by corrected event time."""
+@format_option
+@utc_option
+def track(waybill, db, fmt):
+    """A parcel's whole history and current status, ordered by corrected event time.
+
+    Times print in the network's zone, labelled (--utc: UTC).  JSON: one object with waybill,
+    status and events (each with time as UTC ISO text and event_ms)."""
     open_store(db)
     from hub.business.tracking import track as do_track
     t = do_track(waybill)
+    as_json = fmt == "json"
     if t is None:
         if as_json:
             echo_json({"waybill": waybill, "status": "unknown", "events": []})
@@ -365,8 +381,9 @@ def track(waybill, db, as_json):
     if as_json:
         echo_json(t)
         return
-    click.echo(f"{waybill}: {t['status']} at {t['site']}" + (f" -> {t['next_site']}" if t["kind"] == "dispatch" else ""))
+    if fmt == "table":
+        click.echo(f"{waybill}: {t['status']} at {t['site']}" + (f" -> {t['next_site']}" if t["kind"] == "dispatch" else ""))
     detail = lambda e: ", ".join(f"{k}={e[k]}" for k in ("next_site", "prev_site", "courier", "weight_g", "shift", "signer") if k in e)
-    table(f"history of {waybill}", ["time (UTC)", "kind", "site", "operator", "details", "clock"],
-          [[e["time"], e["kind"] + (" (deleted)" if e.get("deleted") else ""), e["site"], e["operator"], detail(e),
-            e["clock"]] for e in t["events"]])
+    emit([{"time_ms": e["event_ms"], "kind": e["kind"] + (" (deleted)" if e.get("deleted") else ""), "site": e["site"],
+           "operator": e["operator"], "details": detail(e), "clock": e["clock"]} for e in t["events"]],
+         fmt, f"history of {waybill}")
