@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import click
 
-from hub.cli.common import db_option, echo_json, emit, open_store
-from hub.cli.output import format_and_json
+from hub.cli.common import db_option, echo_json, emit, format_option, json_option, open_store, output_option
 
 # kind -> [(field, option, help)]; the key fields are arguments, in this order
 KEYS = {"site": ("code",), "staff": ("code",), "shift": ("code",), "rule": ("site", "dest")}
@@ -48,9 +47,9 @@ FILTER_HELP = {"staff": "Only staff at this site.", "shift": "Only shifts leavin
                "rule": "Only rules for parcels at this site."}
 
 by_option = click.option("--by", "actor", default=None, help="Who makes the change, for the log (default: your login).")
-json_change = click.option("--json", "as_json", is_flag=True,
-                           help="Print the change as JSON: kind, key, action, before, after, data_version "
-                                "(null when nothing changed).")
+json_change = output_option(("text", "json"), "text",
+                            help_text="text (for people) or json: the change as one object with kind, key, "
+                                      "action, before, after, data_version (null when nothing changed).")
 
 
 def _key(kind, args, shift=None):
@@ -111,29 +110,29 @@ def make_group(kind: str) -> click.Group:
     @group.command("list", help=_help("List the records, sorted by their key.", f"scanhub {kind} list",
                                       f"scanhub {kind} list --format csv > {kind}.csv"))
     @db_option
-    @format_and_json
+    @format_option
     @(click.option("--site", "site_filter", default=None, help=FILTER_HELP[kind]) if kind in FILTER_HELP
       else (lambda f: f))
-    def list_(db, fmt, as_json=False, site_filter=None):
+    def list_(db, fmt, site_filter=None):
         from hub.network.records import list_records
         open_store(db)
         field = "from" if kind == "shift" else "site"
         rows = list_records(kind, **{field: site_filter}) if site_filter is not None else list_records(kind)
-        emit(rows, "json" if as_json else fmt, WHAT[kind])
+        emit(rows, fmt, WHAT[kind])
 
     @group.command(help=_help("Show one record; exit status 1 when there is none.", f"scanhub {kind} show {key_ex} --json"))
     @_key_arguments(kind)
     @_shift_option(kind, shift_help)
     @db_option
-    @click.option("--json", "as_json", is_flag=True, help="Print the record as a JSON object.")
-    def show(db, as_json, shift=None, **kwargs):
+    @json_option
+    def show(db, fmt, shift=None, **kwargs):
         from hub.network.records import KINDS, get_record
         open_store(db)
         key = _key(kind, _args(kind, kwargs), shift)
         record = get_record(kind, key)
         if record is None:
             raise click.ClickException(f"no {kind} {KINDS[kind].key_text(key)}")
-        if as_json:
+        if fmt == "json":
             echo_json(record)
             return
         for f, v in record.items():
@@ -153,13 +152,13 @@ def make_group(kind: str) -> click.Group:
     @db_option
     @by_option
     @json_change
-    def add(db, actor, as_json, shift=None, **kwargs):
+    def add(db, actor, fmt, shift=None, **kwargs):
         from hub.network.records import add as do_add
         open_store(db)
         key = _key(kind, _args(kind, kwargs), shift)
         record = dict(zip(KEYS[kind] + (("shift",) if kind == "rule" else ()), key))
         record.update({k: v for k, v in kwargs.items() if v is not None})
-        _report(do_add(kind, record, actor), "added", as_json)
+        _report(do_add(kind, record, actor), "added", fmt == "json")
 
     @group.command("set", help=_help("Change the given fields of a record (an empty value clears an optional "
                                      "field); refused if the change would break the network's checks.",
@@ -170,7 +169,7 @@ def make_group(kind: str) -> click.Group:
     @db_option
     @by_option
     @json_change
-    def set_(db, actor, as_json, shift=None, **kwargs):
+    def set_(db, actor, fmt, shift=None, **kwargs):
         from hub.network.records import KINDS, change
         open_store(db)
         key = _key(kind, _args(kind, kwargs), shift)
@@ -179,9 +178,9 @@ def make_group(kind: str) -> click.Group:
             raise click.UsageError("nothing to change: give at least one of "
                                    + ", ".join(opt for _, opt, _ in FIELDS[kind]))
         result = change(kind, key, fields, actor)
-        if result is None and not as_json:
+        if result is None and fmt != "json":
             click.echo(f"{kind} {KINDS[kind].key_text(key)} unchanged")
-        _report(result, "changed", as_json)
+        _report(result, "changed", fmt == "json")
 
     @group.command(help=_help("Remove a record; refused while other basic data still names it.", EXAMPLES[kind][2]))
     @_key_arguments(kind)
@@ -189,10 +188,10 @@ def make_group(kind: str) -> click.Group:
     @db_option
     @by_option
     @json_change
-    def remove(db, actor, as_json, shift=None, **kwargs):
+    def remove(db, actor, fmt, shift=None, **kwargs):
         from hub.network.records import remove as do_remove
         open_store(db)
-        _report(do_remove(kind, _key(kind, _args(kind, kwargs), shift), actor), "removed", as_json)
+        _report(do_remove(kind, _key(kind, _args(kind, kwargs), shift), actor), "removed", fmt == "json")
 
     @group.command(help=_help(
         "Changes made one record at a time, newest first: when, by whom, before and after. With a "
@@ -201,17 +200,16 @@ def make_group(kind: str) -> click.Group:
     @click.argument("key", nargs=-1)
     @_shift_option(kind, "With SITE DEST: only the rule for this shift.")
     @db_option
-    @format_and_json
+    @format_option
     @click.option("--limit", type=click.IntRange(1, 100000), default=100, show_default=True,
                   help="At most this many changes.")
-    def history(key, db, fmt, limit, as_json=False, shift=None):
+    def history(key, db, fmt, limit, shift=None):
         import json
         from hub.network.records import history as changes
         open_store(db)
         if key and len(key) != len(KEYS[kind]):
             raise click.UsageError(f"give the {kind}'s " + " and ".join(k.upper() for k in KEYS[kind]))
         rows = changes(kind, _key(kind, key, shift) if key else None, limit)
-        fmt = "json" if as_json else fmt
         if fmt != "json":
             rows = [dict(r, before=json.dumps(r["before"], ensure_ascii=False) if r["before"] else "",
                          after=json.dumps(r["after"], ensure_ascii=False) if r["after"] else "") for r in rows]

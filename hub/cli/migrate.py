@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import click
 
-from hub.cli.common import db_option, echo_json
+from hub.cli.common import db_option, echo_json, json_option
 
 
 @click.command()
 @db_option
 @click.option("--dry-run", is_flag=True, help="Say which steps would run; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the steps as JSON.")
-def migrate(db, dry_run, as_json):
+@json_option
+def migrate(db, dry_run, fmt):
     """Upgrade the hub store to the schema version of this scanhub.
 
     Every other command refuses a store at another schema version and names this command.
@@ -26,6 +26,7 @@ def migrate(db, dry_run, as_json):
     """
     from hub.schema import TABLES, connect
     from hub.store import versions
+    as_json = fmt == "json"
     connect(db, check=False)
     have = versions.store_version()
     if dry_run:

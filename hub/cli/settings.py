@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import click
 
-from hub.cli.common import emit
-from hub.cli.output import format_and_json
+from hub.cli.common import emit, format_option
 
 
 @click.group()
@@ -13,8 +12,8 @@ def config():
 
 
 @config.command()
-@format_and_json
-def show(fmt, as_json=False):
+@format_option
+def show(fmt):
     """Print every setting in force, where its value came from, and which file was read.
 
     The file is the first of: the file named by SCANHUB_CONFIG, ./scanhub.toml,
@@ -33,7 +32,6 @@ def show(fmt, as_json=False):
     searched = [os.environ[CONFIG_ENV]] if os.environ.get(CONFIG_ENV) else [str(p) for p in search_paths()]
     rows = [{"setting": v.name, "value": v.shown(), "source": v.source, "env": BY_NAME[v.name].env}
             for v in values.values()]
-    fmt = "json" if as_json else fmt
     if fmt == "json":
         import json
         click.echo(json.dumps({"file": str(path) if path else None,
