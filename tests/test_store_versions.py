@@ -182,6 +182,9 @@ def test_a_store_made_by_an_old_scanhub_is_migrated(tmp_path):
     con.close()
     r = run("hub", "stations", "--db", db)
     assert r.exit_code == 1 and "schema version 1, this scanhub uses 2" in r.output
+    # it can be backed up before the upgrade, as the docs say to
+    r = run("hub", "backup", "--db", db, "--out", str(tmp_path / "before-migrate.db"))
+    assert r.exit_code == 0, r.output
     r = run("hub", "migrate", "--db", db)
     assert r.exit_code == 0, r.output
     assert "dirtywaybill: created" in r.output and "basic_data_change: created" in r.output
