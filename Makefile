@@ -4,9 +4,10 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # Debian packages the tests talk to: a real broker and its clients, and the telephony stacks we
-# interoperate with, and the C toolchain the openr2 interop test builds its shim with (installed
+# interoperate with, the C toolchain the openr2 interop test builds its shim with, and librsvg2-bin
+# (rsvg-convert) to rasterise printed SVG sheets for the barcode decoder (installed
 # when we are root; tests that need one skip with a reason otherwise).
-DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils
+DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils librsvg2-bin
 
 .PHONY: demo test test-all bench bench-quick system-deps venv clean
 

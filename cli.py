@@ -32,6 +32,7 @@ COMMANDS = {
     "account": "hub.cli.account:account",
     "report": "hub.cli.report:report",
     "orders": "hub.cli.orders:orders",
+    "print": "printing.commands:print_group",
 }
 
 
@@ -45,6 +46,7 @@ USER_ERRORS = (
     "drivers.scale.base:ScaleError",
     "drivers.e1_card.errors:E1Error",
     "drivers.port:PortError",
+    "labels.codes:LabelError",
 )
 
 

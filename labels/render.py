@@ -1,0 +1,216 @@
+"""Drawing code sheets and waybill labels as PDF or SVG (reportlab: its Code 128 widget, its PDF
+and SVG renderers), from one page description so both formats print the same thing.
+
+Sizes are in millimetres.  A sheet is A4 portrait, one code per row: the Code 128 symbol with
+its human-readable line under it (quiet zones of at least 10 modules and 6.35 mm each side),
+the name and a note beside it.  A waybill label is 100 × 150 mm (the common thermal label).
+"""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+from reportlab.graphics import renderPDF, renderSVG
+from reportlab.graphics.barcode.widgets import BarcodeCode128
+from reportlab.graphics.shapes import Drawing, Line, String
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfgen import canvas
+
+from labels.codes import Code, LabelError, Section, check_code128
+
+FORMATS = ("pdf", "svg")
+MARGIN = 15 * mm
+MODULE_MM = 0.375                # preferred bar (module) width: 3 dots of a 203 dpi label printer
+MIN_MODULE_MM = 0.25             # never narrower
+CODE_AREA = 95 * mm              # the barcode column of a sheet, quiet zones included
+ROW = 22 * mm
+CJK_FONT = "STSong-Light"        # a CID font: PDF viewers supply it, nothing to embed
+
+
+def _font(text: str, bold: bool = False) -> str:
+    if all(ord(c) < 256 for c in text):
+        return "Helvetica-Bold" if bold else "Helvetica"
+    if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+    return CJK_FONT
+
+
+def _text(d: Drawing, x: float, y: float, text: str, size: float, bold: bool = False,
+          grey: bool = False, anchor: str = "start") -> None:
+    from reportlab.lib.colors import black, grey as grey_colour
+    d.add(String(x, y, text, fontName=_font(text, bold), fontSize=size, textAnchor=anchor,
+                 fillColor=grey_colour if grey else black))
+
+
+def _barcode(text: str, width: float, height: float, module_mm: float = MODULE_MM) -> BarcodeCode128:
+    """A Code 128 widget for ``text`` at most ``width`` points wide (quiet zones included),
+    with bars as wide as possible up to ``module_mm``."""
+    check_code128(text)
+    bc = BarcodeCode128(value=text, barWidth=module_mm * mm, barHeight=height, humanReadable=1,
+                        fontSize=9, quiet=1)
+    x0, _, x1, _ = bc.getBounds()
+    if x1 - x0 > width:
+        module = module_mm * width / (x1 - x0)
+        if module < MIN_MODULE_MM:
+            raise LabelError(f"{text!r} is too long to print legibly here "
+                             f"({(x1 - x0) / mm:.0f} mm at {module_mm} mm bars)")
+        bc = BarcodeCode128(value=text, barWidth=module * mm, barHeight=height, humanReadable=1,
+                            fontSize=9, quiet=1, lquiet=10 * module * mm, rquiet=10 * module * mm)
+    return bc
+
+
+@dataclass
+class Document:
+    """Pages ready to render, each a reportlab Drawing."""
+    pages: list[Drawing]
+    title: str
+
+    def pdf(self) -> bytes:
+        buf = io.BytesIO()
+        c = canvas.Canvas(buf, pagesize=(self.pages[0].width, self.pages[0].height), invariant=1)
+        c.setTitle(self.title)
+        for page in self.pages:
+            renderPDF.draw(page, c, 0, 0)
+            c.showPage()
+        c.save()
+        return buf.getvalue()
+
+    def svg(self) -> list[str]:
+        """One SVG document per page, sized in millimetres so it prints at its real size."""
+        return [_mm_size(renderSVG.drawToString(page), page.width, page.height) for page in self.pages]
+
+
+def _mm_size(svg: str, width: float, height: float) -> str:
+    """reportlab gives the root element unitless (pixel) sizes, which print at 96 per inch; state
+    the page in millimetres, over a view box in points."""
+    root = svg.index("<svg ")
+    end = svg.index(">", root)
+    head = re.sub(r'\b(width|height|viewBox)="[^"]*"', "", svg[root:end])
+    head = head.replace("<svg ", f'<svg width="{width / mm:.2f}mm" height="{height / mm:.2f}mm" '
+                                 f'viewBox="0 0 {width:.3f} {height:.3f}" ', 1)
+    return svg[:root] + head + svg[end:]
+
+
+def code_sheet(sections: list[Section], title: str, subtitle: str = "") -> Document:
+    """A4 pages of control codes: a heading per section, one code per row."""
+    if not any(s.codes for s in sections):
+        raise LabelError("nothing to print: no codes in the chosen sections")
+    width, height = A4
+    pages: list[Drawing] = []
+    page = y = None
+
+    def new_page():
+        nonlocal page, y
+        page = Drawing(width, height)
+        pages.append(page)
+        _text(page, MARGIN, height - MARGIN - 6 * mm, title, 15, bold=True)
+        if subtitle:
+            _text(page, MARGIN, height - MARGIN - 11 * mm, subtitle, 8.5, grey=True)
+        _text(page, width - MARGIN, MARGIN / 2, f"page {len(pages)}", 8, grey=True, anchor="end")
+        y = height - MARGIN - 16 * mm
+
+    def heading(text):
+        nonlocal y
+        _text(page, MARGIN, y - 5 * mm, text, 12, bold=True)
+        page.add(Line(MARGIN, y - 6.5 * mm, width - MARGIN, y - 6.5 * mm, strokeWidth=0.5))
+        y -= 9 * mm
+
+    new_page()
+    for sec in sections:
+        if not sec.codes:
+            continue
+        if y - 9 * mm - ROW < MARGIN:
+            new_page()
+        heading(sec.title)
+        for i, code in enumerate(sec.codes):
+            if y - ROW < MARGIN:
+                new_page()
+                heading(f"{sec.title} (continued)")
+            _row(page, code, y)
+            y -= ROW
+    return Document(pages, title)
+
+
+def _row(page: Drawing, code: Code, top: float) -> None:
+    bar_h = 12 * mm
+    bc = _barcode(code.text, CODE_AREA, bar_h)
+    bc.x, bc.y = MARGIN, top - 3 * mm - bar_h
+    page.add(bc)
+    x = MARGIN + CODE_AREA + 4 * mm
+    _text(page, x, top - 3 * mm - bar_h / 2, code.name or code.text, 12)
+    if code.note:
+        _text(page, x, top - 3 * mm - bar_h / 2 - 5 * mm, code.note, 8.5, grey=True)
+
+
+@dataclass
+class WaybillLabel:
+    waybill: str
+    dest: str
+    dest_name: str = ""
+    origin: str = ""
+    origin_name: str = ""
+    date: str = ""              # YYYY-MM-DD
+    network: str = ""
+
+
+LABEL_SIZE = (100 * mm, 150 * mm)
+
+
+def waybill_label(label: WaybillLabel) -> Document:
+    """One 100 × 150 mm label: destination (code large, and name), origin, date, and the
+    waybill number as Code 128 with its human-readable line."""
+    w, h = LABEL_SIZE
+    m = 6 * mm
+    d = Drawing(w, h)
+    if label.network:
+        _text(d, m, h - m - 4 * mm, label.network, 10, grey=True)
+    if label.date:
+        _text(d, w - m, h - m - 4 * mm, label.date, 10, anchor="end")
+    d.add(Line(m, h - m - 7 * mm, w - m, h - m - 7 * mm, strokeWidth=0.8))
+    _text(d, m, h - m - 13 * mm, "TO", 9, grey=True)
+    _text(d, m, h - m - 32 * mm, label.dest, 44, bold=True)
+    if label.dest_name:
+        _text(d, m, h - m - 41 * mm, label.dest_name, 14)
+    d.add(Line(m, h - m - 46 * mm, w - m, h - m - 46 * mm, strokeWidth=0.8))
+    _text(d, m, h - m - 52 * mm, "FROM", 9, grey=True)
+    origin = " ".join(p for p in (label.origin, label.origin_name) if p) or "-"
+    _text(d, m, h - m - 59 * mm, origin, 12)
+    bar_h = 28 * mm
+    bc = _barcode(label.waybill, w - 2 * m, bar_h, module_mm=0.4)
+    x0, _, x1, _ = bc.getBounds()
+    bc.x, bc.y = (w - (x1 - x0)) / 2, m + 12 * mm
+    d.add(bc)
+    return Document([d], f"waybill {label.waybill}")
+
+
+def write(doc: Document, path: str, fmt: str) -> list[str]:
+    """Write ``doc`` as ``fmt`` to ``path``; an SVG of several pages becomes PATH-1.svg,
+    PATH-2.svg … (PATH without its suffix).  Returns the files written."""
+    import os
+
+    if fmt not in FORMATS:
+        raise LabelError(f"unknown format {fmt!r} (pdf or svg)")
+    if fmt == "pdf":
+        outs = [(path, doc.pdf())]
+    else:
+        pages = doc.svg()
+        if len(pages) == 1:
+            outs = [(path, pages[0].encode("utf-8"))]
+        else:
+            stem = path[:-4] if path.lower().endswith(".svg") else path
+            outs = [(f"{stem}-{i}.svg", p.encode("utf-8")) for i, p in enumerate(pages, 1)]
+    written = []
+    for name, data in outs:
+        tmp = name + ".tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, name)
+        except OSError as e:
+            raise LabelError(f"cannot write {name}: {e.strerror}") from None
+        written.append(name)
+    return written
