@@ -196,3 +196,42 @@ def test_any_printable_text_roundtrips_through_pdf(texts, tmp_path):
     render.write(render.code_sheet(sections, "fuzz"), str(out), "pdf")
     for dpi in (203, 300):                  # a thermal label printer's dots, an office printer's
         assert Counter(decode_pdf(out, dpi)[0]) == Counter(texts), dpi
+
+
+code_text = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=8)
+
+
+@st.composite
+def site_configs(draw):
+    """A consistent configuration slice of site "S0" with arbitrary printable codes."""
+    sites = draw(st.lists(code_text, min_size=2, max_size=6, unique=True))
+    here = sites[0]
+    staff = draw(st.lists(code_text, min_size=1, max_size=5, unique=True))
+    shifts = draw(st.lists(code_text, max_size=3, unique=True))
+    return {
+        "site": here,
+        "sites": [{"code": c, "name": f"site {i}", "kind": "center" if i == 1 else "site",
+                   "center": sites[1] if i != 1 else None} for i, c in enumerate(sites)],
+        "staff": [{"code": c, "name": "n", "site": here, "role": draw(st.sampled_from(["courier", "clerk"]))}
+                  for c in staff],
+        "shifts": [{"code": c, "from": here, "to": draw(st.sampled_from(sites[1:])), "depart": "08:00",
+                    "transit_min": 60} for c in shifts],
+        "next_stop": [{"site": here, "dest": d, "shift": "", "next": sites[1]} for d in sites[2:]],
+    }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cfg=site_configs())
+def test_every_code_of_any_sheet_is_a_control_code_the_station_takes(cfg, tmp_path):
+    from edge.capture import Capture
+    from edge.clock import StationClock
+    from edge.outbox import Outbox
+    box = Outbox(str(tmp_path / "fuzz-outbox.db"))
+    try:
+        cap = Capture("st-x", cfg["site"], box, StationClock(box.get_meta, box.set_meta), cfg)
+        for sec in sheet_codes.control_sections(cfg):
+            for code in sec.codes:
+                verdict = cap.scan(code.text, device="gun-1")
+                assert verdict.outcome == "control", (code.text, verdict)
+    finally:
+        box.close()
