@@ -235,3 +235,11 @@ def test_every_code_of_any_sheet_is_a_control_code_the_station_takes(cfg, tmp_pa
                 assert verdict.outcome == "control", (code.text, verdict)
     finally:
         box.close()
+
+
+def test_the_pictures_in_the_docs_are_real_prints():
+    """docs/printing.md shows page 1 of site 100's sheet and a label: their codes decode."""
+    import pathlib
+    pictures = pathlib.Path(__file__).resolve().parent.parent / "docs" / "pictures"
+    assert Counter(decode_image(Image.open(pictures / "code-sheet-site-100.png"))) == Counter(SITE_100[:10])
+    assert decode_image(Image.open(pictures / "waybill-label.png")) == ["70000000000016"]
