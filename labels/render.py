@@ -8,12 +8,14 @@ the name and a note beside it.  A waybill label is 100 × 150 mm (the common the
 from __future__ import annotations
 
 import io
+import os
 import re
 from dataclasses import dataclass
 
 from reportlab.graphics import renderPDF, renderSVG
 from reportlab.graphics.barcode.widgets import BarcodeCode128
 from reportlab.graphics.shapes import Drawing, Line, String
+from reportlab.lib.colors import black, grey
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
@@ -40,10 +42,9 @@ def _font(text: str, bold: bool = False) -> str:
 
 
 def _text(d: Drawing, x: float, y: float, text: str, size: float, bold: bool = False,
-          grey: bool = False, anchor: str = "start") -> None:
-    from reportlab.lib.colors import black, grey as grey_colour
+          muted: bool = False, anchor: str = "start") -> None:
     d.add(String(x, y, text, fontName=_font(text, bold), fontSize=size, textAnchor=anchor,
-                 fillColor=grey_colour if grey else black))
+                 fillColor=grey if muted else black))
 
 
 def _barcode(text: str, width: float, height: float, module_mm: float = MODULE_MM) -> BarcodeCode128:
@@ -109,8 +110,8 @@ def code_sheet(sections: list[Section], title: str, subtitle: str = "") -> Docum
         pages.append(page)
         _text(page, MARGIN, height - MARGIN - 6 * mm, title, 15, bold=True)
         if subtitle:
-            _text(page, MARGIN, height - MARGIN - 11 * mm, subtitle, 8.5, grey=True)
-        _text(page, width - MARGIN, MARGIN / 2, f"page {len(pages)}", 8, grey=True, anchor="end")
+            _text(page, MARGIN, height - MARGIN - 11 * mm, subtitle, 8.5, muted=True)
+        _text(page, width - MARGIN, MARGIN / 2, f"page {len(pages)}", 8, muted=True, anchor="end")
         y = height - MARGIN - 16 * mm
 
     def heading(text):
@@ -126,7 +127,7 @@ def code_sheet(sections: list[Section], title: str, subtitle: str = "") -> Docum
         if y - 9 * mm - ROW < MARGIN:
             new_page()
         heading(sec.title)
-        for i, code in enumerate(sec.codes):
+        for code in sec.codes:
             if y - ROW < MARGIN:
                 new_page()
                 heading(f"{sec.title} (continued)")
@@ -143,7 +144,7 @@ def _row(page: Drawing, code: Code, top: float) -> None:
     x = MARGIN + CODE_AREA + 4 * mm
     _text(page, x, top - 3 * mm - bar_h / 2, code.name or code.text, 12)
     if code.note:
-        _text(page, x, top - 3 * mm - bar_h / 2 - 5 * mm, code.note, 8.5, grey=True)
+        _text(page, x, top - 3 * mm - bar_h / 2 - 5 * mm, code.note, 8.5, muted=True)
 
 
 @dataclass
@@ -167,16 +168,16 @@ def waybill_label(label: WaybillLabel) -> Document:
     m = 6 * mm
     d = Drawing(w, h)
     if label.network:
-        _text(d, m, h - m - 4 * mm, label.network, 10, grey=True)
+        _text(d, m, h - m - 4 * mm, label.network, 10, muted=True)
     if label.date:
         _text(d, w - m, h - m - 4 * mm, label.date, 10, anchor="end")
     d.add(Line(m, h - m - 7 * mm, w - m, h - m - 7 * mm, strokeWidth=0.8))
-    _text(d, m, h - m - 13 * mm, "TO", 9, grey=True)
+    _text(d, m, h - m - 13 * mm, "TO", 9, muted=True)
     _text(d, m, h - m - 32 * mm, label.dest, 44, bold=True)
     if label.dest_name:
         _text(d, m, h - m - 41 * mm, label.dest_name, 14)
     d.add(Line(m, h - m - 46 * mm, w - m, h - m - 46 * mm, strokeWidth=0.8))
-    _text(d, m, h - m - 52 * mm, "FROM", 9, grey=True)
+    _text(d, m, h - m - 52 * mm, "FROM", 9, muted=True)
     origin = " ".join(p for p in (label.origin, label.origin_name) if p) or "-"
     _text(d, m, h - m - 59 * mm, origin, 12)
     bar_h = 28 * mm
