@@ -93,7 +93,18 @@ def _mm_size(svg: str, width: float, height: float) -> str:
     head = re.sub(r'\b(width|height|viewBox)="[^"]*"', "", svg[root:end])
     head = head.replace("<svg ", f'<svg width="{width / mm:.2f}mm" height="{height / mm:.2f}mm" '
                                  f'viewBox="0 0 {width:.3f} {height:.3f}" ', 1)
-    return svg[:root] + head + svg[end:]
+    body = svg[:root] + head + svg[end:]
+    for pdf_name, css in _SVG_FONTS.items():     # PDF font names as CSS families with fallbacks
+        body = body.replace(f"font-family: {pdf_name};", css)
+    return body
+
+
+_SVG_FONTS = {
+    "Helvetica-Bold": "font-family: Helvetica, Arial, sans-serif; font-weight: bold;",
+    "Helvetica": "font-family: Helvetica, Arial, sans-serif;",
+    "Courier": "font-family: Courier, 'Courier New', monospace;",
+    CJK_FONT: f"font-family: {CJK_FONT}, 'Noto Sans CJK SC', 'WenQuanYi Micro Hei', sans-serif;",
+}
 
 
 def code_sheet(sections: list[Section], title: str, subtitle: str = "") -> Document:
