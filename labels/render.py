@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from reportlab.graphics import renderPDF, renderSVG
 from reportlab.graphics.barcode.widgets import BarcodeCode128
-from reportlab.graphics.shapes import Drawing, Line, String
+from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib.colors import black, grey
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
@@ -42,8 +42,18 @@ def _font(text: str, bold: bool = False) -> str:
 
 
 def _text(d: Drawing, x: float, y: float, text: str, size: float, bold: bool = False,
-          muted: bool = False, anchor: str = "start") -> None:
-    d.add(String(x, y, text, fontName=_font(text, bold), fontSize=size, textAnchor=anchor,
+          muted: bool = False, anchor: str = "start", max_width: float | None = None) -> None:
+    """A line of text; with ``max_width`` its size shrinks (down to 7 pt) until it fits, and a
+    text still too long is cut with an ellipsis."""
+    font = _font(text, bold)
+    if max_width is not None:
+        while size > 7 and pdfmetrics.stringWidth(text, font, size) > max_width:
+            size -= 0.5
+        if pdfmetrics.stringWidth(text, font, size) > max_width:
+            while text and pdfmetrics.stringWidth(text + "…", font, size) > max_width:
+                text = text[:-1]
+            text = text.rstrip() + "…"
+    d.add(String(x, y, text, fontName=font, fontSize=size, textAnchor=anchor,
                  fillColor=grey if muted else black))
 
 
@@ -119,9 +129,10 @@ def code_sheet(sections: list[Section], title: str, subtitle: str = "") -> Docum
         nonlocal page, y
         page = Drawing(width, height)
         pages.append(page)
-        _text(page, MARGIN, height - MARGIN - 6 * mm, title, 15, bold=True)
+        _text(page, MARGIN, height - MARGIN - 6 * mm, title, 15, bold=True, max_width=width - 2 * MARGIN)
         if subtitle:
-            _text(page, MARGIN, height - MARGIN - 11 * mm, subtitle, 8.5, muted=True)
+            _text(page, MARGIN, height - MARGIN - 11 * mm, subtitle, 8.5, muted=True,
+                  max_width=width - 2 * MARGIN)
         _text(page, width - MARGIN, MARGIN / 2, f"page {len(pages)}", 8, muted=True, anchor="end")
         y = height - MARGIN - 16 * mm
 
@@ -153,9 +164,10 @@ def _row(page: Drawing, code: Code, top: float) -> None:
     bc.x, bc.y = MARGIN, top - 3 * mm - bar_h
     page.add(bc)
     x = MARGIN + CODE_AREA + 4 * mm
-    _text(page, x, top - 3 * mm - bar_h / 2, code.name or code.text, 12)
+    room = A4[0] - MARGIN - x
+    _text(page, x, top - 3 * mm - bar_h / 2, code.name or code.text, 12, max_width=room)
     if code.note:
-        _text(page, x, top - 3 * mm - bar_h / 2 - 5 * mm, code.note, 8.5, muted=True)
+        _text(page, x, top - 3 * mm - bar_h / 2 - 5 * mm, code.note, 8.5, muted=True, max_width=room)
 
 
 @dataclass
@@ -170,11 +182,26 @@ class WaybillLabel:
 
 
 LABEL_SIZE = (100 * mm, 150 * mm)
+QR_SIZE = 24 * mm                 # the QR code's side, quiet zone of 4 modules included
+
+
+def _qr(d: Drawing, text: str, x: float, y: float) -> None:
+    """The QR code of ``text`` (segno, error correction M) as black squares, QR_SIZE wide."""
+    import segno
+
+    matrix = segno.make_qr(text, error="m").matrix
+    n = len(matrix) + 8
+    cell = QR_SIZE / n
+    for r, row in enumerate(matrix):
+        for c, dark in enumerate(row):
+            if dark:
+                d.add(Rect(x + (c + 4) * cell, y + QR_SIZE - (r + 5) * cell, cell, cell,
+                           fillColor=black, strokeColor=None, strokeWidth=0))
 
 
 def waybill_label(label: WaybillLabel) -> Document:
     """One 100 × 150 mm label: destination (code large, and name), origin, date, and the
-    waybill number as Code 128 with its human-readable line."""
+    waybill number as Code 128 with its human-readable line, and as a QR code (for phones)."""
     w, h = LABEL_SIZE
     m = 6 * mm
     d = Drawing(w, h)
@@ -184,13 +211,14 @@ def waybill_label(label: WaybillLabel) -> Document:
         _text(d, w - m, h - m - 4 * mm, label.date, 10, anchor="end")
     d.add(Line(m, h - m - 7 * mm, w - m, h - m - 7 * mm, strokeWidth=0.8))
     _text(d, m, h - m - 13 * mm, "TO", 9, muted=True)
-    _text(d, m, h - m - 32 * mm, label.dest, 44, bold=True)
+    _text(d, m, h - m - 32 * mm, label.dest, 44, bold=True, max_width=w - 2 * m - QR_SIZE - 3 * mm)
     if label.dest_name:
-        _text(d, m, h - m - 41 * mm, label.dest_name, 14)
+        _text(d, m, h - m - 41 * mm, label.dest_name, 14, max_width=w - 2 * m)
     d.add(Line(m, h - m - 46 * mm, w - m, h - m - 46 * mm, strokeWidth=0.8))
     _text(d, m, h - m - 52 * mm, "FROM", 9, muted=True)
     origin = " ".join(p for p in (label.origin, label.origin_name) if p) or "-"
-    _text(d, m, h - m - 59 * mm, origin, 12)
+    _text(d, m, h - m - 59 * mm, origin, 12, max_width=w - 2 * m)
+    _qr(d, label.waybill, x=w - m - QR_SIZE, y=h - m - 10 * mm - QR_SIZE)
     bar_h = 28 * mm
     bc = _barcode(label.waybill, w - 2 * m, bar_h, module_mm=0.4)
     x0, _, x1, _ = bc.getBounds()
