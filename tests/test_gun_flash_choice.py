@@ -111,7 +111,9 @@ def test_a_gun_that_goes_away_mid_flash_says_run_again_to_resume(env):
     img = env["tmp"] / "big.img"
     img.write_bytes(container.build_image(generate_slice(sites=80, staff=600, rules=800, seed=4),
                                           keys.load_private(env["keys"]), 1))
-    sim = SimulatedGun(env["tmp"] / "g", gun_id="G-4", public_key_hex=env["pub"], max_chunk=512).start()
+    # paced like a slow cradle line (about 5 s for the image), so the cable is pulled mid-transfer
+    sim = SimulatedGun(env["tmp"] / "g", gun_id="G-4", public_key_hex=env["pub"], max_chunk=512,
+                       baud=19_200).start()
 
     def pull_the_cable():
         wait_for(lambda: sim.chunks_received >= 3, what="a few chunks")
