@@ -89,7 +89,7 @@ def print_group():
       scanhub print codes --site 100 --out codes-100.pdf          from the hub's store
       scanhub print codes --station station.yaml --out codes.svg  from a station's cached configuration
       scanhub print codes --site 900 --only kinds,shifts,next-sites
-      scanhub print label 70000000000012 --dest 200 --out label.pdf
+      scanhub print label 70000000000016 --dest 200 --out label.pdf
     """
 
 
@@ -166,9 +166,9 @@ def label(waybill, dest, db, station_file, day, out):
 
     \b
     Examples:
-      scanhub print label 70000000000012 --dest 200
-      scanhub print label 70000000000012 --db hub.db --out label.svg
-      scanhub print label 70000000000012 --station station.yaml --dest 200 --date 2026-12-02
+      scanhub print label 70000000000016 --dest 200
+      scanhub print label 70000000000016 --db hub.db --out label.svg
+      scanhub print label 70000000000016 --station station.yaml --dest 200 --date 2026-12-02
     """
     from contract.issuance import IssuanceIndex
     from contract.waybill import WaybillRules
