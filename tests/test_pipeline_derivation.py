@@ -103,3 +103,95 @@ def test_background_derivation_on_postgresql(pg_url, broker, make_edge, sample_n
         wait_for(derived, timeout=60, what="derivation on PostgreSQL")
     finally:
         svc.stop()
+
+
+def test_a_killed_derivation_process_is_restarted_and_catches_up(hub_store, broker, make_edge):
+    """Derived state must not silently stop following the scans: the hub notices a dead
+    derivation process, says so, starts a new one, and that one derives what was left."""
+    import os
+    import signal
+    from hub.ingest.service import HubService
+    svc = HubService(hub_store, broker.url, derive="background").start()
+    try:
+        assert svc.wait_connected(10)
+        first = svc.derivation.proc.pid
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: svc.derivation.proc.pid != first and svc.derivation.alive,
+                 what="a new derivation process")
+        assert svc.stats["derivation_restarts"] == 1
+        edge = make_edge()
+        assert edge.config_event.wait(15)
+        c = edge.capture
+        c.scan("%KRECEIVE"), c.scan("%P1002")
+        wbs = [RULES.make("std14", "700100%07d" % i) for i in range(50)]
+        assert all(c.scan(w).accepted for w in wbs)
+        wait_for(lambda: edge.outbox.counts()["acked"] == 50, what="acks")
+        wait_for(lambda: count(hub_store, "SELECT COUNT(*) FROM dirtywaybill") == 0, timeout=60,
+                 what="the new derivation process to catch up")
+        assert count(hub_store, "SELECT COUNT(*) FROM parcel") == 50
+        assert svc.healthy
+    finally:
+        svc.stop()
+
+
+def test_the_ingest_leaves_log_checkpoints_to_the_derivation(hub_store, broker, make_edge):
+    """With a background derivation the ingest's connection runs no checkpoints (they cost the
+    acknowledgement path a database sync); the derivation's do, so the log's pages still reach
+    the database file."""
+    import os
+    from hub.ingest.service import HubService
+    svc = HubService(hub_store, broker.url, derive="background").start()
+    try:
+        assert svc.wait_connected(10)
+        wait_for(lambda: svc._derivation_checkpoints, what="the ingest to hand checkpoints over")
+        size0 = os.path.getsize(hub_store)
+        edge = make_edge()
+        assert edge.config_event.wait(15)
+        c = edge.capture
+        c.scan("%KRECEIVE"), c.scan("%P1002")
+        wbs = [RULES.make("std14", "700200%07d" % i) for i in range(300)]
+        assert all(c.scan(w).accepted for w in wbs)
+        wait_for(lambda: edge.outbox.counts()["acked"] == 300, what="acks")
+        wait_for(lambda: count(hub_store, "SELECT COUNT(*) FROM dirtywaybill") == 0, timeout=60,
+                 what="derivation")
+        wait_for(lambda: os.path.getsize(hub_store) > size0, what="checkpointed pages in the database file")
+    finally:
+        svc.stop()
+
+
+def test_write_turns_put_a_waiting_ingest_before_the_next_derivation():
+    """The ingest waits only for the derivation transaction under way; the derivation starts no
+    new one while the ingest waits (``hub.ingest.background.WriteTurns``)."""
+    import multiprocessing as mp
+    import threading
+    from hub.ingest.background import WriteTurns
+    turns = WriteTurns(mp.get_context("spawn"))
+    order, in_derivation, release = [], threading.Event(), threading.Event()
+
+    def derivation():
+        with turns.derivation():
+            order.append("derive 1")
+            in_derivation.set()
+            release.wait(10)
+        with turns.derivation():
+            order.append("derive 2")
+
+    def ingest():
+        with turns.ingest():
+            order.append("ingest")
+
+    d = threading.Thread(target=derivation)
+    d.start()
+    assert in_derivation.wait(10)
+    i = threading.Thread(target=ingest)
+    i.start()
+
+    def ingest_at_the_gate():
+        if turns.gate.acquire(block=False):
+            turns.gate.release()
+            return False
+        return True
+    wait_for(ingest_at_the_gate, what="the ingest to wait for its turn")
+    release.set()
+    d.join(10), i.join(10)
+    assert order == ["derive 1", "ingest", "derive 2"]

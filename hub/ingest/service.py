@@ -9,6 +9,7 @@ batch.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 MAX_COALESCE = 32          # batches committed in one transaction when they queue up
 CONFIG_POLL_S = 1.0
 FORECAST_EVERY_S = 30.0    # how often each site's pre-dispatch forecast is republished
+RESTART_EVERY_S = 10.0     # the least time between two restarts of a dying derivation process
 
 
 def _get(item, key):
@@ -77,7 +79,9 @@ class HubService:
         self.connected = threading.Event()
         self.published_config: dict[str, str] = {}
         self._seen_version: str | None = None
-        self.stats = {"batches": 0, "scans": 0, "rejected": 0, "dead_letters": 0}
+        self.stats = {"batches": 0, "scans": 0, "rejected": 0, "dead_letters": 0, "derivation_restarts": 0}
+        self._derivation_retry = 0.0
+        self._derivation_checkpoints = False
         self.worker_error: str | None = None     # set if the ingest worker ever dies
         self.store_error: str | None = None      # the last store failure, until a batch commits again
         self._worker = threading.Thread(target=self._work, name="hub-worker", daemon=True)
@@ -158,6 +162,7 @@ class HubService:
 
     def _work_loop(self) -> None:
         connect(self.db_url)
+        self._leave_checkpoints(self.derivation is not None)
         while not self.stopping.is_set():
             try:
                 first = self.inbox.get(timeout=CONFIG_POLL_S)
@@ -174,6 +179,7 @@ class HubService:
                         break
                     msgs.append(nxt)
                 self._handle_safely(msgs)
+            self._watch_derivation()
             try:
                 self._publish_configs()
                 if time.monotonic() >= self._next_forecast and self.connected.is_set():
@@ -292,7 +298,7 @@ class HubService:
         refused = self._refuse_foreign(batches)
         scans = [s for b in batches for s in b["scans"] if id(s) not in refused]
         dels = [d for b in batches for d in b["deletions"] if id(d) not in refused]
-        with database.atomic():
+        with self._write_turn(), database.atomic():
             committed, rejected = pipeline.commit(scans, dels, received_ms=now,
                                                   derive=self.derive == "inline")
             for b in batches:
@@ -319,6 +325,40 @@ class HubService:
                 "hub_ms": now,
             }
             self.client.publish(P.topic(b["station"], P.ACK), P.encode(ack), qos=1)
+
+    def _leave_checkpoints(self, to_derivation: bool) -> None:
+        """On SQLite, leave the write-ahead log's checkpoints to the derivation process (off the
+        acknowledgement path, ``hub.ingest.background``) or take them back."""
+        if self.derivation is not None and self.derivation.turns is not None:
+            database.execute_sql(f"PRAGMA wal_autocheckpoint={0 if to_derivation else 1000}")
+        self._derivation_checkpoints = to_derivation
+
+    def _watch_derivation(self) -> None:
+        """A derivation process that died is restarted (at most every ``RESTART_EVERY_S``): derived
+        state must not silently stop following the scans.  Until a new one has lived that long,
+        the ingest checkpoints the log itself."""
+        d = self.derivation
+        if d is None or self.stopping.is_set():
+            return
+        if d.alive:
+            if not self._derivation_checkpoints and time.monotonic() >= self._derivation_retry:
+                self._leave_checkpoints(True)
+            return
+        if self._derivation_checkpoints:
+            self._leave_checkpoints(False)
+        if time.monotonic() < self._derivation_retry:
+            return
+        self.stats["derivation_restarts"] += 1
+        log.error("the derivation process %s died (exit code %s); starting a new one (restart %d)",
+                  d.proc.pid, d.proc.exitcode, self.stats["derivation_restarts"])
+        from hub.ingest.background import BackgroundDerivation
+        self.derivation = BackgroundDerivation(d.db_url, d.batch).start()
+        self._derivation_retry = time.monotonic() + RESTART_EVERY_S
+
+    def _write_turn(self):
+        """The ingest's turn at the store's write lock, ahead of the background derivation."""
+        turns = self.derivation.turns if self.derivation is not None else None
+        return turns.ingest() if turns is not None else contextlib.nullcontext()
 
     def _status(self, station: str, payload: bytes) -> None:
         try:
