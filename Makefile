@@ -4,12 +4,17 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # Debian packages the tests talk to: a real broker and its clients, and the telephony stacks we
-# interoperate with, the C toolchain the openr2 interop test builds its shim with, and librsvg2-bin
-# (rsvg-convert) to rasterise printed SVG sheets for the barcode decoder (installed
-# when we are root; tests that need one skip with a reason otherwise).
-DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils librsvg2-bin
+# interoperate with, and the C toolchain the openr2 interop test builds its shim with (installed
+# when we are root; tests that need one skip with a reason otherwise); the Chinese font printable
+# reports are drawn with, poppler's pdftoppm that renders their PDF pages and chromium (headless)
+# that renders their HTML; librsvg2-bin (rsvg-convert) to rasterise printed SVG code sheets for
+# the barcode decoder.
+DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils fonts-wqy-microhei poppler-utils chromium librsvg2-bin
 
 .PHONY: demo test test-all bench bench-quick system-deps venv clean
+
+# tmux: the station console's end-to-end test drives it in a real terminal
+DEBS   += tmux
 
 demo: venv system-deps
 	$(BIN)/scanhub demo

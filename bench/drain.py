@@ -126,6 +126,26 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (the hub's derivation process, its resource tracker)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid``'s live children (a child that exited no longer counts)."""
+    total = 0.0
+    for kid in children(pid):
+        try:
+            total += proc_cpu(kid)
+        except OSError:
+            pass
+    return total
+
+
 def self_cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
@@ -231,6 +251,7 @@ def main() -> None:
                                           outbox=os.path.join(work, f"{st}.db"), batch_size=args.batch,
                                           window=args.window)) for st in stations]
         hub_cpu0, cpu0 = sum(proc_cpu(h.pid) for h in hubs), self_cpu()
+        der_cpu0 = sum(tree_cpu(h.pid) for h in hubs)
         t_start = last_print = time.perf_counter()
         try:
             for a in agents:
@@ -249,6 +270,7 @@ def main() -> None:
                 time.sleep(0.01)
             elapsed = time.perf_counter() - t_start
             edge_cpu, hub_cpu = self_cpu() - cpu0, sum(proc_cpu(h.pid) for h in hubs) - hub_cpu0
+            der_cpu = sum(tree_cpu(h.pid) for h in hubs) - der_cpu0
             # derived state (parcels, monitoring facts, fees) catches up behind the acknowledgements
             with sqlite3.connect(hub_db, timeout=60) as c:
                 while c.execute("SELECT COUNT(*) FROM dirtywaybill").fetchone()[0]:
@@ -264,6 +286,7 @@ def main() -> None:
         return {"scans_per_s": slice_n / elapsed, "seconds": elapsed, "derived_after_s": derived - elapsed,
                 "e2e_scans_per_s": slice_n / derived, "committed": got, "not_committed": slice_n - got,
                 "hub_cpu_s": hub_cpu, "hub_core_percent": 100 * hub_cpu / elapsed,
+                "derivation_core_percent": 100 * der_cpu / elapsed,
                 "uplink_cpu_s": edge_cpu, "uplink_core_percent": 100 * edge_cpu / elapsed, **stats}
 
     b.before_round(fill)
@@ -284,6 +307,8 @@ def main() -> None:
     b.figure("not_committed", "  scans the hub did not commit", "drain.not_committed", goal=("<=", 0))
     b.figure("resends", "  resends after an ack timeout", "drain.resends", better="lower")
     b.figure("hub_cpu", "  CPU: hub process, of a core", "drain.hub_core_percent", unit="%", better="lower")
+    b.figure("derivation_cpu", "  CPU: hub's derivation process, of a core", "drain.derivation_core_percent",
+             unit="%", better="lower")
     b.figure("uplink_cpu", "  CPU: station uplinks, of a core", "drain.uplink_core_percent", unit="%", better="lower")
     b.figure("probe", f"noise probe: {min(PROBE_ROWS, slice_n):,} rows into a fresh table", "probe.rows_per_s",
              unit="rows/s", better="higher")

@@ -9,7 +9,8 @@
 * :mod:`contract.issuance` — which site a waybill number was issued to;
 * :mod:`contract.forecast` — the pre-dispatch comparison;
 * :mod:`contract.clock` — one ``now_ms`` and the one clock-sanity threshold;
-* :mod:`contract.broker` — broker URLs and an MQTT client set up from one.
+* :mod:`contract.broker` — broker URLs and an MQTT client set up from one;
+* :mod:`contract.version` — the software version stations and the hub report.
 
 The edge, the hub, gun images and the gun simulator all import these; docs/protocol.md is the
 prose form of the same contract, docs/network.md of the routing and issuance rules.

@@ -8,7 +8,10 @@ refuses an ``event_ms`` earlier than this (docs/protocol.md).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
+
+from contract.errors import ContractError
 
 CLOCK_SANE_MS = 1_704_067_200_000      # 2024-01-01T00:00:00Z
 
@@ -21,3 +24,34 @@ def now_ms() -> int:
 def iso(ms: int) -> str:
     """``2026-11-25T08:00:00Z`` for a UTC epoch millisecond time."""
     return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+_OFFSET = re.compile(r"^(?:UTC|GMT)?\s*(?:([+-])([0-9]{1,2})(?::?([0-9]{2}))?)?$", re.IGNORECASE)
+
+
+class ZoneError(ContractError):
+    """A time zone that is not a UTC offset."""
+
+
+def parse_utc_offset(text) -> int:
+    """``+08:00``, ``UTC+8``, ``+0530``, ``-03:00``, ``UTC`` -> minutes east of UTC (``ZoneError``
+    for anything else, and for offsets beyond ±14:00)."""
+    t = str(text).strip()
+    m = _OFFSET.match(t)
+    if not t or not m:
+        raise ZoneError(f"bad time zone {text!r}: use a UTC offset like +08:00 (or UTC)")
+    if m.group(1) is None:
+        return 0
+    hours, minutes = int(m.group(2)), int(m.group(3) or 0)
+    if minutes >= 60 or hours * 60 + minutes > 14 * 60:
+        raise ZoneError(f"bad time zone {text!r}: offsets run from -14:00 to +14:00")
+    total = hours * 60 + minutes
+    return -total if m.group(1) == "-" else total
+
+
+def zone_label(tz_offset_min: int) -> str:
+    """``UTC`` or ``UTC+08:00``: how a zone is named next to a printed time."""
+    if tz_offset_min == 0:
+        return "UTC"
+    sign = "+" if tz_offset_min > 0 else "-"
+    return f"UTC{sign}{abs(tz_offset_min) // 60:02d}:{abs(tz_offset_min) % 60:02d}"

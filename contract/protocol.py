@@ -9,6 +9,9 @@ All payloads are UTF-8 JSON objects with ``"v": 1``.  Topics::
     scanhub/v1/station/{station}/status       edge -> hub   QoS 1   retained; last will {"online": false}
     scanhub/v1/station/{station}/time         edge -> hub   QoS 0   clock probe {"t0", "m0"}
     scanhub/v1/station/{station}/time/reply   hub  -> edge  QoS 0   {"t0", "m0", "hub_ms"}
+
+A station's status (``STATUS_FIELDS``) goes out every ``STATUS_EVERY_S`` seconds while it is
+connected; the hub counts a station it has not heard from for ``STALE_AFTER_S`` as stale.
 """
 from __future__ import annotations
 
@@ -19,6 +22,27 @@ ROOT = "scanhub/v1/station"
 
 SCANS, ACK, CONFIG, FORECAST, STATUS, TIME, TIME_REPLY = (
     "scans", "ack", "config", "forecast", "status", "time", "time/reply")
+
+STATUS_EVERY_S = 5.0       # a connected station reports its status this often
+STALE_AFTER_S = 30.0       # the hub calls a station silent this long stale (six missed reports)
+
+# The status message (``…/status``, retained), field by field; docs/protocol.md has the same
+# table.  The last will carries only ``online`` (false) and ``site``.  A station may add more
+# (``outbox_fraction``, ``devices`` …): the hub keeps the whole message as it came.
+STATUS_FIELDS = {
+    "online": "bool: connected to the broker (false in the last will and when the station stops)",
+    "running": "bool: the station program runs (false when it stopped cleanly)",
+    "site": "the station's site code",
+    "outbox_depth": "int: scans waiting for the hub's acknowledgement",
+    "config_version": "the configuration version in use (null before the first one)",
+    "clock_offset_ms": "int: hub time minus station time, as last measured (null before)",
+    "rtt_ms": "int: round trip of the last clock probe",
+    "last_ack_ms": "int: station time of the last acknowledgement (null before)",
+    "ts": "int: station wall clock when the status was made, UTC epoch ms",
+    "software_version": "the station's scanhub version",
+    "epoch": "the station's outbox epoch",
+    "max_seq": "int: the highest seq the outbox holds in that epoch (the scans it has made)",
+}
 
 
 def topic(station: str, what: str) -> str:

@@ -6,7 +6,9 @@ A network's rules are a list of dicts (from the hub's network file, pushed to ev
     {"name": "yt", "prefixes": ["YT"], "lengths": [15], "check": "none"}
 
 A number is valid when at least one rule accepts it.  ``validate`` returns ``None`` for a valid
-number, else the reason of the closest rule, so the operator hears *why* it was refused.
+number, else each rule's technical reason; ``refusal`` says the same in an operator's words, from
+each rule's optional ``description`` or what its pattern, prefixes and lengths describe
+("14 digits starting with 7").
 
 Check schemes (the last character is the check character unless stated):
 
@@ -120,6 +122,7 @@ class WaybillRule:
     lengths: tuple[int, ...] = ()
     check: str = "none"
     _regex: re.Pattern | None = field(default=None, compare=False, repr=False)
+    description: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "WaybillRule":
@@ -139,7 +142,9 @@ class WaybillRule:
         lengths = tuple(int(n) for n in d.get("lengths", ()))
         if not (pattern or d.get("prefixes") or lengths):
             raise RuleError(f"waybill rule {d['name']!r} needs a pattern, prefixes or lengths")
-        return cls(d["name"], pattern, tuple(d.get("prefixes", ())), lengths, check, regex)
+        desc = d.get("description")
+        return cls(d["name"], pattern, tuple(d.get("prefixes", ())), lengths, check, regex,
+                   str(desc) if desc else None)
 
     def to_dict(self) -> dict:
         out = {"name": self.name, "check": self.check}
@@ -149,7 +154,26 @@ class WaybillRule:
             out["prefixes"] = list(self.prefixes)
         if self.lengths:
             out["lengths"] = list(self.lengths)
+        if self.description:
+            out["description"] = self.description
         return out
+
+    def describe(self) -> str:
+        """What a number of this rule looks like, in words an operator understands: the rule's
+        ``description`` when it has one, else read from its lengths, prefixes and pattern
+        (``^7[0-9]{13}$`` -> "14 digits starting with 7")."""
+        if self.description:
+            return self.description
+        words = []
+        if self.lengths:
+            words.append(f"{' or '.join(str(n) for n in self.lengths)} characters")
+        if self.prefixes:
+            words.append(f"starting with {' or '.join(self.prefixes)}")
+        if self._regex is not None:
+            shape = describe_pattern(self.pattern)
+            if shape:
+                words = [shape]
+        return " ".join(words) or f"{'an' if self.name[:1].lower() in 'aeiou' else 'a'} {self.name} number"
 
     def reason(self, number: str) -> str | None:
         """Why this rule refuses ``number``; None when it accepts it."""
@@ -205,6 +229,28 @@ class WaybillRules:
             return f"invalid waybill {number}: {reasons[0]}"
         return f"invalid waybill {number}: matches no rule ({'; '.join(reasons)})"
 
+    def refusal(self, number: str) -> str | None:
+        """Like :meth:`validate`, in an operator's words: ``None`` for a valid number, else e.g.
+        "not a waybill number: 14 digits starting with 7 expected", or, when the shape fits but
+        the check character does not, that the number was misread or mistyped."""
+        if self.validate(number) is None:
+            return None
+        if not isinstance(number, str) or not number:
+            return "empty waybill number"
+        if not number.isprintable() or number != number.strip():
+            return "not a waybill number: it holds control characters or blanks"
+        if any(self._shape_fits(r, number) for r in self.rules):
+            return (f"waybill {number}: check digit wrong (misread or mistyped); "
+                    "scan it again or type it carefully")
+        expected = " or ".join(dict.fromkeys(r.describe() for r in self.rules))
+        return f"not a waybill number: {expected} expected"
+
+    @staticmethod
+    def _shape_fits(rule: "WaybillRule", number: str) -> bool:
+        return (not (rule.lengths and len(number) not in rule.lengths)
+                and not (rule.prefixes and not number.startswith(rule.prefixes))
+                and not (rule._regex is not None and not rule._regex.fullmatch(number)))
+
     def make(self, rule_name: str, body: str) -> str:
         """Append the check character of ``rule_name`` to ``body`` (for simulators and tests)."""
         rule = next((r for r in self.rules if r.name == rule_name), None)
@@ -221,3 +267,89 @@ class WaybillRules:
         if ch is None or ch == NO_PRINTABLE_CHECK:
             raise RuleError(f"{body!r} has no printable {rule.check} check character")
         return body + ch
+
+
+_CLASS_WORDS = {"digit": ("digit", "digits"), "letter": ("letter", "letters"),
+                "alnum": ("letter or digit", "letters or digits"), "any": ("character", "characters")}
+
+
+def _item_class(op, av) -> tuple[str, str | None] | None:
+    """(class, literal) of one parsed regex item matching one character; None if not simple."""
+    from re import _constants as c
+    if op is c.LITERAL:
+        ch = chr(av)
+        return ("digit" if ch.isdigit() else "letter" if ch.isalpha() else "any"), ch
+    if op is c.IN:
+        kinds = set()
+        for sub_op, sub_av in av:
+            if sub_op is c.CATEGORY and sub_av is c.CATEGORY_DIGIT:
+                kinds.add("digit")
+            elif sub_op is c.RANGE:
+                lo, hi = chr(sub_av[0]), chr(sub_av[1])
+                kinds.add("digit" if lo.isdigit() and hi.isdigit() else "letter" if lo.isalpha() and hi.isalpha() else "any")
+            elif sub_op is c.LITERAL:
+                ch = chr(sub_av)
+                kinds.add("digit" if ch.isdigit() else "letter" if ch.isalpha() else "any")
+            else:
+                return None
+        if kinds == {"digit"}:
+            return "digit", None
+        if kinds == {"letter"}:
+            return "letter", None
+        return ("alnum" if kinds <= {"digit", "letter"} else "any"), None
+    if op is c.ANY:
+        return "any", None
+    return None
+
+
+def describe_pattern(pattern: str) -> str | None:
+    """A simple anchored pattern in words (``^7[0-9]{13}$`` -> "14 digits starting with 7",
+    ``^[A-Z]{2}[0-9]{9}[A-Z]{2}$`` -> "2 letters, 9 digits, 2 letters"); None when it is not
+    a plain sequence of characters and counted classes."""
+    from re import _constants as c
+    from re import _parser
+    try:
+        items = list(_parser.parse(pattern))
+    except Exception:
+        return None
+    runs: list[list] = []               # [class, min, max, literal text or None]
+    for op, av in items:
+        if op is c.AT:
+            continue
+        lo = hi = 1
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT):
+            lo, hi, sub = av
+            if len(sub) != 1 or hi is c.MAXREPEAT:
+                return None
+            op, av = list(sub)[0]
+        got = _item_class(op, av)
+        if got is None:
+            return None
+        cls, lit = got
+        if lit is not None and lo == hi:
+            lit = lit * lo
+        else:
+            lit = None
+        prev = runs[-1] if runs else None
+        if prev and prev[0] == cls and (prev[3] is None) == (lit is None):
+            prev[1] += lo
+            prev[2] += hi
+            prev[3] = prev[3] + lit if lit is not None else None
+        else:
+            runs.append([cls, lo, hi, lit])
+    if not runs:
+        return None
+
+    def count(lo, hi):
+        return str(lo) if lo == hi else f"{lo} to {hi}"
+    total_lo, total_hi = sum(r[1] for r in runs), sum(r[2] for r in runs)
+    prefix = ""
+    while runs and runs[0][3] is not None:
+        prefix += runs.pop(0)[3]
+    classes = {r[0] for r in runs} | ({"digit"} if prefix.isdigit() else {"letter"} if prefix.isalpha() else {"any"} if prefix else set())
+    if len(classes) == 1:
+        name = _CLASS_WORDS[classes.pop()][1]
+        return f"{count(total_lo, total_hi)} {name}" + (f" starting with {prefix}" if prefix else "")
+    parts = [f"{count(r[1], r[2])} {_CLASS_WORDS[r[0]][0 if r[1] == r[2] == 1 else 1]}" if r[3] is None else r[3]
+             for r in runs]
+    return (f"{prefix} then " if prefix else "") + ", ".join(parts)

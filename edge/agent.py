@@ -32,7 +32,9 @@ class EdgeAgent:
         self.config = json.loads(cached) if cached else None
         cached = self.outbox.get_meta("forecast")
         self.forecast = json.loads(cached) if cached else None
-        self.capture = Capture(cfg.station, cfg.site, self.outbox, self.clock, self.config, weight_source)
+        self.capture = Capture(cfg.station, cfg.site, self.outbox, self.clock, self.config, weight_source,
+                               offline_staff=cfg.staff,
+                               idle_logout_ms=int(cfg.idle_logout_min * 60_000) if cfg.idle_logout_min else None)
         self.uplink = Uplink(cfg.station, cfg.site, self.outbox, self.clock, cfg.broker,
                              username=cfg.username, password=cfg.password, tls=cfg.tls,
                              batch_size=cfg.batch_size, window=cfg.window,
@@ -77,8 +79,10 @@ class EdgeAgent:
         out = {"outbox_fraction": usage["fraction"], "outbox_warning": usage["warning"]}
         if self.config_error:
             out["config_error"] = self.config_error
+        out["link_since_ms"] = self.uplink.link_since_ms
         if self.devices:
-            out["devices"] = [d.status() for d in self.devices]
+            from edge.devices import device_states
+            out["devices"] = device_states(self)
         return out
 
     def start(self) -> "EdgeAgent":
@@ -87,6 +91,7 @@ class EdgeAgent:
         return self
 
     def stop(self) -> None:
+        self.capture.save_contexts()
         for d in self.devices:
             try:
                 d.close()

@@ -12,12 +12,17 @@ Control barcodes (printable as Code 128; see docs/operations.md)::
     %D<site>     destination site                    %H<shift>  line-haul shift
     %G<name>     signer (sign scans)                  %X         clear the context but kind/operator
     %F<cents>    freight collect on the next receive  %M<cents>  COD amount on the next receive
+
+Each device's context is kept in the outbox (meta ``contexts``) whenever a control code changes
+it, so a restarted station scans on with the same kind, operator, sites and shift.  With
+``idle_logout_ms`` an operator who has not scanned for that long is logged out (also across a
+restart: the time of the last control code or scan is kept with the context).
 """
 from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Callable
 
 from contract.errors import PayloadError
@@ -44,6 +49,17 @@ class Context:
     signer: str | None = None
     freight_collect_cents: int | None = None    # one-shot: applies to the next receive only
     cod_cents: int | None = None                # one-shot: applies to the next receive only
+    active_ms: int | None = None      # UTC epoch ms of the device's last control code or scan
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Context":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+class NoWeight(Exception):
+    """Raised by a weight source that knows why there is no weight (e.g. the scale is away);
+    its message is the refusal the operator sees."""
 
 
 @dataclass
@@ -62,9 +78,22 @@ class Verdict:
     def beep(self) -> str:
         return {"accepted": "good", "control": "ok"}.get(self.outcome, "error")
 
+    @property
+    def detail(self) -> str:
+        """What an operator checks on an accepted scan: an arrival's weight, a dispatch's next stop."""
+        if not self.scan:
+            return ""
+        out = []
+        if self.scan.get("weight_g") is not None:
+            out.append(f"weight {self.scan['weight_g']} g")
+        if self.scan.get("next_site"):
+            out.append(f"next stop {self.scan['next_site']}")
+        return ", ".join(out)
+
     def __str__(self) -> str:
         if self.outcome == "accepted":
-            return f"accepted {self.scan['kind']} {self.scan['waybill']}" + (f" ({self.warning})" if self.warning else "")
+            notes = [n for n in (self.detail, self.warning) if n]
+            return f"accepted {self.scan['kind']} {self.scan['waybill']}" + (f" ({'; '.join(notes)})" if notes else "")
         return f"{self.outcome}: {self.reason}"
 
 
@@ -100,7 +129,8 @@ class Capture:
 
     def __init__(self, station: str, site: str, outbox: Outbox, clock: StationClock,
                  config: dict | None = None, weight_source: Callable[[], int | None] | None = None,
-                 repeat_window_ms: int = REPEAT_WINDOW_MS):
+                 repeat_window_ms: int = REPEAT_WINDOW_MS, offline_staff=None,
+                 idle_logout_ms: int | None = None, keep_contexts: bool = True):
         self.station, self.site = station, site
         self.outbox, self.clock = outbox, clock
         self.view = ConfigView(config)
@@ -109,8 +139,12 @@ class Capture:
         # live scans of the last repeat window, so the repeat check costs no query per scan
         self._recent: dict[tuple[str, str], int] = {
             (wb, kind): t for wb, kind, t in outbox.captures_since(clock.wall() - repeat_window_ms)}
-        self.contexts: dict[str, Context] = {}
-        self._lock = threading.Lock()
+        # staff codes a station that has not reached the hub yet accepts (None: any code)
+        self.offline_staff = None if offline_staff is None else set(offline_staff)
+        self.idle_logout_ms = idle_logout_ms
+        self.keep_contexts = keep_contexts
+        self.contexts: dict[str, Context] = self._load_contexts() if keep_contexts else {}
+        self._lock = threading.RLock()
         self.listeners: list[Callable[[str, Verdict], None]] = []
 
     def set_config(self, cfg: dict) -> None:
@@ -120,6 +154,44 @@ class Capture:
         with self._lock:
             return self.contexts.setdefault(device, Context())
 
+    def _load_contexts(self) -> dict[str, Context]:
+        import json
+        try:
+            raw = json.loads(self.outbox.get_meta("contexts", "{}") or "{}")
+            return {str(d): Context.from_dict(c) for d, c in raw.items() if isinstance(c, dict)}
+        except (ValueError, TypeError, AttributeError):
+            return {}
+
+    def save_contexts(self) -> None:
+        """Keep every device's context in the outbox (done on each control code and at stop)."""
+        if not self.keep_contexts:
+            return
+        import json
+        with self._lock:
+            body = json.dumps({d: asdict(c) for d, c in self.contexts.items()}, ensure_ascii=False)
+        try:
+            self.outbox.set_meta("contexts", body)
+        except Exception:        # a full disk refuses scans on its own; the context is a convenience
+            pass
+
+    def staff_known(self, code: str) -> str | None:
+        """None when ``code`` may scan here, else why not.  With the hub's configuration its
+        staff list decides; before the station first reached the hub only ``offline_staff``."""
+        if self.view.staff:
+            return None if code in self.view.staff else f"unknown staff code {code} for site {self.site}"
+        if self.offline_staff is not None and code not in self.offline_staff:
+            return (f"staff {code} is not on this station's staff list, and the station has not reached "
+                    f"the hub yet to learn site {self.site}'s staff")
+        return None
+
+    def _idle_out(self, ctx: Context, now: int) -> bool:
+        """Log out an operator idle for ``idle_logout_ms``; True when it happened now."""
+        if (self.idle_logout_ms and ctx.operator and ctx.active_ms is not None
+                and now - ctx.active_ms > self.idle_logout_ms):
+            ctx.operator = None
+            return True
+        return False
+
     # ------------------------------------------------------------ the capture API
     def scan(self, text: str, device: str = "menu", weight_g: int | None = None,
              captured_ms: int | None = None, **overrides) -> Verdict:
@@ -127,6 +199,8 @@ class Capture:
         (``kind``, ``operator``, ``courier``, ``site_ref``, ``dest``, ``shift``, ``signer``);
         ``captured_ms`` is the scan's own time when it was made earlier (wireless gun batches)."""
         verdict = self._scan(text, device, weight_g, overrides, captured_ms)
+        if verdict.outcome == "control":
+            self.save_contexts()
         for fn in self.listeners:
             fn(device, verdict)
         return verdict
@@ -184,9 +258,11 @@ class Capture:
         except OutboxError as e:
             return Verdict("refused", str(e))
         self._remember(scan)
+        ctx = self.context(device)
+        ctx.active_ms = scan["edge_ms"]
         if scan.get("extra"):                     # amounts were for this waybill only
-            ctx = self.context(device)
             ctx.freight_collect_cents = ctx.cod_cents = None
+            self.save_contexts()
         return Verdict("accepted", scan=scan, seq=seq, warning=self._fill_warning())
 
     def _prepare(self, text, device, weight_g, overrides, captured_ms=None):
@@ -197,14 +273,20 @@ class Capture:
         if text.startswith(CONTROL_PREFIX):
             return self._control(text, device)
         ctx = self.context(device)
+        live = captured_ms is None
+        if live and self._idle_out(ctx, self.clock.wall()):
+            self.save_contexts()
+            return Verdict("refused", f"logged out after {self.idle_logout_ms / 60000:g} min without scanning: "
+                                      "scan your staff code again (%P code)")
         c = Context(**{**ctx.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
         if c.kind not in KINDS:
             return Verdict("refused", "choose a scan kind first (scan a %K kind code)")
         if not c.operator:
             return Verdict("refused", "scan your staff code first (%P code)")
-        if self.view.staff and c.operator not in self.view.staff:
-            return Verdict("refused", f"unknown operator {c.operator} for site {self.site}")
-        why = self.view.rules.validate(text)
+        why = self.staff_known(c.operator)
+        if why:
+            return Verdict("refused", why)
+        why = self.view.rules.refusal(text)
         if why:
             return Verdict("refused", why)
         scan = {"kind": c.kind, "waybill": text, "site": self.site, "operator": c.operator, "device": device}
@@ -259,7 +341,10 @@ class Capture:
             if c.site_ref:
                 scan["prev_site"] = c.site_ref
             if weight_g is None and self.weight_source is not None and live:
-                weight_g = self.weight_source()
+                try:
+                    weight_g = self.weight_source()
+                except NoWeight as e:
+                    return str(e)
                 if weight_g is None:
                     return "no stable weight from the scale: let the parcel settle and scan again"
             if weight_g is not None:
@@ -269,7 +354,7 @@ class Capture:
         elif c.kind == "deliver":
             if not c.courier:
                 return "scan the delivery courier's code first (%C code)"
-            if v.staff and c.courier not in v.staff:
+            if self.staff_known(c.courier):
                 return f"unknown courier {c.courier}"
             scan["courier"] = c.courier
         elif c.kind == "sign":
@@ -298,6 +383,9 @@ class Capture:
     def _control(self, text: str, device: str) -> Verdict:
         code, value = text[1:2].upper(), text[2:].strip()
         ctx = self.context(device)
+        now = self.clock.wall()
+        self._idle_out(ctx, now)
+        ctx.active_ms = now
         if code == "K":
             kind = value.lower()
             if value.isdigit() and 1 <= int(value) <= len(KINDS):
@@ -310,14 +398,15 @@ class Capture:
             return Verdict("control", f"kind {kind}")
         if code == "X":
             kind, op = ctx.kind, ctx.operator
-            self.contexts[device] = Context(kind=kind, operator=op)
+            self.contexts[device] = Context(kind=kind, operator=op, active_ms=now)
             return Verdict("control", "context cleared")
         if not value:
             return Verdict("refused", f"control code {text!r} has no value")
         v = self.view
         if code in ("P", "C"):
-            if v.staff and value not in v.staff:
-                return Verdict("refused", f"unknown staff code {value} for site {self.site}")
+            why = self.staff_known(value)
+            if why:
+                return Verdict("refused", why)
             setattr(ctx, "operator" if code == "P" else "courier", value)
             return Verdict("control", f"{'operator' if code == 'P' else 'courier'} {value}")
         if code in ("S", "D"):

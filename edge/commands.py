@@ -42,22 +42,55 @@ def edge():
     """Run a scan station (edge agent) and inspect its outbox."""
 
 
+def _sound_command(ctx, param, value):
+    import shlex
+    if value is None:
+        return None
+    try:
+        if not shlex.split(value):
+            raise ValueError("empty command")
+    except ValueError as e:
+        raise click.BadParameter(f"not a command line: {e}") from None
+    return value
+
+
 @edge.command()
 @config_option
 @click.option("--stdin", "use_stdin", is_flag=True,
-              help="Also read barcodes from standard input, one per line (keyboard-wedge guns, local menu).")
-@click.option("-v", "--verbose", is_flag=True)
-def run(config_path, use_stdin, verbose):
+              help="Also read barcodes from the keyboard or standard input, one per line "
+                   "(keyboard-wedge guns, typing at the station).")
+@click.option("--plain", is_flag=True,
+              help="Print one line per verdict and per link or device change even in a terminal "
+                   "(the default when standard output is not a terminal).")
+@click.option("--good-sound", metavar="COMMAND", default=None, callback=_sound_command,
+              help="Run COMMAND for an accepted scan or a control code instead of one bell, "
+                   "e.g. 'aplay /usr/share/sounds/good.wav'.")
+@click.option("--error-sound", metavar="COMMAND", default=None, callback=_sound_command,
+              help="Run COMMAND for a refused scan instead of three bells.")
+@click.option("-v", "--verbose", is_flag=True, help="Log the agent's progress (plain mode: to standard error).")
+def run(config_path, use_stdin, plain, good_sound, error_sound, verbose):
     """Run the station: devices -> capture -> outbox -> hub, with configuration from the hub.
 
-    Every accepted scan is durable in the outbox before it is acknowledged (the good beep);
+    Every accepted scan is durable in the outbox before it is acknowledged (the good sound);
     the station keeps working without the network and catches up when the broker returns.
+
+    In a terminal this is the station console: the scanning context, each verdict large and
+    coloured, the link, the devices and the outbox fill on one screen (Ctrl-C stops).  Piped, or
+    with --plain, it prints one line per verdict and per link or device change.
+
+    \b
+    Examples:
+      scanhub edge run --config station.yaml
+      scanhub edge run --config station.yaml --stdin          # a keyboard-wedge gun
+      scanhub edge run --config station.yaml --plain >> station.log
     """
+    from edge import console as con
     from edge.agent import EdgeAgent
     from edge.devices import DeviceError, open_devices
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cfg = load(config_path)
+    full = sys.stdout.isatty() and not plain
     with outbox_errors(config_path, cfg.outbox):
         agent = EdgeAgent(cfg)
         try:
@@ -65,18 +98,23 @@ def run(config_path, use_stdin, verbose):
         except BaseException:
             agent.outbox.close()
             raise
-
-    def show(device, text, verdict):
-        click.echo(f"[{device}] {verdict}" + ("" if verdict.accepted else "\a"))
-        sys.stdout.flush()
+    screen = con.StationScreen(agent)
+    if full:
+        sounds = con.Sounds(screen.ring, good_sound, error_sound)
+        show = con.full_screen_verdict(screen, sounds)
+    else:
+        sounds = con.Sounds(lambda s: None, good_sound, error_sound)
+        show = con.plain_verdict(screen, sounds, bells=sys.stdout.isatty())   # a pipe hears nothing
     try:
         open_devices(agent, cfg.devices, on_verdict=show)
     except DeviceError as e:
         agent.stop()
         raise click.ClickException(str(e))
-    click.echo(f"station {cfg.station} (site {cfg.site}) running; outbox {cfg.outbox}; broker {cfg.broker}")
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: done.set())
+
+    def scan_line(line):
+        show("stdin", line, agent.capture.scan(line, device="stdin"))
 
     def read_stdin():
         # its own thread, so SIGTERM stops the station at once even while the gun is idle
@@ -84,12 +122,20 @@ def run(config_path, use_stdin, verbose):
             if done.is_set():
                 return
             if line.strip():
-                show("stdin", line.strip(), agent.capture.scan(line.strip(), device="stdin"))
-    if use_stdin:
+                scan_line(line.strip())
+    keyboard = None
+    if use_stdin and full and sys.stdin.isatty():
+        keyboard = con.Keyboard(screen, scan_line)
+    elif use_stdin:
         threading.Thread(target=read_stdin, name="stdin", daemon=True).start()
     try:
-        while not done.wait(0.5):
-            pass
+        if full:
+            with keyboard or contextlib.nullcontext():
+                con.run_full_screen(agent, screen, sounds, done, keyboard)
+        else:
+            click.echo(f"station {cfg.station} (site {cfg.site}) running; outbox {cfg.outbox}; broker {cfg.broker}")
+            sys.stdout.flush()
+            con.run_plain(agent, screen, done)
     except KeyboardInterrupt:
         pass
     agent.stop()
@@ -108,7 +154,17 @@ def _read_outbox(cfg: StationConfig):
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def status(config_path, as_json):
-    """Outbox depth and fill level, last acknowledgement, configuration version, clock offset."""
+    """Link (online, or offline since when), devices, outbox depth and fill level, last
+    acknowledgement, configuration version, clock offset.
+
+    Devices are listed while the station runs (``devices`` in --json: type, id, port, state,
+    connected, and a scale's last weight_g); a stopped station shows none (null in --json).
+
+    \b
+    Examples:
+      scanhub edge status --config station.yaml
+      scanhub edge status --config station.yaml --json
+    """
     cfg = load(config_path)
     with outbox_errors(config_path, cfg.outbox):
         st = _status(cfg)
@@ -119,6 +175,9 @@ def status(config_path, as_json):
         return
     u = st["usage"]
     state = ("online" if st["online"] else "running, broker unreachable") if st["running"] else "not running"
+    if st["running"] and st.get("link_since_ms"):
+        from edge.console import clock_text
+        state += f" since {clock_text(st['link_since_ms'])}"
     click.echo(f"station {st['station']} (site {st['site']}): {state}; outbox epoch {st['epoch']}")
     click.echo(f"  outbox: {st['outbox']['pending']} pending ({u['fraction']:.1%} of {u['limit']}), "
                f"{st['outbox']['acked']} acked, {st['outbox']['rejected']} rejected by the hub, "
@@ -129,6 +188,9 @@ def status(config_path, as_json):
         click.echo(f"  WARNING: {st['lost_commits']}; the station starts a new epoch when it starts")
     if st["config_error"]:
         click.echo(f"  WARNING: {st['config_error']}")
+    from edge.console import status_lines
+    for line in status_lines(st):
+        click.echo(line)
     click.echo(f"  config: {version or 'none yet (the hub has not been reached)'}")
     from contract.clock import iso
     click.echo(f"  last ack: {iso(last_ack) if last_ack else 'never'}")
@@ -151,7 +213,9 @@ def _status(cfg: StationConfig) -> dict:
               "running": running, "outbox": ob.counts(), "usage": ob.usage(),
               "config_version": version, "last_ack_ms": last_ack, "clock_offset_ms": live.get("clock_offset_ms"),
               "rtt_ms": live.get("rtt_ms"), "clock_synced_boots": len(offsets), "epoch": ob.epoch,
-              "config_error": live.get("config_error"), "lost_commits": ob.lost_commits()}
+              "config_error": live.get("config_error"), "lost_commits": ob.lost_commits(),
+              "link_since_ms": live.get("link_since_ms") if running else None,
+              "devices": live.get("devices", []) if running else None}
     finally:
         ob.close()
     return st
@@ -159,44 +223,97 @@ def _status(cfg: StationConfig) -> dict:
 
 @edge.command()
 @config_option
-@click.argument("scan_id")
-@click.option("--reason", required=True, help="Why the scan is deleted (kept in the audit trail).")
-@click.option("--operator", default=None, help="Staff code of who deletes it.")
-def delete(config_path, scan_id, reason, operator):
-    """Delete a scan with an audit tombstone (the hub reports it)."""
+@click.argument("scan_ids", metavar="SCAN_ID...", nargs=-1, required=True)
+@click.option("--reason", required=True, help="Why the scans are deleted (kept in the audit trail).")
+@click.option("--operator", default=None, help="Staff code of who deletes them.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object: deleted (id, seq, uploaded) and failed (id, error) lists.")
+def delete(config_path, scan_ids, reason, operator, as_json):
+    """Delete scans with an audit tombstone each (the hub reports them).
+
+    Each SCAN_ID (from `scanhub edge outbox`) is deleted on its own: one that is not in the
+    outbox is reported and the others are still deleted; the exit status is 1 when any failed.
+
+    \b
+    Examples:
+      scanhub edge delete --config station.yaml 3f2a... --reason "label printed twice" --operator 1002
+      scanhub edge delete --config station.yaml ID1 ID2 --reason "test scans" --json
+    """
     from edge.clock import wall_ms
     cfg = load(config_path)
+    deleted, failed = [], []
     with outbox_errors(config_path, cfg.outbox):
         ob = _read_outbox(cfg)
         try:
-            d = ob.delete(scan_id, reason, operator, wall_ms())
-        except (KeyError, ValueError) as e:
-            raise click.ClickException(str(e.args[0]))
+            for scan_id in scan_ids:
+                try:
+                    d = ob.delete(scan_id, reason, operator, wall_ms())
+                except (KeyError, ValueError) as e:
+                    failed.append({"id": scan_id, "error": str(e.args[0])})
+                    continue
+                deleted.append(d)
         finally:
             ob.close()
-    click.echo(f"deleted scan {scan_id} (seq {d['seq']}; {'was' if d['uploaded'] else 'was not'} at the hub yet)")
+    if as_json:
+        click.echo(json.dumps({"deleted": deleted, "failed": failed}, ensure_ascii=False))
+    else:
+        for d in deleted:
+            click.echo(f"deleted scan {d['id']} (seq {d['seq']}; {'was' if d['uploaded'] else 'was not'} at the hub yet)")
+        for f in failed:
+            click.echo(f"not deleted {f['id']}: {f['error']}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+STATES = ("pending", "acked", "rejected")            # the outbox's state numbers 0, 1, 2, by name
+OUTBOX_COLUMNS = ("seq", "state", "kind", "waybill", "id", "edge_ms", "operator", "device", "reason")
+
+
+def outbox_rows(rows: list[dict]) -> list[dict]:
+    """Outbox rows for output: the state by name (``"pending"``, not 0)."""
+    return [dict(r, state=STATES[r["state"]]) for r in rows]
 
 
 @edge.command()
 @config_option
-@click.option("--state", type=click.Choice(["pending", "acked", "rejected"]), default=None)
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def outbox(config_path, state, limit, as_json):
-    """List scans in the outbox."""
+@click.option("--state", type=click.Choice(STATES), default=None, help="Only scans in this state.")
+@click.option("--limit", default=50, show_default=True, help="At most this many scans, oldest first.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="table (terminal), csv (columns: " + ", ".join(OUTBOX_COLUMNS) + "), or json "
+                   "(an array of the scans, each with its state by name).")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+def outbox(config_path, state, limit, fmt, as_json):
+    """List scans in the outbox with their state: pending (not yet acknowledged by the hub),
+    acked, or rejected by the hub (with its reason).
+
+    \b
+    Examples:
+      scanhub edge outbox --config station.yaml --state pending
+      scanhub edge outbox --config station.yaml --format csv --limit 1000 > outbox.csv
+      scanhub edge outbox --config station.yaml --json
+    """
     cfg = load(config_path)
     with outbox_errors(config_path, cfg.outbox):
         ob = _read_outbox(cfg)
         try:
-            rows = ob.scans({"pending": 0, "acked": 1, "rejected": 2}.get(state), limit)
+            rows = outbox_rows(ob.scans(STATES.index(state) if state else None, limit))
         finally:
             ob.close()
-    for r in rows:
-        if as_json:
-            click.echo(json.dumps(r, ensure_ascii=False))
-        else:
-            st = ("pending", "acked", "rejected")[r["state"]]
-            click.echo(f"{r['seq']:>8} {st:<8} {r['kind']:<8} {r['waybill']:<20} {r['id']}"
+    fmt = "json" if as_json else fmt
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False))
+    elif fmt == "csv":
+        import csv
+        import io
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(OUTBOX_COLUMNS)
+        for r in rows:
+            w.writerow(["" if r.get(c) is None else r.get(c) for c in OUTBOX_COLUMNS])
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        for r in rows:
+            click.echo(f"{r['seq']:>8} {r['state']:<8} {r['kind']:<8} {r['waybill']:<20} {r['id']}"
                        + (f"  ({r['reason']})" if r.get("reason") else ""))
 
 
@@ -204,10 +321,20 @@ def outbox(config_path, state, limit, as_json):
 @config_option
 @click.option("--since-hours", type=float, default=None,
               help="Count dispatch scans of the last H hours (default: since the hub's forecast was made).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-def forecast(config_path, since_hours, as_json):
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="table (counts, then at most 50 of each list), csv (every row: waybill,problem with "
+                   "problem missing or extra), or json (one object: generated_ms, expected, dispatched, "
+                   "missing, extra).")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+def forecast(config_path, since_hours, fmt, as_json):
     """Pre-dispatch comparison: parcels this site holds that were not dispatch-scanned (missing),
-    and dispatch scans of parcels it was not expected to hold (extra).  Works offline."""
+    and dispatch scans of parcels it was not expected to hold (extra).  Works offline.
+
+    \b
+    Examples:
+      scanhub edge forecast --config station.yaml
+      scanhub edge forecast --config station.yaml --since-hours 2 --format csv > check.csv
+    """
     from edge.clock import wall_ms
     from edge.predispatch import predispatch
     cfg = load(config_path)
@@ -219,8 +346,18 @@ def forecast(config_path, since_hours, as_json):
             res = predispatch(ob, json.loads(fc) if fc else None, since)
         finally:
             ob.close()
-    if as_json:
+    fmt = "json" if as_json else fmt
+    if fmt == "json":
         click.echo(json.dumps(res))
+        return
+    if fmt == "csv":
+        import csv
+        import io
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["waybill", "problem"])
+        w.writerows([wb, problem] for problem in ("missing", "extra") for wb in res[problem])
+        click.echo(buf.getvalue(), nl=False)
         return
     if res["generated_ms"] is None:
         click.echo("no forecast from the hub yet: comparing with this station's own scans only")

@@ -2,12 +2,17 @@
 
 Scanners feed ``Capture.scan``; a wireless gun's batch records carry their own kind, operator and
 scan time.  A scale becomes the capture's weight source: an arrival scan takes the scale's next
-*fresh stable* reading, and is refused when none comes in time.
+*fresh stable* reading, and is refused when none comes in time ("let the parcel settle"), or at
+once when the scale is not connected ("scale not connected").
+
+``device_states(agent)`` is what the station console and ``scanhub edge status`` show of each
+device: type, id, port, whether it is connected, and a scale's last weight.
 """
 from __future__ import annotations
 
 import logging
 
+from edge.capture import NoWeight
 from edge.errors import EdgeError
 
 log = logging.getLogger("scanhub.edge.devices")
@@ -37,8 +42,12 @@ def open_devices(agent, specs: list[dict], on_verdict=None) -> list:
                 from drivers.scale import open_scale
                 dev = open_scale(spec["port"], protocol=spec["protocol"], **opts)
 
-                def weight(dev=dev):
+                def weight(dev=dev, port=str(spec.get("id") or spec["port"])):
+                    if dev.owner.state != "connected":
+                        raise NoWeight(f"scale not connected ({port}): plug the scale in, then scan again")
                     r = dev.stable_weight(STABLE_WAIT_S)
+                    if r is None and dev.owner.state != "connected":
+                        raise NoWeight(f"scale not connected ({port}): plug the scale in, then scan again")
                     return r.grams if r is not None and r.stable and not (r.overload or r.underload) else None
                 agent.capture.weight_source = weight
             else:
@@ -69,6 +78,32 @@ def open_devices(agent, specs: list[dict], on_verdict=None) -> list:
             for dev in opened:
                 dev.close()
             raise DeviceError(f"cannot open {spec['type']} {spec.get('port')}: {e}") from e
+        dev.scanhub_spec = spec          # what device_states() names it by
         opened.append(dev)
     agent.devices.extend(opened)
     return opened
+
+
+def device_state(dev) -> dict:
+    """One device as the console shows it: ``type``, ``id``, ``port``, ``protocol``, ``state``
+    (``connected`` / ``reconnecting`` / ``closed``), ``connected`` and, for a scale, ``weight_g``
+    and ``stable`` of its latest reading (``None`` while it is away or has sent nothing); the
+    port's counters ``frames``, ``bad_frames``, ``reconnects`` and ``last_error`` when it has them."""
+    spec = getattr(dev, "scanhub_spec", {}) or {}
+    try:
+        st = dev.status()
+    except Exception as e:                     # a driver that cannot say is shown as not connected
+        st = {"state": f"unknown ({e})"}
+    out = {"type": spec.get("type", "device"), "id": str(spec.get("id") or spec.get("port") or "?"),
+           "port": spec.get("port"), "protocol": spec.get("protocol"), "state": st.get("state"),
+           "connected": st.get("state") == "connected"}
+    out.update({k: st[k] for k in ("frames", "bad_frames", "reconnects", "last_error") if k in st})
+    if out["type"] == "scale":
+        r = dev.latest() if hasattr(dev, "latest") else None
+        out["weight_g"] = r.grams if r is not None else None
+        out["stable"] = bool(r.stable) if r is not None else None
+    return out
+
+
+def device_states(agent) -> list[dict]:
+    return [device_state(d) for d in agent.devices]

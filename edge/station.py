@@ -7,6 +7,8 @@
     tls: {ca: /etc/scanhub/ca.pem}    # optional: cert, key, insecure
     outbox: /var/lib/scanhub/st-100-1.db
     limits: {max_pending: 2000000, max_age_days: 30, keep_acked_days: 7}
+    staff: ["1001", "1002"]           # optional: staff codes accepted before the hub is first reached
+    idle_logout_min: 30               # optional: log an operator out after 30 minutes without a scan
     devices:
       - {type: scanner, protocol: serial, port: /dev/serial/by-id/usb-…, id: gun-1}
       - {type: scale, protocol: toledo-continuous, port: /dev/ttyUSB0}
@@ -49,6 +51,10 @@ class StationConfig:
     devices: list[dict] = field(default_factory=list)
     batch_size: int = 500
     window: int = 8
+    # staff codes accepted before the station first reached the hub (None: any; a station file
+    # without ``staff`` gives [] - such a station accepts no staff until the hub configures it)
+    staff: list[str] | None = None
+    idle_logout_min: float | None = None
 
     @classmethod
     def load(cls, path: str) -> "StationConfig":
@@ -70,7 +76,7 @@ class StationConfig:
         if not isinstance(raw, dict):
             raise StationFileError(f"{source}: must be a mapping with station, site, broker, …")
         known = {"station", "site", "broker", "username", "password", "tls", "outbox", "limits", "devices",
-                 "batch_size", "window"}
+                 "batch_size", "window", "staff", "idle_logout_min"}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise StationFileError(f"{source}: unknown keys {unknown} (known: {', '.join(sorted(known))})")
@@ -102,6 +108,14 @@ class StationConfig:
             raise StationFileError(f"{source}: batch_size must be 1..5000 scans, not {batch_size}")
         if not 1 <= window <= 1000:
             raise StationFileError(f"{source}: window must be 1..1000 batches in flight, not {window}")
+        staff = raw.get("staff") or []
+        if not isinstance(staff, list) or not all(isinstance(c, (str, int)) and not isinstance(c, bool)
+                                                   and str(c).strip() for c in staff):
+            raise StationFileError(f"{source}: staff must be a list of staff codes, like [\"1001\", \"1002\"]")
+        idle = raw.get("idle_logout_min")
+        if idle is not None:
+            if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not idle > 0:
+                raise StationFileError(f"{source}: idle_logout_min must be a number of minutes above 0, not {idle!r}")
         broker = str(raw.get("broker") or cls.broker)
         try:
             BrokerURL.parse(broker)
@@ -121,7 +135,8 @@ class StationConfig:
         return cls(station=station, site=str(raw["site"]), broker=broker,
                    username=raw.get("username"), password=raw.get("password"), tls=tls,
                    outbox=str(raw.get("outbox") or f"{station}.outbox.db"), limits=lim, devices=devices,
-                   batch_size=batch_size, window=window)
+                   batch_size=batch_size, window=window, staff=[str(c).strip() for c in staff],
+                   idle_logout_min=float(idle) if idle is not None else None)
 
     def check_outbox_path(self, source: str = "station file") -> None:
         """The outbox must be a file we can create and write in a real folder (not /proc, /sys)."""

@@ -19,6 +19,7 @@ import threading
 from contract import protocol as P
 from contract.broker import make_client
 from contract.config import verify_config
+from contract.version import SOFTWARE_VERSION
 from edge.clock import StationClock, mono_ms, wall_ms
 from edge.outbox import Outbox, OutboxError
 
@@ -39,7 +40,7 @@ class Uplink:
     def __init__(self, station: str, site: str, outbox: Outbox, clock: StationClock, broker_url: str, *,
                  username: str | None = None, password: str | None = None, tls: dict | None = None,
                  batch_size: int = 500, window: int = 8, fresh_window: int = 4, ack_timeout_s: float = 10.0,
-                 status_every_s: float = 5.0, probe_every_s: float = 60.0,
+                 status_every_s: float = P.STATUS_EVERY_S, probe_every_s: float = 60.0,
                  on_config=None, on_forecast=None, extra_status=None):
         self.station, self.site = station, site
         self.outbox, self.clock = outbox, clock
@@ -54,6 +55,7 @@ class Uplink:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.connected = threading.Event()
+        self.link_since_ms = wall_ms()     # UTC epoch ms of the last change online <-> offline
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -113,11 +115,14 @@ class Uplink:
             self.fresh_start = self.fresh_cursor = top
             self.back_cursor = 0
         self.stats["connects"] += 1
+        self.link_since_ms = wall_ms()
         self.connected.set()
         self._next_status = self._next_probe = 0
         self._wake.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        if self.connected.is_set():
+            self.link_since_ms = wall_ms()
         self.connected.clear()
 
     def _on_message(self, client, userdata, msg):
@@ -303,9 +308,12 @@ class Uplink:
         self.stats["scans_sent"] += len(rows)
 
     def _status_payload(self, online: bool = True, running: bool = True) -> bytes:
+        # fields: contract.protocol.STATUS_FIELDS; epoch and max_seq let the hub see scans it lacks
+        # even when the station makes no new ones (`hub gaps` after a restore, docs/operations.md)
         st = {"online": online, "running": running, "site": self.site, "outbox_depth": self.outbox.pending,
               "config_version": self.config_version, "clock_offset_ms": self.clock.wall_offset_ms,
-              "rtt_ms": self.clock.rtt_ms, "last_ack_ms": self.last_ack_ms, "ts": wall_ms()}
+              "rtt_ms": self.clock.rtt_ms, "last_ack_ms": self.last_ack_ms, "ts": wall_ms(),
+              "software_version": SOFTWARE_VERSION, "epoch": self.outbox.epoch, "max_seq": self.outbox.max_seq()}
         if self.extra_status:
             st.update(self.extra_status())
         return P.encode(st)

@@ -29,7 +29,7 @@ def test_cradle_upload_commits_together_with_a_verdict_each(tmp_path, cfg):
     items.append(dict(items[0]))                                   # the gun re-sent a record
     verdicts = c.scan_batch(items)
     assert [v.outcome for v in verdicts] == ["accepted", "accepted", "refused"] + ["accepted"] * 3 + ["refused"]
-    assert "repeat scan" in verdicts[-1].reason and "does not match" in verdicts[2].reason
+    assert "repeat scan" in verdicts[-1].reason and "not a waybill number" in verdicts[2].reason
     stored = ob.scans()
     assert [s["waybill"] for s in stored] == good
     assert stored[0]["edge_ms"] == 1_795_600_000_000               # the record keeps its own scan time

@@ -121,9 +121,9 @@ def test_expected_arrival_uses_the_next_departure_of_the_shift():
     # 2024-06-01 09:00 +08:00 is after today's 08:00 departure: the next one is tomorrow 08:00
     t = localtime.parse_time("2024-06-01T09:00")
     exp = facts.expected_arrival("90", "91", "S", t, ctx)
-    assert localtime.format_ms(exp) == "2024-06-02 12:00:00"
+    assert localtime.format_ms(exp) == "2024-06-02 12:00:00 UTC+08:00"
     t2 = localtime.parse_time("2024-06-01T07:59")
-    assert localtime.format_ms(facts.expected_arrival("90", "91", None, t2, ctx)) == "2024-06-01 12:00:00"
+    assert localtime.format_ms(facts.expected_arrival("90", "91", None, t2, ctx)) == "2024-06-01 12:00:00 UTC+08:00"
     assert facts.expected_arrival("10", "90", None, t, ctx) == t + context.DEFAULT_TRANSIT_MIN * 60_000
 
 

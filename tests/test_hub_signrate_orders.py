@@ -90,7 +90,7 @@ def test_platform_orders_assignment_pickup_transfer_counts(store):
     with pytest.raises(po.OrderError, match="unknown site"):
         po.load_coverage([{"site": "77", "province": "33"}])
     counts = po.import_orders(po.parse_orders(open("sim/orders-sample.csv").read(), "csv"))
-    assert counts == {"accepted": 3, "failed": 2, "duplicate": 1}
+    assert counts == {"accepted": 3, "failed": 2, "duplicate": 1, "skipped": 0}
     by_no = {o["order_no"]: o for o in po.orders()}
     assert by_no["TB1001"]["site"] == "10" and by_no["TB1002"]["site"] == "11"      # district rule wins
     assert by_no["TB1004"]["accept"] == "failed" and "no site covers 31-3101-310101" in by_no["TB1004"]["reason"]

@@ -91,7 +91,7 @@ def test_configuration_is_cached_for_offline_work(hub_service, broker, tmp_path)
         assert offline.config["version"] == version
         c = offline.capture
         c.scan("%KRECEIVE"), c.scan("%P1002")
-        assert "check character" in c.scan(wb(1)[:-1] + ("0" if wb(1)[-1] != "0" else "1")).reason
+        assert "check digit wrong" in c.scan(wb(1)[:-1] + ("0" if wb(1)[-1] != "0" else "1")).reason
         assert c.scan(wb(2)).accepted
     finally:
         offline.stop()

@@ -118,15 +118,23 @@ def test_edge_killed_while_scanning_every_accepted_scan_arrives_once(hub_service
         assert "running" in read_line(edge.stdout, what="the station to start")
         # the configuration must be there before the scans validate against it
         wait_for(lambda: os.path.exists(tmp_path / "edge.db"), what="outbox file")
+        wait_for(lambda: json.loads(subprocess.run([sys.executable, CLI, "edge", "status", "--config", str(station),
+                                                    "--json"], capture_output=True, text=True, cwd=ROOT).stdout
+                                    or "{}").get("config_version"), what="the hub's configuration")
         edge.stdin.write("%KRECEIVE\n%P1002\n")
         edge.stdin.flush()
+
+        def verdict():       # link changes are printed between the verdicts
+            while (line := read_line(edge.stdout, what="a verdict")).startswith("link: "):
+                pass
+            return line
         for _ in range(2):
-            line = read_line(edge.stdout, what="a verdict")
+            line = verdict()
             assert "control" in line, line
         for i in range(400):
             edge.stdin.write(wb(i) + "\n")
             edge.stdin.flush()
-            line = read_line(edge.stdout, what="a verdict")
+            line = verdict()
             if "accepted" in line:
                 accepted.append(line.split()[-1])
             if len(accepted) == 250:

@@ -36,8 +36,9 @@ class Station:
         self.cfg = os.path.join(work, f"{sid}.yaml")
         self.outbox = os.path.join(work, f"{sid}.db")
         with open(self.cfg, "w") as f:
+            # its operator is listed: the station scans from its first second, before the hub configures it
             yaml.safe_dump({"station": sid, "site": site, "broker": broker_url, "outbox": self.outbox,
-                            "batch_size": 50}, f)
+                            "batch_size": 50, "staff": [operator]}, f)
         self.next = block * 10_000_000
         self.proc = None
         self.lock = threading.Lock()

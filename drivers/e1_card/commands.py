@@ -138,7 +138,9 @@ def _scan_status(scan_file, span_no, as_json) -> bool:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Write system.conf and chan_dahdi.conf here instead of printing them.")
 @click.option("--zone", default="cn", show_default=True, help="DAHDI tone zone (loadzone/defaultzone).")
-def config(gen, trunks_path, out_dir, zone):
+@click.option("--json", "as_json", is_flag=True,
+              help='Print JSON: {"files": [paths]} with --out, else {"system.conf": text, "chan_dahdi.conf": text}.')
+def config(gen, trunks_path, out_dir, zone, as_json):
     """Generate /etc/dahdi/system.conf and chan_dahdi-style channel settings from a trunk file."""
     from .dahdi import chan_dahdi_conf, system_conf
     from .trunks import load_trunks
@@ -152,7 +154,13 @@ def config(gen, trunks_path, out_dir, zone):
         for name, text in (("system.conf", sysconf), ("chan_dahdi.conf", chanconf)):
             with open(os.path.join(out_dir, name), "w", encoding="utf-8") as fh:
                 fh.write(text)
-        click.echo(f"wrote {out_dir}/system.conf and {out_dir}/chan_dahdi.conf")
+        if as_json:
+            click.echo(json.dumps({"files": [os.path.join(out_dir, "system.conf"),
+                                             os.path.join(out_dir, "chan_dahdi.conf")]}))
+        else:
+            click.echo(f"wrote {out_dir}/system.conf and {out_dir}/chan_dahdi.conf")
+    elif as_json:
+        click.echo(json.dumps({"system.conf": sysconf, "chan_dahdi.conf": chanconf}))
     else:
         click.echo(sysconf)
         click.echo(chanconf)

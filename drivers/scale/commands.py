@@ -6,6 +6,7 @@ import queue
 
 import click
 
+from drivers.output import list_option, print_rows
 from drivers.port import PortError
 
 
@@ -106,14 +107,15 @@ def read_cmd(port, protocol, map_name, baud, extra, timeout, watch, as_json):
 
 def _command(what):
     @with_common
-    def run(port, protocol, map_name, baud, extra, timeout):
+    @click.option("--json", "as_json", is_flag=True, help='Print {"command": ..., "sent": true} as JSON.')
+    def run(port, protocol, map_name, baud, extra, timeout, as_json):
         from drivers.scale import ScaleError
         dev = _open(port, protocol, map_name, baud, _parse_extra(extra))
         try:
             if not dev.owner.wait_connected(timeout):
                 raise click.ClickException(f"{port}: not connected ({dev.status()['last_error']})")
             getattr(dev, what)()
-            click.echo(f"{what}: sent")
+            click.echo(json.dumps({"command": what, "sent": True}) if as_json else f"{what}: sent")
         except (ScaleError, PortError) as e:
             raise click.ClickException(str(e)) from None
         finally:
@@ -127,9 +129,15 @@ scale.command("tare")(_command("tare"))
 
 
 @scale.command("protocols")
-def protocols_cmd():
-    """List the protocols and the shipped Modbus maps."""
+@list_option
+def protocols_cmd(fmt):
+    """List the protocols and the shipped Modbus maps (JSON: [{protocol, summary}] and the
+    maps as {map, summary: "modbus map"})."""
     from drivers.scale import SCALE_PROTOCOLS, available_maps
-    for name, cls in SCALE_PROTOCOLS.items():
-        click.echo(f"{name:18} {cls.summary}")
-    click.echo("modbus maps: " + ", ".join(available_maps()))
+    rows = [{"protocol": name, "summary": cls.summary} for name, cls in SCALE_PROTOCOLS.items()]
+    if fmt == "table":
+        print_rows(rows, fmt, ["protocol", "summary"])
+        click.echo("modbus maps: " + ", ".join(available_maps()))
+        return
+    rows += [{"protocol": "modbus", "map": m, "summary": "modbus map"} for m in available_maps()]
+    print_rows(rows, fmt, ["protocol", "map", "summary"])

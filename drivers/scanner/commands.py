@@ -13,6 +13,7 @@ import time
 
 import click
 
+from drivers.output import list_option, print_rows
 from drivers.port import PortError
 
 STRING_OPTIONS = {"prefix", "suffix", "encoding", "layout", "terminators"}
@@ -167,8 +168,9 @@ def config_cmd(port, gets, sets, store, baud, timeout, as_json):
 
 
 @scanner.command("protocols")
-def protocols_cmd():
-    """List the scanner protocols."""
+@list_option
+def protocols_cmd(fmt):
+    """List the scanner protocols (JSON: [{protocol, summary}])."""
     from drivers.scanner import SCANNER_PROTOCOLS
-    for name, cls in SCANNER_PROTOCOLS.items():
-        click.echo(f"{name:13} {cls.summary}")
+    print_rows([{"protocol": name, "summary": cls.summary} for name, cls in SCANNER_PROTOCOLS.items()], fmt,
+               ["protocol", "summary"])

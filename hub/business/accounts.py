@@ -12,7 +12,11 @@
   waybills, offline too.  Any booking that lifts the balance back lifts the block.  The flag is
   derived from the balance, never toggled by hand, so it cannot drift.
 
-All amounts are integer cents; ``parse_amount`` reads ``"1234.50"`` (yuan) for the CLI.
+All amounts are integer cents; ``parse_amount`` reads what people type, in yuan, for the CLI:
+``1200``, ``99.50``, or with thousands grouped by commas, ``1,200.50``.  A comma anywhere else
+(``1,5``: a decimal comma?) is refused, never guessed.  One entry is at most
+``MAX_AMOUNT_CENTS`` (100 million yuan); above ``LARGE_AMOUNT_CENTS`` (100,000 yuan) the CLI asks
+for a confirmation (``--yes``).
 """
 from __future__ import annotations
 
@@ -29,6 +33,9 @@ from hub.store.db import database
 
 MODES = ("prepaid", "next-day")
 _AMOUNT = re.compile(r"^[0-9]+(\.[0-9]{1,2})?$")
+_GROUPED = re.compile(r"^[0-9]{1,3}(,[0-9]{3})+(\.[0-9]{1,2})?$")
+MAX_AMOUNT_CENTS = 100_000_000_00         # 100 million yuan: no single booking is larger
+LARGE_AMOUNT_CENTS = 100_000_00           # 100,000 yuan: the CLI asks before booking more
 
 
 class AccountError(HubError, ValueError):
@@ -43,15 +50,31 @@ class SiteBlocked(AccountError):
     """The site is blocked: its balance is under the warning amount."""
 
 
-def parse_amount(text: str) -> int:
-    """``"12"``, ``"12.5"``, ``"12.50"`` (yuan) -> cents; anything else is an ``AccountError``."""
-    t = str(text).strip().replace(",", "")
+def parse_amount(text: str, allow_zero: bool = False) -> int:
+    """Yuan as typed (``"12"``, ``"12.50"``, ``"1,200.50"``) -> cents; ``AccountError`` with a
+    reason in yuan for anything else: signs, zero (unless ``allow_zero``), a third decimal, a
+    comma that does not group thousands, more than ``MAX_AMOUNT_CENTS``."""
+    raw = str(text).strip()
+    if raw.startswith("-") and _AMOUNT.match(raw[1:].replace(",", "")):
+        raise AccountError(f"amount must be positive: {raw} yuan")
+    t = raw
+    if "," in t:
+        if not _GROUPED.match(t):
+            raise AccountError(f"bad amount {text!r}: a comma may only group thousands (1,200 or 1,200.50); "
+                               "decimals take a point")
+        t = t.replace(",", "")
     if not _AMOUNT.match(t):
         raise AccountError(f"bad amount {text!r}: use yuan with at most two decimals, e.g. 1200 or 99.50")
     try:
-        return int(Decimal(t) * 100)
+        cents = int(Decimal(t) * 100)
     except InvalidOperation as e:  # pragma: no cover - the regexp already filters
         raise AccountError(f"bad amount {text!r}") from e
+    if cents == 0 and not allow_zero:
+        raise AccountError(f"amount must be positive: {raw} yuan")
+    if cents > MAX_AMOUNT_CENTS:
+        raise AccountError(f"amount {format_cents(cents)} yuan is over the limit of "
+                           f"{format_cents(MAX_AMOUNT_CENTS)} yuan for one booking")
+    return cents
 
 
 def format_cents(cents: int) -> str:
@@ -92,7 +115,8 @@ def balance(code: str) -> int:
 
 def _positive(cents: int) -> int:
     if isinstance(cents, bool) or not isinstance(cents, int) or cents <= 0:
-        raise AccountError(f"amount must be a positive whole number of cents, got {cents!r}")
+        shown = f"{format_cents(cents)} yuan" if isinstance(cents, int) and not isinstance(cents, bool) else repr(cents)
+        raise AccountError(f"amount must be positive, got {shown}")
     return cents
 
 
@@ -132,7 +156,8 @@ def transfer(src: str, dst: str, cents: int, ref: str, memo: str = "") -> bool:
     source = f"transfer:{ref}"
     with database.atomic():
         if not ledger.active_lines(source) and a.mode == "prepaid" and balance(src) - cents < 0:
-            raise InsufficientFunds(f"site {src} has {format_cents(balance(src))}, cannot transfer {format_cents(cents)}")
+            raise InsufficientFunds(f"site {src} has {format_cents(balance(src))} yuan, "
+                                    f"cannot transfer {format_cents(cents)} yuan")
         e = ledger.post(source, lines, purpose="transfer", memo=memo or f"transfer {src} -> {dst} ({ref})")
         update_blocks({src, dst})
     return e is not None
@@ -152,7 +177,7 @@ def correct(source: str, memo: str) -> bool:
 
 def set_warning(code: str, cents: int) -> None:
     if isinstance(cents, bool) or not isinstance(cents, int) or cents < 0:
-        raise AccountError("warning amount must be >= 0 cents")
+        raise AccountError("the warning amount must be 0 yuan or more")
     account(code)
     with database.atomic():
         bm.Account.update(warning_cents=cents).where(bm.Account.site == code).execute()

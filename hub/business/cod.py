@@ -69,7 +69,7 @@ def pay_sender(waybill: str, sender: str = "sender") -> bool:
     fee = min(tariff.handling("cod", amount) or 0, amount) if tariff else 0
     e = ledger.post(f"cod:pay:{waybill}", {f"cod:{origin}": -amount, f"external:{sender}": amount - fee,
                                            f"site:{origin}": fee},
-                    purpose="cod-pay", memo=f"COD paid to {sender}, fee {fee}", waybill=waybill)
+                    purpose="cod-pay", memo=f"COD paid to {sender}, fee {fee / 100:.2f} yuan", waybill=waybill)
     return e is not None
 
 
@@ -81,10 +81,10 @@ def cash_due(site: str) -> int:
 def remit_cash(site: str, cents: int, ref: str) -> bool:
     """Record ``site``'s remittance of collected COD cash (no prepaid settlement)."""
     if isinstance(cents, bool) or not isinstance(cents, int) or cents <= 0:
-        raise CodError("amount must be a positive number of cents")
+        raise CodError("amount must be positive")
     source = f"cod:cash:{ref}"
     if not ledger.active_lines(source) and cents > cash_due(site):
-        raise CodError(f"site {site} owes {cash_due(site)} cents of COD cash, not {cents}")
+        raise CodError(f"site {site} owes {cash_due(site) / 100:.2f} yuan of COD cash, not {cents / 100:.2f} yuan")
     e = ledger.post(source, {f"cash:{site}": cents, f"external:{site}": -cents},
                     purpose="cod-remit", memo=f"COD cash remitted by {site}")
     return e is not None

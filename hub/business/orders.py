@@ -125,15 +125,16 @@ def assign(province: str, city: str, district: str, rules: list[bm.Coverage]) ->
 
 
 def import_orders(orders: list[dict], platform: str = "taobao") -> dict:
-    """Store new orders, assigning each to its site.  Returns counts accepted/failed/duplicate."""
+    """Store new orders, assigning each to its site.  Returns counts: accepted, failed (stored,
+    accept state failed, with the reason), duplicate, and skipped (no order number: not stored)."""
     rules = list(bm.Coverage.select())
     existing = {o.order_no for o in bm.PlatformOrder.select(bm.PlatformOrder.order_no)}
-    rows, seen, counts = [], set(), {"accepted": 0, "failed": 0, "duplicate": 0}
+    rows, seen, counts = [], set(), {"accepted": 0, "failed": 0, "duplicate": 0, "skipped": 0}
     for o in orders:
         d = {k: str(o.get(k) or "").strip() for k in FIELDS}
         no = d["order_no"]
         if not no:
-            counts["failed"] += 1          # nothing to store it under
+            counts["skipped"] += 1         # nothing to store it under
             continue
         if no in existing or no in seen:
             counts["duplicate"] += 1

@@ -6,13 +6,14 @@
 * ``monthly``: a month's scans of one kind at a site, counted and weighed per group.
 * ``signed_details``: per site, the parcels it received (sender side) or delivered (receiver
   side), signed or not, with each parcel's current status.
+* ``fee_totals``: the fees in force, summed per fee type (transit, courier, delivery, …).
 
 """
 from __future__ import annotations
 
 from contract.scan import KINDS
 from hub.business import tables as bm
-from hub.business.localtime import DEFAULT_TZ_OFFSET_MIN, TimeFormatError, format_ms, parse_time
+from hub.business.localtime import TimeFormatError, format_ms, parse_time
 from hub.errors import HubError
 
 GROUP_BY = {"receive": ("courier", "receiving courier"), "dispatch": ("peer", "next stop"),
@@ -45,8 +46,9 @@ def scan_details(site: str, kind: str, since_ms: int | None = None, until_ms: in
             for f in q.order_by(F.event_ms, F.scan_id)]
 
 
-def month_window(month: str, tz_offset_min: int = DEFAULT_TZ_OFFSET_MIN) -> tuple[int, int]:
-    """``YYYY-MM`` -> [first ms, first ms of the next month) in local network time."""
+def month_window(month: str, tz_offset_min: int | None = None) -> tuple[int, int]:
+    """``YYYY-MM`` -> [first ms, first ms of the next month) in local network time (the display zone
+    unless ``tz_offset_min`` is given)."""
     try:
         y, mo = (int(x) for x in month.split("-"))
         if not 1 <= mo <= 12:
@@ -95,3 +97,40 @@ def signed_details(site: str, side: str = "delivered", since_ms: int | None = No
              "signed_at": format_ms(p.sign_ms), "signer": p.signer or "",
              "status": p.status, "status_site": p.status_site, "status_at": format_ms(p.last_ms)}
             for p in q.order_by(tcol, P.waybill)]
+
+
+def fee_totals(since_ms: int | None = None, until_ms: int | None = None, site: str | None = None) -> list[dict]:
+    """The fees in force (each fee source's active entry), per type: how many and how much.
+
+    A fee's amount is what its payer is charged (the sum of its entry's positive postings); the
+    window is the fee's business time (the scan that caused it), ``site`` keeps fees one of whose
+    accounts is that site's.  Rows: ``{"type", "fees", "amount_cents"}``, largest type first."""
+    from peewee import fn
+    E, P = bm.JournalEntry, bm.Posting
+    latest = (E.select(E.source, fn.MAX(E.rev).alias("rev")).where(E.source.startswith("fee:"))
+              .group_by(E.source))
+    q = (E.select(E.id, E.purpose, E.action, E.value_ms)
+         .join(latest, on=((E.source == latest.c.source) & (E.rev == latest.c.rev))))
+    if since_ms is not None:
+        q = q.where(E.value_ms >= since_ms)
+    if until_ms is not None:
+        q = q.where(E.value_ms < until_ms)
+    entries = {e.id: e.purpose for e in q if e.action == "post"}
+    totals: dict[str, list[int]] = {}
+    amounts: dict[int, int] = {}
+    sites: dict[int, set] = {}
+    ids = list(entries)
+    for i in range(0, len(ids), 500):
+        for p in P.select(P.entry, P.account, P.amount_cents).where(P.entry.in_(ids[i:i + 500])).tuples():
+            eid, acct, cents = p
+            if cents > 0:
+                amounts[eid] = amounts.get(eid, 0) + cents
+            sites.setdefault(eid, set()).add(acct)
+    for eid, purpose in entries.items():
+        if site is not None and f"site:{site}" not in sites.get(eid, ()):
+            continue
+        t = totals.setdefault(purpose, [0, 0])
+        t[0] += 1
+        t[1] += amounts.get(eid, 0)
+    return [{"type": k, "fees": v[0], "amount_cents": v[1]}
+            for k, v in sorted(totals.items(), key=lambda kv: (-kv[1][1], kv[0]))]

@@ -6,15 +6,18 @@ import logging
 import os
 import signal
 import threading
+import time
 
 import click
 
 from contract.broker import BrokerURL
-from hub.cli.common import db_option, echo_json, open_store, table
+from hub.cli.backup import backup as backup_command, restore as restore_command
+from hub.cli.common import db_option, echo_json, open_store
+from hub.cli.common import done, emit, format_option, json_option, utc_option
 
 @click.group()
 def hub():
-    """Run the hub and manage its store: basic data, stations, gaps, credentials."""
+    """Run the hub and manage its store: basic data, stations, gaps, credentials, backups."""
 
 
 @hub.command()
@@ -30,8 +33,8 @@ def init(db):
 
 @hub.command()
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def check(db, as_json):
+@json_option
+def check(db, fmt):
     """Check that the hub store is readable and whole (SQLite: every page and index).
 
     Exit status 0 when it is, 1 with the problems and what to do when it is not.  A damaged store
@@ -41,7 +44,7 @@ def check(db, as_json):
     from hub.store.check import check_store
     open_store(db)
     result = check_store(TABLES)
-    if as_json:
+    if fmt == "json":
         echo_json(result)
     elif result["ok"]:
         click.echo(f"{db}: ok")
@@ -58,7 +61,8 @@ def check(db, as_json):
 @click.argument("network_file", type=click.Path(dir_okay=False))
 @db_option
 @click.option("--dry-run", is_flag=True, help="Check the file and report, write nothing.")
-def import_(network_file, db, dry_run):
+@json_option
+def import_(network_file, db, dry_run, fmt):
     """Load basic data from NETWORK_FILE (YAML: sites, stations, staff, gun users, shifts,
     next-stop rules, waybill rules, issuance; see docs/network.md).
 
@@ -69,23 +73,34 @@ def import_(network_file, db, dry_run):
     try:
         net = load_network(network_file)
     except NetworkError as e:
+        if fmt == "json":
+            echo_json({"valid": False, "imported": False, "problems": e.problems})
+            raise SystemExit(1)
         raise click.ClickException(str(e))
     counts = {k: len(v) for k, v in net.items() if isinstance(v, list)}
+    from contract.clock import zone_label
+    zone = zone_label(net["tz_offset_min"])
     if dry_run:
-        click.echo("valid: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        done({"valid": True, "imported": False, "counts": counts, "zone": zone},
+             "valid: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + f"; zone {zone}", fmt)
         return
     open_store(db, create=True)
     from hub.store.meta import get_meta
     from hub.network.basic_data import import_network
     import_network(net)
-    click.echo("imported: " + ", ".join(f"{n} {k}" for k, n in counts.items())
-               + f" (data version {get_meta('data_version')})")
+    done({"valid": True, "imported": True, "counts": counts, "zone": zone, "data_version": get_meta("data_version")},
+         "imported: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+         + f"; zone {zone} (data version {get_meta('data_version')})", fmt)
 
 
 @hub.command()
 @db_option
 @click.option("--broker", default=None, envvar="SCANHUB_BROKER",
-              help="mqtt[s]://[user@]host[:port]. Without it the hub starts its own Mosquitto on a free local port.")
+              help="mqtt[s]://[user@]host[:port]. Without it the hub starts its own Mosquitto (see --listen).")
+@click.option("--listen", default=None, metavar="HOST:PORT",
+              help="Where the hub's own Mosquitto listens, e.g. 0.0.0.0:1883 for stations on other machines. "
+                   "Recorded in the store: later starts listen there again, and `hub credentials` writes it into "
+                   "the station files. Without it (and nothing recorded): a random local port, for a throwaway run.")
 @click.option("--broker-password-file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="File holding the broker password (first line); or set SCANHUB_BROKER_PASSWORD. "
                    "Keeps the secret off the command line, where /proc/PID/cmdline shows it.")
@@ -98,17 +113,33 @@ def import_(network_file, db, dry_run):
               help="background: acknowledge scans as soon as they are committed and derive parcels, monitoring "
                    "facts and fees in a second process (seconds behind); inline: derive inside each ingest "
                    "transaction.")
-@click.option("-v", "--verbose", is_flag=True)
-def run(db, broker, broker_password_file, cred_dir, shared, tls_ca, derive, verbose):
+@click.option("--heartbeat", "heartbeat_s", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              metavar="SECONDS",
+              help="Seconds between heartbeat lines (batches, scans, stations online, derivation backlog); 0: none.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one JSON object per line on stderr, for a service manager or log shipper.")
+@click.option("-v", "--verbose", is_flag=True, help="Log INFO too: broker connections, stations going on- and offline.")
+def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, derive, heartbeat_s, log_format, verbose):
     """Run the hub: ingest scans, acknowledge them, publish station configurations."""
-    from hub.network.broker import BrokerError, ManagedBroker
+    from contract.version import SOFTWARE_VERSION
+    from hub.cli import logs
+    from hub.ingest.health import heartbeat, heartbeat_line
     from hub.ingest.service import HubService
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    open_store(db)
+    from hub.network import listen as lsn
+    from hub.network.broker import BrokerError, ManagedBroker, PortInUse
+    logs.setup(verbose, log_format)
+    out = logs.Reporter(log_format)
+    from hub.errors import HubError
+    try:
+        open_store(db)
+    except HubError as e:
+        out.fail(str(e))
     managed = None
     user = password = None
     if broker is not None:
+        if listen is not None:
+            out.fail("--listen is for the hub's own broker; with --broker the broker listens "
+                     "where its own configuration says")
         url = BrokerURL.parse(broker)
         user = url.username
         password = os.environ.get("SCANHUB_BROKER_PASSWORD") or url.password
@@ -121,120 +152,167 @@ def run(db, broker, broker_password_file, cred_dir, shared, tls_ca, derive, verb
             pw_file, acl = os.path.join(cred_dir, "passwd"), os.path.join(cred_dir, "acl")
             for p in (pw_file, acl):
                 if not os.path.exists(p):
-                    raise click.ClickException(f"{p} missing: run `scanhub hub credentials --out {cred_dir}` first")
+                    out.fail(f"{p} missing: run `scanhub hub credentials --out {cred_dir}` first")
             import yaml
             from hub.network.credentials import HUB_USER
             with open(os.path.join(cred_dir, "secrets.yaml")) as f:
                 user, password = HUB_USER, yaml.safe_load(f)[HUB_USER]
         try:
-            managed = ManagedBroker(password_file=pw_file, acl_file=acl).start()
+            address = lsn.parse_listen(listen) if listen is not None else lsn.recorded_listen()
+        except lsn.ListenError as e:
+            out.fail(str(e))
+        host, port = address if address else ("127.0.0.1", 0)
+        try:
+            managed = ManagedBroker(port=port or None, host=host, password_file=pw_file, acl_file=acl).start()
+        except PortInUse as e:
+            out.fail(f"{e}. Give the hub's broker another address with --listen HOST:PORT"
+                     + (" (the store records the last --listen; this one came from there)" if listen is None else "")
+                     + f", or use the broker already there with --broker mqtt://HOST:{e.port}")
         except BrokerError as e:
-            raise click.ClickException(str(e))
+            out.fail(str(e))
         broker = managed.url
+        if port:
+            lsn.record_listen(host, port)
+            warn = lsn.mismatch((host, port))
+            if warn:
+                out.warn(warn)
+        else:
+            out.note(f"the broker listens on a random local port ({managed.port}), a new one at every start: "
+                     "a throwaway run. For stations on other machines start it with --listen 0.0.0.0:1883 "
+                     "(kept in the store for later starts and for `hub credentials`)")
     url = BrokerURL.parse(broker)          # printed without its password
-    click.echo(f"broker: {url}" + (" (managed by this hub)" if managed else "") + (f" as {user}" if user else ""))
-    if not managed and not user and url.host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo("warning: this broker takes no credentials from the hub: stations on other machines "
-                   "can then be sent forged acknowledgements; give every station its own password "
-                   "(`scanhub hub credentials`, docs/operations.md)", err=True)
+    where = f" listening on {lsn.format_listen(managed.host or '0.0.0.0', managed.port)}" if managed else ""
+    out.say(f"broker: {url}" + (f" (managed by this hub,{where})" if managed else "") + (f" as {user}" if user else ""),
+            broker=str(url), managed=bool(managed))
+    remote = url.host not in ("127.0.0.1", "localhost", "::1") or (managed and managed.host != "127.0.0.1")
+    if not user and remote:
+        out.warn("this broker takes no credentials from the hub: stations on other machines "
+                 "can then be sent forged acknowledgements; give every station its own password "
+                 "(`scanhub hub credentials`, docs/operations.md)")
     svc = HubService(db, broker, username=user, password=password, shared=shared,
                      tls={"ca": tls_ca} if tls_ca else None, derive=derive).start()
     if not svc.wait_connected(15):
         svc.stop()
         if managed:
             managed.stop()
-        raise click.ClickException(f"cannot connect to the broker at {broker}")
-    click.echo(f"hub running on {db}; Ctrl-C to stop")
+        out.fail(f"cannot connect to the broker at {url}")
+    out.say(f"hub running on {db} (scanhub {SOFTWARE_VERSION}); Ctrl-C to stop", version=SOFTWARE_VERSION)
     if svc.derivation is not None:
-        click.echo(f"derivation: background process {svc.derivation.proc.pid}")
+        out.say(f"derivation: background process {svc.derivation.proc.pid}")
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: done.set())
+    beat_log = logging.getLogger(logs.HEARTBEAT_LOGGER)
+    beat, next_beat = None, time.monotonic() + heartbeat_s
     try:
-        while not done.wait(1.0) and svc.healthy:
-            pass
+        while not done.wait(1.0 if not heartbeat_s else min(1.0, heartbeat_s)) and svc.healthy:
+            if heartbeat_s and time.monotonic() >= next_beat:
+                beat = heartbeat(svc, beat)
+                beat_log.info(heartbeat_line(beat, heartbeat_s), extra=dict(beat, event="heartbeat"))
+                next_beat = max(next_beat + heartbeat_s, time.monotonic())     # steady, never a burst
     except KeyboardInterrupt:
         pass
     svc.stop()
     if managed:
         managed.stop()
     if not svc.healthy:       # a supervisor (systemd Restart=on-failure) starts a fresh hub
-        raise click.ClickException(f"the ingest worker died ({svc.worker_error}); exiting so the hub is restarted")
-    click.echo(f"stopped: {svc.stats['scans']} scans committed in {svc.stats['batches']} batches")
+        out.fail(f"the ingest worker died ({svc.worker_error}); exiting so the hub is restarted")
+    out.say(f"stopped: {svc.stats['scans']} scans committed in {svc.stats['batches']} batches",
+            scans=svc.stats["scans"], batches=svc.stats["batches"])
 
 
 @hub.command()
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def stations(db, as_json):
-    """Stations: online state, outbox depth, last acknowledgement, config version, clock offset."""
+@click.option("--stale-after", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Call a station stale when the hub has not heard from it for this long "
+                   "(default: 30 s, six missed status reports).")
+@format_option
+@utc_option
+def stations(db, stale_after, fmt):
+    """Stations: online, stale or offline; when last heard; software version, outbox depth, last
+    acknowledgement, config version, clock offset.
+
+    \b
+    online   it says so, and the hub heard from it within the stale limit
+    stale    it says online, but has not been heard from for longer (gone without a last will)
+    offline  it stopped, or the broker published its last will (its connection dropped)
+    never    in the network file, never heard from
+
+    Times print in the network's zone (--utc: UTC); JSON has them as UTC ISO text (last_heard,
+    last_ack) and epoch milliseconds (last_heard_ms)."""
     open_store(db)
-    from contract.clock import iso
-    from hub.network import tables as net
-    rows = []
-    for s in net.Station.select().order_by(net.Station.id):
-        rows.append({"station": s.id, "site": s.site, "online": s.online, "outbox_depth": s.outbox_depth,
-                     "last_ack": iso(s.last_ack_ms) if s.last_ack_ms else None,
-                     "last_seen": iso(s.last_seen_ms) if s.last_seen_ms else None,
-                     "config_version": s.config_version, "clock_offset_ms": s.clock_offset_ms,
-                     "rtt_ms": s.clock_rtt_ms})
-    if as_json:
-        echo_json(rows)
+    from contract.protocol import STALE_AFTER_S
+    from hub.network.stations import station_states
+    rows = station_states(stale_after_s=STALE_AFTER_S if stale_after is None else stale_after)
+    if fmt == "json":
+        emit(rows, fmt, "stations")
         return
-    table("stations", ["station", "site", "online", "outbox", "last ack", "config", "clock offset ms"],
-          [[r["station"], r["site"], "yes" if r["online"] else "no", r["outbox_depth"], r["last_ack"],
-            r["config_version"], r["clock_offset_ms"]] for r in rows])
+    shown = [{"station": r["station"], "site": r["site"], "state": r["state"],
+              "last heard": "never" if r["last_heard"] is None else _ago(r["heard_s_ago"]),
+              "software": r["software_version"], "outbox": r["outbox_depth"], "last_ack": r["last_ack"],
+              "config": r["config_version"], "clock offset ms": r["clock_offset_ms"]} for r in rows]
+    emit(shown, fmt, "stations", totals=False)
+
+
+def _ago(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} min ago"
+    if seconds < 172800:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} days ago"
 
 
 @hub.command()
 @db_option
 @click.option("--station", default=None, help="Only this station.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def gaps(db, station, as_json):
+@format_option
+def gaps(db, station, fmt):
     """Missing sequence ranges and audited deletions per station."""
     open_store(db)
     from hub.scans.gaps import gaps as compute
     rows = compute(station)
-    if as_json:
+    if fmt == "json":
         echo_json(rows)
         return
     def ranges(r):
         text = ", ".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in r["missing"][:10])
         return text + (" …" if len(r["missing"]) > 10 else "")
-    table("sequence gaps", ["station", "epoch", "max seq", "scans", "missing", "ranges", "deleted", "deleted unuploaded",
-                            "conflicts"],
-          [[r["station"], r["epoch"], r["max_seq"], r["scans"], r["missing_count"], ranges(r), r["deleted"],
-            r["deleted_unuploaded"], r["conflicts"]] for r in rows])
+    emit([{"station": r["station"], "epoch": r["epoch"], "max_seq": r["max_seq"], "scans": r["scans"],
+           "missing_count": r["missing_count"], "ranges": ranges(r), "deleted": r["deleted"],
+           "deleted_unuploaded": r["deleted_unuploaded"], "conflicts": r["conflicts"]} for r in rows],
+         fmt, "sequence gaps")
 
 
 @hub.command("dead-letters")
 @db_option
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def dead_letters(db, limit, as_json):
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="At most this many.")
+@format_option
+@utc_option
+def dead_letters(db, limit, fmt):
     """Payloads the hub could not use, with the reason (newest first)."""
     open_store(db)
     from contract.clock import iso
     from hub.scans import tables as scans
-    rows = [{"id": d.id, "received": iso(d.received_ms), "topic": d.topic, "station": d.station, "reason": d.reason,
-             "payload": bytes(d.payload)[:200].decode("utf-8", "replace")}
+    rows = [{"id": d.id, "received": iso(d.received_ms), "received_ms": d.received_ms, "topic": d.topic,
+             "station": d.station, "reason": d.reason, "payload": bytes(d.payload)[:200].decode("utf-8", "replace")}
             for d in scans.DeadLetter.select().order_by(scans.DeadLetter.id.desc()).limit(limit)]
-    if as_json:
-        echo_json(rows)
-        return
-    table("dead letters", ["id", "received", "station", "reason", "payload"],
-          [[r["id"], r["received"], r["station"], r["reason"], r["payload"][:60]] for r in rows])
+    emit(rows, fmt, "dead letters", columns=None if fmt == "json" else
+         ["id", "received_ms", "station", "reason", "payload"])
 
 
 @hub.command()
 @db_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for passwd, acl, secrets.yaml and stations/<id>.yaml.")
-@click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True,
-              help="Broker URL written into the station files.")
+@click.option("--broker", default=None,
+              help="Broker URL written into the station files (recorded for the next time). Default: the one "
+                   "written last time, else where `hub run --listen` listens.")
 @click.option("--rotate", is_flag=True, help="Generate new passwords for everyone.")
 @click.option("--hub-workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Broker users for this many hub workers (scanhub-hub, scanhub-hub-2, …): one each.")
-def credentials(db, out_dir, broker, rotate, hub_workers):
+@json_option
+def credentials(db, out_dir, broker, rotate, hub_workers, fmt):
     """Per-station broker passwords and a Mosquitto ACL (a station may only use its own topics).
 
     \b
@@ -244,14 +322,27 @@ def credentials(db, out_dir, broker, rotate, hub_workers):
     open_store(db)
     from hub.network import tables as net
     from hub.network.credentials import CredentialsError, generate
+    from hub.network.listen import remember, station_broker_url
     stations = [{"id": s.id, "site": s.site} for s in net.Station.select().order_by(net.Station.id)]
     if not stations:
         raise click.ClickException("no stations in the store: list them under `stations:` in the network file")
+    url, source = station_broker_url(broker)
     try:
-        generate(stations, out_dir, broker, rotate, hub_workers)
+        generate(stations, out_dir, url, rotate, hub_workers)
     except CredentialsError as e:
         raise click.ClickException(str(e))
-    click.echo(f"{len(stations)} station credentials, passwd and acl written to {out_dir}")
+    remember(url)              # the next run writes the same (and `hub run` warns if it moves away)
+    if BrokerURL.parse(url).host in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: {url} is this machine only: a station elsewhere cannot reach it; "
+                   "give --broker mqtt://HUB-HOST:PORT", err=True)
+    done({"stations": len(stations), "out": out_dir, "rotated": rotate, "broker": url, "broker_from": source},
+         f"{len(stations)} station credentials, passwd and acl written to {out_dir}\n"
+         f"station files point at {url} (from {source})", fmt)
+
+
+# the hub group's commands that live in modules of their own
+hub.add_command(backup_command, "backup")
+hub.add_command(restore_command, "restore")
 
 
 @hub.command()
@@ -271,12 +362,17 @@ def config(db, site, station):
 @click.command()
 @click.argument("waybill")
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object: waybill, status, events.")
-def track(waybill, db, as_json):
-    """A parcel's whole history and current status, ordered by corrected event time."""
+@format_option
+@utc_option
+def track(waybill, db, fmt):
+    """A parcel's whole history and current status, ordered by corrected event time.
+
+    Times print in the network's zone, labelled (--utc: UTC).  JSON: one object with waybill,
+    status and events (each with time as UTC ISO text and event_ms)."""
     open_store(db)
     from hub.business.tracking import track as do_track
     t = do_track(waybill)
+    as_json = fmt == "json"
     if t is None:
         if as_json:
             echo_json({"waybill": waybill, "status": "unknown", "events": []})
@@ -285,8 +381,9 @@ def track(waybill, db, as_json):
     if as_json:
         echo_json(t)
         return
-    click.echo(f"{waybill}: {t['status']} at {t['site']}" + (f" -> {t['next_site']}" if t["kind"] == "dispatch" else ""))
+    if fmt == "table":
+        click.echo(f"{waybill}: {t['status']} at {t['site']}" + (f" -> {t['next_site']}" if t["kind"] == "dispatch" else ""))
     detail = lambda e: ", ".join(f"{k}={e[k]}" for k in ("next_site", "prev_site", "courier", "weight_g", "shift", "signer") if k in e)
-    table(f"history of {waybill}", ["time (UTC)", "kind", "site", "operator", "details", "clock"],
-          [[e["time"], e["kind"] + (" (deleted)" if e.get("deleted") else ""), e["site"], e["operator"], detail(e),
-            e["clock"]] for e in t["events"]])
+    emit([{"time_ms": e["event_ms"], "kind": e["kind"] + (" (deleted)" if e.get("deleted") else ""), "site": e["site"],
+           "operator": e["operator"], "details": detail(e), "clock": e["clock"]} for e in t["events"]],
+         fmt, f"history of {waybill}")

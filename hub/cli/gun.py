@@ -11,6 +11,7 @@ import click
 
 from firmware_images import container, keys
 from firmware_images.errors import GunImageError, ImageFormatError, LinkLost
+from hub.cli.output import format_option, utc_option
 
 
 def _db_default() -> str:
@@ -87,7 +88,8 @@ def keys_group():
 @click.option("--dir", "keys_dir", type=click.Path(file_okay=False),
               help="Key directory (default $SCANHUB_KEYS or ~/.config/scanhub/keys).")
 @click.option("--force", is_flag=True, help="Replace an existing key (guns must be re-provisioned).")
-def keys_init(keys_dir, force):
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: private_file, public_file, public_key, key_id.")
+def keys_init(keys_dir, force, as_json):
     """Create the signing key pair and print the public key guns are provisioned with."""
     d = _key_dir(keys_dir)
     try:
@@ -95,6 +97,10 @@ def keys_init(keys_dir, force):
     except (GunImageError, OSError) as e:
         raise click.ClickException(str(e)) from None
     raw = keys.public_raw(key)
+    if as_json:
+        click.echo(json.dumps({"private_file": str(d / keys.PRIVATE_FILE), "public_file": str(d / keys.PUBLIC_FILE),
+                               "public_key": raw.hex(), "key_id": keys.key_id(raw).hex()}))
+        return
     click.echo(f"created {d / keys.PRIVATE_FILE} (keep it on the hub) and {d / keys.PUBLIC_FILE}")
     click.echo(f"public key {raw.hex()}  (key id {keys.key_id(raw).hex()})")
 
@@ -455,10 +461,12 @@ def flash(port, images, site, image_dir, yes, baud, chunk, timeout, db, as_json)
 @gun.command("fleet")
 @click.option("--db", default=_db_default, show_default="$SCANHUB_DB or hub.db", help="Hub store URL or path.")
 @click.option("--outdated", is_flag=True, help="Only guns whose image is not their site's current one.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def fleet_command(db, outdated, as_json):
+@format_option
+@utc_option
+def fleet_command(db, outdated, fmt):
     """Every gun the hub knows: its site, the image version it runs, and whether that is out of
     date against the hub's current data (recorded by `gun flash` and `gun inspect PORT`)."""
+    from hub.cli.common import emit
     from hub.fleet import records as fleet
 
     _connect(db)
@@ -466,18 +474,17 @@ def fleet_command(db, outdated, as_json):
     known = len(rows)
     if outdated:
         rows = [r for r in rows if r["out_of_date"]]
-    if as_json:
+    if fmt == "json":
         click.echo(json.dumps(rows))
         return
-    if not known:
+    if fmt == "table" and not known:
         click.echo("no guns recorded yet (they are recorded by `scanhub gun flash` and `gun inspect PORT`)")
         return
-    if not rows:
+    if fmt == "table" and not rows:
         click.echo(f"all {known} gun(s) run their site's current image")
         return
-    click.echo(f"{'gun':<14}{'model':<10}{'site':<8}{'image version':<28}{'status':<13}last seen")
-    for r in rows:
-        click.echo(f"{r['gun_id']:<14}{r['model']:<10}{r['site'] or '-':<8}{r['image_version'] or '-':<28}"
-                   f"{r['status']:<13}{_when(r['seen_ms'])} ({r['seen_by']})")
-    stale = sum(1 for r in rows if r["out_of_date"])
-    click.echo(f"{len(rows)} gun(s), {stale} out of date")
+    emit(rows, fmt, "guns" + (" out of date" if outdated else ""),
+         columns=["gun_id", "model", "site", "image_version", "status", "seen_ms", "seen_by"])
+    if fmt == "table":
+        stale = sum(1 for r in rows if r["out_of_date"])
+        click.echo(f"{len(rows)} gun(s), {stale} out of date")

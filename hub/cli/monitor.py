@@ -1,11 +1,9 @@
 """``scanhub monitor``: the eight monitoring diffs of a site and window (docs/hub-business.md, "Monitoring diffs")."""
 from __future__ import annotations
 
-import json
-
 import click
 
-from hub.cli.common import db_option, emit, fmt_flags, parse_when, with_store
+from hub.cli.common import db_option, echo_json, emit, output_option, parse_when, utc_option, window_text, with_store
 
 
 MONITOR_HELP = """Monitoring diffs for a site and time window (docs/hub-business.md, "Monitoring diffs").
@@ -22,8 +20,37 @@ REPORT is one of:
   prev-not-dispatched      arrived, but the previous stop has no dispatch toward the site
   rebuild                  recompute every scan fact from the scans (after a bulk load)
 
-Times: YYYY-MM-DD, YYYY-MM-DDTHH:MM (network local time) or epoch ms.
+\b
+Times: YYYY-MM-DD, YYYY-MM-DDTHH:MM (the network's zone; UTC with --utc) or epoch ms.
+Printed times carry their zone.  The printable forms (--format html, pdf) chart the counts
+per site and day.
+Examples:
+  scanhub monitor not-arrived --site 200 --since 2024-06-01
+  scanhub monitor delivered-unsigned --all-sites --format pdf > unsigned.pdf
 """
+
+
+def _day(row: dict) -> str | None:
+    from hub.business.localtime import format_ms
+    for k, v in row.items():
+        if k.endswith("_ms") and isinstance(v, int):
+            return format_ms(v)[:10]
+    return None
+
+
+def counts_chart(rows: list[dict], report_name: str):
+    """Rows per site and day (the day of each row's first time column)."""
+    from hub.cli.charts import Chart
+    counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        day = _day(r)
+        if day is None:
+            continue
+        per = counts.setdefault(str(r.get("site") or "(none)"), {})
+        per[day] = per.get(day, 0) + 1
+    series = {site: sorted(days.items()) for site, days in sorted(counts.items())}
+    return Chart("bar", f"{report_name}: parcels per site and day", series, xlabel="day", ylabel="parcels",
+                 legend="site")
 
 
 @click.command("monitor", help=MONITOR_HELP)
@@ -35,23 +62,26 @@ Times: YYYY-MM-DD, YYYY-MM-DDTHH:MM (network local time) or epoch ms.
 @click.option("--as-of", help="Judge overdue parcels as of this time (default: now).")
 @click.option("--grace-min", type=click.IntRange(0), default=120, show_default=True,
               help="Grace after the expected arrival (dispatched-not-arrived).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
-@click.option("--html", "as_html", is_flag=True, help="Print a printable HTML document.")
+@output_option(aliases=("csv", "html"))
+@utc_option
 @db_option
 @with_store
-def monitor(report_name, site, all_sites, since, until, as_of, grace_min, as_json, as_csv, as_html):
+def monitor(report_name, site, all_sites, since, until, as_of, grace_min, fmt):
     from hub.business import facts, fees, monitoring
-    fmt = fmt_flags(as_json, as_csv, as_html)
     if report_name == "rebuild":
         n = facts.rebuild_all()
         fees.reprice()
-        click.echo(json.dumps({"waybills": n}) if as_json else f"rebuilt facts of {n} waybill(s)")
+        if fmt == "json":
+            echo_json({"waybills": n})
+        else:
+            click.echo(f"rebuilt facts of {n} waybill(s)")
         return
     if report_name not in monitoring.REPORTS:
         raise click.UsageError(f"unknown report {report_name!r}; one of: {', '.join(monitoring.REPORTS)}, rebuild")
     if not site and not all_sites:
         raise click.UsageError("--site is required (or --all-sites)")
-    rows = monitoring.report(report_name, None if all_sites else site, parse_when(since), parse_when(until),
+    since_ms, until_ms = parse_when(since), parse_when(until)
+    rows = monitoring.report(report_name, None if all_sites else site, since_ms, until_ms,
                              as_of_ms=parse_when(as_of), grace_min=grace_min)
-    emit(rows, fmt, f"{report_name} — site {site or 'all'}")
+    emit(rows, fmt, f"{report_name} — site {site or 'all'}", window=window_text(since_ms, until_ms),
+         chart=counts_chart(rows, report_name) if fmt in ("html", "pdf") else None)

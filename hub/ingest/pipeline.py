@@ -48,11 +48,11 @@ _derive = derive
 
 
 def commit(scans: list[dict], deletions: list[dict] = (), received_ms: int | None = None,
-           derive: bool = True) -> tuple[list[dict], list[tuple[dict, str]]]:
-    """Commit a batch (``hub.scans.commit.commit_scans``) and derive its waybills in the same
-    transaction, or with ``derive=False`` mark them dirty for the background derivation.
-    Returns ``(committed, rejected)``."""
-    return commit_scans(scans, deletions, received_ms, derive=_derive if derive else None)
+           derive: bool = True, rows: list | None = None) -> tuple[list[dict], list[tuple[dict, str]]]:
+    """Commit a batch (``hub.scans.commit.commit_scans``; ``rows``: its ``validate_scans`` when
+    done already) and derive its waybills in the same transaction, or with ``derive=False`` mark
+    them dirty for the background derivation.  Returns ``(committed, rejected)``."""
+    return commit_scans(scans, deletions, received_ms, derive=_derive if derive else None, rows=rows)
 
 
 def derive_dirty(limit: int = 500) -> int:

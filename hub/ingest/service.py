@@ -27,7 +27,7 @@ from hub.business.forecast import site_forecast
 from hub.ingest import pipeline
 from hub.network import station_config
 from hub.network import tables as net
-from hub.scans.commit import dead_letter, dead_letter_item
+from hub.scans.commit import dead_letter, dead_letter_item, validate_scans
 from hub.schema import connect
 from hub.store.db import database, is_store_failure
 from hub.store.meta import get_meta
@@ -42,8 +42,54 @@ FORECAST_EVERY_S = 30.0    # how often each site's pre-dispatch forecast is repu
 RESTART_EVERY_S = 10.0     # the least time between two restarts of a dying derivation process
 
 
+class Incoming:
+    """A message as the worker takes it: topic, payload and, for a batch of scans, the batch
+    decoded and each scan checked against the schema (``decode``: pure, no store, so the network
+    thread does it while the worker commits the batches before it)."""
+    __slots__ = ("topic", "payload", "retain", "station", "what", "decoded", "batch", "rows", "error")
+
+    def __init__(self, topic: str, payload: bytes, retain: bool = False):
+        self.topic, self.payload, self.retain = topic, payload, retain
+        self.station, self.what = P.parse_topic(topic) or (None, None)
+        self.decoded, self.batch, self.rows, self.error = False, None, None, None
+
+    def decode(self) -> None:
+        """Sets ``batch`` and ``rows`` (``hub.scans.commit.validate_scans``), or ``error``: why the
+        payload is not a batch at all."""
+        try:
+            batch = json.loads(self.payload)
+            if not isinstance(batch, dict):
+                raise ValueError("payload is not a JSON object")
+            if batch.get("v") != P.VERSION:
+                raise ValueError(f"unsupported payload version {batch.get('v')!r} (hub speaks {P.VERSION})")
+            scans, deletions = batch.get("scans", []), batch.get("deletions", [])
+            if not isinstance(scans, list) or not isinstance(deletions, list):
+                raise ValueError("scans and deletions must be lists")
+            if _SURROGATE_ESCAPE.search(self.payload):       # rare: check the whole text is UTF-8
+                json.dumps(batch, ensure_ascii=False).encode("utf-8")
+        except ValueError as e:                             # the Unicode errors are ValueErrors too
+            self.error = "a string holds a lone UTF-16 surrogate (not text)" if isinstance(e, UnicodeEncodeError) \
+                else str(e)
+        else:
+            batch["scans"], batch["deletions"] = scans, deletions
+            self.batch, self.rows = batch, validate_scans(scans)
+        self.decoded = True
+
+
 def _get(item, key):
     return item.get(key) if isinstance(item, dict) else None
+
+
+def _heard_ms(status: dict, retained: bool, now: int) -> int | None:
+    """When the hub heard a station's status: now for one it sent now; for one the broker kept
+    (retained), the time the station made it, on hub time (``ts`` + the station's clock offset),
+    at most now."""
+    if not retained:
+        return now
+    ts, offset = status.get("ts"), status.get("clock_offset_ms")
+    if type(ts) is not int:
+        return None
+    return min(now, ts + (offset if type(offset) is int else 0))
 
 
 class HubService:
@@ -122,20 +168,28 @@ class HubService:
         prefix = "$share/scanhub-hub/" if self.shared else ""
         client.subscribe([(f"{prefix}{P.ROOT}/+/{P.SCANS}", 1), (f"{P.ROOT}/+/{P.STATUS}", 1),
                           (f"{prefix}{P.ROOT}/+/{P.TIME}", 0)])
+        log.info("connected to the broker at %s", self.broker)
         self.connected.set()
         self.published_config.clear()     # the broker may have lost retained configs
         self._config_due.set()
         self._next_forecast = 0.0
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        if self.connected.is_set() and not self.stopping.is_set():
+            log.warning("lost the broker at %s (%s); reconnecting", self.broker, reason_code)
         self.connected.clear()
 
     def _on_message(self, client, userdata, msg):
-        parsed = P.parse_topic(msg.topic)
-        if parsed and parsed[1] == P.TIME:
-            self._answer_time(parsed[0], msg.payload)
+        item = Incoming(msg.topic, msg.payload, bool(msg.retain))
+        if item.what == P.TIME:
+            self._answer_time(item.station, msg.payload)
             return
-        self.inbox.put(msg)
+        if item.what == P.SCANS:
+            try:             # decoded here, while the worker commits the batches before it
+                item.decode()
+            except Exception:               # never in the network thread: the worker tries again
+                log.exception("decoding a batch on %s failed; the worker decodes it", msg.topic)
+        self.inbox.put(item)
 
     def _answer_time(self, station: str, payload: bytes) -> None:
         try:
@@ -238,38 +292,29 @@ class HubService:
     def _handle(self, msgs) -> None:
         batches, statuses = [], []
         for msg in msgs:
-            station, what = P.parse_topic(msg.topic) or (None, None)
+            station, what = msg.station, msg.what
             if what == P.SCANS:
                 batch = self._parse_batch(station, msg)
                 if batch is not None:
                     batches.append(batch)
             elif what == P.STATUS:
-                statuses.append((station, msg.payload))
+                statuses.append((station, msg.payload, bool(msg.retain)))
         if batches:
             self._commit(batches)
-        for station, payload in statuses:
-            self._status(station, payload)
+        for station, payload, retained in statuses:
+            self._status(station, payload, retained)
 
-    def _parse_batch(self, station: str, msg) -> dict | None:
-        try:
-            batch = json.loads(msg.payload)
-            if not isinstance(batch, dict):
-                raise ValueError("payload is not a JSON object")
-            if batch.get("v") != P.VERSION:
-                raise ValueError(f"unsupported payload version {batch.get('v')!r} (hub speaks {P.VERSION})")
-            scans, deletions = batch.get("scans", []), batch.get("deletions", [])
-            if not isinstance(scans, list) or not isinstance(deletions, list):
-                raise ValueError("scans and deletions must be lists")
-            if _SURROGATE_ESCAPE.search(msg.payload):       # rare: check the whole text is UTF-8
-                json.dumps(batch, ensure_ascii=False).encode("utf-8")
-        except ValueError as e:                             # the Unicode errors are ValueErrors too
-            why = "a string holds a lone UTF-16 surrogate (not text)" if isinstance(e, UnicodeEncodeError) else e
+    def _parse_batch(self, station: str, msg: "Incoming") -> dict | None:
+        if not msg.decoded:
+            msg.decode()
+        if msg.error is not None:
             with database.atomic():
-                dead_letter(msg.topic, f"malformed batch: {why}", msg.payload, station=station)
+                dead_letter(msg.topic, f"malformed batch: {msg.error}", msg.payload, station=station)
             self.stats["dead_letters"] += 1
             return None
-        return {"station": station, "batch": batch.get("batch"), "scans": scans, "deletions": deletions,
-                "topic": msg.topic}
+        batch = msg.batch
+        return {"station": station, "batch": batch.get("batch"), "scans": batch["scans"],
+                "deletions": batch["deletions"], "rows": msg.rows, "topic": msg.topic}
 
     def _refuse_foreign(self, batches: list[dict]) -> dict[int, str]:
         """A station speaks only for itself: its scans name it and its site, its tombstones name
@@ -296,11 +341,16 @@ class HubService:
     def _commit(self, batches: list[dict]) -> None:
         now = now_ms()
         refused = self._refuse_foreign(batches)
-        scans = [s for b in batches for s in b["scans"] if id(s) not in refused]
+        scans, rows = [], []
+        for b in batches:
+            for s, row in zip(b["scans"], b["rows"]):
+                if id(s) not in refused:
+                    scans.append(s)
+                    rows.append(row)
         dels = [d for b in batches for d in b["deletions"] if id(d) not in refused]
         with self._write_turn(), database.atomic():
             committed, rejected = pipeline.commit(scans, dels, received_ms=now,
-                                                  derive=self.derive == "inline")
+                                                  derive=self.derive == "inline", rows=rows)
             for b in batches:
                 for item in b["scans"] + b["deletions"]:
                     if id(item) in refused:
@@ -360,7 +410,13 @@ class HubService:
         turns = self.derivation.turns if self.derivation is not None else None
         return turns.ingest() if turns is not None else contextlib.nullcontext()
 
-    def _status(self, station: str, payload: bytes) -> None:
+    def _status(self, station: str, payload: bytes, retained: bool = False) -> None:
+        """Record a station's status (``contract.protocol.STATUS_FIELDS``) and when the hub heard it.
+
+        ``last_seen_ms`` is when the station last spoke (``hub.network.stations``): a status it
+        sent now, or, for one the broker kept (retained, delivered when the hub subscribes), the
+        time it was made (its ``ts`` on hub time), never the hub's start.  A last will is the
+        broker speaking: it makes the station offline and leaves ``last_seen_ms`` alone."""
         try:
             st = json.loads(payload) if payload else {}
             if not isinstance(st, dict):
@@ -376,8 +432,21 @@ class HubService:
                 return          # unknown station for an unknown site: nothing to configure
             row = net.Station.create(id=station, site=site)
             self._config_due.set()
-        fields = {"online": bool(st.get("online")), "last_seen_ms": now_ms(),
-                  "status_json": json.dumps(st, ensure_ascii=False)[:4000]}
+        online = bool(st.get("online"))
+        spoke = type(st.get("ts")) is int           # the station's own status, not its last will
+        fields = {"online": online}
+        heard = _heard_ms(st, retained, now_ms()) if spoke else None
+        if heard is not None and (row.last_seen_ms is None or heard > row.last_seen_ms):
+            fields["last_seen_ms"] = heard
+        if spoke:
+            fields["status_json"] = json.dumps(st, ensure_ascii=False)[:4000]
+        else:                   # keep what the station last said of itself (version, epoch …)
+            try:
+                before = json.loads(row.status_json) if row.status_json else {}
+            except ValueError:
+                before = {}
+            merged = dict(before, **st) if isinstance(before, dict) else st
+            fields["status_json"] = json.dumps(merged, ensure_ascii=False)[:4000]
         for key, col in (("outbox_depth", "outbox_depth"), ("clock_offset_ms", "clock_offset_ms"),
                          ("rtt_ms", "clock_rtt_ms"), ("last_ack_ms", "last_ack_ms")):
             if isinstance(st.get(key), int):
@@ -385,6 +454,9 @@ class HubService:
         if isinstance(st.get("config_version"), str):
             fields["config_version"] = st["config_version"][:80]
         net.Station.update(**fields).where(net.Station.id == station).execute()
+        if online != bool(row.online) and not retained:
+            log.info("station %s %s", station, "online" if online else
+                     ("offline (stopped)" if spoke else "offline (last will: its connection dropped)"))
 
     def _publish_forecasts(self) -> None:
         """Each station gets the parcels its site holds (retained), for the pre-dispatch comparison."""

@@ -54,6 +54,7 @@ def import_network(net: dict) -> dict:
                                    for r in net["waybill_rules"]])
         _insert(m.Issuance, net["issuance"])
         set_meta("network", net["network"])
+        set_meta("tz_offset_min", str(net.get("tz_offset_min", 480)))
         bump_data_version()
     return {k: len(v) for k, v in net.items() if isinstance(v, list)}
 

@@ -1,8 +1,10 @@
-"""Mosquitto, managed: start a private broker on a free local port, stop it, restart it.
+"""Mosquitto, managed: start a broker of the hub's own, stop it, restart it.
 
-``scanhub hub run`` without ``--broker`` uses this, and so do the demo and the tests (which stop
-and restart the broker to simulate outages).  At scale, point the hub and edges at a real
-broker or cluster with ``--broker mqtt[s]://user:pass@host:port`` instead.
+``scanhub hub run`` without ``--broker`` uses this: on the address of ``--listen HOST:PORT``
+(a fixed port that station files can name; ``hub.network.listen``), or on a free local port for
+a throwaway run; so do the demo and the tests (which stop and restart the broker to simulate
+outages).  At scale, point the hub and edges at a real broker or cluster with
+``--broker mqtt[s]://user:pass@host:port`` instead.
 """
 from __future__ import annotations
 
@@ -19,6 +21,40 @@ from hub.errors import HubError
 
 class BrokerError(HubError):
     """The broker could not be found, started or reached."""
+
+
+class PortInUse(BrokerError):
+    """The address the managed broker should listen on is taken (often by a system Mosquitto)."""
+
+    def __init__(self, host: str, port: int, detail: str):
+        self.host, self.port = host, port
+        where = f"{host}:{port}" if host else f"port {port} on all interfaces"
+        super().__init__(f"cannot listen on {where}: {detail} (another broker, e.g. a system Mosquitto "
+                         f"on 1883: `systemctl status mosquitto`)")
+
+
+WILDCARDS = ("", "0.0.0.0", "::")
+
+
+def connect_host(host: str) -> str:
+    """Where a client on this machine reaches a broker listening on ``host``."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    return "::1" if host == "::" else host
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise ``PortInUse`` when something listens on ``host:port`` (or the address cannot be
+    bound at all).  Bound with ``SO_REUSEADDR``, as Mosquitto binds: connections of an earlier
+    broker still in TIME_WAIT do not count, a listening socket does."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
+            s.listen(1)
+        except OSError as e:
+            raise PortInUse(host, port, e.strerror or str(e)) from None
 
 
 def _die_with_parent() -> None:
@@ -38,9 +74,9 @@ def find_mosquitto() -> str:
     raise BrokerError("mosquitto is not installed (Debian: apt-get install mosquitto mosquitto-clients)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host or "0.0.0.0", 0))
         return s.getsockname()[1]
 
 
@@ -53,13 +89,16 @@ def port_open(host: str, port: int) -> bool:
 
 
 class ManagedBroker:
-    """A Mosquitto process of our own.  ``port`` stays the same across ``stop()``/``start()``."""
+    """A Mosquitto process of our own on ``host:port`` (default: a free port on 127.0.0.1;
+    ``host`` ``""`` or ``0.0.0.0`` is every interface).  ``port`` stays the same across
+    ``stop()``/``start()``.  ``start()`` raises ``PortInUse`` when the address is taken."""
 
     def __init__(self, port: int | None = None, password_file: str | None = None,
                  acl_file: str | None = None, workdir: str | None = None, verbose: bool = False,
-                 tls: dict | None = None):
+                 tls: dict | None = None, host: str = "127.0.0.1"):
         self.binary = find_mosquitto()
-        self.port = port or free_port()
+        self.host = host
+        self.port = port or free_port(host)
         self.password_file = password_file
         self.acl_file = acl_file
         self.workdir = workdir or tempfile.mkdtemp(prefix="scanhub-broker-")
@@ -70,10 +109,12 @@ class ManagedBroker:
 
     @property
     def url(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
+        """How a client on this machine reaches it (the hub's own connection)."""
+        host = connect_host(self.host)
+        return f"{'mqtts' if self.tls else 'mqtt'}://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     def _write_config(self) -> str:
-        lines = [f"listener {self.port} 127.0.0.1"]
+        lines = [f"listener {self.port} {self.host}".rstrip()]
         if self.tls:
             lines += [f"certfile {self.tls['cert']}", f"keyfile {self.tls['key']}"]
             if self.tls.get("ca"):
@@ -100,6 +141,9 @@ class ManagedBroker:
     def start(self, timeout_s: float = 10.0) -> "ManagedBroker":
         if self.running:
             return self
+        # before mosquitto: with the port taken it would exit, but the other listener would
+        # answer the readiness check below and the hub would talk to a stranger's broker
+        check_port_free(self.host, self.port)
         conf = self._write_config()
         self.proc = subprocess.Popen([self.binary, "-c", conf], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, start_new_session=True,
@@ -109,8 +153,11 @@ class ManagedBroker:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace").strip()
                 log = open(self.log_path).read().strip() if os.path.exists(self.log_path) else ""
-                raise BrokerError(f"mosquitto exited at start: {err or log or self.proc.returncode}")
-            if port_open("127.0.0.1", self.port):
+                why = err or log or str(self.proc.returncode)
+                if "in use" in why.lower():
+                    raise PortInUse(self.host, self.port, why)
+                raise BrokerError(f"mosquitto exited at start: {why}")
+            if port_open(connect_host(self.host), self.port):
                 return self
             time.sleep(0.02)
         self.stop()
@@ -135,7 +182,7 @@ class ManagedBroker:
         self.proc = None
         # the port is released when the process is gone; wait until nothing listens
         deadline = time.monotonic() + 5
-        while port_open("127.0.0.1", self.port) and time.monotonic() < deadline:
+        while port_open(connect_host(self.host), self.port) and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def restart(self) -> None:

@@ -3,6 +3,7 @@
 A YAML document (format in ``docs/network.md``, sample in ``sim/networks/sample.yaml``)::
 
     network: sample
+    timezone: "+08:00"        # the network's UTC offset: report windows, printed times (default +08:00)
     waybill_rules: [{name: zt14, pattern: "^7[0-9]{13}$", check: mod10-31}]
     sites:     [{code: "900", name: Hangzhou Center, kind: center}, {code: "100", name: ..., center: "900"}]
     stations:  [{id: st-100-1, site: "100"}]
@@ -24,6 +25,7 @@ import re
 
 import yaml
 
+from contract.clock import ZoneError, parse_utc_offset
 from contract.config import hash_pin
 from contract.errors import RuleError
 from contract.scan import KINDS as SCAN_KINDS
@@ -32,6 +34,7 @@ from contract.waybill import WaybillRule
 from hub.errors import HubError
 from hub.network.credentials import HUB_USER
 
+DEFAULT_TZ_OFFSET_MIN = 480      # China standard time, when the file names no zone
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
@@ -66,7 +69,7 @@ def check_network(raw, source: str = "network") -> dict:
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise NetworkError(source, ["top level must be a mapping with sites, staff, … lists"])
-    known = {"network", "waybill_rules", "sites", "stations", "staff", "gun_users", "shifts",
+    known = {"network", "timezone", "waybill_rules", "sites", "stations", "staff", "gun_users", "shifts",
              "next_stop", "issuance"}
     for key in sorted(set(raw) - known):
         problems.append(f"unknown section {key!r} (known: {', '.join(sorted(known))})")
@@ -102,7 +105,16 @@ def check_network(raw, source: str = "network") -> dict:
     if name is not None and (isinstance(name, bool) or not isinstance(name, (str, int))):
         problems.append(f"network: the network's name must be text, not {type(name).__name__} {name!r}")
         name = None
-    net = {"network": _s(name) or "network", "waybill_rules": [], "sites": [],
+    tz = raw.get("timezone")
+    tz_offset_min = DEFAULT_TZ_OFFSET_MIN
+    if isinstance(tz, int) and not isinstance(tz, bool) and (tz == 0 or 60 <= abs(tz) <= 14 * 60):
+        tz_offset_min = tz      # YAML reads an unquoted +08:00 as the base-60 number 480: minutes
+    elif tz is not None:
+        try:
+            tz_offset_min = parse_utc_offset(tz)
+        except ZoneError:
+            problems.append(f"timezone: {tz!r} is not a UTC offset like +08:00, -03:30 or UTC")
+    net = {"network": _s(name) or "network", "tz_offset_min": tz_offset_min, "waybill_rules": [], "sites": [],
            "stations": [], "staff": [], "gun_users": [], "shifts": [], "next_stop": [], "issuance": []}
 
     for i, r in items("waybill_rules"):

@@ -23,8 +23,21 @@ DIRTY_UPSERT = ('INSERT INTO "dirtywaybill" ("waybill", "since_ms", "mark") VALU
                 'ON CONFLICT ("waybill") DO UPDATE SET "mark" = "dirtywaybill"."mark" + 1')
 
 
+def validate_scans(scans: list) -> list:
+    """Each scan as its row (``contract.scan.validate_scan``) or the ``PayloadError`` refusing it.
+    Pure (no store): the hub does it for a batch while the batches before it commit."""
+    out = []
+    for scan in scans:
+        try:
+            out.append(validate_scan(scan))
+        except PayloadError as e:
+            out.append(e)
+    return out
+
+
 def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int | None = None,
-                 derive: Callable[[set[str]], None] | None = None) -> tuple[list[dict], list[tuple[dict, str]]]:
+                 derive: Callable[[set[str]], None] | None = None,
+                 rows: list | None = None) -> tuple[list[dict], list[tuple[dict, str]]]:
     """Commit ``scans`` and ``deletions`` in one transaction.
 
     With ``derive`` (the derivation pipeline, ``hub.ingest.pipeline.derive``) the derived state of
@@ -35,15 +48,14 @@ def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int
     same content) and ``(item, reason)`` pairs for the rest, each dead-lettered in the same
     transaction: scans and deletions that break the schema, a scan whose id is already committed
     with other content (``conflict:``, the dead letter keeps both versions), and a tombstone for
-    another station's scan.
+    another station's scan.  ``rows``: ``validate_scans(scans)`` when the caller has it already.
     """
     received_ms = received_ms or now_ms()
+    checked = validate_scans(scans) if rows is None else rows
     rows, committed, rejected = [], [], []
-    for scan in scans:
-        try:
-            row = validate_scan(scan)
-        except PayloadError as e:
-            rejected.append((scan, str(e)))
+    for scan, row in zip(scans, checked, strict=True):
+        if isinstance(row, PayloadError):
+            rejected.append((scan, str(row)))
             continue
         row["received_ms"] = received_ms
         rows.append(row)

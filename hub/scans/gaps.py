@@ -2,12 +2,16 @@
 
 Every scan carries its station's outbox ``epoch`` and a sequence number 1, 2, 3…  A number that
 is neither a committed scan, an audited deletion nor a dead-lettered scan is a gap: a scan that
-is still on its way (or lost).  Gaps are reported as ranges per station and epoch.
+is still on its way (or lost).  Gaps are reported as ranges per station and epoch, up to the
+highest seq the hub holds or the station last reported in its status (``max_seq``), whichever is
+higher: so scans a station made that never reached this store show even when the station makes
+no new ones (a store restored from a backup, docs/operations.md).
 """
 from __future__ import annotations
 
 import json
 
+from hub.network.stations import reported_seqs
 from hub.scans import tables as m
 
 
@@ -29,10 +33,14 @@ def _seqs_by_station(station: str | None):
 
 
 def gaps(station: str | None = None) -> list[dict]:
-    """One entry per station and epoch: ``{"station", "epoch", "max_seq", "scans", "deleted",
-    "deleted_unuploaded", "conflicts", "missing": [[lo, hi], …], "missing_count"}``; ``conflicts``
+    """One entry per station and epoch: ``{"station", "epoch", "max_seq", "station_max_seq", "scans",
+    "deleted", "deleted_unuploaded", "conflicts", "missing": [[lo, hi], …], "missing_count"}``;
+    ``station_max_seq`` is what the station last reported (null when it has not), ``conflicts``
     counts scans sent again under a committed id with other content (dead-lettered)."""
     found, rejected = _seqs_by_station(station)
+    reported = {k: v for k, v in reported_seqs().items() if station is None or k[0] == station}
+    for key in reported:
+        found.setdefault(key, set())
     conflicts: dict[tuple[str, str], int] = {}
     dq = m.DeadLetter.select(m.DeadLetter.station, m.DeadLetter.payload).where(m.DeadLetter.reason.startswith("conflict:"))
     if station:
@@ -52,7 +60,7 @@ def gaps(station: str | None = None) -> list[dict]:
     out = []
     for (st, epoch), seqs in sorted(found.items()):
         have = seqs | rejected.get(st, set())
-        top = max(have)
+        top = max(max(have, default=0), reported.get((st, epoch), 0))
         missing, run = [], None
         for n in range(1, top + 1):
             if n not in have:
@@ -62,7 +70,8 @@ def gaps(station: str | None = None) -> list[dict]:
                     run = [n, n]
                     missing.append(run)
         d = dels.get((st, epoch), [])
-        out.append({"station": st, "epoch": epoch, "max_seq": top, "scans": len(seqs) - len(d),
+        out.append({"station": st, "epoch": epoch, "max_seq": top, "station_max_seq": reported.get((st, epoch)),
+                    "scans": len(seqs) - len(d),
                     "deleted": len(d), "deleted_unuploaded": sum(1 for u in d if not u),
                     "conflicts": conflicts.get((st, epoch), 0),
                     "missing": missing, "missing_count": sum(hi - lo + 1 for lo, hi in missing)})
