@@ -36,7 +36,8 @@ import peewee
 log = logging.getLogger("scanhub.hub.derivation")
 
 IDLE_S = 0.2
-BATCH = 500          # waybills a derivation transaction: the longest an ingest commit waits
+BATCH = 500          # waybills a derivation transaction while the ingest is idle
+BUSY_BATCH = 100     # … and while batches wait for the ingest: the longest an ingest commit waits
 CHECKPOINT_IDLE_S = 5.0
 TURN_TIMEOUT_S = 5.0
 
@@ -53,6 +54,7 @@ class WriteTurns:
 
     def __init__(self, ctx):
         self.gate, self.turn = ctx.Lock(), ctx.Lock()
+        self.busy = ctx.Value("b", 0, lock=False)    # the ingest has batches waiting (a hint)
         self.late = 0           # waits that timed out (in this process)
 
     def _take(self, lock) -> bool:
@@ -113,8 +115,10 @@ def derivation_loop(db_url: str, hub_pid: int, batch: int = BATCH, nice: int = 5
     try:
         while os.getppid() == hub_pid:           # a hub killed with -9 takes us along
             try:
+                # while batches wait for the ingest, short turns: an ack waits at most for one
+                size = BUSY_BATCH if turns is not None and turns.busy.value else batch
                 with my_turn():
-                    done = derive_dirty(batch)
+                    done = derive_dirty(size)
                 if done == 0:
                     if sqlite and time.monotonic() - checkpointed > CHECKPOINT_IDLE_S:
                         db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")   # what the ingest wrote

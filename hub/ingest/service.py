@@ -408,7 +408,10 @@ class HubService:
     def _write_turn(self):
         """The ingest's turn at the store's write lock, ahead of the background derivation."""
         turns = self.derivation.turns if self.derivation is not None else None
-        return turns.ingest() if turns is not None else contextlib.nullcontext()
+        if turns is None:
+            return contextlib.nullcontext()
+        turns.busy.value = 1 if self.inbox.qsize() else 0
+        return turns.ingest()
 
     def _status(self, station: str, payload: bytes, retained: bool = False) -> None:
         """Record a station's status (``contract.protocol.STATUS_FIELDS``) and when the hub heard it.
