@@ -32,6 +32,11 @@ COMMANDS = {
     "account": "hub.cli.account:account",
     "report": "hub.cli.report:report",
     "orders": "hub.cli.orders:orders",
+    "config": "hub.cli.settings:config",
+    "site": "hub.cli.basic:site",
+    "staff": "hub.cli.basic:staff",
+    "shift": "hub.cli.basic:shift",
+    "rule": "hub.cli.basic:rule",
     "print": "printing.commands:print_group",
 }
 

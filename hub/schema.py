@@ -2,7 +2,8 @@
 
 Each subpackage owns its tables (its ``tables.py``); this module only lists them, bottom layer
 first.  ``connect(url, create=True)`` makes missing tables (idempotent: tables added by a newer
-version appear in an existing store).
+version appear in an existing store).  A store at another schema version than this scanhub's is
+refused (``hub.store.versions``); ``scanhub hub migrate`` upgrades it.
 """
 from __future__ import annotations
 
@@ -14,17 +15,20 @@ from hub.network import tables as network
 from hub.scans import tables as scans
 from hub.store import tables as store
 from hub.store.db import StoreError, database, open_database
+from hub.store.versions import check_version, stamp
 
-TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *scans.TABLES, *business.TABLES,
-                                          *fleet.TABLES)
+TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES,
+                                          *business.TABLES, *fleet.TABLES)
 
 
-def connect(url: str, create: bool = False) -> peewee.Database:
-    """Bind ``hub.store.db.database`` to ``url``; with ``create`` make missing tables.
+def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:
+    """Bind ``hub.store.db.database`` to ``url``; with ``create`` make a new store (or missing
+    tables in an existing one).
 
-    Raises ``StoreError`` when the store cannot be opened, or is not an initialised hub store
-    and ``create`` is false."""
-    db = open_database(url)
+    Raises ``StoreError`` when the store cannot be opened, is not an initialised hub store and
+    ``create`` is false (a SQLite file is then never created), or, unless ``check`` is false
+    (``scanhub hub migrate``), is at another schema version than this scanhub's."""
+    db = open_database(url, must_exist=not create)
     database.initialize(db)
     try:
         db.connect(reuse_if_open=True)
@@ -32,5 +36,12 @@ def connect(url: str, create: bool = False) -> peewee.Database:
         raise StoreError(f"cannot open the hub store {url}: {e}") from e
     if not create and not db.table_exists("meta"):
         raise StoreError(f"{url} is not an initialised hub store: run `scanhub hub init --db {url}`")
-    db.create_tables(TABLES, safe=True)
+    if not db.table_exists("meta"):
+        with db.atomic():
+            db.create_tables(TABLES, safe=True)
+            stamp()
+        return db
+    if check:
+        check_version(url)
+        db.create_tables(TABLES, safe=True)
     return db

@@ -13,7 +13,7 @@ from labels import render
 from labels.codes import LabelError
 
 SOURCE_HELP = ("Read the site's data from this hub store (SQLite path or postgresql://…; "
-               "default $SCANHUB_DB or hub.db).")
+               "default: SCANHUB_DB, else db in scanhub.toml, else hub.db).")
 STATION_HELP = ("Read the configuration this station cached from the hub (its station file, "
                 "station.yaml) instead of a hub store: works on a station PC without the hub.")
 
@@ -31,10 +31,10 @@ def _hub_slice(db: str | None, site: str | None) -> dict:
     from hub.network import basic_data
     from hub.network import tables as m
     from hub.network.station_config import site_slice
-    from hub.store.db import DEFAULT_DB
+    from hub.settings import value
     from hub.store.meta import get_meta
 
-    open_store(db or DEFAULT_DB)
+    open_store(db or value("db"))
     if site is not None:
         try:
             return site_slice(site)

@@ -357,9 +357,12 @@ def fresh_store(path):
 
 
 def wipe(tables=None):
-    """Empty every table (between hypothesis examples sharing one store)."""
+    """Empty every table (between hypothesis examples sharing one store); the store keeps its
+    schema version."""
+    from hub.store.versions import stamp
     for t in reversed(tables or list(__import__('hub.schema', fromlist=['TABLES']).TABLES)):
         t.delete().execute()
+    stamp()
 
 
 def load_net(net):

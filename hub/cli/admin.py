@@ -12,7 +12,7 @@ import click
 
 from contract.broker import BrokerURL
 from hub.cli.backup import backup as backup_command, restore as restore_command
-from hub.cli.common import db_option, echo_json, open_store
+from hub.cli.common import db_option, echo_json, open_store, setting
 from hub.cli.common import done, emit, format_option, json_option, utc_option
 
 @click.group()
@@ -25,10 +25,11 @@ def hub():
 def init(db):
     """Create the hub store (idempotent: existing data is kept)."""
     open_store(db, create=True)
-    from hub.store.meta import get_meta, set_meta
-    if get_meta("schema") is None:
-        set_meta("schema", "1")
     click.echo(f"hub store ready: {db}")
+
+
+from hub.cli.migrate import migrate  # noqa: E402 - registered beside init
+hub.add_command(migrate)
 
 
 @hub.command()
@@ -95,7 +96,7 @@ def import_(network_file, db, dry_run, fmt):
 
 @hub.command()
 @db_option
-@click.option("--broker", default=None, envvar="SCANHUB_BROKER",
+@click.option("--broker", default=setting("broker"), show_default="SCANHUB_BROKER, else broker in scanhub.toml",
               help="mqtt[s]://[user@]host[:port]. Without it the hub starts its own Mosquitto (see --listen).")
 @click.option("--listen", default=None, metavar="HOST:PORT",
               help="Where the hub's own Mosquitto listens, e.g. 0.0.0.0:1883 for stations on other machines. "

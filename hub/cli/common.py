@@ -22,10 +22,18 @@ import click
 
 from hub.cli.output import _UTC_KEY, format_option, json_option, output_option, utc_option  # noqa: F401
 from hub.schema import connect
-from hub.store.db import DEFAULT_DB
 
-db_option = click.option("--db", default=DEFAULT_DB, show_default=True, envvar="SCANHUB_DB",
-                         help="Hub store: a SQLite path or postgresql://user@host/db (env SCANHUB_DB).")
+
+def setting(name: str):
+    """A click default: the value of setting ``name`` (env, then scanhub.toml; hub.settings)."""
+    def default():
+        from hub.settings import value
+        return value(name)
+    return default
+
+
+db_option = click.option("--db", default=setting("db"), show_default="SCANHUB_DB, else db in scanhub.toml, else hub.db",
+                         help="Hub store: a SQLite path or postgresql://user@host/db.")
 
 
 def apply_zone(utc: bool | None = None) -> None:

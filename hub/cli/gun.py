@@ -15,9 +15,9 @@ from hub.cli.output import format_option, utc_option
 
 
 def _db_default() -> str:
-    from hub.store.db import DEFAULT_DB
+    from hub.settings import value
 
-    return DEFAULT_DB
+    return value("db")
 
 
 def _connect(db: str):
@@ -123,7 +123,7 @@ def keys_show(keys_dir, as_json):
 @gun.command()
 @click.option("--site", required=True, help="Site code whose guns get the image.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Image file (default gun-SITE-VERSION.img).")
-@click.option("--db", default=_db_default, show_default="$SCANHUB_DB or hub.db", help="Hub store URL or path.")
+@click.option("--db", default=_db_default, show_default="SCANHUB_DB, else db in scanhub.toml, else hub.db", help="Hub store URL or path.")
 @_keys_opt
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def build(site, out, db, keys_dir, as_json):
@@ -221,7 +221,7 @@ def _is_port(target: str) -> bool:
 @click.argument("target")
 @click.option("--baud", default=115_200, show_default=True, help="Baud rate of a serial port.")
 @_keys_opt
-@click.option("--db", default=None, help="Record a gun's read-back in this hub store (default: $SCANHUB_DB or hub.db if it exists).")
+@click.option("--db", default=None, help="Record a gun's read-back in this hub store (default: SCANHUB_DB, else db in scanhub.toml, else hub.db if it exists).")
 @click.option("--save", type=click.Path(dir_okay=False), help="With a PORT: also write the read-back image here.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def inspect(target, baud, keys_dir, db, save, as_json):
@@ -373,7 +373,7 @@ def _flash_warnings(gun_info, info: container.ImageInfo, image: str, current: st
 @click.option("--chunk", default=4096, show_default=True, help="Chunk size in bytes (the gun may ask for less).")
 @click.option("--timeout", default=2.0, show_default=True, help="Seconds to wait for each answer.")
 @click.option("--db", default=None, help="Hub store to check the image against and to record the gun in "
-                                         "(default: $SCANHUB_DB or hub.db if it exists).")
+                                         "(default: SCANHUB_DB, else db in scanhub.toml, else hub.db if it exists).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (no progress bar).")
 def flash(port, images, site, image_dir, yes, baud, chunk, timeout, db, as_json):
     """Flash an image into the gun on PORT and switch the gun to it.
@@ -459,7 +459,7 @@ def flash(port, images, site, image_dir, yes, baud, chunk, timeout, db, as_json)
 # ---------------------------------------------------------------- fleet
 
 @gun.command("fleet")
-@click.option("--db", default=_db_default, show_default="$SCANHUB_DB or hub.db", help="Hub store URL or path.")
+@click.option("--db", default=_db_default, show_default="SCANHUB_DB, else db in scanhub.toml, else hub.db", help="Hub store URL or path.")
 @click.option("--outdated", is_flag=True, help="Only guns whose image is not their site's current one.")
 @format_option
 @utc_option

@@ -92,3 +92,25 @@ class Issuance(Base):
 
 
 TABLES = (Site, Station, Staff, GunUser, Shift, NextStopRule, WaybillRuleRow, Issuance)
+
+
+class BasicDataChange(Base):
+    """One change of basic data made one record at a time (``scanhub site|staff|shift|rule``):
+    who, when, what the record was before and after (JSON, null when added or removed), and the
+    data version the change produced.  Not basic data itself: an import leaves it alone."""
+    id = pw.AutoField()
+    at_ms = pw.BigIntegerField()
+    actor = pw.CharField(max_length=64)
+    kind = pw.CharField(max_length=16, index=True)      # site | staff | shift | rule
+    key = pw.CharField(max_length=200)
+    action = pw.CharField(max_length=8)                 # add | set | remove
+    before_json = pw.TextField(null=True)
+    after_json = pw.TextField(null=True)
+    data_version = pw.CharField(max_length=80)
+
+    class Meta:
+        table_name = "basic_data_change"
+
+
+#: Tables of this package that are not basic data (not replaced by an import, not in the data version).
+LOG_TABLES = (BasicDataChange,)

@@ -24,8 +24,9 @@ database = peewee.DatabaseProxy()
 # WAL mode, FULL syncs the WAL at every commit; NORMAL would only sync at checkpoints.
 SQLITE_SYNCHRONOUS = "full"
 
-# The store a command uses when no --db is given.
-DEFAULT_DB = os.environ.get("SCANHUB_DB", "hub.db")
+# The store a command uses when neither --db, SCANHUB_DB nor the settings file names one
+# (``hub.settings``).
+DEFAULT_DB = "hub.db"
 
 
 class StoreError(HubError):
@@ -39,8 +40,11 @@ class Base(peewee.Model):
         database = database
 
 
-def open_database(url: str) -> peewee.Database:
-    """A peewee database for ``url`` (a path, ``sqlite:///…`` or ``postgresql://…``)."""
+def open_database(url: str, must_exist: bool = False) -> peewee.Database:
+    """A peewee database for ``url`` (a path, ``sqlite:///…`` or ``postgresql://…``).
+
+    With ``must_exist`` a SQLite file that is not there raises ``StoreError`` instead of being
+    created empty (commands that only read a store never leave one behind)."""
     if url.startswith(("postgresql://", "postgres://")):
         p = urlparse(url)
         return peewee.PostgresqlDatabase(
@@ -56,6 +60,9 @@ def open_database(url: str) -> peewee.Database:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise StoreError(f"folder {folder} does not exist")
+    if must_exist and path != ":memory:" and not os.path.exists(path):
+        raise StoreError(f"{url} is not an initialised hub store (no such file): "
+                         f"run `scanhub hub init --db {url}`")
     return peewee.SqliteDatabase(
         path,
         pragmas={"journal_mode": "wal", "synchronous": SQLITE_SYNCHRONOUS, "foreign_keys": 1,
