@@ -7,8 +7,9 @@ STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # interoperate with, and the C toolchain the openr2 interop test builds its shim with (installed
 # when we are root; tests that need one skip with a reason otherwise); the Chinese font printable
 # reports are drawn with, poppler's pdftoppm that renders their PDF pages and chromium (headless)
-# that renders their HTML.
-DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils fonts-wqy-microhei poppler-utils chromium
+# that renders their HTML; librsvg2-bin (rsvg-convert) to rasterise printed SVG code sheets for
+# the barcode decoder.
+DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils fonts-wqy-microhei poppler-utils chromium librsvg2-bin
 
 .PHONY: demo test test-all bench bench-quick system-deps venv clean
 

@@ -37,6 +37,7 @@ COMMANDS = {
     "staff": "hub.cli.basic:staff",
     "shift": "hub.cli.basic:shift",
     "rule": "hub.cli.basic:rule",
+    "print": "printing.commands:print_group",
 }
 
 
@@ -50,6 +51,7 @@ USER_ERRORS = (
     "drivers.scale.base:ScaleError",
     "drivers.e1_card.errors:E1Error",
     "drivers.port:PortError",
+    "labels.codes:LabelError",
 )
 
 

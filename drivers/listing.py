@@ -117,11 +117,18 @@ def collect(comports=None, hid_enumerate=None, usb_find=None) -> dict:
 
 @click.group()
 def devices():
-    """Devices attached to this machine."""
+    """Devices attached to this machine: serial ports, HID and USB devices, to find the PORT of a
+    scale, a gun or a cradle.
+
+    \b
+    Examples:
+      scanhub devices list
+      scanhub devices list --json
+    """
 
 
 @devices.command("list")
-@click.option("--json", "as_json", is_flag=True, help="one JSON document: {devices: [...], notes: [...]}")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document: {devices: [...], notes: [...]}.")
 def list_cmd(as_json):
     """Serial ports, HID and USB devices, with vid:pid and what each looks like."""
     found = collect()

@@ -65,6 +65,15 @@ class LinkError(GunImageError):
     """The flashing link failed: no answer, too many retries, the gun reported an error."""
 
 
+class LinkLost(LinkError):
+    """The serial line itself went away (cradle unplugged, gun switched off): the port failed,
+    not the protocol.  ``detail`` keeps what the serial layer said."""
+
+    def __init__(self, doing: str, detail: str = ""):
+        self.doing, self.detail = doing, detail
+        super().__init__(f"the gun's serial line went away while {doing}")
+
+
 class GunRefused(LinkError):
     """The gun answered but refused the request; ``code`` is its reason code."""
 

@@ -16,7 +16,7 @@ import serial
 
 from firmware_images import container
 from firmware_images import link_protocol as lp
-from firmware_images.errors import GunRefused, LinkError
+from firmware_images.errors import GunRefused, LinkError, LinkLost
 from firmware_images.framing import MAX_PAYLOAD, Frame, FrameDecoder, encode_frame
 
 DEFAULT_BAUD = 115_200
@@ -97,7 +97,7 @@ class GunLink:
         try:
             self.port.write(data)
         except (serial.SerialException, OSError) as e:
-            raise LinkError(f"link lost while writing: {e}") from None
+            raise LinkLost("writing", str(e)) from None
 
     def _next_frame(self, deadline: float) -> Frame | None:
         while True:
@@ -108,7 +108,7 @@ class GunLink:
             try:
                 data = self.port.read(max(1, self.port.in_waiting or 1))
             except (serial.SerialException, OSError) as e:
-                raise LinkError(f"link lost while reading: {e}") from None
+                raise LinkLost("reading", str(e)) from None
             if data:
                 self._pending.extend(self.decoder.feed(data))
 

@@ -15,4 +15,14 @@ SIM_COMMANDS = {
 
 @click.group(cls=LazyGroup, lazy=SIM_COMMANDS)
 def sim():
-    """Simulated scales, guns and E1 spans that speak the exact wire bytes over pseudo-terminals."""
+    """Simulated scales, guns and E1 spans that speak the exact wire bytes over pseudo-terminals.
+
+    \b
+    Examples:
+      scanhub sim scale -p toledo-continuous --weight 1250 --link /tmp/scale
+      scanhub sim scanner --link /tmp/gun
+      scanhub sim gun run --dir /tmp/gun1 --id G-100-1
+      scanhub sim e1 --calls 100
+    Each prints the path to open with the real tools (`scanhub scale read`, `scanhub scanner
+    listen`, `scanhub gun flash`); `scanhub sim COMMAND --help` explains its own commands.
+    """

@@ -25,6 +25,12 @@ def e1(calls, protocol, concurrent, hold_ms, dnis_len, seed, realtime, trace, as
     Both ends run the real framing (HDB3-ready frames, CRC-4, CAS or HDLC D channel) and the
     real signalling stacks; the carrier dials random called numbers with caller numbers, our
     side answers, each call is held and cleared.  Times are simulated milliseconds.
+
+    \b
+    Examples:
+      scanhub sim e1 --calls 100                        China No.1 calls, as fast as possible
+      scanhub sim e1 --protocol pri --calls 5 --trace   every Q.931 message
+      scanhub sim e1 --calls 30 --realtime --json
     """
     from sim.e1_carrier import run_calls
 

@@ -21,6 +21,7 @@ import select
 import struct
 import threading
 import time
+import termios
 import tty
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -175,8 +176,24 @@ class PtyLink:
     def plugged(self) -> bool:
         return self.master is not None
 
+    def keep_settable(self) -> None:
+        """Clear CLOCAL on our side of the pty.  Some kernels refuse (EINVAL) a driver's request
+        for 7 data bits or parity on a pty whose settings already hold CLOCAL, which the first
+        driver to open it leaves behind: every later open of a 7E1 scale would fail."""
+        fd = self._slave
+        if fd is None:
+            return
+        try:
+            attrs = termios.tcgetattr(fd)
+            if attrs[2] & termios.CLOCAL:
+                attrs[2] &= ~termios.CLOCAL
+                termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        except (termios.error, OSError):
+            pass
+
     def write(self, data: bytes) -> bool:
         """Send bytes to the driver; dropped (``False``) when nobody drains the line, like RS-232."""
+        self.keep_settable()
         fd = self.master
         if fd is None:
             return False
@@ -189,6 +206,7 @@ class PtyLink:
             raise
 
     def read(self, timeout: float = 0.05) -> bytes:
+        self.keep_settable()
         fd = self.master
         if fd is None:
             time.sleep(timeout)

@@ -25,8 +25,13 @@ from drivers.scanner.aim import AIM_CODES, AIM_MODIFIERS
 SYMBOLOGIES = sorted(set(AIM_CODES.values()) | set(AIM_MODIFIERS.values()))
 
 
+class LineError(Exception):
+    """A line the simulator cannot act on; it says so and goes on with the next."""
+
+
 def _run_line(gun, line: str, symbology: str) -> str | None:
-    """Act on one script line; returns what to echo, or None for a blank or comment line."""
+    """Act on one script line; returns what to echo, or None for a blank or comment line.
+    Raises ``LineError`` for a line it cannot act on."""
     line = line.rstrip("\r\n")
     if not line.strip() or line.lstrip().startswith("#"):
         return None
@@ -36,7 +41,7 @@ def _run_line(gun, line: str, symbology: str) -> str | None:
             try:
                 time.sleep(float(arg))
             except ValueError:
-                raise click.ClickException(f"@sleep needs seconds, not {arg!r}") from None
+                raise LineError(f"@sleep needs seconds, not {arg!r}") from None
             return f"slept {arg} s"
         if cmd == "unplug":
             gun.unplug()
@@ -49,36 +54,58 @@ def _run_line(gun, line: str, symbology: str) -> str | None:
             try:
                 records = json.loads(body)
             except ValueError as e:
-                raise click.ClickException(f"@upload: records are not JSON: {e}") from None
+                raise LineError(f"@upload: records are not JSON: {e}") from None
             from drivers.scanner.errors import BatchRecordError
             try:
                 gun.send_upload(gun_id, records)
             except BatchRecordError as e:
-                raise click.ClickException(f"@upload: {e}") from None
+                raise LineError(f"@upload: {e}") from None
             return f"uploaded {len(records)} record(s) of gun {gun_id}"
-        raise click.ClickException(f"unknown script command @{cmd} (sleep, unplug, replug, upload)")
+        raise LineError(f"unknown command @{cmd} (commands: @sleep SECONDS, @unplug, @replug, "
+                        "@upload GUN [records]); the line was not sent")
     first, _, rest = line.partition(" ")
     if rest and first in SYMBOLOGIES:
         symbology, line = first, rest
     try:
         gun.send_read(line, symbology)
     except ValueError as e:
-        raise click.ClickException(str(e)) from None
+        raise LineError(f"not sent: {e}") from None
     return f"sent {line}"
 
 
-@click.command("scanner")
+SCRIPT_HELP = """\b
+Lines (typed, or in --script):
+  YT1234567890123               a read, in the --symbology
+  ean13 6901234567892           a read with its own symbology (code128, ean13, ean8, code39, qr …)
+  @sleep 0.5                    wait 0.5 seconds
+  @unplug / @replug             the device goes away / comes back at the same path
+  @upload W7 [{"gun": "W7", "seq": 1, …}]   a batch upload (protocol batch)
+  # comment
+A line it cannot act on (an unknown @command, bad JSON) is reported and skipped.
+"""
+
+
+@click.command("scanner", epilog=SCRIPT_HELP)
 @click.option("--protocol", "-p", default="serial", show_default=True,
-              type=click.Choice(["serial", "hid-keyboard", "hid-pos", "ssi", "honeywell", "batch"]))
-@click.option("--script", type=click.File("r"), help="file of reads and @commands (default: type them)")
-@click.option("--symbology", default="code128", show_default=True, help="symbology of plain reads")
-@click.option("--interval", type=float, default=0.0, help="seconds between script lines")
-@click.option("--link", type=click.Path(dir_okay=False), help="stable symlink to the device (kept across @unplug/@replug)")
+              type=click.Choice(["serial", "hid-keyboard", "hid-pos", "ssi", "honeywell", "batch"]),
+              help="What the gun speaks: serial text lines, HID keyboard wedge or HID POS (a hidraw "
+                   "FIFO), Zebra SSI, Honeywell, or a wireless gun's cradle (batch uploads).")
+@click.option("--script", type=click.File("r"), help="File of reads and @commands (default: type them).")
+@click.option("--symbology", default="code128", show_default=True, help="Symbology of plain reads.")
+@click.option("--interval", type=float, default=0.0, help="Seconds between script lines.")
+@click.option("--link", type=click.Path(dir_okay=False), help="Stable symlink to the device (kept across @unplug/@replug).")
 @click.option("--linger", type=float, default=1.0, show_default=True,
-              help="seconds to stay plugged in after the script, so the reader drains it")
-@click.option("--quiet", "-q", is_flag=True, help="print only the device path")
+              help="Seconds to stay plugged in after the script, so the reader drains it.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the device path.")
 def scanner(protocol, script, symbology, interval, link, linger, quiet):
-    """A simulated barcode gun: prints the device path, then sends reads from a script or the keyboard."""
+    """A simulated barcode gun: prints the device path, then sends reads from a script or the keyboard.
+
+    \b
+    Examples:
+      scanhub sim scanner --link /tmp/gun                 then type waybill numbers
+      scanhub scanner listen /tmp/gun                     (another terminal)
+      scanhub sim scanner -p batch --script reads.txt --link /tmp/cradle
+    """
     from sim.scanner_sim import SimScanner
     transport = "fifo" if protocol in ("hid-keyboard", "hid-pos") else "pty"
     gun = SimScanner(protocol, link=link, transport=transport)
@@ -87,9 +114,14 @@ def scanner(protocol, script, symbology, interval, link, linger, quiet):
         sys.stdout.flush()
         if not quiet and script is None:
             click.echo(f"type reads (one per line), Ctrl-D to stop; protocol {protocol}", err=True)
-        source = script if script is not None else sys.stdin
+        from sim.scale_commands import keyboard_lines
+        source = script if script is not None else keyboard_lines()
         for line in source:
-            said = _run_line(gun, line, symbology)
+            try:
+                said = _run_line(gun, line, symbology)
+            except LineError as e:
+                click.echo(f"error: {e}", err=True)
+                continue
             if said and not quiet:
                 click.echo(said, err=True)
             if interval:

@@ -15,3 +15,27 @@ def test_demo_json_summary_compares_outboxes_with_the_hub(tmp_path):
     assert s["weight_mismatches"] == 0 and s["outage_s"] > 0
     assert [e["kind"] for e in s["tracking"]["events"]] == ["receive", "dispatch", "arrive", "dispatch",
                                                              "arrive", "deliver", "sign"]
+
+
+def test_demo_progress_never_passes_its_total_and_refusal_examples_say_so(tmp_path):
+    r = CliRunner().invoke(main, ["demo", "--parcels", "120", "--json", "--workdir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.output.strip().splitlines()[-1])
+    p = s["progress"]
+    assert p["overshoot"] == 0, p                       # never "hub committed 7009/7000"
+    assert p["hub_committed"] == p["hub_total"] == 120 * 7
+
+    from sim.demo import print_summary
+    import io
+    import rich.console
+    s["refused"] = 11
+    buf = io.StringIO()
+    orig = rich.console.Console
+    rich.console.Console = lambda **kw: orig(file=buf, width=200, **kw)
+    try:
+        print_summary(s)
+    finally:
+        rich.console.Console = orig
+    out = buf.getvalue()
+    assert len(s["refusal_examples"]) == 2               # 120 parcels: two smudged labels
+    assert "11 scans refused at the gun" in out and "the first 2, as examples:" in out, out

@@ -26,7 +26,7 @@ def run(*args):
 
 def test_status_simulated_json_with_a_fault():
     r = run("e1", "status", "--backend", "sim", "--fault", "cut", "--json")
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 3, r.output                   # an alarm: monitoring scripts see it
     spans = [json.loads(line) for line in r.output.splitlines()]
     assert spans[0]["alarms"] == ["RAI"] and spans[0]["colour"] == "YELLOW"
     assert spans[1]["alarms"] == ["LOS"] and spans[1]["colour"] == "RED"
@@ -35,7 +35,7 @@ def test_status_simulated_json_with_a_fault():
 def test_status_from_proc_dahdi_files(tmp_path):
     (tmp_path / "1").write_text(PROC_1)
     r = run("e1", "status", "--proc-dir", str(tmp_path))
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 3, r.output
     assert "span 1 TE4/0/1: CAS/HDB3/CRC4 YELLOW (RAI)" in r.output
     assert "crc4_errors=4" in r.output and "in-use" in r.output
     r = run("e1", "status", "--proc-dir", str(tmp_path / "none"))
@@ -47,7 +47,7 @@ def test_status_from_a_saved_dahdi_scan(tmp_path):
     path = tmp_path / "scan.txt"
     path.write_text(DAHDI_SCAN)
     r = run("e1", "status", "--scan", str(path))
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 3, r.output
     assert "span 2 TE4/0/2: digital-E1 CAS/CRC4 HDB3 RED/LFA channels 32+31" in r.output
     r = run("e1", "status", "--scan", str(path), "--span", "3", "--json")
     assert json.loads(r.output)["configured"] is False
@@ -87,3 +87,27 @@ def test_sim_e1_places_calls_and_reports():
     assert "answered 2, failed 0" in r.output and "setup time" in r.output
     r = run("sim", "e1", "--calls", "2", "--concurrent", "40")
     assert r.exit_code == 1 and "1..30" in r.output
+
+
+def test_status_exit_status_says_whether_a_span_has_an_alarm():
+    assert run("e1", "status", "--backend", "sim").exit_code == 0
+    r = run("e1", "status", "--backend", "sim", "--fault", "ais")
+    assert r.exit_code == 3 and "AIS" in r.output
+    r = run("e1", "status", "--backend", "sim", "--fault", "corrupt", "--span", "1")
+    assert r.exit_code == (3 if "(" in r.output.splitlines()[0] else 0), r.output
+
+
+def test_a_closed_pipe_ends_a_trace_quietly():
+    """`scanhub e1 trace … | head`: no traceback and no error line when the reader has gone away
+    (here it is gone before the first line, so every write meets a closed pipe)."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for args in (["e1", "trace", "1/5", "--backend", "sim"], ["e1", "status", "--backend", "sim"]):
+        r, w = os.pipe()
+        os.close(r)
+        proc = subprocess.run([sys.executable, "cli.py", *args], cwd=root, stdout=w, stderr=subprocess.PIPE,
+                              timeout=60)
+        os.close(w)
+        assert proc.stderr.decode() == "", (args, proc.stderr)

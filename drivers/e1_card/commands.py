@@ -9,6 +9,8 @@ import click
 
 from .errors import E1Error
 
+ALARM_EXIT = 3        # `e1 status`: a span shown has an alarm
+
 
 @click.group("e1")
 def e1():
@@ -50,10 +52,22 @@ def _print_status(st, as_json: bool) -> None:
               help="Show dahdi_scan's view instead: a saved output file, or - to run dahdi_scan now.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per span.")
 def status(backend, proc_dir, span_no, fault, scan_file, as_json):
-    """Spans with their alarms, error counters and channel states."""
+    """Spans with their alarms, error counters and channel states.
+
+    Exit status: 0 when no span shown has an alarm, 3 when one does (a monitoring script can
+    alert on it; the status is printed either way), 1 when the status cannot be read.
+
+    \b
+    Examples:
+      scanhub e1 status                               every span of the DAHDI card
+      scanhub e1 status --span 1 --json
+      scanhub e1 status --backend sim --fault ais     a simulated pair with a fault: exit status 3
+      scanhub e1 status || alert "E1 alarm"
+    """
     try:
         if scan_file:
-            _scan_status(scan_file, span_no, as_json)
+            if _scan_status(scan_file, span_no, as_json):
+                raise SystemExit(ALARM_EXIT)
             return
         if backend == "sim":
             from drivers.e1_card.virtual import VirtualSpanPair
@@ -79,11 +93,16 @@ def status(backend, proc_dir, span_no, fault, scan_file, as_json):
                 raise click.ClickException(f"no span {span_no}")
         for st in spans:
             _print_status(st, as_json)
+    except BrokenPipeError:
+        raise                          # the reader went away (`| head`): click ends quietly
     except (E1Error, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+    if any(st.alarms for st in spans):
+        raise SystemExit(ALARM_EXIT)
 
 
-def _scan_status(scan_file, span_no, as_json):
+def _scan_status(scan_file, span_no, as_json) -> bool:
+    """Print dahdi_scan's view; True when a span shown has an alarm."""
     import shutil
     import subprocess
     from .dahdi import parse_dahdi_scan
@@ -97,9 +116,11 @@ def _scan_status(scan_file, span_no, as_json):
     else:
         with open(scan_file, encoding="utf-8") as fh:
             text = fh.read()
+    alarm = False
     for sp in parse_dahdi_scan(text):
         if span_no is not None and sp["span"] != span_no:
             continue
+        alarm = alarm or bool(sp.get("alarms"))
         if as_json:
             click.echo(json.dumps(sp))
         else:
@@ -107,6 +128,7 @@ def _scan_status(scan_file, span_no, as_json):
             click.echo(f"span {sp['span']} {sp.get('name', '?')}: {sp.get('type', '?')} "
                        f"{sp.get('framing', '')} {sp.get('coding', '')} {alarms} "
                        f"channels {sp.get('basechan', '?')}+{sp.get('totchans', '?')}".replace("  ", " "))
+    return alarm
 
 
 @e1.command()
@@ -146,7 +168,8 @@ def config(gen, trunks_path, out_dir, zone, as_json):
 
 @e1.command()
 @click.argument("target", metavar="SPAN/CHAN")
-@click.option("--backend", type=click.Choice(["dahdi", "sim"]), default="dahdi", show_default=True)
+@click.option("--backend", type=click.Choice(["dahdi", "sim"]), default="dahdi", show_default=True,
+              help="Trace a DAHDI card's channel, or a call on a simulated span pair.")
 @click.option("--protocol", type=click.Choice(["r2-cn", "pri"]), default="r2-cn", show_default=True,
               help="With --backend sim: which signalling the simulated call uses.")
 @click.option("--seconds", default=10.0, show_default=True, help="How long to trace (dahdi: wall clock).")
@@ -155,6 +178,13 @@ def trace(target, backend, protocol, seconds, as_json):
     """Live trace of one channel: CAS changes and MF signals (R2) or Q.931 messages (PRI).
 
     With --backend sim a simulated carrier places one call on that channel and clears it.
+    Piped into `head`, it stops quietly when the reader has had enough.
+
+    \b
+    Examples:
+      scanhub e1 trace 1/5                                  channel 5 of span 1 on the DAHDI card
+      scanhub e1 trace 2/5 --backend sim --seconds 5        a simulated China No.1 call
+      scanhub e1 trace 1/7 --backend sim --protocol pri --json | head
     """
     try:
         span_s, chan_s = target.split("/")
@@ -174,6 +204,8 @@ def trace(target, backend, protocol, seconds, as_json):
             _trace_sim(span_no, chan, protocol, seconds, show)
         else:
             _trace_dahdi(span_no, chan, seconds, show)
+    except BrokenPipeError:
+        raise                          # the reader went away (`| head`): click ends quietly
     except (E1Error, OSError) as exc:
         raise click.ClickException(str(exc)) from None
 

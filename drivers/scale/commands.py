@@ -68,13 +68,22 @@ def _parse_extra(extra) -> dict:
 
 @click.group()
 def scale():
-    """Scales: read weights, zero, tare (PORT: /dev/ttyUSB0, socket://host:port, a pty, hid://VID:PID)."""
+    """Scales: read weights, zero, tare (PORT: /dev/ttyUSB0, socket://host:port, a pty, hid://VID:PID).
+
+    \b
+    Examples:
+      scanhub scale read /dev/ttyUSB0 -p toledo-continuous
+      scanhub scale read /dev/ttyUSB0 -p mt-sics --watch --json
+      scanhub scale tare /dev/ttyUSB0 -p mt-sics
+      scanhub scale protocols
+    Without hardware: `scanhub sim scale -p toledo-continuous --link /tmp/scale` (see its --help).
+    """
 
 
 @scale.command("read")
 @with_common
-@click.option("--watch", is_flag=True, help="print every reading until Ctrl-C")
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.option("--watch", is_flag=True, help="Print every reading until Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def read_cmd(port, protocol, map_name, baud, extra, timeout, watch, as_json):
     """Print a fresh stable weight (or every reading with --watch)."""
     readings: queue.Queue = queue.Queue()

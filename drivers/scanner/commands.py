@@ -74,6 +74,10 @@ def scanner():
 
     \b
     Protocols: serial, hid-keyboard, hid-pos, ssi, honeywell, batch (see `scanhub scanner protocols`).
+    Examples:
+      scanhub scanner listen /dev/ttyACM0                      a serial gun, one read a line
+      scanhub scanner listen hidraw:///dev/hidraw2 -p hid-pos --json
+      scanhub scanner config /dev/ttyACM0 --get 232BAD         a Honeywell gun's baud setting
     Try it without hardware:
       scanhub sim scanner --protocol ssi            prints a pty path, e.g. /dev/pts/7
       scanhub scanner listen /dev/pts/7 --protocol ssi --json

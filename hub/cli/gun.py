@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from firmware_images import container, keys
-from firmware_images.errors import GunImageError, ImageFormatError
+from firmware_images.errors import GunImageError, ImageFormatError, LinkLost
 from hub.cli.output import format_option, utc_option
 
 
@@ -67,9 +67,13 @@ def gun():
     run an outdated image.
 
     \b
-    First time on a hub:    scanhub gun keys init; scanhub gun keys show   (provision guns with it)
-    For each site:          scanhub gun build --site 100
-                            scanhub gun flash /dev/ttyACM0 gun-100-….img
+    Examples:
+      scanhub gun keys init; scanhub gun keys show     once per hub (provision guns with the key)
+      scanhub gun build --site 100                     writes gun-100-VERSION.img
+      scanhub gun flash /dev/ttyACM0 --site 100        flashes the newest gun-100-*.img here
+      scanhub gun inspect /dev/ttyACM0                 what the gun in the cradle runs
+      scanhub gun fleet --outdated                     guns that need a new image
+    Without hardware: `scanhub sim gun run` starts a simulated gun on a pty.
     """
 
 
@@ -291,28 +295,112 @@ def _record(db: str | None, gun_info, how: str, quiet: bool = False) -> None:
 
 # ---------------------------------------------------------------- flash
 
+def _pick_image(images: tuple[str, ...], site: str | None, image_dir: str) -> tuple[str, bytes, container.ImageInfo, str]:
+    """(path, bytes, info, note) of the image to flash: the one named, or the newest (by the
+    build time in its header) of those named or of DIR/gun-SITE-*.img."""
+    if not images:
+        if site is None:
+            raise click.ClickException("name an IMAGE, or give --site SITE to take that site's newest image")
+        images = tuple(sorted(str(p) for p in Path(image_dir).glob(f"gun-{site}-*.img")))
+        if not images:
+            raise click.ClickException(f"no image gun-{site}-*.img in {image_dir}: "
+                                       f"build one with `scanhub gun build --site {site}`")
+    found = []
+    for path in images:
+        if not os.path.isfile(path):
+            raise click.ClickException(f"{path}: no such image file")
+        data = _read_file(path)
+        try:
+            info = container.parse_image(data)
+        except ImageFormatError as e:
+            raise click.ClickException(f"{path}: not a valid image ({e.reason}): {e}") from None
+        found.append((path, data, info))
+    if site is not None:
+        mine = [f for f in found if f[2].site == site]
+        if not mine:
+            raise click.ClickException(f"none of the images is for site {site}")
+        found = mine
+    sites = sorted({f[2].site for f in found})
+    if len(sites) > 1:
+        raise click.ClickException(f"the images are for sites {', '.join(sites)}: "
+                                   "name one, or give --site SITE")
+    path, data, info = max(found, key=lambda f: (f[2].build_ms, f[0]))
+    note = f"newest of {len(found)} images: {path} (built {_when(info.build_ms)})" if len(found) > 1 else ""
+    return path, data, info, note
+
+
+def _current_version(db: str | None, site: str) -> str | None:
+    """The version of ``site``'s current image by the hub's data, or None when no hub store is at
+    hand (or it does not know the site)."""
+    from hub.store.db import StoreError
+    from hub.schema import connect
+
+    url = db or _db_default()
+    if db is None and not os.path.exists(url) and "://" not in url:
+        return None
+    try:
+        connect(url)
+        from hub.network.station_config import site_slice
+        return site_slice(site)["version"]
+    except KeyError:
+        return None
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _flash_warnings(gun_info, info: container.ImageInfo, image: str, current: str | None) -> list[str]:
+    out = []
+    if gun_info.image_site and gun_info.image_site != info.site:
+        out.append(f"gun {gun_info.gun_id} is set up for site {gun_info.image_site}; {image} is for "
+                   f"site {info.site}")
+    if current is not None and info.image_version != current:
+        out.append(f"{image} ({info.image_version}) is out of date: site {info.site}'s data now gives "
+                   f"{current}; build a new one with `scanhub gun build --site {info.site}`")
+    return out
+
+
 @gun.command()
 @click.argument("port")
-@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--site", help="Flash this site's newest image: of the IMAGES named, or of DIR/gun-SITE-*.img "
+                             "when none are named (newest by the build time inside the image).")
+@click.option("--dir", "image_dir", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Where --site looks for gun-SITE-*.img files.")
+@click.option("--yes", "-y", is_flag=True,
+              help="Do not ask before flashing an image of another site than the gun's, or an "
+                   "out-of-date one (the warning is still printed).")
 @click.option("--baud", default=115_200, show_default=True, help="Baud rate of the cradle's serial line.")
 @click.option("--chunk", default=4096, show_default=True, help="Chunk size in bytes (the gun may ask for less).")
 @click.option("--timeout", default=2.0, show_default=True, help="Seconds to wait for each answer.")
-@click.option("--db", default=None, help="Hub store to record the gun in (default: SCANHUB_DB, else db in scanhub.toml, else hub.db if it exists).")
+@click.option("--db", default=None, help="Hub store to check the image against and to record the gun in "
+                                         "(default: SCANHUB_DB, else db in scanhub.toml, else hub.db if it exists).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (no progress bar).")
-def flash(port, image, baud, chunk, timeout, db, as_json):
-    """Flash IMAGE into the gun on PORT and switch the gun to it.
+def flash(port, images, site, image_dir, yes, baud, chunk, timeout, db, as_json):
+    """Flash an image into the gun on PORT and switch the gun to it.
+
+    Name the IMAGE, or give --site to take that site's newest image (several IMAGES, as a shell
+    pattern gives them, are fine: the newest is flashed).  Before anything is sent, an image of
+    another site than the one the gun is set up for, or one older than the site's current data in
+    the hub store, is shown as a warning and you are asked whether to go on (--yes: go on).
 
     The gun keeps its current image active until the new one has arrived whole and verified
-    (checksums and signature).  If the transfer breaks off, run the same command again: it
-    resumes from the last chunk the gun acknowledged.  Sections the gun already holds are not
-    sent again."""
+    (checksums and signature).  If the transfer breaks off (the gun is taken out of its cradle,
+    the cable is pulled), run the same command again: it resumes from the last chunk the gun
+    acknowledged.  Sections the gun already holds are not sent again.
+
+    \b
+    Examples:
+      scanhub gun flash /dev/ttyACM0 gun-100-3f2a9c1d4e7a0b3f.img
+      scanhub gun flash /dev/ttyACM0 --site 100            newest gun-100-*.img here
+      scanhub gun flash /dev/ttyACM0 gun-100-*.img --yes   no questions (scripts)
+      scanhub gun flash socket://10.0.0.7:4001 --site 100 --dir /srv/images
+    """
+    image, data, info, note = _pick_image(images, site, image_dir)
+    if note and not as_json:
+        click.echo(note)
+    current = _current_version(db, info.site)
     from firmware_images.flasher import GunLink
 
-    data = _read_file(image)
-    try:
-        container.parse_image(data)
-    except ImageFormatError as e:
-        raise click.ClickException(f"{image}: not a valid image ({e.reason}): {e}") from None
     ser = _open(port, baud)
     try:
         link = GunLink(ser, timeout=timeout)
@@ -321,6 +409,11 @@ def flash(port, image, baud, chunk, timeout, db, as_json):
             click.echo(f"gun {gun_info.gun_id} ({gun_info.model}, firmware {gun_info.firmware}) runs "
                        f"{gun_info.image_version or 'no image'}"
                        + (f" for site {gun_info.image_site}" if gun_info.image_site else ""))
+        warnings = _flash_warnings(gun_info, info, image, current)
+        for w in warnings:
+            click.echo(f"warning: {w}", err=True)
+        if warnings and not yes:
+            click.confirm(f"flash {image} anyway?", abort=True, err=True)
         bar = None
 
         def progress(done, total):
@@ -339,6 +432,10 @@ def flash(port, image, baud, chunk, timeout, db, as_json):
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)
+    except LinkLost as e:
+        raise click.ClickException(f"{port}: the gun went away during the flash (taken out of its "
+                                   "cradle, or the cable pulled): put it back and run the flash "
+                                   "again to resume") from None
     except GunImageError as e:
         raise click.ClickException(f"{port}: {e}") from None
     finally:
