@@ -120,6 +120,8 @@ class HubService:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
+        self._subscribe_mid = None
         self.inbox: queue.Queue = queue.Queue()
         self.stopping = threading.Event()
         self.connected = threading.Event()
@@ -158,6 +160,7 @@ class HubService:
             self.derivation.stop()
 
     def wait_connected(self, timeout_s: float = 10) -> bool:
+        """True once the hub is connected and its subscriptions granted (ready for batches)."""
         return self.connected.wait(timeout_s)
 
     # ------------------------------------------------------------ MQTT callbacks (network thread)
@@ -166,13 +169,24 @@ class HubService:
             log.error("broker refused the hub: %s", reason_code)
             return
         prefix = "$share/scanhub-hub/" if self.shared else ""
-        client.subscribe([(f"{prefix}{P.ROOT}/+/{P.SCANS}", 1), (f"{P.ROOT}/+/{P.STATUS}", 1),
-                          (f"{prefix}{P.ROOT}/+/{P.TIME}", 0)])
+        _, self._subscribe_mid = client.subscribe([(f"{prefix}{P.ROOT}/+/{P.SCANS}", 1),
+                                                   (f"{P.ROOT}/+/{P.STATUS}", 1),
+                                                   (f"{prefix}{P.ROOT}/+/{P.TIME}", 0)])
         log.info("connected to the broker at %s", self.broker)
-        self.connected.set()
         self.published_config.clear()     # the broker may have lost retained configs
         self._config_due.set()
         self._next_forecast = 0.0
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        """Only once the broker has granted the subscriptions is the hub ready: a batch published
+        before that would reach no one (``wait_connected`` waits for this)."""
+        if mid != self._subscribe_mid:
+            return
+        refused = [str(rc) for rc in reason_codes if rc.is_failure]
+        if refused:
+            log.error("the broker refused the hub's subscriptions: %s", ", ".join(refused))
+            return
+        self.connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         if self.connected.is_set() and not self.stopping.is_set():
