@@ -39,7 +39,15 @@ def outbox_errors(config_path: str, outbox_path: str):
 
 @click.group()
 def edge():
-    """Run a scan station (edge agent) and inspect its outbox."""
+    """Run a scan station (edge agent) and inspect its outbox.
+
+    \b
+    Examples:
+      scanhub edge run --config station.yaml              # the station console
+      scanhub edge run --config station.yaml --stdin      # a keyboard-wedge gun
+      scanhub edge status --config station.yaml --json
+      scanhub edge outbox --config station.yaml --format csv
+    """
 
 
 def _sound_command(ctx, param, value):

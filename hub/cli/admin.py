@@ -17,7 +17,16 @@ from hub.cli.common import done, emit, format_option, json_option, utc_option
 
 @click.group()
 def hub():
-    """Run the hub and manage its store: basic data, stations, gaps, credentials, backups."""
+    """Run the hub and manage its store: basic data, stations, gaps, credentials, backups.
+
+    \b
+    Examples:
+      scanhub hub init && scanhub hub import sim/networks/sample.yaml
+      scanhub hub run --listen 0.0.0.0:1883 --credentials creds/
+      scanhub hub stations
+      scanhub hub gaps --json
+      scanhub hub backup --out /var/backups/scanhub/hub.db
+    """
 
 
 @hub.command()
@@ -369,7 +378,14 @@ def track(waybill, db, fmt):
     """A parcel's whole history and current status, ordered by corrected event time.
 
     Times print in the network's zone, labelled (--utc: UTC).  JSON: one object with waybill,
-    status and events (each with time as UTC ISO text and event_ms)."""
+    status and events (each with time as UTC ISO text and event_ms).
+
+    \b
+    Examples:
+      scanhub track 70000000000016
+      scanhub track 70000000000016 --json
+      scanhub track 70000000000016 --utc --format csv
+    """
     open_store(db)
     from hub.business.tracking import track as do_track
     t = do_track(waybill)

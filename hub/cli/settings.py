@@ -8,7 +8,14 @@ from hub.cli.common import emit, format_option
 
 @click.group()
 def config():
-    """The hub's settings file (scanhub.toml) and SCANHUB_* environment variables."""
+    """The hub's settings file (scanhub.toml) and SCANHUB_* environment variables.
+
+    \b
+    Examples:
+      scanhub config show
+      scanhub config show --json
+      SCANHUB_CONFIG=/etc/scanhub/scanhub.toml scanhub config show
+    """
 
 
 @config.command()
