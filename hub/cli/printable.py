@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from hub.cli.charts import Chart, cjk_font_path, to_png, to_svg
+from hub.cli.cells import cell_text
 
 # integer columns that count things and so get a total (besides *_g weights and *_cents money)
 COUNT_COLUMNS = {"scans", "parcels", "orders", "count", "on_time", "overtime", "overdue", "pending", "signed",
@@ -62,20 +63,12 @@ def totals_of(raw_rows: list[dict]) -> dict[str, str]:
     return out
 
 
-def _cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    return str(v)
-
-
 def widths(rows: list[dict], columns: list[str]) -> list[float]:
     """Relative column widths (they add up to 1): each column's typical text length, between a
     floor that keeps short codes readable and a cap past which long texts (memos) wrap."""
     sizes = []
     for c in columns:
-        lens = sorted(len(_cell(r.get(c))) for r in rows) or [0]
+        lens = sorted(len(cell_text(r.get(c))) for r in rows) or [0]
         typical = lens[min(len(lens) - 1, int(len(lens) * 0.9))]
         sizes.append(min(max(typical, len(c), 4), 40))
     total = sum(sizes) or 1
@@ -132,7 +125,7 @@ def to_html(doc: Printable) -> str:
     num = {c: _numeric(doc.rows, c) for c in cols}
     colgroup = "".join(f'<col style="width:{w * 100:.2f}%">' for w in widths(doc.rows, cols))
     th = "".join(f"<th>{esc(c)}</th>" for c in cols)
-    body = "\n".join("<tr>" + "".join(f'<td{" class=num" if num[c] else ""}>{esc(_cell(r.get(c)))}</td>'
+    body = "\n".join("<tr>" + "".join(f'<td{" class=num" if num[c] else ""}>{esc(cell_text(r.get(c)))}</td>'
                                       for c in cols) + "</tr>" for r in doc.rows)
     foot = ""
     if doc.totals:
@@ -227,7 +220,7 @@ def to_pdf(doc: Printable) -> bytes:
         esc = html.escape
         data = [[Paragraph(esc(c), head_cell) for c in cols]]
         for r in doc.rows:
-            data.append([Paragraph(esc(_cell(r.get(c))), right if num[c] else cell) for c in cols])
+            data.append([Paragraph(esc(cell_text(r.get(c))), right if num[c] else cell) for c in cols])
         if doc.totals:
             tot = ParagraphStyle("tot", parent=right, fontName=bold)
             cells = [doc.totals.get(c, "") for c in cols]

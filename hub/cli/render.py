@@ -13,6 +13,7 @@ import io
 import json
 import sys
 
+from hub.cli.cells import cell_text
 from hub.errors import HubError
 
 FORMATS = ("table", "csv", "json", "html", "pdf")
@@ -29,14 +30,6 @@ def columns_of(rows: list[dict], columns: list[str] | None = None) -> list[str]:
     return list(rows[0].keys()) if rows else []
 
 
-def _cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    return str(v)
-
-
 def to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
     """CSV with a header row; an empty report with unknown columns is empty text."""
     cols = columns_of(rows, columns)
@@ -46,7 +39,7 @@ def to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
     w = csv.writer(buf, lineterminator="\r\n")      # RFC 4180: a field holding \r is quoted too
     w.writerow(cols)
     for r in rows:
-        w.writerow([_cell(r.get(c)) for c in cols])
+        w.writerow([cell_text(r.get(c)) for c in cols])
     return buf.getvalue()
 
 
@@ -73,7 +66,7 @@ def to_table(rows: list[dict], title: str, columns: list[str] | None = None, wid
     for c in cols:
         t.add_column(c, overflow="fold")
     for r in rows:
-        t.add_row(*[_cell(r.get(c)) for c in cols])
+        t.add_row(*[cell_text(r.get(c)) for c in cols])
     width = width or _terminal_width()
     buf = io.StringIO()
     console = Console(file=buf, width=width or 100_000, force_terminal=False, color_system=None,
