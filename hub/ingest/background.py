@@ -16,9 +16,10 @@ guards every write, so a turn that times out (a derivation killed while it held 
 never data.
 
 The checkpoints of SQLite's write-ahead log (copying committed pages into the database file and
-syncing it) are moved off the acknowledgement path as well: the ingest's connection does none
-(``wal_autocheckpoint=0``); the derivation's does them, when its commits find the log past
-SQLite's default size and every ``CHECKPOINT_IDLE_S`` while it has nothing to derive.  A
+syncing it) are moved off the acknowledgement path as well: the derivation's connection does
+them, when its commits find the log past SQLite's default size and every ``CHECKPOINT_IDLE_S``
+while it has nothing to derive; the ingest's does one only when the log has grown far past that
+(``INGEST_CHECKPOINT_PAGES`` in ``hub.ingest.service``: a bound for a derivation that falls behind).  A
 commit is durable once it is in the synced log, so this changes when pages reach the database
 file, never what an acknowledgement means.  Should the derivation process die, the hub starts a
 new one (``HubService``) and, until then, checkpoints itself.

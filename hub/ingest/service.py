@@ -40,6 +40,9 @@ MAX_COALESCE = 32          # batches committed in one transaction when they queu
 CONFIG_POLL_S = 1.0
 FORECAST_EVERY_S = 30.0    # how often each site's pre-dispatch forecast is republished
 RESTART_EVERY_S = 10.0     # the least time between two restarts of a dying derivation process
+# with a derivation process the ingest checkpoints only a log grown this large (pages of 4 KiB): the
+# derivation's checkpoints keep it smaller, this keeps it bounded when the derivation falls behind
+INGEST_CHECKPOINT_PAGES = 20_000
 
 
 class Incoming:
@@ -394,7 +397,7 @@ class HubService:
         """On SQLite, leave the write-ahead log's checkpoints to the derivation process (off the
         acknowledgement path, ``hub.ingest.background``) or take them back."""
         if self.derivation is not None and self.derivation.turns is not None:
-            database.execute_sql(f"PRAGMA wal_autocheckpoint={0 if to_derivation else 1000}")
+            database.execute_sql(f"PRAGMA wal_autocheckpoint={INGEST_CHECKPOINT_PAGES if to_derivation else 1000}")
         self._derivation_checkpoints = to_derivation
 
     def _watch_derivation(self) -> None:
