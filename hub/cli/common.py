@@ -58,12 +58,6 @@ def echo_json(obj) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, indent=None, default=str))
 
 
-def table(title: str, columns: list[str], rows: list[list]) -> None:
-    """A terminal table of plain rows (the shared renderer: full width when piped, "no rows")."""
-    from hub.cli.render import to_table
-    click.echo(to_table([dict(zip(columns, r)) for r in rows], title, columns), nl=False)
-
-
 def with_store(fn):
     """Open the store named by the command's ``--db`` before running it."""
     @functools.wraps(fn)
@@ -178,10 +172,3 @@ def fail_partly(failed: int, total: int, what: str) -> None:
     if failed:
         click.echo(f"{failed} of {total} {what} failed", err=True)
         raise click.exceptions.Exit(1)
-
-
-def fmt_flags(as_json, as_csv, as_html, fmt="table"):
-    """Older flags to a format (``output_option(aliases=...)`` does this for new commands)."""
-    if sum(bool(x) for x in (as_json, as_csv, as_html)) > 1:
-        raise click.UsageError("choose one of --json, --csv, --html")
-    return "json" if as_json else "csv" if as_csv else "html" if as_html else fmt
