@@ -68,27 +68,25 @@ class WriteTurns:
         return False
 
     @contextlib.contextmanager
-    def ingest(self):
-        gate = self._take(self.gate)
-        turn = self._take(self.turn)
+    def _holding(self, lock):
+        got = self._take(lock)
         try:
             yield
         finally:
-            if turn:
-                self.turn.release()
-            if gate:
-                self.gate.release()
+            if got:
+                lock.release()
+
+    @contextlib.contextmanager
+    def ingest(self):
+        with self._holding(self.gate), self._holding(self.turn):
+            yield
 
     @contextlib.contextmanager
     def derivation(self):
-        if self._take(self.gate):
-            self.gate.release()
-        turn = self._take(self.turn)
-        try:
+        with self._holding(self.gate):          # passes only while no ingest waits
+            pass
+        with self._holding(self.turn):
             yield
-        finally:
-            if turn:
-                self.turn.release()
 
 
 def derivation_loop(db_url: str, hub_pid: int, batch: int = BATCH, nice: int = 5,
