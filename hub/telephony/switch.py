@@ -1,0 +1,200 @@
+"""Call control: the dial plan applied to a call, the legs it opens, the bridge, the ending.
+
+The switch owns the calls in progress.  A signalling side (SIP, E1) that receives a call makes
+its ``a`` leg and hands it to :meth:`Switch.incoming`; the switch routes the dialled number
+through the dial plan (``hub.telephony.config``) and asks a **line** (the SIP side for seats and
+SIP trunks, the E1 side for spans) to open the next leg.  What happens when that callee is busy,
+does not answer in ``ring_s`` or is not registered is the rule's ``on_busy`` / ``on_no_answer``
+/ ``on_unregistered`` target, itself tried the same way; without one, the caller hears the
+cause.  When a callee answers, the two legs' media are bridged and the caller is answered; when
+either side hangs up, the other is hung up and the call ends: it gets its disposition and its
+``call-end`` event, which the CDR writer stores.
+
+Everything here runs on one thread (the service's event loop): lines and timers call in from it.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from contract.clock import now_ms
+from hub.telephony.config import HANGUP_CAUSES, PbxConfig, Rule, Target
+from hub.telephony.model import CAUSE_DISPOSITION, Call, Leg
+
+MAX_HOPS = 8
+
+
+class Switch:
+    def __init__(self, config: PbxConfig, scheduler) -> None:
+        """``scheduler(seconds, fn)`` runs ``fn`` later and returns something with ``cancel()``."""
+        self.config = config
+        self.later = scheduler
+        self.lines: dict[str, object] = {}     # "sip", "e1" -> line objects (``open_leg``)
+        self.calls: dict[str, Call] = {}
+        self.listeners: list = []              # fn(call, event)
+        self._state: dict[str, dict] = {}      # call id -> routing state
+        self.media = None                      # bridges two legs' media (hub.telephony.media)
+
+    # ------------------------------------------------------------------ entry
+    def new_call(self, *, origin: str, caller: str, callee: str) -> Call:
+        callee_is_seat = callee in self.config.seats
+        if origin == "seats":
+            direction = "internal" if callee_is_seat else "outbound"
+        else:
+            direction = "inbound"
+        call = Call(self, origin=origin, caller=caller, callee=callee, direction=direction)
+        self.calls[call.id] = call
+        self._state[call.id] = {"hops": 0, "rule": None, "leg": None, "timer": None, "bridged": None}
+        return call
+
+    def incoming(self, call: Call) -> None:
+        """Route a new call whose ``a`` leg has been made."""
+        self._dial(call, call.callee)
+
+    # ------------------------------------------------------------------ routing
+    def _dial(self, call: Call, dialled: str) -> None:
+        rule = self.config.route(dialled, call.origin)
+        if rule is None:
+            call.event("dialplan", None, number=dialled, rule=None)
+            self._fail(call, "not-found")
+            return
+        call.rule = rule.index if call.rule is None else call.rule
+        self._state[call.id]["rule"] = rule
+        self._try(call, rule, rule.to, dialled[rule.strip:])
+
+    def _try(self, call: Call, rule: Rule, target: Target, number: str) -> None:
+        st = self._state.get(call.id)
+        if st is None or call.ended or not call.a.active:
+            return
+        st["hops"] += 1
+        if st["hops"] > MAX_HOPS:
+            call.event("dialplan", None, error=f"more than {MAX_HOPS} targets tried: a loop in the dial plan?")
+            self._fail(call, "congestion")
+            return
+        call.event("dialplan", None, rule=rule.index, target=str(target), number=number)
+        if target.kind == "hangup":
+            self._fail(call, target.arg)
+            return
+        if target.kind == "number":
+            self._dial(call, target.arg)
+            return
+        line_kind = "sip"
+        if target.kind == "trunk":
+            line_kind = self.config.trunks[target.arg].kind
+        line = self.lines.get(line_kind)
+        if line is None:
+            call.event("dialplan", None, error=f"no {line_kind} line is running")
+            self._fail(call, "congestion")
+            return
+        leg = line.open_leg(call, target, number)
+        if leg is None:                        # e.g. the seat is not registered
+            self._fallback(call, "unavailable")
+            return
+        st["leg"] = leg
+        if target.kind == "seat" or target.kind == "trunk":
+            st["timer"] = self.later(rule.ring_s, lambda: self._ring_timeout(call, leg))
+
+    def _ring_timeout(self, call: Call, leg: Leg) -> None:
+        if leg.state in ("offered", "ringing") and not call.ended:
+            call.event("timeout", leg, after_s=self._state[call.id]["rule"].ring_s)
+            leg.hangup("no-answer")
+
+    def _fallback(self, call: Call, cause: str) -> None:
+        st = self._state[call.id]
+        rule: Rule = st["rule"]
+        nxt = {"busy": rule.on_busy, "no-answer": rule.on_no_answer,
+               "unavailable": rule.on_unregistered}.get(cause)
+        if nxt is not None and call.a.active:
+            call.event("fallback", None, cause=cause, target=str(nxt))
+            self._try(call, rule, nxt, nxt.arg if nxt.kind != "seat" else nxt.arg)
+            return
+        self._fail(call, cause)
+
+    def _fail(self, call: Call, cause: str) -> None:
+        if cause not in HANGUP_CAUSES and cause not in CAUSE_DISPOSITION:
+            cause = "congestion"
+        self._state[call.id]["fail"] = cause
+        if call.a.active:
+            call.a.hangup(cause)
+        self._finish(call)
+
+    # ------------------------------------------------------------------ reports from legs
+    def on_ringing(self, leg: Leg) -> None:
+        call = leg.call
+        if leg is not call.a and call.a.state == "offered":
+            call.a.ring()
+
+    def on_answered(self, leg: Leg) -> None:
+        call = leg.call
+        st = self._state.get(call.id)
+        if st is None or leg is call.a:
+            return
+        if st["timer"] is not None:
+            st["timer"].cancel()
+            st["timer"] = None
+        if not call.a.active or st["bridged"] is not None:
+            leg.hangup("normal")
+            return
+        st["bridged"] = leg
+        call.t_answer = now_ms()
+        call.a.codec = leg.codec
+        if self.media is not None and call.a.media is not None and leg.media is not None:
+            self.media.bridge(call, call.a, leg)
+        call.a.answer()
+        call.event("bridged", None, legs=[call.a.name, leg.name])
+
+    def on_ended(self, leg: Leg) -> None:
+        call = leg.call
+        st = self._state.get(call.id)
+        if st is None:
+            return
+        if leg is call.a:
+            for other in call.legs[1:]:
+                if other.active:
+                    other.hangup("cancelled" if other.state != "answered" else "normal")
+            if call.t_answer is None:
+                st.setdefault("fail", "abandoned" if leg.cause in ("normal", "cancelled", "abandoned") else leg.cause)
+            self._finish(call)
+            return
+        if st["timer"] is not None and st["leg"] is leg:
+            st["timer"].cancel()
+            st["timer"] = None
+        if st["bridged"] is leg:
+            if call.a.active:
+                call.a.hangup("normal")
+            self._finish(call)
+        elif st["leg"] is leg and call.t_answer is None and call.a.active:
+            self._fallback(call, leg.cause or "failed")
+
+    # ------------------------------------------------------------------ the end
+    def _finish(self, call: Call) -> None:
+        if call.ended or any(leg.active for leg in call.legs[1:]) and call.a.active:
+            return
+        st = self._state.pop(call.id, None) or {}
+        if st.get("timer") is not None:
+            st["timer"].cancel()
+        for leg in call.legs:
+            if leg.active:
+                leg.hangup("normal")
+        if self.media is not None:
+            self.media.release(call)
+        call.t_end = now_ms()
+        if call.t_answer is not None:
+            call.disposition = "answered"
+        else:
+            cause = st.get("fail", "failed")
+            call.disposition = CAUSE_DISPOSITION.get(cause, "failed")
+        self.calls.pop(call.id, None)
+        call.event("call-end", None, disposition=call.disposition, billable_s=call.billable_s())
+
+    def active(self) -> list[Call]:
+        return list(self.calls.values())
+
+    def record(self, call: Call) -> None:
+        """Record ``call`` (once): a WAV under the recording folder, by day and call id."""
+        if call.recording is not None or self.media is None:
+            return
+        day = time.strftime("%Y/%m/%d", time.gmtime(call.t_start / 1000))
+        path = os.path.join(self.config.recording_dir, day, f"{call.id}.wav")
+        self.media.record(call, path)
+        call.event("record-start", None, path=path)

@@ -1,0 +1,141 @@
+"""SIPp as the peer of the telephony tests: run scenarios from tests/data/sipp/, and a PBX on free ports.
+
+Each SIPp run is a real process speaking SIP (and RTP) over loopback; its exit status says
+whether every call of its scenario went as the scenario expects (0), and its message trace
+(``-trace_msg``) is kept for the test to read.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import needs, wait_for
+
+SCENARIOS = Path(__file__).resolve().parent / "data" / "sipp"
+
+
+def need_sipp() -> str:
+    path = shutil.which("sipp")
+    if path is None:
+        needs("SIPp", "install the Debian package sip-tester (make system-deps does)")
+    return path
+
+
+def free_udp_port(pairs: bool = False) -> int:
+    """A UDP port nobody holds now (with ``pairs``: an even one whose neighbour is free too)."""
+    for _ in range(200):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        if not pairs:
+            s.close()
+            return port
+        if port % 2 == 0 and port < 65000:
+            try:
+                t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                t.bind(("127.0.0.1", port + 1))
+                t.close()
+                s.close()
+                return port
+            except OSError:
+                pass
+        s.close()
+    raise RuntimeError("no free UDP port")
+
+
+def port_taken(port: int) -> bool:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()
+
+
+class Sipp:
+    """One SIPp process: ``scenario`` is a file in tests/data/sipp or a path; ``args`` more options."""
+
+    def __init__(self, workdir: Path, scenario: str, target: str, *, port: int | None = None,
+                 args: list[str] = (), name: str | None = None) -> None:
+        self.bin = need_sipp()
+        self.port = port or free_udp_port()
+        self.name = name or Path(scenario).stem
+        self.dir = workdir / f"sipp-{self.name}-{self.port}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = scenario if os.path.isabs(scenario) else str(SCENARIOS / scenario)
+        self.cmd = [self.bin, "-sf", path, "-i", "127.0.0.1", "-p", str(self.port), "-nostdin",
+                    "-trace_msg", "-message_file", str(self.dir / "messages.log"),
+                    "-trace_err", "-error_file", str(self.dir / "errors.log"),
+                    "-timeout", "60s", "-timeout_error", *args, target]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Sipp":
+        self.proc = subprocess.Popen(self.cmd, cwd=self.dir, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.dir / "stderr.log", "wb"))
+        return self
+
+    def listening(self) -> "Sipp":
+        """Start and wait until it holds its port (for answering scenarios)."""
+        self.start()
+        wait_for(lambda: port_taken(self.port) or self.proc.poll() is not None, 10, f"SIPp {self.name} to bind")
+        assert self.proc.poll() is None, self.explain()
+        return self
+
+    def wait(self, timeout: float = 60) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"SIPp {self.name} did not finish in {timeout:.0f} s\n{self.explain()}")
+
+    def run(self, timeout: float = 60) -> int:
+        self.start()
+        return self.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    @property
+    def messages(self) -> str:
+        p = self.dir / "messages.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def explain(self) -> str:
+        out = []
+        for f in ("stderr.log", "errors.log"):
+            p = self.dir / f
+            if p.exists():
+                out.append(f"--- {f}\n" + p.read_text(errors="replace")[-3000:])
+        out.append("--- messages (tail)\n" + self.messages[-4000:])
+        return "\n".join(out)
+
+    def expect_success(self, timeout: float = 60) -> None:
+        if self.proc is None:
+            self.start()
+        rc = self.wait(timeout)
+        assert rc == 0, f"SIPp {self.name} exited {rc}\n{self.explain()}"
+
+
+def variant(tmp_path: Path, base: str, replacements: dict[str, str], name: str) -> str:
+    """A scenario made from ``base`` with text replaced (e.g. another final status)."""
+    text = (SCENARIOS / base).read_text()
+    for old, new in replacements.items():
+        assert old in text, f"{old!r} not in {base}"
+        text = text.replace(old, new)
+    path = tmp_path / f"{name}.xml"
+    path.write_text(text)
+    return str(path)
