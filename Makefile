@@ -15,6 +15,8 @@ DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils font
 
 # tmux: the station console's end-to-end test drives it in a real terminal
 DEBS   += tmux
+# SIPp (sip-tester) and baresip: the SIP peers the telephony tests call through our B2BUA
+DEBS   += sip-tester baresip
 
 demo: venv system-deps
 	$(BIN)/scanhub demo

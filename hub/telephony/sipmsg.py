@@ -26,7 +26,7 @@ _CANON = {n.lower(): n for n in (
     "Allow", "Supported", "User-Agent", "Server", "Route", "Record-Route", "Refer-To", "Referred-By",
     "Event", "Subscription-State", "Reason", "Allow-Events", "Accept", "Require", "Unsupported")}
 _TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
-_STATUS = re.compile(r"^SIP/2\.0 ([1-6][0-9][0-9]) ?(.*)$")
+_STATUS = re.compile(r"^SIP/2\.0 ([1-6][0-9][0-9])(?: (.*))?$")
 #: a request needs these (RFC 3261 §8.1.1); a response the same but Max-Forwards
 REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")
 MAX_MESSAGE = 65535
@@ -168,7 +168,7 @@ def _start_line(line: str) -> SipMessage:
         m = _STATUS.match(line)
         if not m:
             raise SipParseError(f"bad status line {line[:60]!r}")
-        return SipMessage(status=int(m.group(1)), reason=m.group(2))
+        return SipMessage(status=int(m.group(1)), reason=m.group(2) or "")
     parts = line.split(" ")
     if len(parts) != 3 or parts[2] != "SIP/2.0":
         raise SipParseError(f"bad request line {line[:60]!r}")
@@ -197,10 +197,16 @@ def _headers(msg: SipMessage, lines: list[str]) -> None:
         msg.headers.append((canonical(name), value.strip()))
 
 
+SINGLE = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type", "Expires")
+
+
 def _check(msg: SipMessage, body: bytes) -> None:
     for name in REQUIRED:
         if not msg.get(name):
             raise SipParseError(f"missing {name} header")
+    for name in SINGLE:
+        if sum(1 for k, _ in msg.headers if k == name) > 1:
+            raise SipParseError(f"more than one {name} header")
     num, method = parse_cseq(msg.get("CSeq"))
     if msg.is_request and method != msg.method:
         raise SipParseError(f"CSeq method {method} is not the request's {msg.method}")
