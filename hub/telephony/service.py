@@ -40,6 +40,7 @@ class Pbx:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._stopping: asyncio.Event | None = None
+        self.on_started = None          # fn() on the loop's thread, once SIP listens
 
     # ------------------------------------------------------------------ running
     async def _main(self) -> None:
@@ -70,6 +71,8 @@ class Pbx:
             return
         self._ready.set()
         log.info("pbx running: SIP on %s:%s", *self.transport.address)
+        if self.on_started is not None:
+            self.on_started()
         await self._stopping.wait()
         for call in list(self.switch.calls.values()):
             for leg in call.legs:

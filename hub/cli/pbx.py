@@ -1,0 +1,75 @@
+"""``scanhub pbx``: check a PBX file (trunks, seats, dial plan) and run the telephony service."""
+from __future__ import annotations
+
+import click
+
+from hub.cli.common import db_option, done, json_option, open_store
+
+
+@click.group("pbx")
+def pbx():
+    """The telephony service: SIP trunks and seats, E1 spans, the dial plan, CDRs (docs/telephony.md).
+
+    \b
+    Examples:
+      scanhub pbx check pbx.yaml                 every problem in the file, with its place
+      scanhub pbx run pbx.yaml --db hub.db       answer and route calls until Ctrl-C
+      scanhub call active                        what is up now (another terminal)
+    A sample PBX file: sim/pbx/sample.yaml.
+    """
+
+
+@pbx.command("check")
+@click.argument("pbx_file", type=click.Path(dir_okay=False))
+@json_option
+def check(pbx_file, fmt):
+    """Read and check PBX_FILE without starting anything; exit status 1 on any problem."""
+    from hub.telephony.config import load_pbx
+    cfg = load_pbx(pbx_file)
+    kinds = {}
+    for t in cfg.trunks.values():
+        kinds[t.kind] = kinds.get(t.kind, 0) + 1
+    result = {"valid": True, "listen": f"{cfg.listen_host}:{cfg.listen_port}", "sip_trunks": kinds.get("sip", 0),
+              "e1_trunks": kinds.get("e1", 0), "seats": len(cfg.seats), "dialplan_rules": len(cfg.dialplan),
+              "recording_dir": cfg.recording_dir, "record_by_default": cfg.record_default}
+    done(result, f"{pbx_file}: valid; SIP on {result['listen']}, {result['sip_trunks']} SIP trunk(s), "
+                 f"{result['e1_trunks']} E1 trunk(s), {result['seats']} seat(s), {result['dialplan_rules']} "
+                 f"dial plan rule(s)", fmt)
+
+
+@pbx.command("run")
+@click.argument("pbx_file", type=click.Path(dir_okay=False))
+@db_option
+@click.option("--listen", metavar="HOST:PORT", help="Where SIP listens (default: sip.listen in the file).")
+@click.option("--worker", help="This worker's name in the store (default host:pid:port); several workers "
+                               "behind a SIP dispatcher share one store.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every call's events on stderr.")
+def run(pbx_file, db, listen, worker, verbose):
+    """Run the telephony service for PBX_FILE until Ctrl-C or SIGTERM; CDRs go to the hub store."""
+    import logging
+
+    from hub.telephony.config import load_pbx
+    from hub.telephony.errors import TelephonyError
+    from hub.telephony.service import Pbx
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load_pbx(pbx_file)
+    if listen:
+        host, _, port = listen.rpartition(":")
+        if not host or not port.isdigit():
+            raise TelephonyError(f"--listen {listen!r} is not HOST:PORT")
+        cfg.listen_host, cfg.listen_port = host, int(port)
+    open_store(db)
+    service = Pbx(cfg, worker=worker)
+    log = logging.getLogger("scanhub.telephony")
+
+    def announce(call, event):
+        if event.kind == "call-end":
+            click.echo(f"call {call.id} {call.caller} -> {call.callee}: {call.disposition}, "
+                       f"{call.billable_s()} s", err=True)
+        elif verbose:
+            log.info("call %s %s %s %s", call.id, event.kind, event.leg or "", event.data)
+    service.on_started = lambda: (service.switch.listeners.append(announce),
+                                  click.echo(f"pbx running: SIP on {service.address[0]}:{service.address[1]}, "
+                                             f"store {db}", err=True))
+    service.run()
