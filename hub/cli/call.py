@@ -103,7 +103,8 @@ def show(call_id, fmt):
 @utc_option
 @with_store
 def active(fmt):
-    """Legs of calls in progress (per trunk and channel), and registered seats, from every worker."""
+    """Legs of calls in progress (per trunk and channel), registered seats, and every E1 span's alarm
+    state with its busy, idle and blocked timeslots, from every worker."""
     from hub.telephony.cdr import active as live
     view = live()
     if fmt == "json":
@@ -114,6 +115,8 @@ def active(fmt):
     if fmt == "table":
         emit(view["seats"], fmt, "Registered seats", columns=["seat", "contact", "expires_ms", "worker"],
              totals=False)
+        emit(view["spans"], fmt, "E1 spans", columns=["trunk", "span", "protocol", "colour", "alarms", "busy", "idle",
+                                                      "blocked", "updated_ms", "worker"], totals=False)
 
 
 @call.command("recordings")

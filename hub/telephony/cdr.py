@@ -19,7 +19,7 @@ import peewee
 from contract.clock import now_ms
 from hub.store.db import database, is_store_failure
 from hub.telephony.errors import TelephonyError
-from hub.telephony.tables import CallEvent, CallLiveLeg, CallRecord, CallRecording, CallSeat
+from hub.telephony.tables import CallEvent, CallLiveLeg, CallRecord, CallRecording, CallSeat, CallSpan
 
 log = logging.getLogger("scanhub.telephony.cdr")
 
@@ -48,6 +48,17 @@ class CdrWriter:
         with database.atomic():
             CallLiveLeg.delete().where(CallLiveLeg.worker == self.worker).execute()
             CallSeat.delete().where(CallSeat.worker == self.worker).execute()
+            CallSpan.delete().where(CallSpan.worker == self.worker).execute()
+
+    def spans(self, rows: list[dict]) -> None:
+        """The E1 spans' states now (written only when something changed)."""
+        key = [{k: v for k, v in r.items()} for r in rows]
+        if key == getattr(self, "_last_spans", None):
+            return
+        self._last_spans = key
+        with database.atomic():
+            for r in rows:
+                CallSpan.insert(**r, updated_ms=now_ms(), worker=self.worker).on_conflict_replace().execute()
 
     def __call__(self, call, event) -> None:
         try:
@@ -177,4 +188,7 @@ def active() -> dict:
             for r in CallLiveLeg.select().order_by(CallLiveLeg.since_ms, CallLiveLeg.key)]
     seats = [{"seat": r.seat, "contact": r.contact, "expires_ms": r.expires_ms, "worker": r.worker}
              for r in CallSeat.select().order_by(CallSeat.seat)]
-    return {"legs": legs, "seats": seats}
+    spans = [{"trunk": r.trunk, "span": r.span, "protocol": r.protocol, "colour": r.colour, "alarms": r.alarms,
+              "busy": r.busy, "idle": r.idle, "blocked": r.blocked, "updated_ms": r.updated_ms, "worker": r.worker}
+             for r in CallSpan.select().order_by(CallSpan.trunk)]
+    return {"legs": legs, "seats": seats, "spans": spans}

@@ -106,8 +106,9 @@ class RtpEndpoint:
         if is_rtcp:
             self.stats["rtcp_in"] += 1
             self.remote_rtcp = addr
-            if self.peer is not None and self.peer.remote_rtcp is not None and self.peer._rtcp is not None:
-                self.peer._rtcp.sendto(data, self.peer.remote_rtcp)
+            peer = self.peer
+            if getattr(peer, "remote_rtcp", None) is not None and peer._rtcp is not None:
+                peer._rtcp.sendto(data, peer.remote_rtcp)
             return
         if not self._latched:
             self.remote, self._latched = addr, True
@@ -129,10 +130,14 @@ class RtpEndpoint:
             self._event(pkt)
         if self.on_packet is not None:
             self.on_packet(self, pkt)
-        peer = self.peer
-        if peer is not None and peer.remote is not None and peer._rtp is not None:
-            peer._rtp.sendto(data, peer.remote)
-            peer.stats["packets_out"] += 1
+        if self.peer is not None:
+            self.peer.deliver(data, pkt)
+
+    def deliver(self, data: bytes, pkt: rtp.Packet) -> None:
+        """A packet from the bridged leg: relayed to our peer unchanged."""
+        if self.remote is not None and self._rtp is not None:
+            self._rtp.sendto(data, self.remote)
+            self.stats["packets_out"] += 1
 
     def _event(self, pkt: rtp.Packet) -> None:
         try:

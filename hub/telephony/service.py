@@ -35,6 +35,7 @@ class Pbx:
         self.sip: SipLine | None = None
         self.transport: SipTransport | None = None
         self.media: MediaRelay | None = None
+        self.e1 = None                  # hub.telephony.e1.E1Line when the file has E1 trunks
         self.cdr = CdrWriter(self.worker) if store else None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -61,10 +62,17 @@ class Pbx:
             await self.loop.create_datagram_endpoint(lambda: self.transport, sock=sock)
             self.sip = SipLine(self.config, self.switch, self.transport, self.media)
             self.switch.lines["sip"] = self.sip
+            if any(t.kind == "e1" for t in self.config.trunks.values()):
+                from hub.telephony.e1 import E1Line
+                self.e1 = E1Line(self.config, self.switch, self.loop, self.media)
+                self.switch.lines["e1"] = self.e1
+                self.e1.start()
             if self.cdr is not None:
                 self.cdr.clear_live()
                 self.switch.listeners.append(self.cdr)
                 self.sip.on_bindings = self.cdr.seats
+                if self.e1 is not None:
+                    self._spans_every(1.0)
         except BaseException as e:
             self._error = e
             self._ready.set()
@@ -79,9 +87,18 @@ class Pbx:
                 if leg.active:
                     leg.hangup("normal")
         await asyncio.sleep(0.05)
+        if self.e1 is not None:
+            self.e1.stop()
         if self.cdr is not None:
             self.cdr.clear_live()
         self.transport.sock.close()
+
+    def _spans_every(self, seconds: float) -> None:
+        try:
+            self.cdr.spans(self.e1.status())
+        except Exception:
+            log.exception("writing the spans' states")
+        self.loop.call_later(seconds, self._spans_every, seconds)
 
     def _on_request(self, req, addr, stx) -> None:
         self.sip.on_request(req, addr, stx)

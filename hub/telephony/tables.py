@@ -7,6 +7,7 @@
 ``call_live_leg``   legs in progress now, per worker (``scanhub call active``); rows go when the
                     leg ends, and a worker clears its own rows when it starts
 ``call_seat``       seats registered now, per worker
+``call_span``       each E1 span's alarm state and channels (busy, idle, blocked), per worker
 """
 from __future__ import annotations
 
@@ -97,4 +98,20 @@ class CallSeat(Base):
         table_name = "call_seat"
 
 
-TABLES = (CallRecord, CallEvent, CallRecording, CallLiveLeg, CallSeat)
+class CallSpan(Base):
+    trunk = pw.CharField(primary_key=True, max_length=64)
+    span = pw.IntegerField()
+    protocol = pw.CharField(max_length=16)
+    colour = pw.CharField(max_length=32)                     # OK, RED, YELLOW, BLUE (DAHDI's words)
+    alarms = pw.CharField(max_length=128)
+    busy = pw.IntegerField()
+    idle = pw.IntegerField()
+    blocked = pw.CharField(max_length=128)                   # timeslots blocked or out of service
+    updated_ms = pw.BigIntegerField()
+    worker = pw.CharField(max_length=64, index=True)
+
+    class Meta:
+        table_name = "call_span"
+
+
+TABLES = (CallRecord, CallEvent, CallRecording, CallLiveLeg, CallSeat, CallSpan)
