@@ -419,3 +419,45 @@ def test_seat_calls_out_only_after_authenticating(tmp_path, pbx):
     caller.run()
     caller.expect_success()
     assert cdrs() == []
+
+
+def sipp_times(messages: str) -> dict[str, dict[str, float]]:
+    """Per Call-ID, when SIPp got the INVITE's 200 and sent its BYE (epoch seconds), from -trace_msg."""
+    import datetime
+    out: dict[str, dict[str, float]] = {}
+    for block in messages.split("-" * 47 + " ")[1:]:
+        stamp, _, rest = block.partition("\n")
+        t = datetime.datetime.strptime(stamp.strip(), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        call_id = re.search(r"^Call-ID: (\S+)", rest, re.M)
+        cseq = re.search(r"^CSeq: \d+ (\w+)", rest, re.M)
+        if not call_id or not cseq:
+            continue
+        times = out.setdefault(call_id.group(1), {})
+        if "received" in rest.split("\n", 1)[0] and "SIP/2.0 200" in rest and cseq.group(1) == "INVITE":
+            times.setdefault("answer", t)
+        if "sent" in rest.split("\n", 1)[0] and re.search(r"^BYE ", rest, re.M):
+            times.setdefault("bye", t)
+    return out
+
+
+def test_many_calls_reconcile_with_what_sipp_saw(tmp_path, pbx):
+    """Ten calls, five at a time: as many CDRs, each answered when SIPp got its 200 and ended when
+    it sent its BYE (within a second: the two clocks are the same machine's)."""
+    trunk_port = free_udp_port()
+    p = pbx(trunk_port)
+    seat_port = register(tmp_path, p)
+    seat = Sipp(tmp_path, "seat.xml", target(p), port=seat_port, args=["-m", "10"]).listening()
+    caller = Sipp(tmp_path, "caller.xml", target(p), port=trunk_port,
+                  args=["-s", "8001", "-d", "700", "-m", "10", "-l", "5", "-r", "10"])
+    caller.run(120)
+    caller.expect_success()
+    seat.expect_success()
+    wait_for(lambda: len(cdrs()) == 10, 20, "ten CDRs")
+    seen = sipp_times(caller.messages)
+    rows = cdrs()
+    assert sorted(c["channel"] for c in rows) == sorted(seen)
+    for c in rows:
+        t = seen[c["channel"]]
+        assert c["disposition"] == "answered"
+        assert abs(c["answer_ms"] / 1000 - t["answer"]) < 1.0, (c, t)
+        assert abs(c["end_ms"] / 1000 - t["bye"]) < 1.0, (c, t)
