@@ -1,0 +1,99 @@
+"""baresip, a softphone someone else wrote, as a seat: it registers with digest authentication, a
+SIPp caller on the trunk plays SIPp's A-law sample through us, baresip answers and records what it
+hears (its sndfile module), and that recording holds the audio SIPp played."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import wave
+
+import pytest
+
+from conftest import needs, wait_for
+from sip_peers import Sipp, free_udp_port
+from test_telephony_media import PCAP, pcap_rtp_payloads
+from test_telephony_sip import cdrs, pbx, target  # noqa: F401 - the pbx fixture
+
+
+def free_tcp_and_udp_port() -> int:
+    """A port free for TCP and for UDP (baresip listens on both)."""
+    import socket
+    for _ in range(100):
+        t = socket.socket()
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no free port")
+
+
+def baresip_dir(tmp_path, pbx_addr, port: int, rtp: int):
+    d = tmp_path / "baresip"
+    d.mkdir()
+    with wave.open(str(d / "say.wav"), "wb") as w:       # what baresip says: 20 s of a quiet 440 Hz tone
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        import math
+        import struct
+        w.writeframes(b"".join(struct.pack("<h", int(2000 * math.sin(2 * math.pi * 440 * i / 8000)))
+                               for i in range(8000 * 20)))
+    (d / "config").write_text(f"""poll_method epoll
+sip_listen 127.0.0.1:{port}
+audio_source aufile,{d / 'say.wav'}
+audio_player aubridge,x
+ausrc_srate 8000
+auplay_srate 8000
+ausrc_channels 1
+auplay_channels 1
+rtp_ports {rtp}-{rtp + 20}
+snd_path {d}
+module_path /usr/lib/baresip/modules
+module g711.so
+module aufile.so
+module aubridge.so
+module sndfile.so
+module account.so
+""")
+    (d / "accounts").write_text(f"<sip:8002@{pbx_addr}>;auth_pass=pw-8002;answermode=auto;regint=600;"
+                                "audio_codecs=PCMA\n")
+    return d
+
+
+def test_baresip_hears_what_the_sipp_caller_played(tmp_path, pbx):  # noqa: F811
+    if shutil.which("baresip") is None:
+        needs("baresip", "install the Debian package baresip (make system-deps does)")
+    trunk_port = free_udp_port()
+    p = pbx(trunk_port)
+    d = baresip_dir(tmp_path, target(p), free_tcp_and_udp_port(), 33000)
+    log = open(tmp_path / "baresip.log", "wb")
+    proc = subprocess.Popen(["baresip", "-f", str(d), "-t", "60"], stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: "8002" in [s["seat"] for s in p.snapshot()["seats"]], 15, "baresip registered")
+        caller = Sipp(tmp_path, "caller_media.xml", target(p), port=trunk_port,
+                      args=["-s", "8002", "-d", "500", "-m", "1", "-mp", str(free_udp_port(pairs=True))])
+        caller.run(90)
+        caller.expect_success()
+        wait_for(lambda: len(cdrs()) == 1, 10, "the CDR")
+        wait_for(lambda: list(d.glob("dump-*-dec.wav")), 10, "baresip's recording of what it heard")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert cdrs()[0]["disposition"] == "answered"
+    (rec,) = d.glob("dump-*-dec.wav")
+    with wave.open(str(rec)) as w:
+        heard = w.readframes(w.getnframes())
+        assert w.getframerate() == 8000 and w.getnchannels() == 1
+    from hub.telephony.rtp import pcm16
+    played = pcm16(b"".join(pcap_rtp_payloads(PCAP)), "PCMA")
+    for at_s in (1, 3, 5):                      # 0.2 s pieces of it, sample for sample, in order
+        piece = played[2 * 8000 * at_s:2 * 8000 * at_s + 2 * 1600]
+        assert heard.find(piece) >= 0, (at_s, open(tmp_path / "baresip.log").read()[-2000:])
