@@ -97,3 +97,42 @@ def test_baresip_hears_what_the_sipp_caller_played(tmp_path, pbx):  # noqa: F811
     for at_s in (1, 3, 5):                      # 0.2 s pieces of it, sample for sample, in order
         piece = played[2 * 8000 * at_s:2 * 8000 * at_s + 2 * 1600]
         assert heard.find(piece) >= 0, (at_s, open(tmp_path / "baresip.log").read()[-2000:])
+
+
+def test_a_played_file_reaches_baresip_as_a_caller(tmp_path, pbx):  # noqa: F811
+    """baresip (seat 8002, authenticating its INVITE) dials 7000, which the dial plan plays a WAV
+    to; what baresip records is that file, A-law quantised, and the call ends with the file."""
+    if shutil.which("baresip") is None:
+        needs("baresip", "install the Debian package baresip (make system-deps does)")
+    import math
+    import struct
+    from array import array
+    song = tmp_path / "greeting.wav"
+    samples = array("h", (int(6000 * math.sin(2 * math.pi * (300 + i / 20) * i / 8000)) for i in range(8000 * 2)))
+    with wave.open(str(song), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(samples.tobytes())
+    p = pbx(free_udp_port(), dialplan=[{"number": "7000", "to": f"play {song}"}])
+    d = baresip_dir(tmp_path, target(p), free_tcp_and_udp_port(), 33100)
+    (d / "config").write_text((d / "config").read_text() + "module menu.so\n")
+    log = open(tmp_path / "baresip.log", "wb")
+    proc = subprocess.Popen(["baresip", "-f", str(d), "-t", "30", "-e", f"/dial sip:7000@{target(p)}"],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: len(cdrs()) == 1, 20, "the announcement call's CDR")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    (c,) = cdrs()
+    assert (c["direction"], c["caller"], c["callee"], c["disposition"]) == ("outbound", "8002", "7000", "answered")
+    assert 1 <= c["billable_s"] <= 3                          # the file is 2 s long
+    (rec,) = d.glob("dump-*-dec.wav")
+    with wave.open(str(rec)) as w:
+        heard = w.readframes(w.getnframes())
+    from drivers.e1_card import alaw
+    sent = alaw.decode(alaw.encode(samples)).tobytes()       # what G.711 A-law makes of the file
+    for at_s in (0.5, 1.0, 1.5):
+        i = int(at_s * 8000) * 2
+        assert heard.find(sent[i:i + 1600]) >= 0, (at_s, open(tmp_path / "baresip.log").read()[-2000:])

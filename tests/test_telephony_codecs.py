@@ -186,7 +186,8 @@ def test_every_problem_is_listed_with_its_place():
                       {"name": "e1", "kind": "e1", "span": 1, "protocol": "r2-xx"}],
            "seats": [{"extension": "8a", "password": "x"}, {"extension": "8001", "password": "x"}],
            "dialplan": [{"number": "8001", "prefix": "8", "to": "seat 8001"}, {"number": "8002", "to": "seat 9999"},
-                        {"pattern": "(", "to": "trunk nowhere"}, {"number": "1", "to": "hangup loudly", "ring_s": 0}],
+                        {"pattern": "(", "to": "trunk nowhere"}, {"number": "1", "to": "hangup loudly", "ring_s": 0},
+                        {"number": "2", "to": "play nosuch.wav"}],
            "extra": 1}
     with pytest.raises(PbxConfigError) as e:
         check_pbx(bad, "pbx.yaml")
@@ -196,7 +197,8 @@ def test_every_problem_is_listed_with_its_place():
                      "kind must be sip or e1", "trunks[2] e1:", "seats[0]: extension '8a'",
                      "seats[1] 8001: password must have at least 4", "dialplan[0]: give exactly one of",
                      "dialplan[1]: to names seat 9999", "dialplan[2]: pattern", "dialplan[2]: to names trunk 'nowhere'",
-                     "dialplan[3]: to cause 'loudly'", "dialplan[3]: ring_s"):
+                     "dialplan[3]: to cause 'loudly'", "dialplan[3]: ring_s",
+                     "dialplan[4]: to 'nosuch.wav': no such file"):
         assert expected in text, (expected, text)
     assert isinstance(e.value, HubError) and str(e.value).startswith("pbx.yaml: ")
 

@@ -28,7 +28,7 @@ import yaml
 from hub.telephony.errors import PbxConfigError
 
 #: what a dial plan target can be, and the SIP status of each ``hangup`` cause
-TARGET_KINDS = ("seat", "trunk", "number", "hangup")
+TARGET_KINDS = ("seat", "trunk", "number", "hangup", "play")
 HANGUP_CAUSES = {"busy": 486, "no-answer": 480, "unavailable": 480, "rejected": 603, "congestion": 503,
                  "not-found": 404}
 E1_KEYS = {"span", "name", "protocol", "timing", "lbo", "crc4", "line_code", "idle_abcd", "max_dnis", "max_ani",
@@ -146,7 +146,7 @@ def load_pbx(path: str) -> PbxConfig:
         raise PbxConfigError(path, [f"not valid YAML: {e}"]) from None
     except UnicodeDecodeError as e:
         raise PbxConfigError(path, [f"not UTF-8 text: {e}"]) from None
-    cfg = check_pbx(raw, path)
+    cfg = check_pbx(raw, path, os.path.dirname(os.path.abspath(path)))
     if not os.path.isabs(cfg.recording_dir):
         cfg.recording_dir = os.path.join(os.path.dirname(os.path.abspath(path)), cfg.recording_dir)
     return cfg
@@ -164,7 +164,8 @@ def _hostport(text: str, where: str, problems: list[str]) -> tuple[str, int] | N
     return host, int(port)
 
 
-def check_pbx(raw, source: str = "pbx") -> PbxConfig:
+def check_pbx(raw, source: str = "pbx", base_dir: str = ".") -> PbxConfig:
+    """Check a parsed PBX file (``base_dir``: where relative file names in it start)."""
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise PbxConfigError(source, ["top level must be a mapping with sip, trunks, seats, dialplan"])
@@ -300,8 +301,8 @@ def check_pbx(raw, source: str = "pbx") -> PbxConfig:
         kind, _, arg = text.partition(" ")
         arg = arg.strip()
         if kind not in TARGET_KINDS or not arg:
-            problems.append(f"{where}: {key} {text!r} must be 'seat EXT', 'trunk NAME', 'number N' or "
-                            f"'hangup CAUSE'")
+            problems.append(f"{where}: {key} {text!r} must be 'seat EXT', 'trunk NAME', 'number N', "
+                            f"'hangup CAUSE' or 'play FILE.wav'")
             return None
         if kind == "seat" and arg not in cfg.seats:
             problems.append(f"{where}: {key} names seat {arg}, which is not in seats")
@@ -311,6 +312,13 @@ def check_pbx(raw, source: str = "pbx") -> PbxConfig:
             problems.append(f"{where}: {key} number {arg!r} is not a dialable number")
         elif kind == "hangup" and arg not in HANGUP_CAUSES:
             problems.append(f"{where}: {key} cause {arg!r} is not one of {', '.join(HANGUP_CAUSES)}")
+        elif kind == "play":
+            path = arg if os.path.isabs(arg) else os.path.join(base_dir, arg)
+            from hub.telephony.playback import check_wav
+            why = check_wav(path)
+            if why:
+                problems.append(f"{where}: {key} {arg!r}: {why}")
+            arg = path
         return Target(kind, arg)
 
     for i, r in items("dialplan"):

@@ -151,18 +151,6 @@ class JitterBuffer:
 
 
 _ALAW_OF_ULAW = bytes(alaw.encode([rtp.ULAW_DECODE[c] for c in range(256)]))
-_ULAW_OF_ALAW = None
-
-
-def _ulaw_of_alaw() -> bytes:
-    global _ULAW_OF_ALAW
-    if _ULAW_OF_ALAW is None:
-        lin = alaw.DECODE_TABLE
-        table = bytearray(256)
-        for a in range(256):      # the µ-law code whose value is nearest the A-law one
-            table[a] = min(range(256), key=lambda u: abs(rtp.ULAW_DECODE[u] - lin[a]))
-        _ULAW_OF_ALAW = bytes(table)
-    return _ULAW_OF_ALAW
 
 
 class E1Endpoint:
@@ -209,7 +197,7 @@ class E1Endpoint:
             del self._pending[:alaw.BLOCK_SAMPLES]
             peer = self.peer
             pt = peer.codec_pt if peer is not None and peer.codec_pt is not None else 8
-            payload = chunk if peer is None or peer.codec == "PCMA" else chunk.translate(_ulaw_of_alaw())
+            payload = chunk if peer is None or peer.codec == "PCMA" else rtp.alaw_to_ulaw(chunk)
             pkt = rtp.Packet(pt, self._seq, self._ts, self._ssrc, False, payload)
             if self.on_packet is not None:
                 self.on_packet(self, rtp.Packet(8, self._seq, self._ts, self._ssrc, False, chunk))

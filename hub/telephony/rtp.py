@@ -96,3 +96,16 @@ def pcm16(payload: bytes, codec: str) -> bytes:
     else:
         table = ULAW_DECODE
     return struct.pack(f"<{len(payload)}h", *map(table.__getitem__, payload))
+
+
+_ALAW_TO_ULAW: bytes | None = None
+
+
+def alaw_to_ulaw(data: bytes) -> bytes:
+    """A-law bytes -> the µ-law codes nearest in value (for a PCMU peer of an A-law source)."""
+    global _ALAW_TO_ULAW
+    if _ALAW_TO_ULAW is None:
+        from drivers.e1_card.alaw import DECODE_TABLE
+        _ALAW_TO_ULAW = bytes(min(range(256), key=lambda u: abs(ULAW_DECODE[u] - DECODE_TABLE[a]))
+                              for a in range(256))
+    return data.translate(_ALAW_TO_ULAW)

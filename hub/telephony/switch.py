@@ -34,6 +34,7 @@ class Switch:
         self.listeners: list = []              # fn(call, event)
         self._state: dict[str, dict] = {}      # call id -> routing state
         self.media = None                      # bridges two legs' media (hub.telephony.media)
+        self.loop = getattr(scheduler, "__self__", None)   # the event loop, for paced playback
 
     # ------------------------------------------------------------------ entry
     def new_call(self, *, origin: str, caller: str, callee: str) -> Call:
@@ -77,6 +78,12 @@ class Switch:
             return
         if target.kind == "number":
             self._dial(call, target.arg)
+            return
+        if target.kind == "play":
+            from hub.telephony.playback import FileLeg
+            leg = FileLeg(call, target.arg, self.loop)
+            st["leg"] = leg
+            leg.start()
             return
         line_kind = "sip"
         if target.kind == "trunk":
