@@ -26,6 +26,7 @@ CASES = {
     "e1": (["--line-seconds", "1", "--calls", "2"], {"framer", "mf", "r2_setup"}),
     "gun_image": ([], {"size", "build", "flash"}),
     "monitor": (["--scans", "20000"], {"worst_single_site", "tracking"}),
+    "telephony": (["--calls", "20", "--rate", "50"], {"setups"}),
 }
 
 
@@ -48,6 +49,8 @@ def run_json(cmd: list[str], timeout: float) -> dict:
 def test_bench_runs_quick(bench):
     if bench == "drain" and not have_mosquitto():
         needs("Mosquitto", "drain runs a real broker")
+    if bench == "telephony" and shutil.which("sipp") is None:
+        needs("SIPp", "telephony calls through SIPp (Debian package sip-tester)")
     extra, headline = CASES[bench]
     res = run_json([sys.executable, os.path.join(BENCH, f"{bench}.py"), "--quick", "--rounds", "2", *extra, "--json"],
                    timeout=120)

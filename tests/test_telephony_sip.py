@@ -56,7 +56,7 @@ def pbx(tmp_path):
             return not s["calls"] and s["media_endpoints"] == 0 and s["dialogs"] == 0
         wait_for(idle, 15, "every call, dialog and media port to be released")
         from hub.telephony.tables import CallLiveLeg
-        assert CallLiveLeg.select().count() == 0
+        wait_for(lambda: CallLiveLeg.select().count() == 0, 10, "no leg left in the live view")
         p.stop()
     database.close()
 

@@ -5,6 +5,8 @@
 transaction.  A store that fails (locked, unreachable) never stops the telephony: the record is
 kept in memory and written again with the next one (``pending``).
 
+The recording's size is read when the call ends (the WAV is closed by then).
+
 The queries (``list_calls``, ``show_call``, ``recordings``, ``active``) are what ``scanhub call``
 prints; they return plain dicts with times as ``*_ms`` (UTC epoch ms).
 """
@@ -13,6 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
+import threading
+import time
 
 import peewee
 
@@ -39,10 +44,60 @@ def cdr_row(call, worker: str) -> dict:
 
 
 class CdrWriter:
+    """A switch listener that writes to the store on a thread of its own: the event loop only
+    queues what changed, so a slow or locked store never holds up signalling or media.  Each
+    batch is one transaction; a batch the store refuses is kept and tried again a second later."""
+
     def __init__(self, worker: str) -> None:
         self.worker = worker
-        self.pending: list = []          # calls whose CDR the store refused for now
         self.written = 0
+        self._q: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._last_spans = None
+        self._pending: list = []
+
+    # ------------------------------------------------------------ on the event loop
+    def __call__(self, call, event) -> None:
+        if event.kind in ("leg-offered", "leg-ringing", "leg-answered"):
+            leg = call.legs[-1] if event.kind == "leg-offered" else next(l for l in call.legs if l.name == event.leg)
+            self._q.put(("live", {"key": f"{call.id}/{leg.name}", "call_id": call.id, "leg": leg.name,
+                                  "kind": leg.kind, "trunk": leg.trunk, "seat": leg.seat,
+                                  "channel": leg.channel[:160], "peer": (leg.peer or "")[:64],
+                                  "direction": leg.direction, "state": leg.state, "since_ms": now_ms(),
+                                  "worker": self.worker}))
+        elif event.kind == "leg-ended":
+            self._q.put(("gone", f"{call.id}/{event.leg}"))
+        elif event.kind == "call-end":
+            events = [{"call_id": call.id, "seq": i, "t_ms": ev.t_ms, "kind": ev.kind[:32], "leg": ev.leg,
+                       "data": json.dumps(ev.data, ensure_ascii=False, default=str)} for i, ev in enumerate(call.events)]
+            self._q.put(("call", (cdr_row(call, self.worker), events, call.recording)))
+
+    def seats(self, bindings) -> None:
+        self._q.put(("seats", [(b.extension, b.contact[:255], int(b.expires_at * 1000), b.user_agent[:255])
+                               for b in bindings]))
+
+    def spans(self, rows: list[dict]) -> None:
+        """The E1 spans' states now (written only when something changed)."""
+        if rows != self._last_spans:
+            self._last_spans = [dict(r) for r in rows]
+            self._q.put(("spans", self._last_spans))
+
+    # ------------------------------------------------------------ the writer thread
+    def start(self) -> None:
+        self.clear_live()
+        self._thread = threading.Thread(target=self._run, name="cdr-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then clear this worker's live rows."""
+        if self._thread is not None:
+            self._q.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+        try:
+            self.clear_live()
+        except peewee.PeeweeException as e:
+            log.warning("could not clear the live view: %s", e)
 
     def clear_live(self) -> None:
         with database.atomic():
@@ -50,63 +105,74 @@ class CdrWriter:
             CallSeat.delete().where(CallSeat.worker == self.worker).execute()
             CallSpan.delete().where(CallSpan.worker == self.worker).execute()
 
-    def spans(self, rows: list[dict]) -> None:
-        """The E1 spans' states now (written only when something changed)."""
-        key = [{k: v for k, v in r.items()} for r in rows]
-        if key == getattr(self, "_last_spans", None):
-            return
-        self._last_spans = key
+    def _run(self) -> None:
+        done, retries = False, 0
+        while not done or self._pending:
+            try:
+                item = self._q.get(timeout=1.0 if self._pending else None)
+            except queue.Empty:
+                item = False
+            batch = self._pending
+            self._pending = []
+            if item is None:
+                done = True
+            elif item is not False:
+                batch.append(item)
+            while True:
+                try:
+                    more = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    done = True
+                else:
+                    batch.append(more)
+            if not batch:
+                continue
+            try:
+                self._write(batch)
+            except peewee.PeeweeException as e:
+                if not is_store_failure(e):
+                    log.exception("a call record the store refused; dropped")
+                    continue
+                log.warning("the store refused %d change(s) for now (%s); kept and written later", len(batch), e)
+                self._pending = batch
+                if done:                        # stopping: a few more tries, then give up
+                    retries += 1
+                    if retries > 10:
+                        log.error("the store still refuses; %d change(s) not written", len(batch))
+                        return
+                    time.sleep(1.0)
+
+    def _write(self, batch: list) -> None:
         with database.atomic():
-            for r in rows:
-                CallSpan.insert(**r, updated_ms=now_ms(), worker=self.worker).on_conflict_replace().execute()
-
-    def __call__(self, call, event) -> None:
-        try:
-            if event.kind in ("leg-offered", "leg-ringing", "leg-answered"):
-                self._live(call, call.legs[-1] if event.kind == "leg-offered" else
-                           next(leg for leg in call.legs if leg.name == event.leg))
-            elif event.kind == "leg-ended":
-                CallLiveLeg.delete().where(CallLiveLeg.key == f"{call.id}/{event.leg}").execute()
-            elif event.kind == "call-end":
-                self.pending.append(call)
-                self.flush()
-        except peewee.PeeweeException as e:
-            if not is_store_failure(e):
-                raise
-            log.warning("the store refused a call record for now (%s); it is kept and written later", e)
-
-    def _live(self, call, leg) -> None:
-        row = {"key": f"{call.id}/{leg.name}", "call_id": call.id, "leg": leg.name, "kind": leg.kind,
-               "trunk": leg.trunk, "seat": leg.seat, "channel": leg.channel[:160], "peer": (leg.peer or "")[:64],
-               "direction": leg.direction, "state": leg.state, "since_ms": now_ms(), "worker": self.worker}
-        CallLiveLeg.insert(**row).on_conflict(conflict_target=[CallLiveLeg.key],
-                                              update={CallLiveLeg.state: leg.state,
-                                                      CallLiveLeg.since_ms: row["since_ms"]}).execute()
-
-    def flush(self) -> None:
-        while self.pending:
-            call = self.pending[0]
-            with database.atomic():
-                row = cdr_row(call, self.worker)
-                CallRecord.insert(**row).on_conflict_ignore().execute()
-                CallEvent.insert_many([{"call_id": call.id, "seq": i, "t_ms": ev.t_ms, "kind": ev.kind[:32],
-                                        "leg": ev.leg, "data": json.dumps(ev.data, ensure_ascii=False, default=str)}
-                                       for i, ev in enumerate(call.events)]).on_conflict_ignore().execute()
-                if call.recording and os.path.exists(call.recording):
-                    size = os.path.getsize(call.recording)
-                    CallRecording.insert(call_id=call.id, path=call.recording, caller=row["caller"],
-                                         callee=row["callee"], start_ms=row["start_ms"], end_ms=row["end_ms"],
-                                         seconds=max(0, (size - 44) // 32000), bytes=size).on_conflict_ignore().execute()
-                CallLiveLeg.delete().where(CallLiveLeg.call_id == call.id).execute()
-            self.pending.pop(0)
-            self.written += 1
-
-    def seats(self, bindings) -> None:
-        with database.atomic():
-            CallSeat.delete().where(CallSeat.worker == self.worker).execute()
-            for b in bindings:
-                CallSeat.insert(seat=b.extension, contact=b.contact[:255], expires_ms=int(b.expires_at * 1000),
-                                user_agent=b.user_agent[:255], worker=self.worker).on_conflict_replace().execute()
+            for kind, payload in batch:
+                if kind == "live":
+                    CallLiveLeg.insert(**payload).on_conflict(
+                        conflict_target=[CallLiveLeg.key],
+                        update={CallLiveLeg.state: payload["state"], CallLiveLeg.since_ms: payload["since_ms"]}).execute()
+                elif kind == "gone":
+                    CallLiveLeg.delete().where(CallLiveLeg.key == payload).execute()
+                elif kind == "call":
+                    row, events, recording = payload
+                    CallRecord.insert(**row).on_conflict_ignore().execute()
+                    CallEvent.insert_many(events).on_conflict_ignore().execute()
+                    if recording and os.path.exists(recording):
+                        size = os.path.getsize(recording)
+                        CallRecording.insert(call_id=row["call_id"], path=recording, caller=row["caller"],
+                                             callee=row["callee"], start_ms=row["start_ms"], end_ms=row["end_ms"],
+                                             seconds=max(0, (size - 44) // 32000),
+                                             bytes=size).on_conflict_ignore().execute()
+                    CallLiveLeg.delete().where(CallLiveLeg.call_id == row["call_id"]).execute()
+                    self.written += 1
+                elif kind == "seats":
+                    CallSeat.delete().where(CallSeat.worker == self.worker).execute()
+                    for ext, contact, expires_ms, ua in payload:
+                        CallSeat.insert(seat=ext, contact=contact, expires_ms=expires_ms, user_agent=ua,
+                                        worker=self.worker).on_conflict_replace().execute()
+                elif kind == "spans":
+                    for r in payload:
+                        CallSpan.insert(**r, updated_ms=now_ms(), worker=self.worker).on_conflict_replace().execute()
 
 
 # ------------------------------------------------------------------------ queries

@@ -68,7 +68,7 @@ class Pbx:
                 self.switch.lines["e1"] = self.e1
                 self.e1.start()
             if self.cdr is not None:
-                self.cdr.clear_live()
+                self.cdr.start()
                 self.switch.listeners.append(self.cdr)
                 self.sip.on_bindings = self.cdr.seats
                 if self.e1 is not None:
@@ -90,7 +90,7 @@ class Pbx:
         if self.e1 is not None:
             self.e1.stop()
         if self.cdr is not None:
-            self.cdr.clear_live()
+            self.cdr.stop()
         self.transport.sock.close()
 
     def _spans_every(self, seconds: float) -> None:

@@ -1,0 +1,157 @@
+"""Telephony benchmark: call setups per second through our B2BUA against SIPp calling SIPp directly.
+
+    python bench/telephony.py [--rounds 5] [--quick] [--json] [--calls N] [--rate R] [--limit L]
+
+Subject: a SIPp caller on the trunk -> ``scanhub pbx run`` (its own process, SQLite store, CDRs
+written) -> a SIPp seat that registered with digest authentication and answers at once (SIPp's
+built-in ``uas``).  Baseline, in the same rounds (bench/harness.py: interleaved, order reversed
+every other round): SIPp's built-in ``uac`` calling SIPp's ``uas`` directly.  Both place
+``--calls`` calls at up to ``--rate`` new calls per second with at most ``--limit`` at once and
+hang up at once; the figure is completed calls per second of wall time (setup, answer, BYE).
+Goal: the B2BUA at least 0.3x the direct rate.  Also reported: the PBX process's CPU per second
+of the run (cores).  The 180-concurrent-calls-with-RTP figure of the issue is not measured yet.
+Needs SIPp (Debian package sip-tester).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import harness
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIPP_DIR = os.path.join(ROOT, "tests", "data", "sipp")
+sys.path.insert(0, ROOT)
+
+
+def free_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def sipp(args: list[str], cwd: str, timeout: float = 600) -> subprocess.Popen:
+    return subprocess.Popen(["sipp", "-i", "127.0.0.1", "-nostdin", "-timeout", f"{int(timeout)}s", *args],
+                            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def bound(port: int) -> bool:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()
+
+
+def wait_bound(port: int, proc) -> None:
+    deadline = time.monotonic() + 20
+    while not bound(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"SIPp did not listen on {port}")
+        time.sleep(0.01)
+
+
+def run_calls(caller_args: list[str], target: str, seat_port: int, calls: int, rate: int, limit: int,
+              work: str) -> float:
+    seat = sipp(["-sn", "uas", "-p", str(seat_port), "-m", str(calls)], work)
+    wait_bound(seat_port, seat)
+    t0 = time.monotonic()
+    rc = subprocess.call(["sipp", "-i", "127.0.0.1", "-nostdin", *caller_args, "-m", str(calls), "-r", str(rate),
+                          "-l", str(limit), "-d", "0", target], cwd=work, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, timeout=600)
+    elapsed = time.monotonic() - t0
+    try:
+        seat.wait(30)
+    except subprocess.TimeoutExpired:
+        seat.kill()
+    if rc != 0:
+        raise SystemExit(f"SIPp caller exited {rc}: some calls failed")
+    return calls / elapsed
+
+
+def proc_cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class PbxProcess:
+    def __init__(self, work: str) -> None:
+        import yaml
+        self.trunk_port, self.sip_port = free_port(), free_port()
+        db = os.path.join(work, "hub.db")
+        subprocess.check_call([sys.executable, os.path.join(ROOT, "cli.py"), "hub", "init", "--db", db],
+                              stdout=subprocess.DEVNULL)
+        doc = {"sip": {"listen": f"127.0.0.1:{self.sip_port}", "media_ports": "34000-35999"},
+               "trunks": [{"name": "carrier", "kind": "sip", "host": "127.0.0.1", "port": self.trunk_port}],
+               "seats": [{"extension": "8001", "password": "bench-8001"}],
+               "dialplan": [{"number": "8001", "to": "seat 8001"}]}
+        path = os.path.join(work, "pbx.yaml")
+        with open(path, "w") as f:
+            yaml.safe_dump(doc, f)
+        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "pbx", "run", path, "--db", db],
+                                     stderr=subprocess.PIPE, text=True, cwd=work)
+        line = self.proc.stderr.readline()
+        if "pbx running" not in line:
+            raise SystemExit(f"the PBX did not start: {line}")
+        self.seat_port = free_port()
+        rc = subprocess.call(["sipp", "-sf", os.path.join(SIPP_DIR, "register.xml"), "-i", "127.0.0.1", "-nostdin",
+                              "-p", str(self.seat_port), "-s", "8001", "-au", "8001", "-ap", "bench-8001", "-m", "1",
+                              f"127.0.0.1:{self.sip_port}"], cwd=work, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, timeout=60)
+        if rc != 0:
+            raise SystemExit("the bench seat could not register")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(20)
+
+
+def main() -> None:
+    ap = harness.parser(__doc__)
+    ap.add_argument("--calls", type=int, default=None, help="calls per part and round (default 2000; 100 quick)")
+    ap.add_argument("--rate", type=int, default=500, help="new calls per second offered (default 500)")
+    ap.add_argument("--limit", type=int, default=50, help="calls at once at most (default 50)")
+    args = harness.parse(ap)
+    if shutil.which("sipp") is None:
+        raise SystemExit("bench/telephony.py needs SIPp: apt-get install sip-tester")
+    calls = args.calls or (100 if args.quick else 2000)
+    work = tempfile.mkdtemp(prefix="bench-telephony-")
+    pbx = PbxProcess(work)
+    b = harness.Bench("telephony", args, params={"calls": calls, "rate": args.rate, "limit": args.limit})
+
+    def direct(r):
+        uas_port = free_port()
+        return {"cps": run_calls(["-sn", "uac", "-s", "8001", "-p", str(free_port())], f"127.0.0.1:{uas_port}",
+                                 uas_port, calls, args.rate, args.limit, work)}
+
+    def b2bua(r):
+        c0, t0 = proc_cpu(pbx.proc.pid), time.monotonic()
+        cps = run_calls(["-sn", "uac", "-s", "8001", "-p", str(pbx.trunk_port)], f"127.0.0.1:{pbx.sip_port}",
+                        pbx.seat_port, calls, args.rate, args.limit, work)
+        return {"cps": cps, "cores": (proc_cpu(pbx.proc.pid) - c0) / (time.monotonic() - t0)}
+
+    b.part("direct", direct)
+    b.part("b2bua", b2bua)
+    b.compare("setups", "call setups/s through the B2BUA over SIPp->SIPp", "b2bua.cps", "direct.cps",
+              unit="calls/s", goal=(">=", 0.3), headline=True, better="higher")
+    b.figure("pbx_cores", "PBX process CPU while calling", "b2bua.cores", unit="cores")
+    b.noise_from("direct.cps")
+    try:
+        b.run()
+    finally:
+        pbx.stop()
+
+
+if __name__ == "__main__":
+    main()
