@@ -461,3 +461,35 @@ def test_many_calls_reconcile_with_what_sipp_saw(tmp_path, pbx):
         assert c["disposition"] == "answered"
         assert abs(c["answer_ms"] / 1000 - t["answer"]) < 1.0, (c, t)
         assert abs(c["end_ms"] / 1000 - t["bye"]) < 1.0, (c, t)
+
+
+def test_cdrs_and_the_live_view_on_sqlite_and_postgresql(tmp_path, store_url):
+    """The same call stored on both store kinds: CDR, events, live legs while it runs, none after."""
+    from hub.schema import connect
+    from hub.store.db import database
+    from hub.telephony.cdr import active, show_call
+    from hub.telephony.config import check_pbx
+    from hub.telephony.service import Pbx
+    connect(store_url, create=True)
+    trunk_port = free_udp_port()
+    cfg = check_pbx(config(trunk_port, free_udp_port(), 36000), "test")
+    p = Pbx(cfg, worker="pg-or-sqlite").start()
+    try:
+        seat_port = register(tmp_path, p)
+        seat = Sipp(tmp_path, "seat.xml", target(p), port=seat_port, args=["-m", "1"]).listening()
+        caller = Sipp(tmp_path, "caller.xml", target(p), port=trunk_port,
+                      args=["-s", "8001", "-d", "2000", "-m", "1"]).start()
+        wait_for(lambda: len([l for l in active()["legs"] if l["state"] == "answered"]) == 2, 20, "two live legs")
+        assert {s["seat"] for s in active()["seats"]} == {"8001"}
+        caller.expect_success()
+        seat.expect_success()
+        wait_for(lambda: len(cdrs()) == 1, 10, "the CDR")
+        (c,) = cdrs()
+        assert c["disposition"] == "answered" and c["worker"] == "pg-or-sqlite"
+        ev = show_call(c["call_id"])["events"]
+        assert ev[0]["kind"] == "call-start" and ev[-1]["kind"] == "call-end"
+        assert [e["t_ms"] for e in ev] == sorted(e["t_ms"] for e in ev)
+        wait_for(lambda: active()["legs"] == [], 10, "no live legs")
+    finally:
+        p.stop()
+        database.close()

@@ -131,9 +131,9 @@ class CdrWriter:
                 continue
             try:
                 self._write(batch)
-            except peewee.PeeweeException as e:
-                if not is_store_failure(e):
-                    log.exception("a call record the store refused; dropped")
+            except Exception as e:          # the writer never dies: a bad batch is logged and dropped
+                if not isinstance(e, peewee.PeeweeException) or not is_store_failure(e):
+                    log.exception("%d change(s) the store refused; dropped", len(batch))
                     continue
                 log.warning("the store refused %d change(s) for now (%s); kept and written later", len(batch), e)
                 self._pending = batch
@@ -168,11 +168,13 @@ class CdrWriter:
                 elif kind == "seats":
                     CallSeat.delete().where(CallSeat.worker == self.worker).execute()
                     for ext, contact, expires_ms, ua in payload:
-                        CallSeat.insert(seat=ext, contact=contact, expires_ms=expires_ms, user_agent=ua,
-                                        worker=self.worker).on_conflict_replace().execute()
+                        row = {"seat": ext, "contact": contact, "expires_ms": expires_ms, "user_agent": ua,
+                               "worker": self.worker}
+                        CallSeat.insert(**row).on_conflict(conflict_target=[CallSeat.seat], update=row).execute()
                 elif kind == "spans":
                     for r in payload:
-                        CallSpan.insert(**r, updated_ms=now_ms(), worker=self.worker).on_conflict_replace().execute()
+                        row = dict(r, updated_ms=now_ms(), worker=self.worker)
+                        CallSpan.insert(**row).on_conflict(conflict_target=[CallSpan.trunk], update=row).execute()
 
 
 # ------------------------------------------------------------------------ queries
