@@ -493,3 +493,70 @@ def test_cdrs_and_the_live_view_on_sqlite_and_postgresql(tmp_path, store_url):
     finally:
         p.stop()
         database.close()
+
+
+def _reinvite(cseq: int, direction: str) -> str:
+    return f"""  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Caller" <sip:13912345678@[local_ip]:[local_port]>;tag=[pid]caller[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} INVITE
+      Contact: <sip:13912345678@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=caller 53655765 {cseq} IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a={direction}
+    ]]>
+  </send>
+  <recv response="200">
+    <action><ereg regexp="a=(recvonly|sendrecv)" search_in="body" check_it="true" assign_to="dir"/></action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Caller" <sip:13912345678@[local_ip]:[local_port]>;tag=[pid]caller[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} ACK
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <pause milliseconds="300"/>
+"""
+
+
+def test_hold_and_resume_by_reinvite(tmp_path, pbx):
+    trunk_port = free_udp_port()
+    p = pbx(trunk_port)
+    seat_port = register(tmp_path, p)
+    seat = Sipp(tmp_path, "seat.xml", target(p), port=seat_port, args=["-m", "1"]).listening()
+    scenario = variant(tmp_path, "caller.xml", {
+        "  <pause/>\n": _reinvite(2, "sendonly") + _reinvite(3, "sendrecv"),
+        "CSeq: 2 BYE": "CSeq: 4 BYE"}, "caller-hold")
+    text = open(scenario).read()
+    # the hold's answer must be recvonly, the resume's sendrecv
+    text = text.replace('regexp="a=(recvonly|sendrecv)"', 'regexp="a=recvonly"', 1)
+    text = text.replace('regexp="a=(recvonly|sendrecv)"', 'regexp="a=sendrecv"', 1)
+    open(scenario, "w").write(text)
+    caller = Sipp(tmp_path, scenario, target(p), port=trunk_port, args=["-s", "8001", "-m", "1"])
+    caller.run()
+    caller.expect_success()
+    seat.expect_success()
+    wait_for(lambda: len(cdrs()) == 1, 10, "the CDR")
+    from hub.telephony.cdr import show_call
+    kinds = [(e["kind"], e["leg"]) for e in show_call(cdrs()[0]["call_id"])["events"] if e["kind"] in ("hold", "unhold")]
+    assert kinds == [("hold", "a"), ("unhold", "a")]

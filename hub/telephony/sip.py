@@ -217,6 +217,38 @@ class SipLeg(Leg):
         self.invite = again
         self.ctx = self.line.transport.request(again, self.addr, self.on_invite_response)
 
+    def _reinvite(self, req: SipMessage, stx) -> None:
+        """A re-INVITE: a new offer on the same session.  Hold (``sendonly``/``inactive``) and
+        resume are answered here (the other party keeps its session; the call gets ``hold`` and
+        ``unhold`` events); a moved peer address is followed."""
+        if not self.local_sdp or self.media is None or self.state != "answered":
+            stx.respond(sipmsg.response(req, 491 if self.state != "ended" else 481))
+            return
+        if req.body:
+            offer = sdp.parse(req.body)              # SipParseError -> 400 from the transport
+            pt = self.media.codec_pt if self.media.codec_pt in offer.payloads else offer.first_g711
+            if pt is None:
+                stx.respond(sipmsg.response(req, 488))
+                return
+            self.media.set_remote(offer.host, offer.port)
+            direction = offer.direction
+        else:
+            direction, pt = "sendrecv", self.media.codec_pt
+        held = direction in ("sendonly", "inactive")
+        if held != getattr(self, "held", False):
+            self.held = held
+            self.call.event("hold" if held else "unhold", self, direction=direction)
+        self._sdp_version = getattr(self, "_sdp_version", 1) + 1
+        pts = [pt] + ([self.media.te_pt] if self.media.te_pt is not None else [])
+        rtpmap = {pt: f"{self.media.codec}/8000"}
+        if self.media.te_pt is not None:
+            rtpmap[self.media.te_pt] = "telephone-event/8000"
+        mirror = {"sendonly": "recvonly", "recvonly": "sendonly"}.get(direction, direction)
+        self.local_sdp = sdp.build(self.line.config.media_host, self.media.port, pts, rtpmap,
+                                   version=self._sdp_version, direction=mirror)
+        stx.respond(sipmsg.response(req, 200, body=self.local_sdp,
+                                    headers=[("Contact", self.line.contact()), ("Content-Type", "application/sdp")]))
+
     # ---------------------------------------------------------------- requests from the peer
     def on_request(self, req: SipMessage, stx) -> None:
         m = req.method
@@ -224,13 +256,8 @@ class SipLeg(Leg):
             stx.respond(sipmsg.response(req, 200))
             if self.state != "ended":
                 self._ended("normal")
-        elif m == "INVITE":                                 # re-INVITE: the session as it stands
-            if self.local_sdp:
-                stx.respond(sipmsg.response(req, 200, body=self.local_sdp,
-                                            headers=[("Contact", self.line.contact()),
-                                                     ("Content-Type", "application/sdp")]))
-            else:
-                stx.respond(sipmsg.response(req, 491))
+        elif m == "INVITE":
+            self._reinvite(req, stx)
         elif m in ("INFO", "OPTIONS"):
             stx.respond(sipmsg.response(req, 200, headers=[("Allow", ALLOW)]))
         elif m == "ACK":
