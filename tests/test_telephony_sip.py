@@ -560,3 +560,86 @@ def test_hold_and_resume_by_reinvite(tmp_path, pbx):
     from hub.telephony.cdr import show_call
     kinds = [(e["kind"], e["leg"]) for e in show_call(cdrs()[0]["call_id"])["events"] if e["kind"] in ("hold", "unhold")]
     assert kinds == [("hold", "a"), ("unhold", "a")]
+
+
+def test_blind_transfer_by_refer(tmp_path, pbx):
+    """Seat 8001 answers, then REFERs the caller to 8002: 202, NOTIFY 100 then 200, 8001 leaves,
+    the caller talks to 8002 until it hangs up; one CDR, answered by 8002, with a transfer event."""
+    trunk_port = free_udp_port()
+    p = pbx(trunk_port)
+    port1 = register(tmp_path, p, "8001", PASSWORD)
+    port2 = register(tmp_path, p, "8002", "pw-8002")
+    notify_ok = """  <recv request="NOTIFY"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+    transferor = variant(tmp_path, "seat.xml", {
+        '<recv request="INVITE" crlf="true"/>':
+            '<recv request="INVITE" crlf="true">\n    <action>\n'
+            '      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>\n'
+            '    </action>\n  </recv>',
+        """  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>""": """  <pause milliseconds="300"/>
+  <send retrans="500">
+    <![CDATA[
+      REFER sip:scanhub@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:8001@[local_ip]>;tag=[pid]seat[call_number]
+      To: [$remote_from]
+      [last_Call-ID:]
+      CSeq: 1 REFER
+      Refer-To: <sip:8002@[remote_ip]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="202"/>
+""" + notify_ok + notify_ok.replace('<recv request="NOTIFY"/>', '<recv request="NOTIFY">\n    <action>'
+                                    '<ereg regexp="SIP/2.0 200" search_in="body" check_it="true" assign_to="f"/>'
+                                    '</action>\n  </recv>') + """  <send retrans="500">
+    <![CDATA[
+      BYE sip:scanhub@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:8001@[local_ip]>;tag=[pid]seat[call_number]
+      To: [$remote_from]
+      [last_Call-ID:]
+      CSeq: 2 BYE
+      X-Transfer: [$f]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>"""}, "seat-transfers")
+    seat1 = Sipp(tmp_path, transferor, target(p), port=port1, args=["-m", "1"]).listening()
+    seat2 = Sipp(tmp_path, "seat.xml", target(p), port=port2, args=["-m", "1"], name="seat-8002").listening()
+    caller = Sipp(tmp_path, "caller.xml", target(p), port=trunk_port, args=["-s", "8001", "-d", "3000", "-m", "1"])
+    caller.run()
+    caller.expect_success()
+    seat1.expect_success()
+    seat2.expect_success()
+    wait_for(lambda: len(cdrs()) == 1, 10, "the CDR")
+    (c,) = cdrs()
+    assert c["disposition"] == "answered" and c["seat"] == "8002" and c["legs"] == 3
+    from hub.telephony.cdr import show_call
+    ev = show_call(c["call_id"])["events"]
+    assert [e["data"]["to"] for e in ev if e["kind"] == "transfer"] == ["8002"]
+    assert [e["leg"] for e in ev if e["kind"] == "bridged"] == [None, None]

@@ -29,8 +29,8 @@ from hub.telephony.model import Leg
 from hub.telephony.sipmsg import SipMessage
 
 log = logging.getLogger("scanhub.telephony.sip")
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO"
-KNOWN_UNSUPPORTED = ("SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "UPDATE", "PRACK", "REFER")
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, REFER, NOTIFY"
+KNOWN_UNSUPPORTED = ("SUBSCRIBE", "PUBLISH", "MESSAGE", "UPDATE", "PRACK")
 #: a final status from a callee -> the leg's end cause (what the dial plan's fallbacks see)
 STATUS_CAUSE = {486: "busy", 600: "busy", 603: "busy", 480: "unavailable", 408: "unavailable",
                 404: "failed", 487: "cancelled"}
@@ -249,6 +249,32 @@ class SipLeg(Leg):
         stx.respond(sipmsg.response(req, 200, body=self.local_sdp,
                                     headers=[("Contact", self.line.contact()), ("Content-Type", "application/sdp")]))
 
+    def _refer(self, req: SipMessage, stx) -> None:
+        """Blind transfer (RFC 3515): the party on this leg hands the other party to Refer-To.
+        202, then NOTIFYs with the progress as message/sipfrag (100 Trying; the final status)."""
+        refer_to = req.get("Refer-To")
+        if not refer_to or self.state != "answered":
+            stx.respond(sipmsg.response(req, 400 if not refer_to else 481, "Bad Request (no Refer-To)"
+                                        if not refer_to else ""))
+            return
+        number = sipmsg.parse_addr(refer_to).uri.user
+        if not number:
+            stx.respond(sipmsg.response(req, 400, "Bad Request (Refer-To has no number)"))
+            return
+        stx.respond(sipmsg.response(req, 202))
+        self._notify_refer("SIP/2.0 100 Trying", "active;expires=60")
+
+        def done(status: int) -> None:
+            if self.state != "ended":
+                self._notify_refer(f"SIP/2.0 {status} {sipmsg.REASONS.get(status, '')}".rstrip(),
+                                   "terminated;reason=noresource")
+        self.call.switch.transfer(self.call, self, number, done)
+
+    def _notify_refer(self, frag: str, state: str) -> None:
+        req = self._request("NOTIFY", (frag + "\r\n").encode(), "message/sipfrag;version=2.0")
+        req.headers += [("Event", "refer"), ("Subscription-State", state)]
+        self.line.transport.request(req, self.addr, lambda resp: None)
+
     # ---------------------------------------------------------------- requests from the peer
     def on_request(self, req: SipMessage, stx) -> None:
         m = req.method
@@ -258,8 +284,10 @@ class SipLeg(Leg):
                 self._ended("normal")
         elif m == "INVITE":
             self._reinvite(req, stx)
-        elif m in ("INFO", "OPTIONS"):
+        elif m in ("INFO", "OPTIONS", "NOTIFY"):
             stx.respond(sipmsg.response(req, 200, headers=[("Allow", ALLOW)]))
+        elif m == "REFER":
+            self._refer(req, stx)
         elif m == "ACK":
             pass
         else:

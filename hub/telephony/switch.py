@@ -101,6 +101,23 @@ class Switch:
         if target.kind == "seat" or target.kind == "trunk":
             st["timer"] = self.later(rule.ring_s, lambda: self._ring_timeout(call, leg))
 
+    def transfer(self, call: Call, transferor: Leg, number: str, done=None) -> None:
+        """Blind transfer: ``transferor`` leaves; the party it was bridged to is routed to ``number``
+        through the dial plan.  ``done(status)`` hears how it went (200 answered, else the failure)."""
+        st = self._state.get(call.id)
+        if st is None or st["bridged"] is not transferor:
+            if done:
+                done(481)
+            return
+        call.event("transfer", transferor, to=number, type="blind")
+        st["bridged"] = None
+        st["transfer_done"] = done
+        if transferor.media is not None:
+            transferor.media.peer = None
+        if call.a.media is not None:
+            call.a.media.peer = None
+        self._dial(call, number)
+
     def _ring_timeout(self, call: Call, leg: Leg) -> None:
         if leg.state in ("offered", "ringing") and not call.ended:
             call.event("timeout", leg, after_s=self._state[call.id]["rule"].ring_s)
@@ -120,6 +137,8 @@ class Switch:
     def _fail(self, call: Call, cause: str) -> None:
         if cause not in HANGUP_CAUSES and cause not in CAUSE_DISPOSITION:
             cause = "congestion"
+        if self._state.get(call.id, {}).get("transfer_done"):
+            self._state[call.id].pop("transfer_done")(HANGUP_CAUSES.get(cause, 503))
         self._state[call.id]["fail"] = cause
         if call.a.active:
             call.a.hangup(cause)
@@ -143,7 +162,10 @@ class Switch:
             leg.hangup("normal")
             return
         st["bridged"] = leg
-        call.t_answer = now_ms()
+        if call.t_answer is None:
+            call.t_answer = now_ms()
+        if st.get("transfer_done"):
+            st.pop("transfer_done")(200)
         call.a.codec = leg.codec
         if self.media is not None and call.a.media is not None and leg.media is not None:
             self.media.bridge(call, call.a, leg)
@@ -170,7 +192,7 @@ class Switch:
             if call.a.active:
                 call.a.hangup("normal")
             self._finish(call)
-        elif st["leg"] is leg and call.t_answer is None and call.a.active:
+        elif st["leg"] is leg and st["bridged"] is None and call.a.active:
             self._fallback(call, leg.cause or "failed")
 
     # ------------------------------------------------------------------ the end
