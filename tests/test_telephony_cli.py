@@ -87,3 +87,19 @@ def test_pbx_run_then_the_call_commands(tmp_path):
     assert open(r["exported"], "rb").read() == open(r["path"], "rb").read()
     assert r["caller"] == "13912345678" and r["callee"] == "8001"
     assert json.loads(run.invoke(main, ["call", "active", "--db", db, "--json"]).output)["legs"] == []
+
+
+def test_the_doc_lists_every_cdr_field_and_dial_plan_cause():
+    import re
+    from hub.telephony.cdr import CDR_COLUMNS
+    from hub.telephony.config import HANGUP_CAUSES, TARGET_KINDS
+    from hub.telephony.tables import CallRecord
+    doc = open(os.path.join(ROOT, "docs", "telephony.md"), encoding="utf-8").read()
+    section = doc.split("## CDR fields", 1)[1].split("\n## ", 1)[0]
+    fields = re.findall(r"^\| `(\w+)` \|", section, re.M)
+    assert fields == CDR_COLUMNS + ["origin", "legs", "worker"]
+    assert set(fields) == set(CallRecord._meta.fields)
+    for cause, status in HANGUP_CAUSES.items():
+        assert f"`{cause}` ({status})" in doc.replace("\n", " "), cause
+    for kind in TARGET_KINDS:
+        assert f"`{kind} " in doc, kind
