@@ -63,9 +63,9 @@ class Entry:
                          self.agent or "NONE", self.event, *self.data))
 
     def key(self) -> str:
-        """A stable identity (millisecond time and every field): the same event imported twice is
-        stored once."""
-        raw = "|".join((str(self.time_ms), self.callid, self.queue, self.agent, self.event, *self.data))
+        """A stable identity (the time in whole seconds, as the file has it, and every field): the
+        same event written by the engine and imported again from the file is stored once."""
+        raw = "|".join((str(self.time_ms // 1000), self.callid, self.queue, self.agent, self.event, *self.data))
         return hashlib.sha1(raw.encode("utf-8")).hexdigest()
 
 

@@ -1,0 +1,336 @@
+"""``scanhub cc``: the call center's queues, queue log, callbacks, reports, staffing, QA and shifts.
+
+Thin: parse, call ``hub.acd``, format (the output rule of hub/cli/common.py).
+"""
+from __future__ import annotations
+
+import re
+
+import click
+
+from hub.cli.common import db_option, done, emit, format_option, json_option, parse_when, utc_option, window_text, with_store
+
+WINDOW_HELP = "YYYY-MM-DD, YYYY-MM-DDTHH:MM (network zone; UTC with --utc) or epoch ms."
+
+
+@click.group("cc")
+def cc():
+    """The call center: queues, queue log, callbacks, KPIs, staffing, QA, shifts.
+
+    \b
+    Examples:
+      scanhub cc queues check queues.yaml
+      scanhub cc log import /var/log/asterisk/queue_log
+      scanhub cc callbacks
+      scanhub cc report --by interval --interval 30m --format html > today.html
+      scanhub cc staffing --calls 100 --interval 30m --aht 180 --target 80/20
+      scanhub cc ahp weights.yaml"""
+
+
+def _duration_s(text: str, name: str) -> float:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*", text or "")
+    if not m:
+        raise click.BadParameter(f"{text!r} is not a duration (like 1800, 90s, 30m or 1h)", param_hint=name)
+    return float(m.group(1)) * {"s": 1, None: 1, "m": 60, "min": 60, "h": 3600}[m.group(2)]
+
+
+# ---------------------------------------------------------------- queues
+
+@cc.group("queues")
+def queues():
+    """Queue files: agents, queues, strategies, overflow (docs/callcenter.md).
+
+    \b
+    Examples:
+      scanhub cc queues check queues.yaml"""
+
+
+@queues.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+@format_option
+def queues_check(path, fmt):
+    """Check a queue file (every problem with its place) and list its queues.
+
+    \b
+    Example:
+      scanhub cc queues check queues.yaml --json"""
+    from hub.acd.config import load_queues
+    centre = load_queues(path)
+    rows = [{"queue": q.name, "strategy": q.strategy, "members": len(q.members), "ring_timeout_s": q.ring_timeout_s,
+             "wrapup_s": q.wrapup_s, "max_len": q.max_len, "timeout_s": q.timeout_s, "overflow": str(q.overflow),
+             "rules": len(q.rules)} for q in centre.queues.values()]
+    emit(rows, fmt, f"queues in {path}", totals=False)
+
+
+# ---------------------------------------------------------------- queue log
+
+@cc.group("log")
+def log_group():
+    """The queue log (Asterisk's queue_log format) in the hub's store.
+
+    \b
+    Examples:
+      scanhub cc log import queue_log
+      scanhub cc log show --since 2026-12-01 --format csv"""
+
+
+@log_group.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@json_option
+@db_option
+@with_store
+def log_import(path, fmt):
+    """Store every line of a queue_log file (lines already stored are skipped).
+
+    \b
+    Example:
+      scanhub cc log import /var/log/asterisk/queue_log"""
+    from hub.acd.store import import_file
+    r = import_file(path)
+    done(r, f"{r['lines']} lines read, {r['stored']} stored ({r['lines'] - r['stored']} were there already)", fmt)
+
+
+@log_group.command("show")
+@click.option("--since", help="Window start (inclusive): " + WINDOW_HELP)
+@click.option("--until", help="Window end (exclusive).")
+@click.option("--queue", help="One queue (and the agent events).")
+@click.option("--raw", is_flag=True, help="Print the Asterisk lines as they are (epoch|callid|queue|agent|event|data…).")
+@format_option
+@utc_option
+@db_option
+@with_store
+def log_show(since, until, queue, raw, fmt):
+    """The stored queue-log events.
+
+    \b
+    Example:
+      scanhub cc log show --queue service --raw"""
+    from hub.acd.store import entries
+    evs = entries(parse_when(since), parse_when(until), queue)
+    if raw:
+        for e in evs:
+            click.echo(e.line())
+        return
+    rows = [{"time_ms": e.time_ms, "call": e.callid, "queue": e.queue, "agent": e.agent, "event": e.event,
+             "data": "|".join(e.data)} for e in evs]
+    emit(rows, fmt, "queue log", window=window_text(parse_when(since), parse_when(until)), totals=False)
+
+
+# ---------------------------------------------------------------- callbacks
+
+@cc.group("callbacks", invoke_without_command=True)
+@click.option("--status", type=click.Choice(["open", "done", "failed", "all"]), default="open", show_default=True,
+              help="Which entries to list (open = open or assigned).")
+@format_option
+@utc_option
+@db_option
+@click.pass_context
+def callbacks(ctx, status, fmt, db):
+    """The callback list: every abandoned, unanswered, overflowed or out-of-hours call, one
+    entry per caller, brought up to date from the queue log first.
+
+    \b
+    Examples:
+      scanhub cc callbacks
+      scanhub cc callbacks assign 12 --agent 1001
+      scanhub cc callbacks attempt 12 --agent 1001 --outcome reached"""
+    ctx.ensure_object(dict)["db"] = db
+    if ctx.invoked_subcommand is not None:
+        return
+    from hub.acd import callbacks as cb
+    from hub.cli.common import open_store
+    open_store(db)
+    cb.refresh()
+    emit(cb.listing(status), fmt, f"callbacks ({status})", totals=False)
+
+
+@callbacks.command("refresh")
+@json_option
+@db_option
+@with_store
+def callbacks_refresh(fmt):
+    """Fold the queue log written since the last refresh into the list (safe to run any time).
+
+    \b
+    Example:
+      scanhub cc callbacks refresh --json"""
+    from hub.acd import callbacks as cb
+    r = cb.refresh()
+    done(r, f"{r['added']} added, {r['folded']} folded into open entries, {r['closed']} closed", fmt)
+
+
+@callbacks.command("assign")
+@click.argument("callback_id", type=int)
+@click.option("--agent", required=True, help="The agent who will call back.")
+@json_option
+@db_option
+@with_store
+def callbacks_assign(callback_id, agent, fmt):
+    """Give a callback entry to an agent.
+
+    \b
+    Example:
+      scanhub cc callbacks assign 12 --agent 1001"""
+    from hub.acd import callbacks as cb
+    r = cb.assign(callback_id, agent)
+    done(r, f"callback {callback_id} assigned to {agent}", fmt)
+
+
+@callbacks.command("attempt")
+@click.argument("callback_id", type=int)
+@click.option("--agent", required=True, help="The agent who called.")
+@click.option("--outcome", required=True, type=click.Choice(["reached", "no-answer", "busy", "voicemail", "wrong-number"]),
+              help="reached closes the entry; wrong-number fails it; the others count towards --max-attempts.")
+@click.option("--note", default="", help="Free text kept with the attempt.")
+@click.option("--max-attempts", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="Failed attempts after which the entry is closed as failed.")
+@json_option
+@db_option
+@with_store
+def callbacks_attempt(callback_id, agent, outcome, note, max_attempts, fmt):
+    """Record an attempt to call back.
+
+    \b
+    Example:
+      scanhub cc callbacks attempt 12 --agent 1001 --outcome no-answer"""
+    from hub.acd import callbacks as cb
+    r = cb.attempt(callback_id, agent, outcome, note, max_attempts)
+    done(r, f"callback {callback_id}: {outcome}, attempt {r['attempts']}, now {r['status']}", fmt)
+
+
+# ---------------------------------------------------------------- reports
+
+def _interval_chart(rows):
+    from hub.cli.charts import Chart
+    return Chart("line", "service level and offered calls per interval",
+                 {"service level": [(r["interval"], r["service_level_rate"] or 0) for r in rows]},
+                 xlabel="interval", ylabel="SL", percent=True, legend="")
+
+
+def _states_chart(rows):
+    from hub.cli.charts import Chart
+    series = {}
+    for state in ("ready", "paused", "ringing", "talking", "wrapup"):
+        series[state] = [(r["agent"], r[f"{state}_s"] / 3600) for r in rows]
+    return Chart("bar", "agent states (hours)", series, xlabel="agent", ylabel="hours", legend="state")
+
+
+@cc.command("report")
+@click.option("--by", "by", type=click.Choice(["queue", "agent", "interval", "calls", "states"]), default="queue",
+              show_default=True, help="KPIs per queue, per agent, per interval; the wait of every call; "
+                                      "every agent state interval.")
+@click.option("--since", help="Window start (inclusive): " + WINDOW_HELP)
+@click.option("--until", help="Window end (exclusive).")
+@click.option("--queue", help="One queue.")
+@click.option("--interval", "interval", default="30m", show_default=True, help="Interval length with --by interval (like 15m, 1h).")
+@click.option("--sl", "sl_s", type=float, default=20, show_default=True, help="Service-level threshold in seconds.")
+@click.option("--sl2", "sl2_s", type=float, default=None, help="A second service-level threshold in seconds (SL2).")
+@click.option("--short-abandon", "short_s", type=float, default=5, show_default=True,
+              help="Abandons shorter than this (seconds) are not counted as abandoned.")
+@format_option
+@utc_option
+@db_option
+@with_store
+def report(by, since, until, queue, interval, sl_s, sl2_s, short_s, fmt):
+    """Call-center KPIs from the stored queue log: offered, answered, abandoned, SL, ASA, AHT,
+    occupancy, utilisation, longest wait, transfer rate, callback completion; agent states.
+
+    Rates print as percentages (JSON keeps ratios 0..1).  The printable forms (html, pdf) chart
+    the service level per interval, or agent states.
+
+    \b
+    Examples:
+      scanhub cc report --since 2026-12-01 --until 2026-12-02
+      scanhub cc report --by interval --interval 30m --sl 20 --sl2 60 --format html > sl.html
+      scanhub cc report --by agent --format csv
+      scanhub cc report --by calls --queue service --json"""
+    from contract.clock import now_ms
+    from hub.acd import callbacks as cbs
+    from hub.acd import kpi
+    from hub.acd.store import entries
+    since_ms, until_ms = parse_when(since), parse_when(until)
+    evs = entries(since_ms, until_ms, queue)
+    window = window_text(since_ms, until_ms)
+    if by == "calls":
+        rows = kpi.call_waits(evs)
+        emit(rows, fmt, "wait per call", window=window, totals=False)
+        return
+    if by == "states":
+        rows = kpi.agent_states(evs, until_ms or now_ms())
+        emit([{**r, "seconds": (r["end_ms"] - r["start_ms"]) / 1000} for r in rows], fmt, "agent states", window=window)
+        return
+    if by == "agent":
+        rows = kpi.agent_kpis(evs, until_ms or now_ms())
+        for r in rows:
+            r["pauses"] = ", ".join(f"{k} {v:.0f}s" for k, v in r["pauses"].items())
+        emit(rows, fmt, "agents", window=window, chart=_states_chart(rows) if rows else None, totals=False)
+        return
+    if by == "interval":
+        step = int(_duration_s(interval, "--interval") * 1000)
+        rows = kpi.queue_kpis(evs, sl_s=sl_s, sl2_s=sl2_s, short_abandon_s=short_s,
+                              group=lambda r: r["entered_ms"] // step * step)
+        for r in rows:
+            r["interval_ms"] = r.pop("group")
+        rows = [{"interval_ms": r.pop("interval_ms"), **r} for r in rows]
+        from hub.business.localtime import format_ms
+        chart = _interval_chart([{**r, "interval": format_ms(r["interval_ms"])[11:16]} for r in rows]) if rows else None
+        emit(rows, fmt, f"queue KPIs per {interval}", window=window, chart=chart, totals=False)
+        return
+    rows = kpi.queue_kpis(evs, sl_s=sl_s, sl2_s=sl2_s, short_abandon_s=short_s)
+    cb = cbs.completion(since_ms, until_ms)
+    rows = [{"queue": r.pop("group"), **r} for r in rows]
+    for r in rows:
+        r["callback_completion_rate"] = cb["completion_rate"]
+    emit(rows, fmt, "queue KPIs", window=window, totals=False)
+
+
+# ---------------------------------------------------------------- staffing
+
+@cc.command("staffing")
+@click.option("--calls", type=float, required=True, help="Calls forecast per interval.")
+@click.option("--interval", default="30m", show_default=True, help="The forecast's interval (like 30m, 1h, 900s).")
+@click.option("--aht", type=float, required=True, help="Average handle time in seconds (talk + hold + wrap-up).")
+@click.option("--target", default="80/20", show_default=True,
+              help="Service-level target: percent answered / within seconds (80/20).")
+@click.option("--agents", type=click.IntRange(1, 100_000), default=None,
+              help="Instead of the agents needed: the figures for this many agents.")
+@click.option("--patience", type=float, default=None,
+              help="Mean caller patience in seconds: Erlang A (with abandonment) instead of Erlang C.")
+@click.option("--table", "table_n", type=click.IntRange(0, 50), default=3, show_default=True,
+              help="Also list this many staffing levels around the answer.")
+@format_option
+def staffing(calls, interval, aht, target, agents, patience, table_n, fmt):
+    """Agents needed for a service-level target, by Erlang C (or Erlang A with --patience),
+    and the expected SL, ASA, probability of waiting and occupancy.
+
+    \b
+    Examples:
+      scanhub cc staffing --calls 100 --interval 30m --aht 180 --target 80/20
+      scanhub cc staffing --calls 100 --interval 30m --aht 180 --agents 12
+      scanhub cc staffing --calls 400 --interval 1h --aht 240 --target 90/30 --patience 90 --json"""
+    from hub.acd import erlang
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)\s*", target)
+    if not m or not 0 < float(m.group(1)) < 100:
+        raise click.BadParameter(f"{target!r}: write percent/seconds, like 80/20", param_hint="--target")
+    sl, t = float(m.group(1)) / 100, float(m.group(2))
+    iv = _duration_s(interval, "--interval")
+
+    def figures(n):
+        return (erlang.erlang_a_figures(n, calls, iv, aht, t, patience) if patience
+                else erlang.erlang_c_figures(n, calls, iv, aht, t))
+    best = figures(agents) if agents else erlang.agents_needed(calls, iv, aht, sl, t, patience)
+    low = max(1, best["agents"] - table_n)
+    rows = []
+    for n in range(low, best["agents"] + table_n + 1):
+        f = figures(n)
+        row = {"agents": n, "traffic_erlangs": round(f["traffic"], 3), "p_wait": round(f["p_wait"], 4),
+               "service_level_rate": f["service_level"],
+               "asa_s": round(f["asa_s"], 1) if "asa_s" in f and f["asa_s"] != float("inf") else None,
+               "occupancy_rate": f["occupancy"], "meets_target": f["service_level"] >= sl}
+        if patience:
+            row["abandon_rate"] = f["p_abandon"]
+            row["mean_wait_s"] = round(f["mean_wait_s"], 1)
+        rows.append(row)
+    model = "Erlang A" if patience else "Erlang C"
+    emit(rows, fmt, f"{model}: {calls:g} calls per {interval}, AHT {aht:g} s, target {target}"
+         + (f" (answer: {best['agents']} agents)" if not agents else ""), totals=False)

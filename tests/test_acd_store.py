@@ -1,0 +1,161 @@
+"""The queue log in the store and the file, the callback list derived from it, and `scanhub cc`."""
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cli import main
+from hub.acd import callbacks, kpi, store
+from hub.acd.config import parse_queues
+from hub.acd.engine import Engine
+from hub.acd.queue_log import QueueLogError, parse_line, read_file
+from hub.schema import connect
+
+CENTRE = {"agents": [{"id": "1001"}, {"id": "1002"}],
+          "queues": [{"name": "service", "wrapup_s": 10, "timeout_s": 60, "overflow": "voicemail:service",
+                      "members": [{"agent": "1001"}, {"agent": "1002"}]}]}
+
+
+class Clock:
+    t = 1_764_000_000_321
+
+    def __call__(self):
+        return self.t
+
+
+def day(eng, clock):
+    """Two agents, four callers: one served, one abandons, one times out, one calls twice."""
+    eng.login("1001", "seat-1")
+    eng.join("c1", "service", "13800000001"); eng.answered("1001", "c1")
+    clock.t += 120_000
+    eng.hangup("c1")
+    eng.join("c2", "service", "13800000002")     # 1001 in wrap-up, 1002 logged out: waits
+    clock.t += 5_000
+    eng.hangup("c2")                               # abandoned
+    eng.join("c3", "service", "13800000003")
+    clock.t += 6_000
+    eng.tick()                                     # 1001's wrap-up ends: c3 rings 1001
+    eng.no_answer("1001", "c3")
+    eng.pause("1001", "training")
+    clock.t += 60_000
+    eng.tick()                                     # c3 times out to voicemail
+    eng.join("c4", "service", "13800000002")       # c2's caller again
+    clock.t += 30_000
+    eng.hangup("c4")
+
+
+def test_engine_log_reaches_file_and_store_and_the_callback_list(store_url, tmp_path):
+    connect(store_url, create=True)
+    path = tmp_path / "queue_log"
+    sink = store.Sink(str(path))
+    clock = Clock()
+    eng = Engine(parse_queues(CENTRE), clock, log=sink)
+    day(eng, clock)
+    sink.file.close()
+    lines = path.read_text().splitlines()
+    assert lines[0].split("|")[2:5] == ["NONE", "1001", "AGENTLOGIN"]
+    assert any(line.split("|")[4] == "ABANDON" for line in lines)
+    stored = store.entries()
+    assert [e.event for e in stored] == [parse_line(x).event for x in lines]
+    assert store.import_file(str(path))["stored"] == 0            # already there, stored once
+    r = callbacks.refresh()
+    assert r == {"added": 2, "folded": 1, "closed": 0}
+    rows = callbacks.listing()
+    assert {(x["caller"], x["missed"], x["reason"]) for x in rows} == {("13800000002", 2, "ABANDON"),
+                                                                       ("13800000003", 1, "EXITWITHTIMEOUT")}
+    assert callbacks.refresh() == {"added": 0, "folded": 0, "closed": 0}   # idempotent
+    k = kpi.queue_kpis(stored, sl_s=20, short_abandon_s=3)[0]
+    assert (k["offered"], k["answered"], k["abandoned"], k["timed_out"]) == (4, 1, 2, 1)
+    assert k["aht_s"] == 131 and k["asa_s"] == 0        # 120 s talk + 11 s wrap-up (ended at the tick)
+    a = {x["agent"]: x for x in kpi.agent_kpis(stored, clock.t)}["1001"]
+    assert a["ready_s"] + a["paused_s"] + a["ringing_s"] + a["talking_s"] + a["wrapup_s"] == a["logged_in_s"]
+    assert a["pauses"] == {"training": 90.0}
+
+
+def test_nothing_is_lost_while_the_hub_was_down(store_url, tmp_path):
+    """The engine wrote only the file (the store was down): importing it later gives the same list."""
+    path = tmp_path / "queue_log"
+    from hub.acd.queue_log import FileWriter
+    w = FileWriter(str(path))
+    clock = Clock()
+    day(Engine(parse_queues(CENTRE), clock, log=w.write), clock)
+    w.close()
+    connect(store_url, create=True)
+    assert store.import_file(str(path))["stored"] == len(path.read_text().splitlines())
+    callbacks.refresh()
+    assert len(callbacks.listing()) == 2
+
+
+def test_callback_attempts_and_a_caller_who_gets_through(store_url):
+    connect(store_url, create=True)
+    clock = Clock()
+    eng = Engine(parse_queues(CENTRE), clock, log=store.record)
+    day(eng, clock)
+    callbacks.refresh()
+    by = {x["caller"]: x["id"] for x in callbacks.listing()}
+    callbacks.assign(by["13800000003"], "1002")
+    assert callbacks.attempt(by["13800000003"], "1002", "busy")["status"] == "assigned"
+    assert callbacks.attempt(by["13800000003"], "1002", "reached")["status"] == "done"
+    eng.ready("1001")
+    eng.join("c5", "service", "13800000002"); eng.answered("1001", "c5")
+    assert callbacks.refresh()["closed"] == 1
+    assert callbacks.listing() == []
+    assert callbacks.completion()["completion_rate"] == 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_queue_log_lines_parse_or_fail_with_one_clear_error(text):
+    try:
+        e = parse_line(text)
+    except QueueLogError as err:
+        assert "\n" not in str(err)
+    else:
+        assert e.event and e.time_ms >= 0
+
+
+def test_a_bad_file_names_its_line(tmp_path):
+    p = tmp_path / "queue_log"
+    p.write_text("1764000000|c1|q|NONE|ENTERQUEUE||138\nnot a line\n")
+    try:
+        read_file(str(p))
+    except QueueLogError as e:
+        assert f"{p}:2" in str(e)
+    else:
+        raise AssertionError("no error")
+
+
+def test_cli_log_callbacks_report_and_staffing(tmp_path):
+    db = str(tmp_path / "hub.db")
+    connect(db, create=True)
+    path = tmp_path / "queue_log"
+    from hub.acd.queue_log import FileWriter
+    w = FileWriter(str(path))
+    clock = Clock()
+    day(Engine(parse_queues(CENTRE), clock, log=w.write), clock)
+    w.close()
+    run = CliRunner()
+    r = run.invoke(main, ["cc", "log", "import", str(path), "--db", db, "--json"])
+    assert r.exit_code == 0, r.output
+    r = run.invoke(main, ["cc", "callbacks", "--db", db, "--json"])
+    assert r.exit_code == 0, r.output
+    assert sorted(x["caller"] for x in json.loads(r.output)) == ["13800000002", "13800000003"]
+    for by in ("queue", "agent", "interval", "calls", "states"):
+        for fmt in ("json", "csv", "html"):
+            r = run.invoke(main, ["cc", "report", "--by", by, "--db", db, "--format", fmt, "--utc"])
+            assert r.exit_code == 0, (by, fmt, r.output)
+    r = run.invoke(main, ["cc", "report", "--db", db, "--json"])
+    assert json.loads(r.output)[0]["offered"] == 4
+    r = run.invoke(main, ["cc", "staffing", "--calls", "100", "--interval", "30m", "--aht", "180", "--target", "80/20",
+                          "--json"])
+    best = [x for x in json.loads(r.output) if x["meets_target"]][0]
+    assert best["agents"] == 14 and best["p_wait"] == 0.1741 and round(best["service_level_rate"], 3) == 0.888
+    r = run.invoke(main, ["cc", "staffing", "--calls", "100", "--aht", "180", "--target", "80"])
+    assert r.exit_code == 2 and "percent/seconds" in r.output
+    bad = tmp_path / "q.yaml"
+    bad.write_text("queues: [{name: q, strategy: fastest}]\n")
+    r = run.invoke(main, ["cc", "queues", "check", str(bad)])
+    assert r.exit_code == 1 and "strategy: unknown 'fastest'" in r.output
