@@ -334,3 +334,374 @@ def staffing(calls, interval, aht, target, agents, patience, table_n, fmt):
     model = "Erlang A" if patience else "Erlang C"
     emit(rows, fmt, f"{model}: {calls:g} calls per {interval}, AHT {aht:g} s, target {target}"
          + (f" (answer: {best['agents']} agents)" if not agents else ""), totals=False)
+
+
+# ---------------------------------------------------------------- QA
+
+def _yaml(path: str):
+    import yaml
+
+    from hub.acd.errors import AcdError
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except OSError as e:
+        raise AcdError(f"{path}: {e.strerror or e}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise AcdError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+
+
+@cc.command("ahp")
+@click.argument("path", type=click.Path(dir_okay=False))
+@format_option
+def ahp_command(path, fmt):
+    """Weights from a pairwise comparison file by AHP (principal eigenvector; refused when the
+    consistency ratio is 0.1 or more, naming the judgements to revisit).
+
+    \b
+    Example:
+      scanhub cc ahp criteria.yaml"""
+    from hub.acd import ahp
+    r = ahp.from_spec(_yaml(path), path)
+    rows = [{"criterion": k, "weight": round(v, 4)} for k, v in r["weights"].items()]
+    emit(rows, fmt if fmt != "json" else "json",
+         f"AHP weights (λmax {r['lambda_max']:.4f}, CI {r['ci']:.4f}, RI {r['ri']}, CR {r['cr']:.4f})")
+
+
+@cc.command("fuzzy")
+@click.argument("path", type=click.Path(dir_okay=False))
+@format_option
+def fuzzy_command(path, fmt):
+    """Fuzzy comprehensive evaluation over a two-level criteria tree (AHP weights, memberships
+    from evaluators' votes on five grades, maximum membership, score).
+
+    \b
+    Example:
+      scanhub cc fuzzy evaluation.yaml --json"""
+    from hub.acd import fuzzy
+    r = fuzzy.evaluate(_yaml(path), path)
+    if fmt == "json":
+        from hub.cli.common import echo_json
+        echo_json(r)
+        return
+    rows = []
+    for c in r["criteria"]:
+        for i in c["indicators"]:
+            rows.append({"criterion": c["criterion"], "criterion_weight": round(c["weight"], 4),
+                         "indicator": i["indicator"], "weight": round(i["weight"], 4),
+                         "membership": " ".join(f"{x:.3f}" for x in i["membership"]), "grade": i["grade"]})
+        rows.append({"criterion": c["criterion"], "criterion_weight": round(c["weight"], 4), "indicator": "(criterion)",
+                     "weight": None, "membership": " ".join(f"{x:.3f}" for x in c["membership"]),
+                     "grade": f"{c['grade']} ({c['score']:.2f})"})
+    emit(rows, fmt, f"fuzzy evaluation: {r['score']:.2f} ({r['grade']}); grades {' / '.join(r['grades'])}", totals=False)
+
+
+@cc.group("qa")
+def qa_group():
+    """Quality assurance: evaluation forms (AHP weights), scores per call, per-agent results.
+
+    \b
+    Examples:
+      scanhub cc qa form inbound.yaml
+      scanhub cc qa score --form inbound-2026 --call c-1042 --agent 1001 --evaluator qa1 greeting=90 accuracy=80 empathy=85 resolution=70
+      scanhub cc qa results --period month"""
+
+
+@qa_group.command("form")
+@click.argument("path", type=click.Path(dir_okay=False))
+@json_option
+@db_option
+@with_store
+def qa_form(path, fmt):
+    """Add or replace an evaluation form from a file (criteria and AHP judgements, or weights).
+
+    \b
+    Example:
+      scanhub cc qa form inbound.yaml"""
+    from hub.acd import qa
+    form = qa.form_from(_yaml(path), path)
+    qa.save_form(form)
+    done(form, f"form {form['name']}: " + ", ".join(f"{k} {v:.3f}" for k, v in form["weights"].items()), fmt)
+
+
+@qa_group.command("score")
+@click.option("--form", "form_name", required=True, help="The evaluation form.")
+@click.option("--call", "callid", required=True, help="The recorded call's id (its queue-log call id).")
+@click.option("--agent", required=True, help="The agent evaluated.")
+@click.option("--evaluator", required=True, help="The QA seat scoring.")
+@click.argument("scores", nargs=-1, required=True)
+@json_option
+@db_option
+@with_store
+def qa_score(form_name, callid, agent, evaluator, scores, fmt):
+    """Score a recorded call: CRITERION=0..100 for every criterion of the form.
+
+    \b
+    Example:
+      scanhub cc qa score --form inbound-2026 --call c-1042 --agent 1001 --evaluator qa1 greeting=90 accuracy=80 empathy=85 resolution=70"""
+    from hub.acd import qa
+    parsed = {}
+    for s in scores:
+        k, sep, v = s.partition("=")
+        try:
+            parsed[k] = float(v)
+        except ValueError:
+            raise click.BadParameter(f"{s!r}: write CRITERION=SCORE", param_hint="SCORES") from None
+        if not sep:
+            raise click.BadParameter(f"{s!r}: write CRITERION=SCORE", param_hint="SCORES")
+    r = qa.score(form_name, callid, agent, evaluator, parsed)
+    done(r, f"call {callid} ({agent}): {r['total']:.2f}", fmt)
+
+
+@qa_group.command("results")
+@click.option("--agent", help="One agent.")
+@click.option("--since", help="Window start (inclusive): " + WINDOW_HELP)
+@click.option("--until", help="Window end (exclusive).")
+@click.option("--period", type=click.Choice(["day", "month"]), default="month", show_default=True,
+              help="One row per agent and day, or per agent and month.")
+@format_option
+@utc_option
+@db_option
+@with_store
+def qa_results(agent, since, until, period, fmt):
+    """QA results per agent over time: evaluations, mean, lowest and highest score.
+
+    \b
+    Example:
+      scanhub cc qa results --agent 1001 --period day"""
+    from hub.acd import qa
+    from hub.business.localtime import display_offset
+    rows = qa.results(agent, parse_when(since), parse_when(until), period, display_offset())
+    emit(rows, fmt, f"QA results per {period}", window=window_text(parse_when(since), parse_when(until)), totals=False)
+
+
+# ---------------------------------------------------------------- shifts
+
+@cc.group("shift")
+def shift_group():
+    """Shift operations: the shift notice, attendance, the floor work log, notices, the handover.
+
+    \b
+    Examples:
+      scanhub cc shift add day-1201 --start 2026-12-01T08:00 --end 2026-12-01T16:00 --supervisor Li --seat 1001=A01
+      scanhub cc shift attendance day-1201
+      scanhub cc shift log add day-1201 "SF Express outage: promise callbacks" --kind notice
+      scanhub cc shift handover day-1201 --format html > handover.html"""
+
+
+@shift_group.command("add")
+@click.argument("code")
+@click.option("--start", required=True, help="Shift start: " + WINDOW_HELP)
+@click.option("--end", required=True, help="Shift end.")
+@click.option("--supervisor", default="", help="The shift's supervisor.")
+@click.option("--seat", "seats", multiple=True, help="AGENT=SEAT, once per agent on the shift.")
+@json_option
+@utc_option
+@db_option
+@with_store
+def shift_add(code, start, end, supervisor, seats, fmt):
+    """Add a shift with its agents and seats (the shift notice).
+
+    \b
+    Example:
+      scanhub cc shift add day-1201 --start 2026-12-01T08:00 --end 2026-12-01T16:00 --seat 1001=A01 --seat 1002=A02"""
+    from hub.acd import shifts
+    seat_map = {}
+    for s in seats:
+        a, sep, seat = s.partition("=")
+        if not sep or not a:
+            raise click.BadParameter(f"{s!r}: write AGENT=SEAT", param_hint="--seat")
+        seat_map[a] = seat
+    r = shifts.add_shift(code, parse_when(start), parse_when(end), supervisor, seat_map)
+    done(r, f"shift {code} with {r['seats']} seats", fmt)
+
+
+@shift_group.command("notice")
+@click.argument("code")
+@format_option
+@utc_option
+@db_option
+@with_store
+def shift_notice(code, fmt):
+    """The shift notice: who is on the shift and at which seat.
+
+    \b
+    Example:
+      scanhub cc shift notice day-1201"""
+    from hub.acd import shifts
+    emit(shifts.seating(code), fmt, f"shift {code}", totals=False)
+
+
+@shift_group.command("attendance")
+@click.argument("code")
+@click.option("--grace", type=float, default=300, show_default=True, help="Seconds after the start still counted on time.")
+@format_option
+@utc_option
+@db_option
+@with_store
+def shift_attendance(code, grace, fmt):
+    """Attendance from the agents' log-ins: present, late or absent.
+
+    \b
+    Example:
+      scanhub cc shift attendance day-1201 --json"""
+    from hub.acd import shifts
+    emit(shifts.attendance(code, grace), fmt, f"attendance, shift {code}", totals=False)
+
+
+@shift_group.group("log")
+def shift_log():
+    """The floor work log: items stay open, and on every handover, until closed.
+
+    \b
+    Examples:
+      scanhub cc shift log add day-1201 "Call back Mr Zhang about 7000000123" --kind customer
+      scanhub cc shift log close 3 --shift night-1201 --result "called, parcel found"
+      scanhub cc shift log list --open"""
+
+
+@shift_log.command("add")
+@click.argument("code")
+@click.argument("text")
+@click.option("--kind", type=click.Choice(["notice", "staffing", "task", "customer", "note"]), default="note",
+              show_default=True, help="What the item is about.")
+@json_option
+@db_option
+@with_store
+def shift_log_add(code, text, kind, fmt):
+    """Write an item in the work log of shift CODE.
+
+    \b
+    Example:
+      scanhub cc shift log add day-1201 "Hotline 2 noisy, ticket filed" --kind task"""
+    from hub.acd import shifts
+    r = shifts.log_item(code, text, kind)
+    done(r, f"item {r['id']} logged on shift {code}", fmt)
+
+
+@shift_log.command("close")
+@click.argument("item_id", type=int)
+@click.option("--shift", "code", required=True, help="The shift closing it.")
+@click.option("--result", required=True, help="What was done.")
+@json_option
+@db_option
+@with_store
+def shift_log_close(item_id, code, result, fmt):
+    """Close a work-log item with its result.
+
+    \b
+    Example:
+      scanhub cc shift log close 3 --shift night-1201 --result done"""
+    from hub.acd import shifts
+    r = shifts.close_item(item_id, code, result)
+    done(r, f"item {item_id} closed by shift {code}", fmt)
+
+
+@shift_log.command("list")
+@click.option("--open", "open_only", is_flag=True, help="Only the items still open.")
+@format_option
+@utc_option
+@db_option
+@with_store
+def shift_log_list(open_only, fmt):
+    """The work log.
+
+    \b
+    Example:
+      scanhub cc shift log list --open"""
+    from hub.acd import shifts
+    emit(shifts.items(open_only), fmt, "work log" + (" (open)" if open_only else ""), totals=False)
+
+
+@shift_group.group("notices")
+def shift_notices():
+    """Notices agents must acknowledge.
+
+    \b
+    Examples:
+      scanhub cc shift notices add day-1201 "New surcharge rules from Monday"
+      scanhub cc shift notices ack 4 --agent 1001
+      scanhub cc shift notices list --agent 1001"""
+
+
+@shift_notices.command("add")
+@click.argument("code")
+@click.argument("text")
+@json_option
+@db_option
+@with_store
+def notices_add(code, text, fmt):
+    """Publish a notice on shift CODE.
+
+    \b
+    Example:
+      scanhub cc shift notices add day-1201 "Typhoon: no pickups in Zhoushan today" """
+    from hub.acd import shifts
+    r = shifts.add_notice(code, text)
+    done(r, f"notice {r['id']} on shift {code}", fmt)
+
+
+@shift_notices.command("ack")
+@click.argument("notice_id", type=int)
+@click.option("--agent", required=True, help="The agent acknowledging.")
+@json_option
+@db_option
+@with_store
+def notices_ack(notice_id, agent, fmt):
+    """Acknowledge a notice.
+
+    \b
+    Example:
+      scanhub cc shift notices ack 4 --agent 1001"""
+    from hub.acd import shifts
+    r = shifts.ack(notice_id, agent)
+    done(r, f"notice {notice_id} acknowledged by {agent}", fmt)
+
+
+@shift_notices.command("list")
+@click.option("--agent", help="Only the notices this agent has not acknowledged.")
+@format_option
+@utc_option
+@db_option
+@with_store
+def notices_list(agent, fmt):
+    """Notices and who acknowledged them.
+
+    \b
+    Example:
+      scanhub cc shift notices list --agent 1001"""
+    from hub.acd import shifts
+    emit(shifts.notices(agent), fmt, "notices" + (f" not acknowledged by {agent}" if agent else ""), totals=False)
+
+
+@shift_group.command("handover")
+@click.argument("code")
+@format_option
+@utc_option
+@db_option
+@with_store
+def shift_handover(code, fmt):
+    """The handover of shift CODE: its KPIs (answer rate, SL, utilisation, quality), attendance,
+    the open work-log items it carries over and the notices not yet acknowledged.
+
+    \b
+    Example:
+      scanhub cc shift handover day-1201 --format html > handover.html"""
+    from hub.acd import shifts
+    h = shifts.handover(code)
+    if fmt == "json":
+        from hub.cli.common import echo_json
+        echo_json(h)
+        return
+    rows = [{"section": "KPI", "item": k, "value": v} for k, v in h["kpis"].items()]
+    rows += [{"section": "attendance", "item": a["agent"], "value": a["status"]} for a in h["attendance"]]
+    rows += [{"section": "open item", "item": f"#{i['id']} ({i['kind']}, from {i['opened_shift']})", "value": i["text"]}
+             for i in h["open_items"]]
+    rows += [{"section": "notice to acknowledge", "item": f"#{n['id']}", "value": n["text"]}
+             for n in h["unacknowledged_notices"]]
+    for r in rows:
+        if isinstance(r["value"], float):
+            r["value"] = f"{r['value'] * 100:.2f}%" if r["item"].endswith("_rate") else f"{r['value']:.2f}"
+        elif r["value"] is None:
+            r["value"] = "n/a"
+    emit(rows, fmt, f"handover of shift {code} (supervisor {h['supervisor'] or 'n/a'})", totals=False)
