@@ -424,6 +424,8 @@ class Engine:
         if kind == "queue":
             self.queue(name)
         a = self.agents[c.agent]
+        if c.hold_start_ms is not None:
+            self._log(now, call, c.queue, a.id, "UNHOLD")
         self._log(now, call, c.queue, a.id, "TRANSFER", target, "", _s(c.connect_ms - c.entered_ms),
                   _s(now - c.connect_ms), str(c.orig_pos))
         del self.calls[call]
@@ -451,6 +453,7 @@ class Engine:
             self._set(a, WRAPUP, now)
             a.wrap_until_ms = now + int(q.wrapup_s * 1000)
         else:
+            self._log(now, "NONE", "NONE", a.id, "WRAPUPEND", "0")     # the log says when the agent is free
             self._settle(a, now)
 
     # ------------------------------------------------------------ ring results

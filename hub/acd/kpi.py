@@ -109,10 +109,6 @@ def agent_states(entries, until_ms: int | None = None) -> list[dict]:
                 close(e.time_ms, "ready")
         if state is not None and until_ms is not None and until_ms > since:
             out.append({"agent": agent, "state": state, "code": code, "start_ms": since, "end_ms": until_ms})
-    # a wrap-up with no WRAPUPEND (no wrap-up time) is ready time
-    for r in out:
-        if r["state"] == "wrap-up" and r["end_ms"] == r["start_ms"]:
-            r["state"] = "ready"
     return out
 
 

@@ -68,3 +68,15 @@ class Sink:
         if self.file is not None:
             self.file.write(batch)
         record(batch)
+
+
+def last_agents(window_ms: int, now: int, directory=None) -> dict[str, tuple[str, int]]:
+    """For the sticky agent after a restart: customer (``directory(number)``, else the number) ->
+    (the agent of their last answered call, when it ended) over the last ``window_ms``."""
+    from hub.acd import kpi
+    out: dict[str, tuple[str, int]] = {}
+    for r in kpi.call_waits(entries(now - window_ms, now)):
+        if r["agent"] and r["talk_ms"] is not None and r["caller"]:
+            key = (directory(r["caller"]) if directory else None) or r["caller"]
+            out[str(key)] = (r["agent"], r["entered_ms"] + r["wait_ms"] + r["talk_ms"] + r["hold_ms"])
+    return out
