@@ -93,3 +93,27 @@ def test_the_published_worked_case():
     assert round(f["occupancy"], 3) == 0.714
     a = erlang.erlang_a_figures(14, 100, 1800, 180, 20, patience_s=1e9)     # no abandonment: Erlang C
     assert a["service_level"] == pytest.approx(f["service_level"], abs=1e-6)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(calls=st.floats(1, 5000), aht=st.floats(5, 1200), target=st.floats(1, 120), sl=st.floats(0.05, 0.99))
+def test_agents_needed_is_the_fewest_that_reach_the_target(calls, aht, target, sl):
+    f = erlang.agents_needed(calls, 1800, aht, sl, target)
+    assert f["service_level"] >= sl
+    if f["agents"] - 1 > f["traffic"]:
+        assert erlang.erlang_c_figures(f["agents"] - 1, calls, 1800, aht, target)["service_level"] < sl
+    more = erlang.erlang_c_figures(f["agents"] + 1, calls, 1800, aht, target)
+    assert more["service_level"] >= f["service_level"] and more["p_wait"] <= f["p_wait"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(agents=st.integers(1, 40), calls=st.floats(1, 400), aht=st.floats(30, 600), patience=st.floats(5, 600))
+def test_erlang_a_is_a_distribution_and_beats_erlang_c(agents, calls, aht, patience):
+    a = erlang.erlang_a_figures(agents, calls, 1800, aht, 20, patience)
+    assert 0 <= a["p_abandon"] <= a["p_wait"] <= 1 + 1e-9 and 0 <= a["service_level"] <= 1 + 1e-9
+    c = erlang.erlang_c_figures(agents, calls, 1800, aht, 20)
+    assert a["p_wait"] <= c["p_wait"] + 1e-6                    # abandonment only shortens the queue

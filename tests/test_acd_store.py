@@ -159,3 +159,51 @@ def test_cli_log_callbacks_report_and_staffing(tmp_path):
     bad.write_text("queues: [{name: q, strategy: fastest}]\n")
     r = run.invoke(main, ["cc", "queues", "check", str(bad)])
     assert r.exit_code == 1 and "strategy: unknown 'fastest'" in r.output
+
+
+def test_every_missed_call_of_a_simulated_day_has_a_callback_entry(tmp_path):
+    """600 Poisson callers with patience through 11 agents: every caller who never reached an agent
+    is on the list, once; nobody who was answered is."""
+    from sim.callcenter import run, workload
+    connect(str(tmp_path / "hub.db"), create=True)
+    log = run(11, workload(600, per_hour=216, aht_s=180, patience_s=60, seed=3))
+    store.record(log)
+    callbacks.refresh()
+    missed = {r["caller"] for r in kpi.call_waits(log) if r["outcome"] != "answered"}
+    assert len(missed) > 20
+    listed = [x["caller"] for x in callbacks.listing()]
+    assert sorted(listed) == sorted(missed)
+
+
+@settings(max_examples=25, deadline=None)
+@given(cuts=st.lists(st.integers(0, 400), max_size=6), seed=st.integers(0, 3))
+def test_the_callback_list_does_not_depend_on_when_it_is_refreshed(tmp_path_factory, cuts, seed):
+    """The log stored in any chunks with a refresh after each gives the list one refresh at the end gives."""
+    from sim.callcenter import run, workload
+    log = run(3, workload(60, per_hour=216, aht_s=180, patience_s=30, seed=seed), seed=seed)
+    lists = []
+    for chunks in ([log], [log[a:b] for a, b in zip([0, *sorted(cuts)], [*sorted(cuts), len(log)])]):
+        connect(str(tmp_path_factory.mktemp("cb") / "hub.db"), create=True)
+        for c in chunks:
+            store.record(c)
+            callbacks.refresh()
+        lists.append([(x["caller"], x["missed"], x["reason"], x["status"]) for x in callbacks.listing("all")])
+    assert lists[0] == lists[1]
+
+
+def test_sticky_agents_survive_a_restart(tmp_path):
+    connect(str(tmp_path / "hub.db"), create=True)
+    clock = Clock()
+    c = parse_queues({"agents": [{"id": "1001"}, {"id": "1002"}],
+                      "queues": [{"name": "service", "strategy": "linear", "sticky": {"window_s": 3600},
+                                  "members": [{"agent": "1001"}, {"agent": "1002"}]}]})
+    eng = Engine(c, clock, log=store.record)
+    eng.login("1001"), eng.login("1002")
+    eng.join("x", "service", "13900000000"), eng.answered("1001", "x")
+    eng.join("c1", "service", "13800000001"), eng.answered("1002", "c1")
+    clock.t += 60_000
+    eng.hangup("c1"), eng.hangup("x")
+    clock.t += 60_000
+    again = Engine(c, clock, last_agents=store.last_agents(3_600_000, clock.t))     # a new process
+    again.login("1001"), again.login("1002")
+    assert [a.agent for a in again.join("c2", "service", "13800000001") if hasattr(a, "agent")] == ["1002"]
