@@ -15,7 +15,7 @@ import statistics
 import pytest
 
 from hub.acd import erlang, kpi
-from sim.callcenter import run, workload
+from hub.acd.simulate import run, workload
 
 
 def reference_waits(agents, load):

@@ -164,7 +164,7 @@ def test_cli_log_callbacks_report_and_staffing(tmp_path):
 def test_every_missed_call_of_a_simulated_day_has_a_callback_entry(tmp_path):
     """600 Poisson callers with patience through 11 agents: every caller who never reached an agent
     is on the list, once; nobody who was answered is."""
-    from sim.callcenter import run, workload
+    from hub.acd.simulate import run, workload
     connect(str(tmp_path / "hub.db"), create=True)
     log = run(11, workload(600, per_hour=216, aht_s=180, patience_s=60, seed=3))
     store.record(log)
@@ -179,7 +179,7 @@ def test_every_missed_call_of_a_simulated_day_has_a_callback_entry(tmp_path):
 @given(cuts=st.lists(st.integers(0, 400), max_size=6), seed=st.integers(0, 3))
 def test_the_callback_list_does_not_depend_on_when_it_is_refreshed(tmp_path_factory, cuts, seed):
     """The log stored in any chunks with a refresh after each gives the list one refresh at the end gives."""
-    from sim.callcenter import run, workload
+    from hub.acd.simulate import run, workload
     log = run(3, workload(60, per_hour=216, aht_s=180, patience_s=30, seed=seed), seed=seed)
     lists = []
     for chunks in ([log], [log[a:b] for a, b in zip([0, *sorted(cuts)], [*sorted(cuts), len(log)])]):
@@ -207,3 +207,41 @@ def test_sticky_agents_survive_a_restart(tmp_path):
     again = Engine(c, clock, last_agents=store.last_agents(3_600_000, clock.t))     # a new process
     again.login("1001"), again.login("1002")
     assert [a.agent for a in again.join("c2", "service", "13800000001") if hasattr(a, "agent")] == ["1002"]
+
+
+def test_cli_simulate_compares_with_erlang_and_writes_a_queue_log(tmp_path):
+    db = str(tmp_path / "hub.db")
+    connect(db, create=True)
+    qlog = tmp_path / "queue_log"
+    r = CliRunner().invoke(main, ["cc", "simulate", "--agents", "3", "--per-hour", "40", "--aht", "200", "--calls", "200",
+                                  "--replications", "2", "--patience", "60", "--queue-log", str(qlog), "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {x["figure"]: x for x in json.loads(r.output[r.output.index("["):])}
+    assert 0 < rows["service_level"]["simulated"] <= 1 and rows["abandon_rate"]["model"] > 0
+    lines = qlog.read_text().splitlines()
+    assert lines[-1].split("|")[4] == "AGENTLOGOFF"            # every agent ends logged out
+    r = CliRunner().invoke(main, ["cc", "log", "import", str(qlog), "--db", db, "--json"])
+    assert json.loads(r.output)["stored"] == len(lines)
+
+
+@settings(max_examples=20, deadline=None)
+@given(up=st.lists(st.booleans(), min_size=1, max_size=12), seed=st.integers(0, 5))
+def test_file_import_after_outages_gives_exactly_the_file(tmp_path_factory, up, seed):
+    """The engine writes the file always and the store only while it is up (``up``: per stretch of
+    the log); importing the file afterwards makes the store hold every line exactly once, even
+    identical lines in the same second."""
+    from hub.acd.queue_log import Entry
+    from hub.acd.simulate import run, workload
+    log = run(2, workload(40, per_hour=400, aht_s=1, patience_s=1, seed=seed), seed=seed)
+    log += [Entry(log[-1].time_ms, "x", "sim", "NONE", "ENTERQUEUE", ("", "dup"))] * 3     # identical lines
+    tmp = tmp_path_factory.mktemp("imp")
+    connect(str(tmp / "hub.db"), create=True)
+    path = tmp / "queue_log"
+    path.write_text("".join(e.line() + "\n" for e in log))
+    size = -(-len(log) // len(up))
+    for i, is_up in enumerate(up):
+        if is_up:
+            store.record(log[i * size:(i + 1) * size])
+    store.import_file(str(path))
+    store.import_file(str(path))
+    assert sorted(e.line() for e in store.entries()) == sorted(e.line() for e in log)

@@ -120,7 +120,9 @@ def erlang_a_figures(agents: int, calls: float, interval_s: float, aht_s: float,
     ahead = [p[n] for n in range(agents, len(p))]          # j = n − N ahead on arrival
     sl = (1 - p_wait) + _answered_within(agents, mu, theta, ahead, target_s)
     busy = sum(min(n, agents) * p[n] for n in range(len(p)))
-    return {"agents": agents, "traffic": lam * aht_s, "p_wait": p_wait, "service_level": sl,
+    def unit(x):                 # rounding may step a hair outside 0..1
+        return min(1.0, max(0.0, x))
+    return {"agents": agents, "traffic": lam * aht_s, "p_wait": unit(p_wait), "service_level": unit(sl),
             "p_abandon": theta * lq / lam, "mean_wait_s": lq / lam, "occupancy": busy / agents}
 
 

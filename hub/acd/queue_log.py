@@ -63,8 +63,8 @@ class Entry:
                          self.agent or "NONE", self.event, *self.data))
 
     def key(self) -> str:
-        """A stable identity (the time in whole seconds, as the file has it, and every field): the
-        same event written by the engine and imported again from the file is stored once."""
+        """The event's identity as the file can tell it (the time in whole seconds and every
+        field); identical lines are told apart by their order (``hub.acd.store``)."""
         raw = "|".join((str(self.time_ms // 1000), self.callid, self.queue, self.agent, self.event, *self.data))
         return hashlib.sha1(raw.encode("utf-8")).hexdigest()
 

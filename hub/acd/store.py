@@ -1,38 +1,75 @@
 """The queue log in the hub's store: write the engine's entries, import a ``queue_log`` file, read back.
 
 ``record(entries)`` is what the engine's ``log`` sink calls (with ``Sink`` it also appends the
-file): one transaction per batch, and an event already stored (same key) is skipped, so an
-import of the file after a crash, or twice, stores nothing twice.
+file): one transaction per batch.  Every stored event has the key ``base:n``: ``base`` is what the
+file keeps of it (``Entry.key()``: whole seconds and every field) and ``n`` counts the earlier
+events with that base, so two identical lines in one second are two events.  The engine's
+events take the next ``n`` in the store; an imported file numbers its lines itself and skips the
+keys the store has: importing the file after the store was down adds exactly what is missing,
+and importing it twice adds nothing.
 """
 from __future__ import annotations
+
+import json
+from collections import Counter
+
+import peewee as pw
 
 from hub.acd.queue_log import Entry, FileWriter, read_file
 from hub.acd.tables import QueueLogEntry
 from hub.store.db import bulk_insert, write_transaction
 
 
+def _rows(entries, numbers):
+    return [{"base": b, "key": f"{b}:{n}", "time_ms": e.time_ms, "callid": e.callid, "queue": e.queue,
+             "agent": e.agent, "event": e.event, "data": json.dumps(list(e.data), ensure_ascii=False)} for (e, b), n in zip(entries, numbers)]
+
+
+def _counts(bases) -> Counter:
+    out = Counter()
+    uniq = sorted(set(bases))
+    for i in range(0, len(uniq), 500):
+        q = (QueueLogEntry.select(QueueLogEntry.base, pw.fn.COUNT(QueueLogEntry.id))
+             .where(QueueLogEntry.base.in_(uniq[i:i + 500])).group_by(QueueLogEntry.base).tuples())
+        out.update(dict(q))
+    return out
+
+
 def record(entries) -> int:
-    rows = [{"key": e.key(), "time_ms": e.time_ms, "callid": e.callid, "queue": e.queue, "agent": e.agent,
-             "event": e.event, "data": "|".join(e.data)} for e in entries]
-    if not rows:
+    """Store the engine's entries, after everything stored before; returns how many."""
+    keyed = [(e, e.key()) for e in entries]
+    if not keyed:
         return 0
     with write_transaction():
-        before = QueueLogEntry.select().count()
-        bulk_insert(QueueLogEntry, rows, ignore_conflicts=True)
-        return QueueLogEntry.select().count() - before
+        seen = _counts(b for _, b in keyed)
+        numbers = []
+        for _, b in keyed:
+            numbers.append(seen[b])
+            seen[b] += 1
+        bulk_insert(QueueLogEntry, _rows(keyed, numbers))
+    return len(keyed)
 
 
 def import_file(path: str) -> dict:
-    """Store every line of a queue-log file; ``{"lines", "stored"}`` (stored < lines: already there)."""
+    """Store the lines of a queue-log file the store does not have; ``{"lines", "stored"}``."""
     entries = read_file(path)
+    seen: Counter = Counter()
     stored = 0
     for i in range(0, len(entries), 5000):
-        stored += record(entries[i:i + 5000])
+        keyed = [(e, e.key()) for e in entries[i:i + 5000]]
+        numbers = []
+        for _, b in keyed:
+            numbers.append(seen[b])
+            seen[b] += 1
+        with write_transaction():
+            before = QueueLogEntry.select().count()
+            bulk_insert(QueueLogEntry, _rows(keyed, numbers), ignore_conflicts=True)
+            stored += QueueLogEntry.select().count() - before
     return {"lines": len(entries), "stored": stored}
 
 
 def _entry(row) -> Entry:
-    return Entry(row.time_ms, row.callid, row.queue, row.agent, row.event, tuple(row.data.split("|")) if row.data else ())
+    return Entry(row.time_ms, row.callid, row.queue, row.agent, row.event, tuple(json.loads(row.data)))
 
 
 def entries(since_ms: int | None = None, until_ms: int | None = None, queue: str | None = None,

@@ -16,13 +16,14 @@ from hub.store.db import Base
 
 class QueueLogEntry(Base):
     id = pw.AutoField()
-    key = pw.CharField(max_length=40, unique=True)        # Entry.key(): the same event is stored once
+    base = pw.CharField(max_length=40, index=True)        # Entry.key(): what the file can tell
+    key = pw.CharField(max_length=52, unique=True)        # base:n, the n-th event with that base
     time_ms = pw.BigIntegerField(index=True)
     callid = pw.CharField(max_length=128, index=True)
     queue = pw.CharField(max_length=128)
     agent = pw.CharField(max_length=128)
     event = pw.CharField(max_length=32)
-    data = pw.TextField(default="")                       # data1|data2|…
+    data = pw.TextField(default="[]")                     # JSON list: data1, data2, …
 
     class Meta:
         table_name = "acd_queue_log"

@@ -5,6 +5,7 @@ Thin: parse, call ``hub.acd``, format (the output rule of hub/cli/common.py).
 from __future__ import annotations
 
 import re
+import sys
 
 import click
 
@@ -705,3 +706,66 @@ def shift_handover(code, fmt):
         elif r["value"] is None:
             r["value"] = "n/a"
     emit(rows, fmt, f"handover of shift {code} (supervisor {h['supervisor'] or 'n/a'})", totals=False)
+
+
+# ---------------------------------------------------------------- simulation
+
+@cc.command("simulate")
+@click.option("--agents", type=click.IntRange(1, 5000), required=True, help="Agents, all alike, in one queue.")
+@click.option("--calls", type=click.IntRange(1, 1_000_000), default=2000, show_default=True, help="Callers to play.")
+@click.option("--per-hour", type=click.FloatRange(0, min_open=True), required=True, help="Poisson arrival rate, calls per hour.")
+@click.option("--aht", type=click.FloatRange(0, min_open=True), required=True,
+              help="Mean talk time in seconds (exponential).")
+@click.option("--patience", type=click.FloatRange(0, min_open=True), default=None,
+              help="Mean caller patience in seconds (exponential); compared with Erlang A.")
+@click.option("--target", default="80/20", show_default=True, help="Service-level target percent/seconds.")
+@click.option("--strategy", type=click.Choice(["ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered",
+                                               "linear", "wrandom", "longest-idle-agent", "top-down"]),
+              default="leastrecent", show_default=True, help="The queue's routing strategy.")
+@click.option("--replications", type=click.IntRange(1, 200), default=5, show_default=True,
+              help="Independent runs; the spread gives the tolerance.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the first run.")
+@click.option("--queue-log", "queue_log", type=click.Path(dir_okay=False),
+              help="Also write the first run's queue log to this file (Asterisk format).")
+@format_option
+def simulate(agents, calls, per_hour, aht, patience, target, strategy, replications, seed, queue_log, fmt):
+    """Play Poisson callers through the real ACD engine on a simulated clock and compare the
+    measured service level, ASA and abandonment with Erlang C (or Erlang A with --patience).
+
+    \b
+    Examples:
+      scanhub cc simulate --agents 14 --per-hour 200 --aht 180
+      scanhub cc simulate --agents 12 --per-hour 216 --aht 180 --patience 120 --replications 20 --json
+      scanhub cc simulate --agents 3 --per-hour 40 --aht 200 --calls 300 --queue-log queue_log && scanhub cc log import queue_log"""
+    import statistics
+
+    from hub.acd import erlang
+    from hub.acd.queue_log import FileWriter
+    from hub.acd.simulate import measure, run, workload
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)\s*", target)
+    if not m:
+        raise click.BadParameter(f"{target!r}: write percent/seconds, like 80/20", param_hint="--target")
+    t = float(m.group(2))
+    runs = []
+    with click.progressbar(range(replications), label="replications", file=sys.stderr,
+                           show_pos=True) as bar:
+        for r in bar:
+            log = run(agents, workload(calls, per_hour, aht, patience, seed + r), strategy, seed + r)
+            if r == 0 and queue_log:
+                w = FileWriter(queue_log)
+                w.write(log)
+                w.close()
+            runs.append(measure(log, t, warm_up=0.1))
+    model = (erlang.erlang_a_figures(agents, per_hour, 3600, aht, t, patience) if patience
+             else erlang.erlang_c_figures(agents, per_hour, 3600, aht, t))
+    expect = {"service_level": model["service_level"], "asa_s": model.get("asa_s"),
+              "abandon_rate": model.get("p_abandon", 0.0), "mean_wait_s": model.get("mean_wait_s")}
+    rows = []
+    for key in ("service_level", "asa_s", "abandon_rate", "mean_wait_s"):
+        vals = [x[key] for x in runs]
+        mean = statistics.fmean(vals)
+        se = statistics.stdev(vals) / len(vals) ** 0.5 if len(vals) > 1 else None
+        rows.append({"figure": key, "simulated": round(mean, 4), "std_error": None if se is None else round(se, 4),
+                     "model": None if expect[key] is None or expect[key] == float("inf") else round(expect[key], 4)})
+    emit(rows, fmt, f"{replications} simulated run(s) of {calls} calls, {agents} agents vs "
+         + ("Erlang A" if patience else "Erlang C"), totals=False)

@@ -1,5 +1,6 @@
 """A call center on a simulated clock: Poisson callers and exponential talk times driven through
-the real ACD engine (``hub.acd.engine``), for the statistical checks against Erlang C / A.
+the real ACD engine (``hub.acd.engine``): a what-if for staffing (``scanhub cc simulate``) and the
+statistical check against Erlang C / A in the tests.
 
 ``workload(...)`` draws the arrival, talk-time and patience lists once (integer milliseconds), so
 the same lists can be fed to the engine here and to an independent reference model in the tests.
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from hub.acd.config import parse_queues
 from hub.acd.engine import Engine, Ring
+from hub.acd.errors import AcdError
 
 
 @dataclass(frozen=True)
@@ -40,14 +42,23 @@ def workload(calls: int, per_hour: float, aht_s: float, patience_s: float | None
 _END, _ARRIVE, _PATIENCE = 0, 1, 2
 
 
-def run(agents: int, load: Workload, strategy: str = "leastrecent", seed: int = 0) -> list:
-    """Play ``load`` through an engine with ``agents`` identical agents in one queue; the queue log."""
+def run(agents: int, load: Workload, strategy: str = "leastrecent", seed: int = 0, wrapup_s: float = 0,
+        queue: str = "sim", sink=None) -> list:
+    """Play ``load`` through an engine with ``agents`` identical agents in one queue; the queue log
+    (also handed to ``sink`` batch by batch when given, e.g. ``hub.acd.store.Sink``)."""
+    if agents < 1:
+        raise AcdError("a simulation needs at least one agent")
     centre = parse_queues({"agents": [{"id": f"ag{i}"} for i in range(agents)],
-                           "queues": [{"name": "sim", "strategy": strategy, "ring_timeout_s": 30,
+                           "queues": [{"name": queue, "strategy": strategy, "ring_timeout_s": 30, "wrapup_s": wrapup_s,
                                        "members": [{"agent": f"ag{i}"} for i in range(agents)]}]})
     now = [load.arrivals_ms[0] if load.arrivals_ms else 0]
     log: list = []
-    eng = Engine(centre, lambda: now[0], log=log.extend, seed=seed)
+
+    def write(batch):
+        log.extend(batch)
+        if sink is not None:
+            sink(batch)
+    eng = Engine(centre, lambda: now[0], log=write, seed=seed)
     events: list = []
     for i, t in enumerate(load.arrivals_ms):
         heapq.heappush(events, (t, _ARRIVE, i))
@@ -66,13 +77,37 @@ def run(agents: int, load: Workload, strategy: str = "leastrecent", seed: int = 
     for i in range(agents):
         eng.login(f"ag{i}")
     while events:
+        due = eng.next_deadline()
+        if due is not None and due < events[0][0]:      # wrap-up ends, ring timeouts: the engine's own timers
+            now[0] = due
+            carry_out(eng.tick())
+            continue
         t, kind, i = heapq.heappop(events)
         now[0] = t
         call = f"c{i}"
         if kind == _ARRIVE:
-            carry_out(eng.join(call, "sim", f"caller{i}"))
+            carry_out(eng.join(call, queue, f"caller{i}"))
         elif kind == _END:
             carry_out(eng.agent_hangup(call))
         elif call not in talking:
             carry_out(eng.hangup(call))
+    while (due := eng.next_deadline()) is not None:     # the last wrap-ups
+        now[0] = max(now[0], due)
+        carry_out(eng.tick())
+    for i in range(agents):
+        eng.logout(f"ag{i}")
     return log
+
+
+def measure(log, target_s: float = 20, warm_up: float = 0.0) -> dict:
+    """SL (answered within ``target_s`` over offered), ASA, abandonment and mean wait of a run's
+    queue log, leaving out the first ``warm_up`` share of callers (the empty start)."""
+    from hub.acd import kpi
+    rows = sorted(kpi.call_waits(log), key=lambda r: r["entered_ms"])
+    rows = rows[int(len(rows) * warm_up):]
+    answered = [r for r in rows if r["outcome"] == "answered"]
+    n = len(rows) or 1
+    return {"calls": len(rows), "service_level": sum(r["wait_ms"] <= target_s * 1000 for r in answered) / n,
+            "asa_s": sum(r["wait_ms"] for r in answered) / 1000 / max(1, len(answered)),
+            "abandon_rate": sum(r["outcome"] == "abandon" for r in rows) / n,
+            "mean_wait_s": sum(r["wait_ms"] or 0 for r in rows) / 1000 / n}
