@@ -343,3 +343,20 @@ def test_any_queue_file_is_accepted_or_refused_in_one_line(data):
         parse_queues(data)
     except ConfigError as e:
         assert "\n" not in str(e) and e.problems
+
+
+def test_supervisor_listens_whispers_barges_and_takes_over():
+    from hub.acd.engine import Supervise
+    eng, clock, log = make("linear", wrapup_s=5)
+    eng.login("a0")
+    eng.join("c", "q"), eng.answered("a0", "c")
+    for mode in ("listen", "whisper", "barge"):
+        assert eng.supervise("boss", "c", mode) == [Supervise("boss", "c", "a0", mode)]
+        assert eng.agents["a0"].state == TALKING
+    with pytest.raises(AcdError, match="unknown supervision mode"):
+        eng.supervise("boss", "c", "spy")
+    eng.supervise("boss", "c", "takeover")
+    assert eng.agents["a0"].state == WRAPUP and "c" not in eng.calls
+    assert log[-1].event == "TRANSFER" and log[-1].data[0] == "supervisor:boss"
+    with pytest.raises(AcdError, match="not connected"):
+        eng.supervise("boss", "c", "listen")

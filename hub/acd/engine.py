@@ -84,6 +84,20 @@ class Route:
     reason: str
 
 
+@dataclass(frozen=True)
+class Supervise:
+    """Join ``supervisor`` to ``call`` (connected to ``agent``): ``listen`` (hears both),
+    ``whisper`` (heard by the agent only), ``barge`` (heard by both), ``takeover`` (the supervisor
+    stays with the caller, the agent leaves)."""
+    supervisor: str
+    call: str
+    agent: str
+    mode: str
+
+
+SUPERVISE_MODES = ("listen", "whisper", "barge", "takeover")
+
+
 # ---------------------------------------------------------------- calls
 
 @dataclass
@@ -432,6 +446,26 @@ class Engine:
         self._after_call(a, c, now)
         if kind == "queue":
             self._enter(now, call, self.queue(name), c.caller, c.priority, out, c.first_ms)
+        return self._finish(now, out)
+
+    def supervise(self, supervisor: str, call: str, mode: str) -> list:
+        """A supervisor listens to, whispers to, barges into or takes over a connected call.
+        A takeover ends the agent's part (TRANSFER to ``supervisor:ID``; the agent goes to wrap-up)."""
+        now, out = self.clock(), []
+        if mode not in SUPERVISE_MODES:
+            raise AcdError(f"unknown supervision mode {mode!r}; one of {', '.join(SUPERVISE_MODES)}")
+        c = self.calls.get(call)
+        if c is None or c.state != "talking":
+            raise AcdError(f"call {call!r} is not connected to an agent")
+        out.append(Supervise(supervisor, call, c.agent, mode))
+        if mode == "takeover":
+            a = self.agents[c.agent]
+            if c.hold_start_ms is not None:
+                self._log(now, call, c.queue, a.id, "UNHOLD")
+            self._log(now, call, c.queue, a.id, "TRANSFER", f"supervisor:{supervisor}", "",
+                      _s(c.connect_ms - c.entered_ms), _s(now - c.connect_ms), str(c.orig_pos))
+            del self.calls[call]
+            self._after_call(a, c, now)
         return self._finish(now, out)
 
     def _complete(self, now: int, c: Call, event: str, out: list) -> None:
