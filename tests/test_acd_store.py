@@ -245,3 +245,49 @@ def test_file_import_after_outages_gives_exactly_the_file(tmp_path_factory, up, 
     store.import_file(str(path))
     store.import_file(str(path))
     assert sorted(e.line() for e in store.entries()) == sorted(e.line() for e in log)
+
+
+def _cc_commands():
+    import click
+
+    import cli
+    ctx = click.Context(cli.main)
+
+    def walk(cmd, path):
+        yield path, cmd
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                yield from walk(cmd.get_command(ctx, name), path + [name])
+    yield from walk(cli.main.get_command(ctx, "cc"), ["cc"])
+
+
+CC_LISTINGS = {"cc callbacks", "cc report", "cc log show", "cc queues check", "cc qa results", "cc shift notice",
+               "cc shift attendance", "cc shift log list", "cc shift notices list", "cc shift handover", "cc staffing",
+               "cc simulate", "cc ahp", "cc fuzzy"}
+
+
+def test_every_cc_command_follows_the_output_rule():
+    import click
+    seen = set()
+    for path, cmd in _cc_commands():
+        if isinstance(cmd, click.Group) and " ".join(path) not in CC_LISTINGS:
+            continue
+        name = " ".join(path)
+        seen.add(name)
+        opts = {o for p in cmd.params for o in p.opts}
+        assert "--json" in opts, name
+        if name in CC_LISTINGS:
+            [fmt] = [p for p in cmd.params if "--format" in p.opts]
+            assert set(fmt.type.choices) == {"table", "csv", "json", "html", "pdf"}, name
+    assert CC_LISTINGS <= seen
+
+
+def test_cc_report_prints_a_pdf_with_its_chart(tmp_path):
+    db = str(tmp_path / "hub.db")
+    connect(db, create=True)
+    clock = Clock()
+    eng = Engine(parse_queues(CENTRE), clock, log=store.record)
+    day(eng, clock)
+    for by in ("interval", "agent"):
+        r = CliRunner().invoke(main, ["cc", "report", "--by", by, "--db", db, "--format", "pdf"])
+        assert r.exit_code == 0 and r.stdout_bytes.startswith(b"%PDF"), r.output[:200]
