@@ -155,3 +155,17 @@ def test_cli_ahp_and_fuzzy(tmp_path):
     p.write_text(yaml.safe_dump(TREE, allow_unicode=True))
     r = CliRunner().invoke(main, ["cc", "fuzzy", str(p), "--json"])
     assert r.exit_code == 0 and math.isclose(json.loads(r.output)["score"], fuzzy.evaluate(TREE)["score"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers(-3, 12) | st.floats() | st.sampled_from(["1/3", "a/b", "0", "9/1"]),
+                    lambda c: st.lists(c, max_size=4) | st.dictionaries(
+                        st.sampled_from(["criteria", "judgements", "matrix", "weights", "name", "a/b", "b/a", "a/c",
+                                         "b/c", "a", "b", "c"]), c, max_size=5), max_leaves=20))
+def test_any_ahp_or_form_file_is_used_or_refused_in_one_line(spec):
+    from hub.acd.errors import AcdError
+    for fn in (ahp.from_spec, qa.form_from):
+        try:
+            fn(spec)
+        except AcdError as e:
+            assert "\n" not in str(e)

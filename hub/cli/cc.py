@@ -365,7 +365,7 @@ def ahp_command(path, fmt):
     from hub.acd import ahp
     r = ahp.from_spec(_yaml(path), path)
     rows = [{"criterion": k, "weight": round(v, 4)} for k, v in r["weights"].items()]
-    emit(rows, fmt if fmt != "json" else "json",
+    emit(rows, fmt,
          f"AHP weights (λmax {r['lambda_max']:.4f}, CI {r['ci']:.4f}, RI {r['ri']}, CR {r['cr']:.4f})")
 
 
