@@ -360,3 +360,56 @@ def test_supervisor_listens_whispers_barges_and_takes_over():
     assert log[-1].event == "TRANSFER" and log[-1].data[0] == "supervisor:boss"
     with pytest.raises(AcdError, match="not connected"):
         eng.supervise("boss", "c", "listen")
+
+
+def test_skills_are_required_until_a_rule_drops_them():
+    # a0 and a2 have the skill "parcel", a1 has none
+    eng, clock, _ = make("linear", skills=["parcel"], rules=[{"after_s": 30, "drop_skills": True}])
+    eng.login("a1")
+    assert rings(eng.join("c", "q")) == []
+    clock.t += 30_000
+    assert rings(eng.tick()) == ["a1"]
+
+
+def test_fewestcalls_longest_idle_and_wrandom():
+    eng, clock, _ = make("fewestcalls")
+    for a in ("a0", "a1", "a2"):
+        eng.login(a)
+    for i in range(2):                   # a0 takes two calls
+        eng.join(f"x{i}", "q"), eng.answered("a0", f"x{i}"), eng.hangup(f"x{i}")
+    assert rings(eng.join("y", "q")) == ["a1"]
+
+    eng, clock, _ = make("longest-idle-agent")
+    for a in ("a2", "a0", "a1"):         # ready in this order
+        eng.login(a)
+        clock.t += 1000
+    assert rings(eng.join("y", "q")) == ["a2"]
+
+    c = parse_queues({"agents": [{"id": "lo"}, {"id": "hi"}], "queues": [
+        {"name": "q", "strategy": "wrandom", "members": [{"agent": "lo", "penalty": 0}, {"agent": "hi", "penalty": 9}]}]})
+    picks = []
+    for seed in range(200):
+        eng = Engine(c, Clock(), seed=seed)
+        eng.login("lo"), eng.login("hi")
+        picks += rings(eng.join("y", "q"))
+    assert 0 < picks.count("hi") < picks.count("lo")          # both are rung, the low penalty far more often
+
+
+def test_overflow_to_another_queue_keeps_the_first_arrival_and_periodic_prompts_cycle():
+    c = parse_queues({"agents": [{"id": "a"}, {"id": "b"}], "queues": [
+        {"name": "front", "timeout_s": 60, "overflow": "queue:back", "periodic": {"every_s": 20, "prompts": ["p1", "p2"]},
+         "members": [{"agent": "a"}]},
+        {"name": "back", "members": [{"agent": "b"}]}]})
+    clock, log = Clock(), []
+    eng = Engine(c, clock, log=log.extend)
+    eng.join("early", "front")
+    clock.t += 10_000
+    eng.join("late", "back")
+    plays = []
+    while clock.t < Clock().t + 60_000:
+        clock.t = eng.next_deadline()
+        plays += [a.prompt for a in eng.tick() if hasattr(a, "prompt")]
+    assert plays[:2] == ["p1", "p2"]
+    assert [e.event for e in log if e.callid == "early"] == ["ENTERQUEUE", "EXITWITHTIMEOUT", "ENTERQUEUE"]
+    eng.login("b")
+    assert eng.calls["early"].state == "ringing"               # first come (to the center), first served
