@@ -73,9 +73,10 @@ def test_service_level_and_asa_agree_with_erlang_c(agents):
 
 
 def test_service_level_and_abandonment_agree_with_erlang_a():
-    sl, _, ab = replicate(12, reps=12, calls=1200, patience=120)
+    sl, asa, ab = replicate(12, reps=12, calls=1200, patience=120)
     f = erlang.erlang_a_figures(12, 216, 3600, 180, 20, 120)
     agrees(sl, f["service_level"], 0.01)
+    agrees(asa, f["asa_s"], 0.5)
     agrees(ab, f["p_abandon"], 0.005)
 
 
@@ -93,6 +94,7 @@ def test_the_published_worked_case():
     assert round(f["occupancy"], 3) == 0.714
     a = erlang.erlang_a_figures(14, 100, 1800, 180, 20, patience_s=1e9)     # no abandonment: Erlang C
     assert a["service_level"] == pytest.approx(f["service_level"], abs=1e-6)
+    assert a["asa_s"] == pytest.approx(f["asa_s"], abs=0.01)
 
 
 from hypothesis import given, settings  # noqa: E402

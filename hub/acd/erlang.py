@@ -12,12 +12,16 @@ Erlang A (M/M/N+M, patience mean 1/θ): the birth–death chain of the number of
 tail is below 1e-12).  An arriving caller (PASTA) who finds n ≥ N waits; with j callers ahead
 they move up at rate N·μ + j·θ while they themselves abandon at rate θ, so the chance of being
 answered within t is a transient probability of that small chain (uniformisation).
-P(abandon) = θ · Lq / λ, the mean wait of all callers (answered or not) = Lq / λ.
+P(abandon) = θ · Lq / λ, the mean wait of all callers (answered or not) = Lq / λ, and ASA (the
+mean wait of answered callers) = E[wait · 1{answered}] ÷ P(answered), in closed form along the same
+chain (``_answered_wait``).
 SL here is answered within t over all offered calls.
 """
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from hub.acd.errors import AcdError
 
@@ -72,39 +76,74 @@ def _stationary(agents: int, lam: float, mu: float, theta: float) -> list[float]
     return [x / total for x in p]
 
 
+class _Waiting:
+    """The chain of one waiting caller: state j = callers ahead of them, plus "answered" and
+    "abandoned"; advanced by uniformisation (numpy), exact within each step."""
+
+    def __init__(self, agents: int, mu: float, theta: float, start: list[float]):
+        self.k = k = len(start)
+        self.vec = np.concatenate([np.asarray(start, dtype=float), [0.0, 0.0]])
+        j = np.arange(k)
+        self.up = agents * mu + j * theta             # someone ahead leaves (answered or abandoned)
+        self.rates = self.up + theta                  # ... or this caller abandons
+        self.big = float(self.rates.max()) if k else 1.0
+        self.theta = theta
+
+    def _step(self, cur):
+        k, big = self.k, self.big
+        nxt = np.zeros_like(cur)
+        w = cur[:k]
+        nxt[:k] += w * (1 - self.rates / big)
+        moved = w * self.up / big
+        nxt[k] += moved[0]                            # the head of the queue reaches an agent
+        nxt[:k - 1] += moved[1:]
+        nxt[k + 1] += w.sum() * self.theta / big
+        nxt[k:] += cur[k:]
+        return nxt
+
+    def advance(self, dt: float) -> None:
+        term, n, acc = math.exp(-self.big * dt), 0, 0.0
+        cur, out = self.vec, np.zeros_like(self.vec)
+        while True:
+            acc += term
+            out += term * cur
+            if 1 - acc < 1e-12 or n > 10_000:
+                break
+            cur = self._step(cur)
+            n += 1
+            term *= self.big * dt / n
+        self.vec = out
+
+    @property
+    def answered(self) -> float:
+        return float(self.vec[self.k])
+
+
 def _answered_within(agents: int, mu: float, theta: float, start: list[float], t: float) -> float:
     """P(reach an agent within t) from the law ``start`` of callers ahead (index j = j ahead),
-    by uniformisation in steps short enough for the Poisson weights to stay representable."""
+    in steps short enough for the Poisson weights to stay representable."""
     k = len(start)
     if t <= 0 or k == 0:
         return 0.0
-    steps = max(1, math.ceil((agents * mu + k * theta + theta) * t / 30))
-    vec = list(start) + [0.0, 0.0]   # answered, abandoned
-    dt = t / steps
-    rates = [agents * mu + j * theta + theta for j in range(k)]
-    big = max(rates)
+    chain = _Waiting(agents, mu, theta, start)
+    steps = max(1, math.ceil(chain.big * t / 30))
     for _ in range(steps):
-        out = [0.0] * (k + 2)
-        term, n, acc, cur = math.exp(-big * dt), 0, 0.0, vec
-        while True:
-            acc += term
-            for i, v in enumerate(cur):
-                out[i] += term * v
-            if 1 - acc < 1e-12 or n > 10_000:
-                break
-            nxt = [0.0] * (k + 2)
-            for j in range(k):
-                nxt[j] += cur[j] * (1 - rates[j] / big)
-                up = agents * mu + j * theta
-                nxt[k if j == 0 else j - 1] += cur[j] * up / big
-                nxt[k + 1] += cur[j] * theta / big
-            nxt[k] += cur[k]
-            nxt[k + 1] += cur[k + 1]
-            cur = nxt
-            n += 1
-            term *= big * dt / n
-        vec = out
-    return vec[k]
+        chain.advance(t / steps)
+    return chain.answered
+
+
+def _answered_wait(agents: int, mu: float, theta: float, start: list[float]) -> float:
+    """E[wait · 1{answered}] over arriving callers who wait.  With j ahead the caller passes
+    stages j, j−1, …, 0; stage i ends at rate R_i = N·μ + i·θ + θ, by moving up with probability
+    (N·μ + i·θ) / R_i (else they abandon), and a stage left by moving up still lasts Exp(R_i) on
+    average 1/R_i.  So E[wait · 1{answered} | j] = Π p_i · Σ 1/R_i over i ≤ j."""
+    total, prod, acc = 0.0, 1.0, 0.0
+    for j, pj in enumerate(start):
+        up = agents * mu + j * theta
+        prod *= up / (up + theta)
+        acc += 1 / (up + theta)
+        total += pj * prod * acc
+    return total
 
 
 def erlang_a_figures(agents: int, calls: float, interval_s: float, aht_s: float, target_s: float,
@@ -120,10 +159,12 @@ def erlang_a_figures(agents: int, calls: float, interval_s: float, aht_s: float,
     ahead = [p[n] for n in range(agents, len(p))]          # j = n − N ahead on arrival
     sl = (1 - p_wait) + _answered_within(agents, mu, theta, ahead, target_s)
     busy = sum(min(n, agents) * p[n] for n in range(len(p)))
+    p_abandon = theta * lq / lam
+    asa = _answered_wait(agents, mu, theta, ahead) / max(1e-300, 1 - p_abandon)
     def unit(x):                 # rounding may step a hair outside 0..1
         return min(1.0, max(0.0, x))
     return {"agents": agents, "traffic": lam * aht_s, "p_wait": unit(p_wait), "service_level": unit(sl),
-            "p_abandon": theta * lq / lam, "mean_wait_s": lq / lam, "occupancy": busy / agents}
+            "p_abandon": p_abandon, "asa_s": asa, "mean_wait_s": lq / lam, "occupancy": unit(busy / agents)}
 
 
 def agents_needed(calls: float, interval_s: float, aht_s: float, target_sl: float, target_s: float,
