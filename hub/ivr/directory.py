@@ -81,8 +81,10 @@ OrderSource = Callable[[str], list[dict]]
 
 
 def platform_orders(phone: str) -> list[dict]:
-    """Platform orders whose phone field holds ``phone`` (normalised)."""
-    tail = phone[-7:]
+    """Platform orders whose phone field holds ``phone`` (normalised).  The store is asked for
+    fields holding its last four digits (a field written "138 0000 0000" holds no longer run of
+    them), and each candidate's numbers are then compared whole."""
+    tail = phone[-4:]
     out = []
     for o in bm.PlatformOrder.select().where(bm.PlatformOrder.phone.contains(tail)).order_by(bm.PlatformOrder.order_no):
         if phone in numbers_in(o.phone):

@@ -4,7 +4,7 @@
 
 * ``track`` (reads ``waybill``): ``hub.business.tracking.track`` — the answer of ``scanhub track`` —
   read as: the status, the site it is at (and, in transit, the next site), and when it was signed.
-* ``quote`` (reads ``origin``, ``dest``: telephone area codes or site codes; ``weight``: whole
+* ``quote`` (reads ``origin``, ``dest``: telephone area codes, district codes or site codes; ``weight``: whole
   kilograms): the tariff in force now, the zone between the two sites' regions, the chargeable
   weight and the price of the tariff's ``courier`` section (``QUOTE_SECTION``); sets
   ``quote_cents``.
@@ -70,8 +70,9 @@ class HubServices(Services):
 
     # --------------------------------------------------------------- quote
     def _region(self, code: str):
-        s = (net.Site.select().where(net.Site.area_code == code).order_by(net.Site.kind.desc(), net.Site.code).first()
-             or net.Site.get_or_none(net.Site.code == code))
+        """(province, city, district) of the site for an area code, a district or a site code."""
+        found = nearest_site(code)
+        s = net.Site.get_or_none(net.Site.code == (found or code)) if code else None
         return None if s is None else (s.province, s.city, s.district)
 
     def _quote(self, v, tz) -> ServiceResult:
