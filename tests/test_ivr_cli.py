@@ -1,0 +1,153 @@
+"""`scanhub ivr`: check, prompts made with espeak-ng and sox, try (with the WAV of what the caller
+heard), and voicemail stored, listed, shown and exported, on a real store."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+import cli
+from hub.ivr.audio import read_wav_info
+from hub.ivr.engine import Engine
+from hub.ivr.errors import IvrError
+from hub.ivr.flow import load_flow
+from test_ivr_engine import Clock
+from test_ivr_flow import SAMPLE_FLOW
+from tests.conftest import needs, sample_store
+
+FLOWS = os.path.dirname(SAMPLE_FLOW)
+
+
+def run(*args):
+    return CliRunner().invoke(cli.main, list(args), catch_exceptions=False)
+
+
+def test_check_says_what_is_fine_or_every_problem(tmp_path):
+    r = run("ivr", "check", SAMPLE_FLOW)
+    assert r.exit_code == 0 and "flow hotline is fine: 31 nodes" in r.output
+    r = run("ivr", "check", SAMPLE_FLOW, "--json")
+    assert json.loads(r.output)["kinds"]["menu"] == 5
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("start: a\nnodes:\n  a: {type: menu, play: x, keys: {'1': a}, exhausted: a}\n", encoding="utf-8")
+    r = run("ivr", "check", str(bad))
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"{bad}:3: a: dead end" in r.output and "loop without a way out" in r.output
+
+
+def sox(*args):
+    if not shutil.which("sox"):
+        needs("sox", "voicemail tests make their WAV with sox")
+    subprocess.run(["sox", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def store(store_url):
+    sample_store(store_url)
+    return store_url
+
+
+def leave_message(tmp_path, wav, caller="13800000000"):
+    clock = Clock("2026-12-02 10:00")
+    e = Engine(load_flow(SAMPLE_FLOW), clock=clock)
+    e.start(caller, "95311")
+    e.prompt_done()
+    e.digit("2")
+    e.digit("3")
+    clock.ms += 20_000
+    return e.recorded(wav, 2000)[0]
+
+
+def test_voicemail_is_stored_listed_shown_and_exported(store, tmp_path):
+    from hub.ivr import voicemail as vm
+    msg = str(tmp_path / "msg.wav")
+    sox("-n", "-r", "8000", "-c", "1", "-e", "a-law", "-b", "8", msg, "synth", "2", "sine", "440")
+    box = str(tmp_path / "vm")
+    row = vm.save(leave_message(tmp_path, msg), box)
+    assert row["box"] == "complaints" and row["menu_path"] == "hours > welcome > main > query > complaint"
+    assert open(os.path.join(box, row["file"]), "rb").read() == open(msg, "rb").read()
+    vm.save(leave_message(tmp_path, msg, caller="13900000000"), box)
+
+    r = run("ivr", "voicemail", "list", "--db", store, "--json")
+    rows = json.loads(r.output)
+    assert [x["caller"] for x in rows] == ["13900000000", "13800000000"] or \
+        sorted(x["caller"] for x in rows) == ["13800000000", "13900000000"]
+    assert all(x["state"] == "new" and x["duration_ms"] == 2000 for x in rows)
+    r = run("ivr", "voicemail", "list", "--db", store, "--caller", "13800000000")
+    assert r.exit_code == 0 and "complaints" in r.output and "13900000000" not in r.output
+
+    r = run("ivr", "voicemail", "show", str(row["id"]), "--heard", "--dir", box, "--db", store, "--json")
+    shown = json.loads(r.output)
+    assert r.exit_code == 0 and shown["present"] and shown["state"] == "heard"
+    assert read_wav_info(shown["path"]).duration_ms == 2000
+
+    out = tmp_path / "out"
+    r = run("ivr", "voicemail", "export", str(out), "--dir", box, "--db", store, "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["exported"] == 2
+    index = json.loads((out / "index.json").read_text())
+    assert {i["exported_file"] for i in index} == {f"voicemail-{i['id']}.wav" for i in index}
+    assert (out / "index.csv").read_text().startswith("id,box,caller")
+    # a file changed behind the store's back is not exported, and the command says so
+    with open(os.path.join(box, row["file"]), "ab") as f:
+        f.write(b"x")
+    r = run("ivr", "voicemail", "export", str(tmp_path / "out2"), "--dir", box, "--db", store)
+    assert r.exit_code == 1 and "1 of 2 message file(s) missing or changed" in r.output
+    r = run("ivr", "voicemail", "show", "999", "--db", store)
+    assert r.exit_code == 1 and "no voicemail 999" in r.output
+
+
+def test_a_recording_that_is_no_wav_is_refused_and_nothing_is_stored(store, tmp_path):
+    from hub.ivr import voicemail as vm
+    from hub.ivr.tables import Voicemail
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio at all")
+    with pytest.raises(IvrError, match="is not a WAV file"):
+        vm.save(leave_message(tmp_path, str(junk)), str(tmp_path / "vm"))
+    assert Voicemail.select().count() == 0
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """The sample flow copied to a directory of its own, its prompts made once (espeak-ng, sox)."""
+    for prog, pkg in (("espeak-ng", "espeak-ng"), ("sox", "sox")):
+        if not shutil.which(prog):
+            needs(pkg, "prompts are made with espeak-ng and converted with sox")
+    d = tmp_path_factory.mktemp("flow")
+    for name in ("hotline.yaml", "holidays-2026.yaml"):
+        shutil.copy(os.path.join(FLOWS, name), d / name)
+    db = sample_store(str(d / "hub.db"))
+    r = run("ivr", "prompts", str(d / "hotline.yaml"), "--db", db, "--json")
+    assert r.exit_code == 0, r.output
+    return d, db, json.loads(r.output.strip().splitlines()[-1])
+
+
+def test_prompts_are_made_as_8_khz_a_law_and_kept_the_second_time(made):
+    d, db, res = made
+    assert res["made"] > 60 and res["kept"] == 0
+    info = read_wav_info(str(d / "prompts" / "main_menu.wav"))
+    assert info.is_prompt and info.duration_ms > 1000
+    assert read_wav_info(str(d / "prompts" / "site" / "100.wav")).is_prompt
+    r = run("ivr", "prompts", str(d / "hotline.yaml"), "--db", db, "--list", "--json")
+    rows = json.loads(r.output)
+    assert rows and all(x["state"] == "ok" for x in rows)
+    r = run("ivr", "prompts", str(d / "hotline.yaml"), "--db", db, "--json")
+    assert json.loads(r.output.strip().splitlines()[-1])["made"] == 0
+
+
+def test_try_walks_the_flow_and_writes_what_the_caller_heard(made, tmp_path):
+    d, db, _ = made
+    out = tmp_path / "call.wav"
+    r = run("ivr", "try", str(d / "hotline.yaml"), "--db", db, "--at", "2026-12-02 10:00",
+            "--keys", "7,.,1,9,3", "--wav", str(out))
+    assert r.exit_code == 0, r.output
+    assert "输入有误" in r.output and "您没有按键" in r.output and "→ transfer to queue pickup" in r.output
+    heard = ["welcome", "promo", "main_menu", "invalid_key", "main_menu", "no_input", "main_menu", "consult_menu",
+             "main_menu", "transfer_pickup"]
+    total = sum(read_wav_info(str(d / "prompts" / f"{p}.wav")).data_bytes for p in heard)
+    info = read_wav_info(str(out))
+    assert info.is_prompt and abs(info.data_bytes - total) <= 8 * len(heard)
+    r = run("ivr", "try", str(d / "hotline.yaml"), "--at", "2026-12-02 10:00", "--keys", "2,3", "--trail")
+    assert "voicemail for box complaints" in r.output and '"event": "recorded"' in r.output
