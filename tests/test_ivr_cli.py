@@ -151,3 +151,28 @@ def test_try_walks_the_flow_and_writes_what_the_caller_heard(made, tmp_path):
     assert info.is_prompt and abs(info.data_bytes - total) <= 8 * len(heard)
     r = run("ivr", "try", str(d / "hotline.yaml"), "--at", "2026-12-02 10:00", "--keys", "2,3", "--trail")
     assert "voicemail for box complaints" in r.output and '"event": "recorded"' in r.output
+
+
+def test_try_reads_typed_keys_at_the_terminal():
+    r = CliRunner().invoke(cli.main, ["ivr", "try", SAMPLE_FLOW, "--at", "2026-12-02 10:00"], input="2\n\n\nh\n")
+    assert r.exit_code == 0, r.output
+    assert r.output.count("查询快件请按一，查询我的订单") == 3          # two silences: the menu again each time
+    assert '"end": "caller_hangup"' in r.output and "path: hours > welcome > main > query" in r.output
+
+
+def test_a_site_takes_its_area_code_one_record_at_a_time(store):
+    r = run("site", "set", "101", "--area-code", "0571", "--db", store)
+    assert r.exit_code == 0, r.output
+    r = run("site", "set", "101", "--area-code", "571", "--db", store)
+    assert r.exit_code == 1 and "area_code '571' is not a telephone area code" in r.output
+    from hub.ivr.selfservice import nearest_site
+    from hub.schema import connect
+    connect(store)
+    assert nearest_site("0571") == "100"            # the lower code of the two sites that carry it
+
+
+def test_prompts_can_live_outside_the_flows_folder(made, tmp_path):
+    d, db, _ = made
+    r = run("ivr", "prompts", str(d / "hotline.yaml"), "--list", "--prompts-dir", str(tmp_path / "p"), "--json")
+    assert r.exit_code == 0 and {x["state"] for x in json.loads(r.output)} == {"missing"}
+    assert all(x["file"].startswith(str(tmp_path / "p")) for x in json.loads(r.output))

@@ -176,3 +176,26 @@ def test_every_walk_ends_in_a_transfer_a_hang_up_or_voicemail(events, minute):
     assert e.result.get("reason") != "loop guard"
     times = [t["ms"] for t in e.trail]
     assert times == sorted(times)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 366 * 24 * 60 - 1))
+def test_the_schedule_agrees_with_a_plain_reading_of_the_sample_hours(minute):
+    """hotline.yaml: Mon-Fri 08:30-18:00, Sat-Sun 09:00-17:00, breaks 12:00-13:00, and its calendar."""
+    import yaml
+    ms = Clock("2026-01-01 00:00").ms + minute * 60_000
+    local = dt.datetime.fromtimestamp(ms / 1000, CST)
+    cal = yaml.safe_load(open(SAMPLE_FLOW.replace("hotline.yaml", "holidays-2026.yaml"), encoding="utf-8"))
+    holidays = set()
+    for h in cal["holidays"]:
+        a, b = h.get("date", h.get("from")), h.get("date", h.get("to"))
+        holidays |= {a + dt.timedelta(days=k) for k in range((b - a).days + 1)}
+    workdays = {w["date"] for w in cal["workdays"]}
+    hm = local.hour * 60 + local.minute
+    if local.date() in holidays:
+        want = "holiday"
+    else:
+        weekday = local.weekday() < 5 or local.date() in workdays
+        lo, hi = (510, 1080) if weekday else (540, 1020)
+        want = "closed" if not lo <= hm < hi else "break" if 720 <= hm < 780 else "open"
+    assert FLOW.schedules["office"].state(ms, 480) == want

@@ -98,3 +98,10 @@ def test_any_bytes_are_a_wav_or_one_clear_error(data):
         wav_info(data)
     except IvrError:
         pass
+
+
+@given(st.text(max_size=60))
+def test_any_phone_field_gives_normalised_numbers_or_none(text):
+    from hub.ivr.directory import normalise_number, numbers_in
+    for n in numbers_in(text):
+        assert n.isdigit() and n.isascii() and len(n) >= 5 and normalise_number(n) == n

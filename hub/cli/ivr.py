@@ -9,6 +9,16 @@ import click
 from hub.cli.common import db_option, done, emit, format_option, json_option, open_store, parse_when, utc_option
 
 VOICEMAIL_DIR = "SCANHUB_VOICEMAIL_DIR"
+prompts_dir_option = click.option("--prompts-dir", default=None, type=click.Path(file_okay=False),
+                                  help="Prompt files here instead of the flow's prompts_dir (e.g. beside your store).")
+
+
+def _load(flow, prompts_dir):
+    from hub.ivr.flow import load_flow
+    f = load_flow(flow)
+    if prompts_dir:
+        f.prompts_dir = os.path.abspath(prompts_dir)
+    return f
 dir_option = click.option("--dir", "directory", envvar=VOICEMAIL_DIR, default="voicemail", show_default=True,
                           help=f"Voicemail directory (the WAV files; env {VOICEMAIL_DIR}).")
 
@@ -62,8 +72,9 @@ def _sites(db):
 @click.option("--db", default=None, help="Hub store: also make a prompt of each site's name (site/<code>).")
 @click.option("--list", "list_only", is_flag=True, help="Only list the prompts and whether their files are there.")
 @click.option("--force", is_flag=True, help="Make every prompt again, even those whose files are there.")
+@prompts_dir_option
 @format_option
-def ivr_prompts(flow, db, list_only, force, fmt):
+def ivr_prompts(flow, db, list_only, force, prompts_dir, fmt):
     """Make FLOW's missing prompts with espeak-ng (8 kHz A-law WAV files in its prompts_dir).
 
     Files already there are kept (a recorded voice replaces a synthesised one by taking its
@@ -73,10 +84,10 @@ def ivr_prompts(flow, db, list_only, force, fmt):
     Examples:
       scanhub ivr prompts hub/ivr/flows/hotline.yaml --db hub.db
       scanhub ivr prompts hub/ivr/flows/hotline.yaml --list --format csv
+      scanhub ivr prompts hub/ivr/flows/hotline.yaml --prompts-dir /var/lib/scanhub/prompts
     """
     from hub.ivr import prompts as pr
-    from hub.ivr.flow import load_flow
-    f = load_flow(flow)
+    f = _load(flow, prompts_dir)
     sites = _sites(db)
     if list_only:
         emit(pr.status(f, sites), fmt, f"prompts of {f.name}", columns=["prompt", "state", "text", "file"],
@@ -103,8 +114,9 @@ def _text_of(texts, pid):
 @click.option("--wav", default=None, type=click.Path(dir_okay=False),
               help="Write every prompt the call played into this WAV file (needs the prompt files).")
 @click.option("--trail", is_flag=True, help="Print the engine's trail (every step and key with its time) at the end.")
+@prompts_dir_option
 @utc_option
-def ivr_try(flow, db, caller, callee, at, keys, wav, trail):
+def ivr_try(flow, db, caller, callee, at, keys, wav, trail, prompts_dir):
     """Walk FLOW from the terminal: see each prompt, type keys (Enter alone waits for the timeout,
     h hangs up).
 
@@ -118,8 +130,7 @@ def ivr_try(flow, db, caller, callee, at, keys, wav, trail):
 
     from hub.ivr import prompts as pr
     from hub.ivr.engine import Engine, Services
-    from hub.ivr.flow import load_flow
-    f = load_flow(flow)
+    f = _load(flow, prompts_dir)
     sites = _sites(db)
     services = Services()
     if db:
