@@ -199,3 +199,24 @@ def test_the_schedule_agrees_with_a_plain_reading_of_the_sample_hours(minute):
         lo, hi = (510, 1080) if weekday else (540, 1020)
         want = "closed" if not lo <= hm < hi else "break" if 720 <= hm < 780 else "open"
     assert FLOW.schedules["office"].state(ms, 480) == want
+
+
+def test_variables_set_and_branch_choose_where_a_call_goes(tmp_path):
+    from hub.ivr.flow import check_flow
+    flow = check_flow({
+        "start": "vip", "variables": {"tier": "gold"},
+        "prompts": {"p": "您好"},
+        "nodes": {
+            "vip": {"type": "branch", "var": "caller", "cases": {"13800000000": "mark"}, "default": "route"},
+            "mark": {"type": "set", "vars": {"tier": "diamond", "queue": "q-{tier}"}, "next": "route"},
+            "route": {"type": "branch", "var": "tier", "cases": {"diamond": "fast"}, "default": "normal"},
+            "fast": {"type": "transfer", "queue": "{queue}", "play": [{"say": "digits", "var": "caller"}]},
+            "normal": {"type": "transfer", "number": "{callee}"},
+        }}, "inline")
+    e = Engine(flow, clock=lambda: 0)
+    a = e.start("13800000000", "95311")
+    assert a[-1] == {"action": "transfer", "to": "queue", "target": "q-diamond"}   # set in order: tier first
+    assert plays(a)[:2] == ["digit/1", "digit/3"] and e.variables["tier"] == "diamond"
+    e = Engine(flow, clock=lambda: 0)
+    assert e.start("13900000000", "95311")[-1] == {"action": "transfer", "to": "number", "target": "95311"}
+    assert [t["to"] for t in e.trail if t["event"] == "branch"] == ["route", "normal"]

@@ -66,6 +66,7 @@ class Engine:
         self.phase = "idle"        # idle | playing | collecting | recording | ended
         self.tries = 0
         self.digits = ""
+        self._after_play: str | None = None     # where an announcement goes once it was played
         self.started_ms: int | None = None
 
     # ------------------------------------------------------------------ events
