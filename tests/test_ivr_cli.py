@@ -176,3 +176,26 @@ def test_prompts_can_live_outside_the_flows_folder(made, tmp_path):
     r = run("ivr", "prompts", str(d / "hotline.yaml"), "--list", "--prompts-dir", str(tmp_path / "p"), "--json")
     assert r.exit_code == 0 and {x["state"] for x in json.loads(r.output)} == {"missing"}
     assert all(x["file"].startswith(str(tmp_path / "p")) for x in json.loads(r.output))
+
+
+def test_try_tracks_a_parcel_and_the_wav_reads_its_status_and_site(made, tmp_path):
+    import uuid
+
+    from hub.ingest import pipeline
+    from hub.schema import connect
+    from tests.conftest import wb
+    d, db, _ = made
+    connect(db)
+    w = wb(41)
+    t0 = 1_796_176_800_000
+    pipeline.commit([{"id": uuid.uuid4().hex, "station": "st-100-1", "epoch": "e1", "seq": 1, "kind": "receive",
+                      "waybill": w, "site": "100", "edge_ms": t0, "event_ms": t0}])
+    out = tmp_path / "track.wav"
+    r = run("ivr", "try", str(d / "hotline.yaml"), "--db", db, "--at", "2026-12-02 10:00",
+            "--keys", f"2,1,{w}#,0", "--wav", str(out))
+    assert r.exit_code == 0, r.output
+    assert "您查询的快件 已收件 目前在 Xihu Site" in r.output
+    heard = ["welcome", "promo", "main_menu", "query_menu", "enter_waybill", "track/intro", "status/receive",
+             "track/at", "site/100", "track_again", "transfer_agent"]
+    total = sum(read_wav_info(str(d / "prompts" / f"{p}.wav")).data_bytes for p in heard)
+    assert abs(read_wav_info(str(out)).data_bytes - total) <= 8 * len(heard)
