@@ -199,3 +199,15 @@ def test_try_tracks_a_parcel_and_the_wav_reads_its_status_and_site(made, tmp_pat
              "track/at", "site/100", "track_again", "transfer_agent"]
     total = sum(read_wav_info(str(d / "prompts" / f"{p}.wav")).data_bytes for p in heard)
     assert abs(read_wav_info(str(out)).data_bytes - total) <= 8 * len(heard)
+
+
+def test_voicemail_lengths_print_as_seconds_not_as_times(store, tmp_path):
+    from hub.ivr import voicemail as vm
+    msg = str(tmp_path / "msg.wav")
+    sox("-n", "-r", "8000", "-c", "1", "-e", "a-law", "-b", "8", msg, "synth", "2", "sine", "440")
+    row = vm.save(leave_message(tmp_path, msg), str(tmp_path / "vm"))
+    r = run("ivr", "voicemail", "list", "--db", store, "--format", "csv")
+    assert r.exit_code == 0 and "seconds" in r.output.splitlines()[0] and ",2.0," in r.output
+    assert "1970" not in r.output
+    r = run("ivr", "voicemail", "show", str(row["id"]), "--dir", str(tmp_path / "vm"), "--db", store)
+    assert "seconds: 2.0" in r.output and "1970" not in r.output and "menu_path: hours > welcome" in r.output

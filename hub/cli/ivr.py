@@ -231,7 +231,7 @@ def voicemail_list(box, caller, state, fmt, db):
     open_store(db)
     from hub.ivr import voicemail as vm
     emit(vm.messages(box, caller, state), fmt, "voicemail",
-         columns=["id", "box", "caller", "recorded_ms", "duration_ms", "menu_path", "state", "file"], totals=False)
+         columns=["id", "box", "caller", "recorded_ms", "seconds", "menu_path", "state", "file"], totals=False)
 
 
 @voicemail.command("show")
@@ -252,7 +252,8 @@ def voicemail_show(vid, heard, directory, fmt, db):
     from hub.cli.common import human
     from hub.ivr import voicemail as vm
     row = vm.message(vid, directory, mark_heard=heard)
-    text = "\n".join(f"{k}: {v}" for k, v in human([row])[0].items())
+    # duration_ms is a length, not a time: people read it as seconds
+    text = "\n".join(f"{k}: {v}" for k, v in human([{k: v for k, v in row.items() if k != "duration_ms"}])[0].items())
     done(row, text, fmt)
     if not row["present"]:
         click.echo(f"the file {row['path']} is missing", err=True)

@@ -23,7 +23,8 @@ from hub.store.db import write_transaction
 
 def _row(v: Voicemail) -> dict:
     return {"id": v.id, "box": v.box, "caller": v.caller, "callee": v.callee, "menu_path": v.menu_path,
-            "call_ms": v.call_ms, "recorded_ms": v.recorded_ms, "duration_ms": v.duration_ms, "file": v.file,
+            "call_ms": v.call_ms, "recorded_ms": v.recorded_ms, "duration_ms": v.duration_ms,
+            "seconds": round(v.duration_ms / 1000, 1), "file": v.file,
             "sha256": v.sha256, "size": v.size, "state": v.state}
 
 
