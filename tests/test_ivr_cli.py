@@ -211,3 +211,15 @@ def test_voicemail_lengths_print_as_seconds_not_as_times(store, tmp_path):
     assert "1970" not in r.output
     r = run("ivr", "voicemail", "show", str(row["id"]), "--dir", str(tmp_path / "vm"), "--db", store)
     assert "seconds: 2.0" in r.output and "1970" not in r.output and "menu_path: hours > welcome" in r.output
+
+
+def test_the_ivr_demo_places_calls_while_parcels_move_and_saves_a_tracking_call(made, tmp_path):
+    d, db, _ = made
+    out = tmp_path / "demo-call.wav"
+    r = run("sim", "ivr", "--calls", "6", "--parcels", "3", "--dir", str(d), "--out", str(out))
+    assert r.exit_code == 0, r.output
+    assert "parcels: 3 receive at site 100" in r.output and "parcels: 3 sign at site 200" in r.output
+    assert r.output.count("  call ") == 6 and "tracks 7000" in r.output and "已收件" in r.output
+    assert read_wav_info(str(out)).is_prompt and read_wav_info(str(out)).duration_ms > 5000
+    calls = json.loads((d / "calls.json").read_text(encoding="utf-8"))
+    assert len(calls) == 6 and all(c["end"] in ("transfer", "hangup", "voicemail") for c in calls)
