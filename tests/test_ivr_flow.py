@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from hub.ivr.engine import Engine, ServiceResult, Services
@@ -173,10 +173,13 @@ KINDS = ["announce", "menu", "collect", "service", "transfer", "hangup", "voicem
 def random_flows(draw):
     n = draw(st.integers(2, 7))
     names = NAMES[:n]
-    target = st.sampled_from(names)
     nodes = {}
-    for name in names:
-        kind = draw(st.sampled_from(KINDS))
+    for i, name in enumerate(names):
+        # mostly forward (so that many flows are fine), sometimes anywhere (loops, dead ends)
+        forward = st.sampled_from(names[i + 1:i + 2] * 3 + names[i + 1:]) if i < n - 1 else st.sampled_from(names)
+        target = st.one_of(*[forward] * 6, st.sampled_from(names))
+        inner = KINDS + ["menu", "collect", "service", "announce"] * 2     # endings in the middle cut flows short
+        kind = draw(st.sampled_from(inner if i < n - 1 else KINDS + ["transfer", "hangup"] * 2))
         node = {"type": kind}
         if kind in ("announce", "menu", "collect", "voicemail"):
             node["play"] = "p"
@@ -197,11 +200,23 @@ def random_flows(draw):
 
 
 class Choose(Services):
-    """Answers a service as the walk chooses (the walk tries both outcomes)."""
-    outcome = "ok"
+    """Answers each service node as the walk chooses (``outcomes``: node -> ok | fail); the walk
+    tries every assignment at every event.  Within one event a node answers the same each time:
+    a node met twice in one event is on an automatic cycle, which the engine then goes round
+    until its guard stops it, and the walk counts that as a trap."""
+
+    def __init__(self):
+        self.outcomes: dict[str, str] = {}
+        self.engine = None
 
     def run(self, name, variables, tz):
-        return ServiceResult(self.outcome)
+        return ServiceResult(self.outcomes.get(self.engine.node, "ok"))
+
+
+def assignments(flow):
+    import itertools
+    nodes = [n for n, node in flow.nodes.items() if node["type"] == "service"]
+    return [dict(zip(nodes, combo)) for combo in itertools.product(("ok", "fail"), repeat=len(nodes))]
 
 
 WALK_KEYS = "1234#"
@@ -214,12 +229,16 @@ def _key(e: Engine):
 def exhaustive_walk(flow) -> bool:
     """True when no caller can be trapped: every node can be entered, an ending can be reached
     from every reachable state, and no cycle of states is made of silent events alone."""
-    first = Engine(flow, Choose(), clock=lambda: 0)
-    first.start("1", "2")
-    seen = {_key(first): first}
+    seen, todo, entered = {}, [], set()
     graph: dict = {}          # state -> [(state, silent)]
-    todo = [first]
-    entered = set(first.path)
+    for outcomes in assignments(flow):
+        first = Engine(flow, Choose(), clock=lambda: 0)
+        first.services.engine, first.services.outcomes = first, outcomes
+        first.start("1", "2")
+        entered.update(first.path)
+        if _key(first) not in seen:
+            seen[_key(first)] = first
+            todo.append(first)
     while todo:
         e = todo.pop()
         k = _key(e)
@@ -229,9 +248,9 @@ def exhaustive_walk(flow) -> bool:
         events = [("timeout", True), ("prompt_done", True), ("recorded", True)] + \
             [(key, False) for key in WALK_KEYS]
         for ev, silent in events:
-            for outcome in ("ok", "fail"):
+            for outcomes in assignments(flow):
                 nxt = copy.deepcopy(e)
-                nxt.services.outcome = outcome
+                nxt.services.outcomes = outcomes
                 if ev == "recorded":
                     nxt.recorded("", 0)
                 elif ev in ("timeout", "prompt_done"):
@@ -298,4 +317,5 @@ def test_the_checker_refuses_exactly_the_flows_an_exhaustive_walk_finds_a_trap_i
             flow = check_flow(raw2, "random")
         finally:
             fl.walk_problems = orig
+    event("accepted" if accepted else "refused")
     assert exhaustive_walk(flow) == accepted
