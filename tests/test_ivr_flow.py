@@ -319,3 +319,14 @@ def test_the_checker_refuses_exactly_the_flows_an_exhaustive_walk_finds_a_trap_i
             fl.walk_problems = orig
     event("accepted" if accepted else "refused")
     assert exhaustive_walk(flow) == accepted
+
+
+def test_a_long_flow_is_checked_without_a_deep_stack():
+    n = 5000
+    nodes = {f"a{i}": {"type": "announce", "play": "p", "next": f"a{i + 1}"} for i in range(n)}
+    nodes[f"a{n}"] = {"type": "hangup"}
+    assert len(check_flow({"start": "a0", "prompts": {"p": "x"}, "nodes": nodes}).nodes) == n + 1
+    nodes[f"a{n}"] = {"type": "announce", "play": "p", "next": "a0"}
+    with pytest.raises(FlowError) as e:
+        check_flow({"start": "a0", "prompts": {"p": "x"}, "nodes": nodes})
+    assert sum("loop without a way out" in p for p in e.value.problems) == 1

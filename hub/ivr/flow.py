@@ -24,6 +24,7 @@ import yaml
 
 from contract.clock import ZoneError, parse_utc_offset
 from hub.ivr.errors import FlowError
+from hub.ivr.say import BUILTIN_PROMPTS
 from hub.ivr.schedule import Schedule, check_schedule
 
 KINDS = ("announce", "menu", "collect", "service", "branch", "set", "schedule", "transfer", "voicemail",
@@ -398,7 +399,6 @@ def check_flow(raw, source: str = "flow", base_dir: str = ".") -> Flow:
     if not problems:
         for pid in flow.prompt_ids():
             if pid not in prompts and not os.path.exists(os.path.join(flow.prompts_dir, pid + ".wav")):
-                from hub.ivr.say import BUILTIN_PROMPTS
                 if pid not in BUILTIN_PROMPTS:
                     problems.append(f"{source}: prompt {pid!r} has no text in prompts and no file "
                                     f"{os.path.join(flow.prompts_dir, pid + '.wav')}")
@@ -440,28 +440,27 @@ def walk_problems(flow: Flow) -> list[str]:
         if name in reach and name not in good:
             problems.append(f"{at(name)}: {name}: dead end: no transfer, voicemail or hang-up can be "
                             "reached from here")
-    # cycles of automatic steps (depth-first, colouring)
-    colour: dict[str, int] = {}
+    # cycles of automatic steps: an iterative depth-first walk (a long flow needs no deep stack)
+    colour: dict[str, int] = {}          # 1: on the current path, 2: done
     reported: set[frozenset] = set()
-
-    def visit(name, path):
-        colour[name] = 1
-        path.append(name)
-        for t in out[name][1]:
-            if colour.get(t) == 1:
+    for root in flow.nodes:
+        if root not in reach or root in colour:
+            continue
+        path, stack = [root], [iter(out[root][1])]
+        colour[root] = 1
+        while stack:
+            t = next(stack[-1], None)
+            if t is None:
+                colour[path.pop()] = 2
+                stack.pop()
+            elif colour.get(t) == 1:
                 loop = path[path.index(t):]
                 if frozenset(loop) not in reported:
                     reported.add(frozenset(loop))
                     problems.append(f"{at(t)}: {t}: loop without a way out for a silent caller: "
                                     + " -> ".join(loop + [t]))
             elif t not in colour:
-                visit(t, path)
-        path.pop()
-        colour[name] = 2
-
-    import sys
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * len(flow.nodes) + 100))
-    for name in flow.nodes:
-        if name in reach and name not in colour:
-            visit(name, [])
+                colour[t] = 1
+                path.append(t)
+                stack.append(iter(out[t][1]))
     return problems
