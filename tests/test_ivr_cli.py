@@ -36,6 +36,9 @@ def test_check_says_what_is_fine_or_every_problem(tmp_path):
     r = run("ivr", "check", str(bad))
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert f"{bad}:3: a: dead end" in r.output and "loop without a way out" in r.output
+    r = run("ivr", "check", str(bad), "--json")
+    out = json.loads(r.output)
+    assert r.exit_code == 1 and out["ok"] is False and any("dead end" in p for p in out["problems"])
 
 
 def sox(*args):

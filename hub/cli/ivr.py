@@ -43,14 +43,23 @@ def ivr():
 def ivr_check(flow, fmt):
     """Check FLOW: every problem with its place (file:line: node), dead ends and loops included.
 
-    Exit status 1 with the list of problems when the flow cannot be used.
+    Exit status 1 with the list of problems when the flow cannot be used (with --json:
+    {"ok": false, "problems": [...]}).
 
     \b
-    Example:
+    Examples:
       scanhub ivr check hub/ivr/flows/hotline.yaml
+      scanhub ivr check my-flow.yaml --json | jq -r '.problems[]'
     """
+    from hub.ivr.errors import FlowError
     from hub.ivr.flow import load_flow
-    f = load_flow(flow)
+    try:
+        f = load_flow(flow)
+    except FlowError as e:
+        if fmt != "json":
+            raise
+        done({"flow": flow, "ok": False, "problems": e.problems}, "", fmt)
+        raise click.exceptions.Exit(1) from e
     kinds: dict[str, int] = {}
     for n in f.nodes.values():
         kinds[n["type"]] = kinds.get(n["type"], 0) + 1
