@@ -140,7 +140,14 @@ def test_every_walk_ends_in_a_transfer_a_hang_up_or_voicemail(events, minute):
         clock.ms += 700
         node, kind, tries = e.node, FLOW.nodes[e.node]["type"], e.tries
         if ev == "timeout":
+            waiting = e.phase in ("collecting", "playing") and kind in ("menu", "collect") and not e.digits
+            before = len(e.path)
             e.timeout()
+            if waiting:                                 # a silence counts as a try, as the flow says
+                if tries + 1 >= FLOW.nodes[node]["retries"]:
+                    assert e.path[before] == FLOW.nodes[node]["exhausted"]
+                else:
+                    assert e.node == node and e.tries == tries + 1
         elif ev == "done":
             e.prompt_done()
         elif ev == "recorded":
