@@ -227,3 +227,18 @@ def test_variables_set_and_branch_choose_where_a_call_goes(tmp_path):
     e = Engine(flow, clock=lambda: 0)
     assert e.start("13900000000", "95311")[-1] == {"action": "transfer", "to": "number", "target": "95311"}
     assert [t["to"] for t in e.trail if t["event"] == "branch"] == ["route", "normal"]
+
+
+def test_a_caller_who_hangs_up_after_the_message_still_leaves_it():
+    e, clock, _ = call()
+    e.prompt_done()
+    e.digit("2")
+    e.digit("3")
+    assert e.hangup() == [] and e.ended and e.result["end"] == "caller_hangup"
+    a = e.recorded("/tmp/m.wav", 5000)
+    assert [x["action"] for x in a] == ["save_voicemail"] and a[0]["box"] == "complaints"
+    assert e.result == {"end": "voicemail", "box": "complaints", "node": "complaint", "caller_hung_up": True}
+    assert e.recorded("/tmp/m.wav", 5000) == []              # kept once
+    e, clock, _ = call()
+    e.hangup()
+    assert e.recorded("/tmp/m.wav", 5000) == []              # no recording was going on

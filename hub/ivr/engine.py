@@ -67,6 +67,7 @@ class Engine:
         self.tries = 0
         self.digits = ""
         self._after_play: str | None = None     # where an announcement goes once it was played
+        self._hung_up_recording = False         # the caller hung up while leaving a message
         self.started_ms: int | None = None
 
     # ------------------------------------------------------------------ events
@@ -129,19 +130,25 @@ class Engine:
         return self._retry("no_input")
 
     def recorded(self, path: str, duration_ms: int) -> list[dict]:
-        if self.phase != "recording":
+        hung_up = self.phase == "ended" and self._hung_up_recording
+        if self.phase != "recording" and not hung_up:
             return self._ignored("recorded") if self.phase != "ended" else []
         n = self._n()
         self._log("recorded", path=str(path), duration_ms=int(duration_ms))
         save = {"action": "save_voicemail", "box": n["box"], "caller": self.variables.get("caller", ""),
                 "callee": self.variables.get("callee", ""), "path": str(path), "duration_ms": int(duration_ms),
                 "menu_path": list(self.path), "started_ms": self.started_ms, "recorded_ms": self.clock()}
+        if hung_up:          # the caller left the message and hung up: keep it, nothing to play
+            self._hung_up_recording = False
+            self.result = {"end": "voicemail", "box": n["box"], "node": self.node, "caller_hung_up": True}
+            return [save]
         return [save] + self._end({"end": "voicemail", "box": n["box"]}, self._prompts(n["after"]))
 
     def hangup(self) -> list[dict]:
         if self.phase == "ended":
             return []
         self._log("hangup")
+        self._hung_up_recording = self.phase == "recording"
         self.phase = "ended"
         self.result = {"end": "caller_hangup", "node": self.node}
         return []
