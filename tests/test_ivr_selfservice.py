@@ -167,3 +167,14 @@ def test_the_caller_directory_over_platform_orders(store):
     for k in "22" + "9999":
         e2.digit(k)
     assert [t for t in e2.trail if t["event"] == "service"][0]["outcome"] == "fail"
+
+
+def test_another_source_plugs_into_the_hub_directory(store):
+    from hub.ivr.directory import default_sources
+    from hub.schema import connect
+    connect(store)
+    entered = {"13700000000": [{"order_no": "", "waybill": WB, "name": "李雷"}]}
+    d = HubDirectory(sources={**default_sources(), "waybills": lambda phone: entered.get(phone, [])})
+    [c] = d.customers("137 0000 0000")
+    assert (c.name, c.source) == ("李雷", "waybills")
+    assert d.check_pin(c.id, WB[-4:]) and [o.status for o in d.orders(c.id)] == ["in transit"]

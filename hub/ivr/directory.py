@@ -92,10 +92,17 @@ def platform_orders(phone: str) -> list[dict]:
     return out
 
 
+def default_sources() -> dict[str, OrderSource]:
+    """The hub's data by phone number.  The hook for more: entered waybills (with the sender's
+    and receiver's phones) add their own ``phone -> rows`` function here, next to the platform
+    orders, under their own name."""
+    return {"platform_orders": platform_orders}
+
+
 @dataclass
 class HubDirectory:
     """The caller directory over the hub's own data (see the module's docstring)."""
-    sources: dict[str, OrderSource] = field(default_factory=lambda: {"platform_orders": platform_orders})
+    sources: dict[str, OrderSource] = field(default_factory=default_sources)
 
     def _rows(self, phone: str) -> Iterable[tuple[str, dict]]:
         for name, source in self.sources.items():
