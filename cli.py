@@ -39,6 +39,7 @@ COMMANDS = {
     "rule": "hub.cli.basic:rule",
     "print": "printing.commands:print_group",
     "cc": "hub.cli.cc:cc",
+    "ivr": "hub.cli.ivr:ivr",
 }
 
 
