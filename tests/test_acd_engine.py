@@ -413,3 +413,21 @@ def test_overflow_to_another_queue_keeps_the_first_arrival_and_periodic_prompts_
     assert [e.event for e in log if e.callid == "early"] == ["ENTERQUEUE", "EXITWITHTIMEOUT", "ENTERQUEUE"]
     eng.login("b")
     assert eng.calls["early"].state == "ringing"               # first come (to the center), first served
+
+
+def test_sticky_key_from_a_caller_directory_needs_one_customer():
+    from hub.acd.sticky import customer_key
+    from hub.ivr.directory import Customer
+
+    class Directory:                      # the CallerDirectory protocol over a fixed book
+        book = {"13800000001": [Customer("c-1", "Wang", "13800000001", "crm")],
+                "02100000000": [Customer("c-1", "Wang", "02100000000", "crm"),
+                                Customer("c-2", "Li", "02100000000", "crm")]}
+
+        def customers(self, number):
+            return self.book.get(number, [])
+
+    key = customer_key(Directory())
+    assert key("13800000001") == "c-1"
+    assert key("02100000000") is None     # shared switchboard number: no guess
+    assert key("13999999999") is None
