@@ -291,3 +291,18 @@ def test_cc_report_prints_a_pdf_with_its_chart(tmp_path):
     for by in ("interval", "agent"):
         r = CliRunner().invoke(main, ["cc", "report", "--by", by, "--db", db, "--format", "pdf"])
         assert r.exit_code == 0 and r.stdout_bytes.startswith(b"%PDF"), r.output[:200]
+
+
+def test_a_store_made_before_the_acd_gets_its_tables(tmp_path):
+    """New tables only (no column of an existing table changed): an older store gets them when it
+    is next opened, at the same schema version."""
+    from hub.acd.tables import TABLES
+    from hub.store.db import database
+    db = str(tmp_path / "hub.db")
+    connect(db, create=True)
+    database.obj.drop_tables(TABLES)
+    database.close()
+    connect(db)
+    assert all(database.obj.table_exists(t._meta.table_name) for t in TABLES)
+    from hub.acd.queue_log import entry
+    assert store.record([entry(1, "c", "q", "a", "ENTERQUEUE", "", "1")]) == 1
