@@ -159,6 +159,9 @@ def queue_kpis(entries, *, sl_s: float = 20, sl2_s: float | None = None, short_a
         total = sum(r["talk_ms"] + r["hold_ms"] + per_call_wrap.get((r["call"], r["queue"]), 0) for r in handled)
         row["wrapup_s"] = sum(per_call_wrap.get((r["call"], r["queue"]), 0) for r in handled) / 1000
         row["aht_s"] = _ratio(total / 1000, len(handled))
+        for k in ("asa_s", "aht_s"):
+            if row[k] is not None:
+                row[k] = round(row[k], 2)           # to the hundredth of a second
     return out
 
 
