@@ -40,6 +40,8 @@ COMMANDS = {
     "print": "printing.commands:print_group",
     "pbx": "hub.cli.pbx:pbx",
     "call": "hub.cli.call:call",
+    "cc": "hub.cli.cc:cc",
+    "ivr": "hub.cli.ivr:ivr",
 }
 
 

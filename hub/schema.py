@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import peewee
 
+from hub.acd import tables as acd
 from hub.business import tables as business
 from hub.fleet import tables as fleet
+from hub.ivr import tables as ivr
 from hub.network import tables as network
 from hub.scans import tables as scans
 from hub.store import tables as store
@@ -19,7 +21,8 @@ from hub.store.versions import check_version, stamp
 from hub.telephony import tables as telephony
 
 TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES,
-                                          *business.TABLES, *fleet.TABLES, *telephony.TABLES)
+                                          *business.TABLES, *fleet.TABLES, *acd.TABLES, *ivr.TABLES,
+                                          *telephony.TABLES)
 
 
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:

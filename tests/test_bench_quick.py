@@ -27,6 +27,8 @@ CASES = {
     "gun_image": ([], {"size", "build", "flash"}),
     "monitor": (["--scans", "20000"], {"worst_single_site", "tracking"}),
     "telephony": (["--calls", "20", "--rate", "50"], {"setups"}),
+    "acd": (["--decisions", "200", "--agents", "50", "--waiting", "20"], {"decision_p99"}),
+    "ivr": (["--keys", "50", "--parcels", "10"], {"track_key_p99"}),
 }
 
 
