@@ -122,6 +122,9 @@ def run(config_path, use_stdin, plain, good_sound, error_sound, verbose):
     signal.signal(signal.SIGTERM, lambda *a: done.set())
 
     def scan_line(line):
+        if line.startswith("+"):          # quick waybill entry: +NUMBER DEST KG … (edge.entry)
+            show("entry", line, agent.entry.quick(line[1:]))
+            return
         show("stdin", line, agent.capture.scan(line, device="stdin"))
 
     def read_stdin():

@@ -16,9 +16,10 @@ from hub.scans import tables as scans
 from hub.store import tables as store
 from hub.store.db import StoreError, database, open_database
 from hub.store.versions import check_version, stamp
+from hub.waybills import tables as waybills
 
 TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES,
-                                          *business.TABLES, *fleet.TABLES)
+                                          *business.TABLES, *fleet.TABLES, *waybills.TABLES)
 
 
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:

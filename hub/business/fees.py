@@ -23,8 +23,10 @@ cod:collect:<W>             COD (``extra.cod_cents`` N) and a sign at X: X colle
                             (X remits the cash separately, see ``hub.cod``).
 =========================== ==================================================================
 
-The parcel weight is the earliest weighed scan's ``weight_g``; ``extra.dims_cm`` ([l, w, h] in
-cm, the latest scan that has it) gives the volumetric weight.  A fee whose inputs are missing
+The parcel weight is the earliest weighed scan's ``weight_g``, else the entered weight;
+``extra.dims_cm`` ([l, w, h] in cm, the latest scan that has it), else the entered dimensions, gives
+the volumetric weight.  An entered waybill (``hub.waybills``) also gives the origin (when no
+receive was scanned), the destination, and the freight-collect and COD amounts the scans do not.  A fee whose inputs are missing
 (no weight, no destination, no tariff in force, no origin) is not booked until they arrive.
 """
 from __future__ import annotations
@@ -37,6 +39,7 @@ from hub.business.context import Context, load_context
 from hub.business.facts import resolved_events
 from hub.business.tariff import TariffBook, TariffError
 from hub.scans.events import load_events
+from hub.waybills.records import load_entries
 
 Entry = dict  # {"lines": {account: cents}, "purpose": str, "memo": str, "value_ms": int}
 SOURCE_PREFIXES = ("fee:", "cod:collect:")
@@ -61,20 +64,23 @@ def _dims(v) -> list[int] | None:
 
 
 def compute(events: Iterable[Mapping], ctx: Context, book: TariffBook,
-            cod_via_prepaid: Callable[[str], bool] = lambda site: True) -> dict[str, Entry]:
-    """The entries one waybill's scans call for, keyed by ledger source."""
-    evs, dest = resolved_events(events, ctx)
+            cod_via_prepaid: Callable[[str], bool] = lambda site: True,
+            entry: Mapping | None = None) -> dict[str, Entry]:
+    """The entries one waybill's scans call for, keyed by ledger source; ``entry``: its entered
+    state (``hub.waybills.records.entry_dict``), when it was entered."""
+    evs, dest = resolved_events(events, ctx, entry)
     if not evs:
         return {}
     wb = evs[0]["waybill"]
+    entered = (entry or {}).get("fields") or {}
     receives = [e for e in evs if e["kind"] == "receive"]
-    origin = receives[0]["site"] if receives else ctx.issuance.site_of(wb)
+    origin = receives[0]["site"] if receives else (entry or {}).get("origin_site") or ctx.issuance.site_of(wb)
     if not origin:
         return {}
     out: dict[str, Entry] = {}
     weighed = [e for e in evs if e.get("weight_g") is not None]
-    parcel_g = weighed[0]["weight_g"] if weighed else None
-    dims = _dims(_latest_extra(evs, "dims_cm"))
+    parcel_g = weighed[0]["weight_g"] if weighed else entered.get("weight_g")
+    dims = _dims(_latest_extra(evs, "dims_cm")) or _dims(entered.get("dims_cm"))
     region = ctx.regions.get
 
     def add(source, lines, purpose, memo, value_ms):
@@ -136,7 +142,7 @@ def compute(events: Iterable[Mapping], ctx: Context, book: TariffBook,
     if signs:
         s = signs[0]
         x = s["site"]
-        freight = _cents(_latest_extra(evs, "freight_collect_cents"))
+        freight = _cents(_latest_extra(evs, "freight_collect_cents")) or _cents(entered.get("freight_collect_cents"))
         if freight and x != origin:
             add(f"fee:freight:{wb}", {f"site:{x}": -freight, f"site:{origin}": freight}, "freight-collect",
                 f"freight collected at {x}", s["event_ms"])
@@ -145,7 +151,7 @@ def compute(events: Iterable[Mapping], ctx: Context, book: TariffBook,
             if h:
                 add(f"fee:freight-handling:{wb}", {f"site:{origin}": -h, f"site:{x}": h}, "freight-handling",
                     f"handling of freight collect ({tariff.name})", s["event_ms"])
-        cod = _cents(_latest_extra(evs, "cod_cents"))
+        cod = _cents(_latest_extra(evs, "cod_cents")) or _cents(entered.get("cod_cents"))
         if cod:
             payer = f"site:{x}" if cod_via_prepaid(x) else f"cash:{x}"
             add(f"cod:collect:{wb}", {payer: -cod, f"cod:{origin}": cod}, "cod-collect",
@@ -154,7 +160,7 @@ def compute(events: Iterable[Mapping], ctx: Context, book: TariffBook,
 
 
 def refresh(waybills: Iterable[str], ctx: Context | None = None,
-            events: dict[str, list[dict]] | None = None) -> set[str]:
+            events: dict[str, list[dict]] | None = None, entries: Mapping[str, dict] | None = None) -> set[str]:
     """Book the fees of ``waybills`` as their scans now say.  Returns the ledger accounts whose
     balance changed (the pipeline's next step updates the blocks of those sites)."""
     wbs = sorted(set(waybills))
@@ -164,12 +170,14 @@ def refresh(waybills: Iterable[str], ctx: Context | None = None,
     book = TariffBook.load()
     modes = {a.site: a.cod_via_prepaid for a in bm.Account.select(bm.Account.site, bm.Account.cod_via_prepaid)}
     events = load_events(wbs) if events is None else events
+    entries = load_entries(wbs) if entries is None else entries
     touched: set[str] = set()
     for i in range(0, len(wbs), 300):
         chunk = wbs[i:i + 300]
         want: dict[str, tuple[str, Entry]] = {}
         for wb in chunk:
-            for src, entry in compute(events.get(wb, []), ctx, book, lambda s: modes.get(s, True)).items():
+            for src, entry in compute(events.get(wb, []), ctx, book, lambda s: modes.get(s, True),
+                                      entries.get(wb)).items():
                 want[src] = (wb, entry)
         E = bm.JournalEntry
         have = {(r.source, r.waybill) for r in E.select(E.source, E.waybill).where(E.waybill.in_(chunk)).distinct()

@@ -1,0 +1,231 @@
+"""Waybill records (录单): the contract's fold, the hub's checks and storage, the station's entry
+through the same outbox, uplink and acknowledgement as scans."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cli import main
+from conftest import sample_store, wait_for, wb
+from contract.errors import PayloadError
+from contract.waybill_record import FIELD, fold, validate_record
+from edge.entry import parse_quick
+
+T0 = 1_795_600_000_000
+TARIFF = os.path.join(os.path.dirname(__file__), "..", "sim", "networks", "tariff-sample.yaml")
+
+values = {
+    "dest_site": st.sampled_from(["200", "201", "900"]),
+    "weight_g": st.integers(1, 50_000),
+    "cod_cents": st.integers(0, 100_000),
+    "goods": st.text(min_size=1, max_size=10),
+    "dims_cm": st.lists(st.integers(1, 200), min_size=3, max_size=3),
+    "insured": st.booleans(),
+}
+field_sets = st.dictionaries(st.sampled_from(sorted(values)), st.none(), min_size=1).flatmap(
+    lambda keys: st.fixed_dictionaries({k: st.one_of(st.none(), values[k]) for k in keys}))
+
+
+def rec(i, fields, t=T0, site="100", waybill=None, station="st-100-1"):
+    r = {"id": f"r{i}", "waybill": waybill or wb(1), "site": site, "station": station, "edge_ms": t,
+         "event_ms": t, "fields": fields}
+    return r
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(field_sets, st.integers(0, 5)), min_size=1, max_size=8), st.randoms())
+def test_corrections_in_any_order_give_the_same_state(specs, rnd):
+    records = [validate_record(rec(i, f, T0 + dt * 1000)) for i, (f, dt) in enumerate(specs)]
+    shuffled = records[:]
+    rnd.shuffle(shuffled)
+    assert fold(shuffled) == fold(records)
+    # the latest record that names a field decides it; null clears it
+    state = fold(records)["fields"]
+    for name in {k for f, _ in specs for k in f}:
+        naming = sorted(((T0 + dt * 1000, f"r{i}"), f[name]) for i, (f, dt) in enumerate(specs) if name in f)
+        last = naming[-1][1]
+        if isinstance(last, list):
+            last = list(last)
+        assert state.get(name) == last
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20) | st.floats(),
+                    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=5),
+                    max_leaves=20))
+def test_any_json_is_a_record_or_one_clear_refusal(junk):
+    for candidate in (junk, {"id": "x", "waybill": wb(1), "site": "100", "edge_ms": T0, "event_ms": T0,
+                             "fields": junk}):
+        try:
+            row = validate_record(candidate)
+        except PayloadError as e:
+            assert str(e) and "\n" not in str(e)
+        else:
+            assert set(json.loads(row["fields_json"])) <= set(FIELD)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_quick_entry_parses_or_refuses_clearly(text):
+    try:
+        number, fields = parse_quick(text)
+    except PayloadError as e:
+        assert str(e) and "\n" not in str(e)
+    else:
+        assert number and fields["weight_g"] > 0
+
+
+def test_quick_entry_reads_every_word():
+    number, fields = parse_quick(f"{wb(1)} 200 2.3 40x30x20 cod=500 collect=12.50 declared=800 insured +upstairs pieces=2")
+    assert number == wb(1)
+    assert fields == {"dest_site": "200", "weight_g": 2300, "dims_cm": [40, 30, 20], "cod_cents": 50000,
+                      "freight_collect_cents": 1250, "payment": "collect", "declared_cents": 80000,
+                      "insured": True, "surcharges": ["upstairs"], "pieces": 2}
+    with pytest.raises(PayloadError, match="at least a number"):
+        parse_quick(wb(1))
+    with pytest.raises(PayloadError, match="kilograms"):
+        parse_quick(f"{wb(1)} 200 heavy")
+
+
+# ---------------------------------------------------------------- at the hub
+
+def commit(records, **kw):
+    from hub.ingest import pipeline
+    from hub.store.db import database
+    with database.atomic():
+        return pipeline.commit_waybills(records, **kw)
+
+
+def test_hub_checks_stores_and_keeps_every_correction(store_url):
+    from hub.scans import tables as m
+    from hub.waybills.records import entry, history
+    sample_store(store_url)
+    ok, bad = commit([rec(1, {"dest_site": "200", "weight_g": 2300}),
+                      rec(2, {"dest_site": "200"}, waybill=wb(1, 2)),              # issued to site 200
+                      rec(3, {"dest_site": "999"}, waybill=wb(2)),
+                      rec(4, {"weight_g": 1}, waybill="12345")])
+    assert [r["id"] for r in ok] == ["r1"]
+    reasons = {r["id"]: why for r, why in bad}
+    assert reasons["r2"] == f"waybill {wb(1, 2)} was issued to site 200, not to 100"
+    assert reasons["r3"] == "unknown destination site 999"
+    assert reasons["r4"].startswith("not a waybill number")
+    assert m.DeadLetter.select().where(m.DeadLetter.topic == "waybill").count() == 3
+
+    # a correction later, and an earlier-made one arriving late: both kept, the latest wins
+    commit([rec(5, {"weight_g": 2500, "cod_cents": 50000}, T0 + 60_000),
+            rec(6, {"weight_g": 9999, "goods": "books"}, T0 - 60_000)])
+    e = entry(wb(1))
+    assert e["origin_site"] == "100" and e["records"] == 3
+    assert e["fields"] == {"dest_site": "200", "weight_g": 2500, "cod_cents": 50000, "goods": "books"}
+    assert [r["id"] for r in history(wb(1))] == ["r6", "r1", "r5"]
+
+    # the same record again changes nothing; the same id with other content is a conflict
+    ok, bad = commit([rec(5, {"weight_g": 2500, "cod_cents": 50000}, T0 + 61_000)])
+    assert ok and not bad
+    ok, bad = commit([rec(5, {"weight_g": 1}, T0 + 60_000)])
+    assert not ok and bad[0][1].startswith("conflict: waybill record r5")
+    assert entry(wb(1))["fields"]["weight_g"] == 2500
+
+
+def test_fees_and_previous_stop_use_the_entered_waybill(store_url):
+    from hub.business import tables as bm
+    from hub.business.fees import waybill_fees
+    from hub.business.tariff import install, load_tariff
+    from hub.ingest import pipeline
+    from hub.store.db import database
+    sample_store(store_url)
+    install(load_tariff(TARIFF))
+    n = wb(7)
+    commit([rec(1, {"dest_site": "200", "weight_g": 800, "dims_cm": [40, 30, 20], "cod_cents": 50000},
+                waybill=n)])
+    scans = [{"id": "s1", "station": "st-900-1", "seq": 1, "kind": "arrive", "waybill": n, "site": "900",
+              "edge_ms": T0 + 3_600_000, "event_ms": T0 + 3_600_000},      # no weight: the entered one counts
+             {"id": "s2", "station": "st-900-1", "seq": 2, "kind": "dispatch", "waybill": n, "site": "900",
+              "dest_site": "200", "edge_ms": T0 + 7_200_000, "event_ms": T0 + 7_200_000},
+             {"id": "s3", "station": "st-200-1", "seq": 1, "kind": "sign", "waybill": n, "site": "200",
+              "signer": "x", "edge_ms": T0 + 9_000_000, "event_ms": T0 + 9_000_000}]
+    with database.atomic():
+        ok, bad = pipeline.commit(scans)
+    assert not bad
+    arrival = bm.ScanFact.get(bm.ScanFact.scan_id == "s1")
+    assert (arrival.peer, arrival.peer_src) == ("100", "issuance")        # issuance before the entry
+    fees = {f["source"].split(":")[1]: f["lines"] for f in waybill_fees(n)}
+    assert "transit" in fees and fees["collect"]["cod:100"] == 50000
+
+    # a parcel only arrived at the center: origin and destination as entered
+    n2 = wb(8, 1)                                     # issued to site 101, entered there
+    commit([rec(2, {"dest_site": "200", "weight_g": 800}, waybill=n2, site="101")])
+    with database.atomic():
+        pipeline.commit([dict(scans[0], id="s9", waybill=n2, seq=9)])
+    parcel = bm.ParcelFact.get(bm.ParcelFact.waybill == n2)
+    assert (parcel.dest_site, parcel.origin_site) == ("200", "101")
+
+
+def test_previous_stop_falls_back_to_the_entered_origin():
+    from hub.business.previous_stop import previous_stop
+    arrival = {"id": "a", "kind": "arrive", "site": "900", "event_ms": T0, "waybill": "X"}
+    assert previous_stop(arrival, [arrival]) == (None, None)
+    assert previous_stop(arrival, [arrival], origin="100") == ("100", "origin")
+    assert previous_stop(arrival, [arrival], origin="900") == (None, None)
+
+
+# ---------------------------------------------------------------- station -> hub
+
+def test_station_entry_goes_through_outbox_uplink_and_ack(hub_service, make_edge, hub_store):
+    agent = make_edge()
+    assert agent.config_event.wait(15)
+    entry = agent.entry
+    v = entry.quick(f"{wb(5)} 200 2.3 40x30x20 cod=500")
+    assert v.accepted, v.reason
+    v = entry.quick(f"{wb(5, 2)} 200 1")
+    assert v.outcome == "refused" and v.reason == f"waybill {wb(5, 2)} was issued to site 200, not to 100"
+    assert entry.quick(f"{wb(6)} 777 1").reason == "unknown destination site 777"
+    assert entry.enter(wb(5), {"receiver_name": "张三", "cod_cents": 60000}).accepted     # a correction
+    wait_for(lambda: agent.outbox.waybill_counts()["pending"] == 0, what="the records acknowledged")
+    assert agent.outbox.waybill_counts()["entered"] == 2
+
+    r = CliRunner().invoke(main, ["track", wb(5), "--db", hub_store, "--json"])
+    assert r.exit_code == 0, r.output
+    t = json.loads(r.output)
+    assert t["status"] == "entered" and t["entered"]["records"] == 2
+    assert t["entered"]["fields"] == {"dest_site": "200", "weight_g": 2300, "dims_cm": [40, 30, 20],
+                                      "cod_cents": 60000, "receiver_name": "张三"}
+    r = CliRunner().invoke(main, ["track", wb(5), "--db", hub_store])
+    assert r.exit_code == 0 and "entered: entered at 100, to 200, 2300 g, 40x30x20 cm, COD 600.00" in r.output
+
+
+def test_station_enters_offline_and_sends_when_the_hub_is_back(hub_store, broker, make_edge):
+    from hub.ingest.service import HubService
+    from hub.waybills.records import entry
+    from hub.schema import connect
+    agent = make_edge()
+    assert agent.entry.quick(f"{wb(8)} 200 0.5").accepted          # no hub yet: stored, pending
+    assert agent.outbox.waybill_counts()["pending"] == 1
+    svc = HubService(hub_store, broker.url).start()
+    try:
+        wait_for(lambda: agent.outbox.waybill_counts()["pending"] == 0, what="the record sent and acknowledged")
+    finally:
+        svc.stop()
+    connect(hub_store)
+    assert entry(wb(8))["fields"] == {"dest_site": "200", "weight_g": 500}
+
+
+def test_a_record_for_another_site_is_refused_in_the_ack(hub_service, broker):
+    from conftest import raw_station
+    from contract import protocol as P
+    with raw_station(broker, "st-100-1") as (client, acks):
+        body = {"batch": "b1", "station": "st-100-1", "scans": [], "deletions": [],
+                "waybills": [rec(1, {"weight_g": 5}, site="200", waybill=wb(9)),
+                             rec(2, {"weight_g": 5}, waybill=wb(9)), {"not": "a record"}]}
+        client.publish(P.topic("st-100-1", P.SCANS), P.encode(body), qos=1)
+        wait_for(lambda: acks, what="the ack")
+    ack = acks[0]
+    assert ack["waybills"] == ["r2"]
+    reasons = [r["reason"] for r in ack["waybills_rejected"]]
+    assert reasons[0] == "waybill record names site '200'; station st-100-1 is at site 100"
+    assert reasons[1].startswith("waybill record names another station")
