@@ -229,3 +229,85 @@ def test_a_record_for_another_site_is_refused_in_the_ack(hub_service, broker):
     reasons = [r["reason"] for r in ack["waybills_rejected"]]
     assert reasons[0] == "waybill record names site '200'; station st-100-1 is at site 100"
     assert reasons[1].startswith("waybill record names another station")
+
+
+# ---------------------------------------------------------------- bulk import at the hub
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_import_csv_with_per_line_errors_and_again_changes_nothing(hub_store, tmp_path):
+    path = tmp_path / "wb.csv"
+    path.write_text("运单号,目的站,重量,尺寸,代收货款,收件人,insured\n"
+                    f"{wb(11)},200,2.3,40x30x20,500,张三,yes\n"
+                    f"{wb(12)},200,heavy,,,,\n"
+                    f"{wb(13, 2)},200,1,,,,\n"
+                    "\n"
+                    f"{wb(14)},200,0.4,,12.345,,no\n", encoding="utf-8")
+    r = run("waybill", "import", str(path), "--site", "100", "--db", hub_store)
+    assert r.exit_code == 1, r.output
+    assert "1 waybill record(s) entered, 3 line(s) refused" in r.output
+    assert f"{path}:3: weight 'heavy': give kilograms, e.g. 2.3" in r.output
+    assert f"{path}:4: waybill {wb(13, 2)} was issued to site 200, not to 100" in r.output
+    assert f"{path}:6: cod '12.345': give yuan with at most two decimals" in r.output
+    again = json.loads(run("waybill", "import", str(path), "--site", "100", "--db", hub_store, "--json").stdout)
+    assert again["entered"] == 1 and again["refused"] == 3
+    shown = json.loads(run("waybill", "show", wb(11), "--db", hub_store, "--json").output)
+    assert shown["records"] == 1 and shown["fields"] == {
+        "dest_site": "200", "weight_g": 2300, "dims_cm": [40, 30, 20], "cod_cents": 50000,
+        "receiver_name": "张三", "insured": True}
+    listed = json.loads(run("waybill", "list", "--site", "100", "--db", hub_store, "--json").output)
+    assert [x["waybill"] for x in listed] == [wb(11)]
+    hist = run("waybill", "history", wb(11), "--db", hub_store)
+    assert hist.exit_code == 0 and "(hub import)" in hist.output
+
+
+def test_import_xlsx_and_a_correction_file(hub_store, tmp_path):
+    import openpyxl
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["waybill", "site", "dest_site", "weight_kg", "cod"])
+    sheet.append([int(wb(21)), 100, 200, 1.5, 300])
+    sheet.append([wb(22), "100", "200", 2, None])
+    book.save(tmp_path / "wb.xlsx")
+    r = run("waybill", "import", str(tmp_path / "wb.xlsx"), "--db", hub_store, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) == {"entered": 2, "refused": 0, "errors": []}
+    (tmp_path / "fix.csv").write_text(f"waybill,site,weight_kg\n{wb(21)},100,1.8\n", encoding="utf-8")
+    assert run("waybill", "import", str(tmp_path / "fix.csv"), "--db", hub_store).exit_code == 0
+    shown = json.loads(run("waybill", "show", wb(21), "--db", hub_store, "--json").output)
+    assert shown["records"] == 2 and shown["fields"] == {"dest_site": "200", "weight_g": 1800, "cod_cents": 30000}
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty file"),
+    (b"waybill,colour\n1,red\n", "unknown column 'colour'"),
+    (b"dest_site\n200\n", "no waybill column"),
+    (b"waybill,dest_site\n7,200\n", "no site column: give the entering site with --site"),
+    (b"\xff\xfe\x00bad", "not UTF-8 text"),
+])
+def test_import_refuses_a_bad_file_in_one_line(hub_store, tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    r = run("waybill", "import", str(path), "--db", hub_store)
+    assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output
+    (tmp_path / "bad.xlsx").write_bytes(b"PK not really")
+    r = run("waybill", "import", str(tmp_path / "bad.xlsx"), "--site", "100", "--db", hub_store)
+    assert r.exit_code == 1 and "not a readable Excel workbook" in r.output
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300))
+def test_import_fuzz_never_crashes(tmp_path, data):
+    from hub.waybills.importer import read_rows
+    from hub.waybills.records import WaybillError
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(b"waybill,dest_site,weight_kg,cod,insured,surcharges\n" + data)
+    try:
+        records, errors = read_rows(str(path), "100", T0)
+    except WaybillError as e:
+        assert "\n" not in str(e)
+    else:
+        for _, r in records:
+            validate_record(r)
