@@ -311,3 +311,52 @@ def test_import_fuzz_never_crashes(tmp_path, data):
     else:
         for _, r in records:
             validate_record(r)
+
+
+def test_the_console_enters_waybills_from_a_plus_line(tmp_path, broker, hub_service):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from conftest import read_line
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cfg = tmp_path / "station.yaml"
+    cfg.write_text(yaml.safe_dump({"station": "st-100-1", "site": "100", "broker": broker.url,
+                                   "outbox": str(tmp_path / "st.db"), "staff": ["1002"]}))
+    p = subprocess.Popen([sys.executable, os.path.join(root, "cli.py"), "edge", "run", "--config", str(cfg),
+                          "--stdin", "--plain"], cwd=root, text=True, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=1)
+    try:
+        assert "running" in read_line(p.stdout, what="the station to start")
+        p.stdin.write(f"+{wb(31)} 200 2.3 40x30x20\n+{wb(32)} 200\n")
+        p.stdin.flush()
+        lines = []
+        while len(lines) < 2:
+            line = read_line(p.stdout, what="the entry verdicts")
+            assert line, "the station ended early"
+            if line.startswith("[entry]"):
+                lines.append(line.strip())
+        assert lines[0] == f"[entry] accepted waybill {wb(31)} (weight 2300 g)"
+        assert lines[1].startswith("[entry] refused: quick entry needs at least a number, a destination and a weight")
+    finally:
+        p.terminate()
+        p.wait(20)
+
+
+def test_the_screen_shows_the_entry_row(make_edge):
+    import io as _io
+
+    from rich.console import Console
+
+    from edge.console import StationScreen
+    agent = make_edge(broker_url="mqtt://127.0.0.1:1")
+    screen = StationScreen(agent)
+
+    def text():
+        con = Console(file=_io.StringIO(), width=120, record=True, color_system=None)
+        con.print(screen.render(120))
+        return con.export_text()
+    assert "+NUMBER DEST KG [LxWxH] [cod=YUAN] enters a waybill" in text()
+    assert agent.entry.quick(f"{wb(33)} 200 1").accepted          # offline: kept for the hub
+    assert "1 entered, 1 waiting for the hub" in text()
