@@ -39,6 +39,7 @@ COMMANDS = {
     "rule": "hub.cli.basic:rule",
     "print": "printing.commands:print_group",
     "waybill": "hub.cli.waybill:waybill",
+    "quote": "hub.cli.quote:quote",
 }
 
 

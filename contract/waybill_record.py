@@ -13,6 +13,7 @@ record (the station before it stores one, the hub as it receives it: the same co
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -189,11 +190,8 @@ def parse_weight(text: str) -> int:
 
 def parse_money(text: str, what: str = "amount") -> int:
     """Yuan as typed (``"500"``, ``"12.50"``) as whole cents; ``PayloadError`` otherwise."""
-    from decimal import Decimal, InvalidOperation
-    try:
-        d = Decimal(str(text).strip())
-    except InvalidOperation:
-        raise PayloadError(f"{what} {text!r}: give yuan, e.g. 500 or 12.50") from None
-    if not d.is_finite() or d < 0 or d * 100 != int(d * 100) or d * 100 > MAX_CENTS:
+    m = re.fullmatch(r"(\d{1,12})(?:\.(\d{1,2}))?", str(text).strip())
+    cents = int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0")) if m else None
+    if cents is None or cents > MAX_CENTS:
         raise PayloadError(f"{what} {text!r}: give yuan with at most two decimals, e.g. 12.50")
-    return int(d * 100)
+    return cents

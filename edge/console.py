@@ -245,6 +245,9 @@ class StationScreen:
         if self.agent.config_error:
             st.add_row("", Text(self.agent.config_error, style="bold red"))
         st.add_row("entry", Text(entry_line(self.entry()), style="bold red" if self.entry()["rejected"] else ""))
+        near = prepaid_line(self.agent.config or {})
+        if near:
+            st.add_row("prepaid", Text(near, style="bold yellow"))
         if self.typed:
             st.add_row("typing", Text(self.typed, style="bold"))
         ev = Text()
@@ -292,6 +295,17 @@ def device_line(d: dict) -> str:
     else:
         state = f"not connected ({d['state']})"
     return f"{LABELS.get(d['type'], d['type'])} {d['id']}: {state}"
+
+
+def prepaid_line(cfg: dict) -> str | None:
+    """The warning of a prepaid site close to being blocked (the hub's ``prepaid.parcels_left``
+    in the configuration slice: the fees of its parcels in flight count), or None."""
+    left = (cfg.get("prepaid") or {}).get("parcels_left")
+    if not isinstance(left, int):
+        return None
+    if left <= 0:
+        return "blocked with the next parcel: top up the prepaid account"
+    return f"blocked in about {left} parcel{'s' if left != 1 else ''}: top up the prepaid account"
 
 
 def entry_line(c: dict) -> str:

@@ -21,7 +21,7 @@ fee:freight-handling:<W>    its handling fee: site:O pays site:X.
 fee:surcharge:<W>:<name>    a delivery-side surcharge of the tariff (entered with the waybill, or
                             by zone) with the delivery fee: site:O pays site:X.
 fee:insurance:<W>           an insured parcel's declared value priced by the tariff's insurance,
-                            from its first scan: site:O pays insurance.
+                            from its first scan: site:O pays insurance:network.
 fee:return:<W>              returned unpaid (a problem scan with ``extra.return`` at R != O): the
                             tariff's ``returns`` rate from R back to O: site:O pays site:R; and no
                             freight collect nor COD is booked (reversed if it was).
@@ -165,7 +165,7 @@ def compute(events: Iterable[Mapping], ctx: Context, book: TariffBook,
         tariff = book.at(evs[0]["event_ms"])
         fee = tariff.handling("insurance", declared) if tariff else None
         if fee:
-            add(f"fee:insurance:{wb}", {f"site:{origin}": -fee, "insurance": fee}, "insurance",
+            add(f"fee:insurance:{wb}", {f"site:{origin}": -fee, "insurance:network": fee}, "insurance",
                 f"insurance of a declared {declared / 100:.2f} ({tariff.name})", evs[0]["event_ms"])
 
     # returned unpaid (退货款): nothing is collected, and the origin pays the return

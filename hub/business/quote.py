@@ -84,7 +84,7 @@ def quote(ctx: Context, tariff: Tariff, origin: str, dest: str, weight_g: int, *
     if insured and declared_cents and tariff.doc.get("insurance"):
         fee = tariff.handling("insurance", declared_cents)
         lines.append(_line("insurance", f"fee:insurance:{waybill}", origin, fee,
-                           f"insurance of a declared {declared_cents / 100:.2f}", o, "insurance"))
+                           f"insurance of a declared {declared_cents / 100:.2f}", o, "insurance:network"))
     if freight_collect_cents:
         fee = tariff.handling("freight_collect", freight_collect_cents)
         if fee:
