@@ -251,3 +251,41 @@ def test_the_station_shows_blocked_in_about_n_parcels(make_edge):
     con = Console(file=io.StringIO(), width=120, record=True, color_system=None)
     con.print(StationScreen(agent).render(120))
     assert "blocked in about 2 parcels" in con.export_text()
+
+
+# ---------------------------------------------------------------- settlement statistics
+
+def test_settlement_statistics_per_site_center_and_network(hub_store):
+    from hub.schema import connect
+    from hub.store.db import database
+    prepared(hub_store)
+    connect(hub_store)
+    n, m = wb(70), wb(71)
+    commit_all(records=[record(1, n, {"dest_site": "200", "weight_g": 2300, "cod_cents": 50000}),
+                        record(2, m, {"dest_site": "200", "weight_g": 2300, "freight_collect_cents": 2000,
+                                      "payment": "collect"})])
+    commit_all(scans=forward(n) + [dict(s, id=s["id"] + "m", waybill=m, seq=s["seq"] + 100) for s in forward(m)])
+    database.close()
+    db = ["--db", hub_store]
+    rows = {r["group"]: r for r in json.loads(run("report", "settlement", "--json", *db).output)}
+    s100, s200 = rows["100"], rows["200"]
+    assert s100["cod_cents"] == 50000 and s200["cod_cents"] == -50000          # owed to 100's sender
+    assert s100["freight_collect_cents"] == 2000 and s200["freight_collect_cents"] == -2000
+    assert s100["transit_cents"] == -(rows["900"]["transit_cents"] + rows["901"]["transit_cents"]) < 0
+    assert s200["delivery_cents"] == -s100["delivery_cents"] > 0
+    assert s100["handling_cents"] == -100 and s200["handling_cents"] == 100      # 2 % of 20 yuan, at least 1
+    assert all(r["net_cents"] == sum(v for k, v in r.items() if k.endswith("_cents") and k != "net_cents")
+               for r in rows.values())
+    net = json.loads(run("report", "settlement", "--by", "network", "--json", *db).output)
+    couriers = s100["courier_cents"]                       # paid in by couriers, from outside the sites
+    assert [r["group"] for r in net] == ["network"] and net[0]["net_cents"] == couriers
+    centers = {r["group"]: r for r in json.loads(run("report", "settlement", "--by", "center", "--json", *db).output)}
+    assert centers["900"]["net_cents"] == s100["net_cents"] + rows["900"]["net_cents"]
+    day = json.loads(run("report", "settlement", "--period", "day", "--site", "100", "--json", *db).output)
+    assert [r["period"] for r in day] == ["2026-11-25", "2026-11-26"] and all(r["group"] == "100" for r in day)
+    assert sum(r["net_cents"] for r in day) == s100["net_cents"]
+    assert json.loads(run("report", "settlement", "--month", "2024-01", "--json", *db).output) == []
+    printable = run("report", "settlement", "--format", "html", *db)
+    assert printable.exit_code == 0 and "settlement by site" in printable.output
+    r = run("report", "settlement", "--site", "999", *db)
+    assert r.exit_code == 1 and "unknown site 999" in r.output
