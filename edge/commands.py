@@ -125,6 +125,10 @@ def run(config_path, use_stdin, plain, good_sound, error_sound, verbose):
         if line.startswith("+"):          # quick waybill entry: +NUMBER DEST KG … (edge.entry)
             show("entry", line, agent.entry.quick(line[1:]))
             return
+        if line.startswith("-"):          # returned unpaid: -NUMBER REASON
+            number, _, reason = line[1:].strip().partition(" ")
+            show("entry", line, agent.entry.returned(number, reason))
+            return
         show("stdin", line, agent.capture.scan(line, device="stdin"))
 
     def read_stdin():

@@ -13,8 +13,9 @@ and the weight in kg; the rest can follow in a later record for the same number:
     7000000000016 200 2.3
     7000000000016 200 2.3 40x30x20 cod=500 collect=12 declared=800 insured +upstairs
 
-``parse_quick`` reads it; in ``scanhub edge run --stdin`` such a line starts with ``+``
-(docs/station.md, "Waybill entry").
+``parse_quick`` reads it; in ``scanhub edge run --stdin`` such a line starts with ``+``, and a
+line ``-NUMBER REASON`` marks a parcel returned unpaid (``returned``; docs/station.md, "Waybill
+entry").
 """
 from __future__ import annotations
 
@@ -105,6 +106,17 @@ class Entry:
         shown = {"kind": "waybill", "waybill": waybill, **{k: v for k, v in fields.items()
                                                           if k in ("weight_g", "dest_site")}}
         return Verdict("accepted", scan=shown)
+
+    def returned(self, waybill: str, reason: str, operator: str | None = None) -> Verdict:
+        """Mark a parcel returned unpaid (退货): a problem scan carrying ``extra.return`` and the
+        reason.  The hub then books no freight collect nor COD for it and charges its origin the
+        tariff's return (docs/hub-business.md, "Returns")."""
+        reason = (reason or "").strip()
+        if not reason:
+            return Verdict("refused", "a return needs a reason (refused by the receiver, nobody home ...)")
+        return self.capture.scan(waybill.strip(), device="entry", kind="problem",
+                                 operator=operator or self.capture.context().operator,
+                                 extra={"return": True, "reason": reason[:200]})
 
     def quick(self, text: str, operator: str | None = None) -> Verdict:
         """One quick-entry line (``parse_quick``)."""
