@@ -360,3 +360,35 @@ def test_the_screen_shows_the_entry_row(make_edge):
     assert "+NUMBER DEST KG [LxWxH] [cod=YUAN] enters a waybill" in text()
     assert agent.entry.quick(f"{wb(33)} 200 1").accepted          # offline: kept for the hub
     assert "1 entered, 1 waiting for the hub" in text()
+
+
+# ---------------------------------------------------------------- docs/protocol.md says what the code does
+
+def test_the_documented_waybill_record_is_accepted_as_published(hub_service, broker, hub_store):
+    import re
+
+    from conftest import raw_station
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    doc = open(os.path.join(root, "docs", "protocol.md"), encoding="utf-8").read()
+    body = json.loads(re.search(r"<!-- example-waybill -->\s*```json\n(.*?)```", doc, re.S).group(1))
+    named = set(re.findall(r"`(\w+)`", doc[doc.index("`fields` (all optional"):doc.index("An unknown field")]))
+    expanded = {n.replace("province|city|district", x) for n in named for x in ("province", "city", "district")}
+    for side in ("sender", "receiver"):
+        expanded |= {f"{side}_{x}" for x in ("province", "city", "district")}
+    assert set(FIELD) <= expanded | {"insured"}, set(FIELD) - expanded
+    with raw_station(broker, "st-100-1") as (client, acks):
+        client.publish("scanhub/v1/station/st-100-1/scans", json.dumps(body).encode(), qos=1)
+        wait_for(lambda: acks, what="the ack")
+    assert acks[0]["waybills"] == ["manual-wb-0001"] and acks[0]["waybills_rejected"] == []
+    r = CliRunner().invoke(main, ["waybill", "show", "70000000000016", "--db", hub_store, "--json"])
+    assert json.loads(r.output)["fields"]["receiver_name"] == "张三"
+
+
+def test_the_quick_entries_docs_station_md_shows_parse():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    doc = open(os.path.join(root, "docs", "station.md"), encoding="utf-8").read()
+    lines = [ln[1:] for ln in doc.splitlines() if ln.startswith("+7")]
+    assert len(lines) >= 2
+    for line in lines:
+        number, fields = parse_quick(line)
+        assert number.startswith("7") and fields["dest_site"] == "200"
