@@ -410,7 +410,9 @@ def salvage_lines(r: dict) -> list[str]:
            f"  saved: {sv['scans']} scans - {sv['pending']} pending"
            + (f" (now seq 1..{sv['pending']} of epoch {r['epoch']})" if sv["pending"] else "")
            + f", {sv['acked']} acked and {sv['rejected']} rejected (kept with the epoch and seq the hub knows them by)"
-           + f"; {sv['tombstones']} tombstones ({sv['tombstones_pending']} not yet at the hub)"]
+           + f"; {sv['tombstones']} tombstones ({sv['tombstones_pending']} not yet at the hub)"
+           + (f"; {sv['waybill_records']} waybill records ({sv['waybill_records_pending']} not yet at the hub)"
+              if sv.get("waybill_records") else "")]
     if ns["missing_seqs"]:
         ranges = ", ".join(f"{lo}..{hi}" if lo != hi else str(lo) for lo, hi in ns["missing_ranges"][:8])
         more = f" and {len(ns['missing_ranges']) - 8} more ranges" if len(ns["missing_ranges"]) > 8 else ""
@@ -432,6 +434,7 @@ def salvage_lines(r: dict) -> list[str]:
     extra = [f"{ns[k]} {label}" for k, label in (("earlier_epochs_lost", "acknowledged scans of earlier epochs"),
                                                    ("skipped_rows", "rows repeated or deleted"),
                                                    ("tombstones_lost", "tombstones unreadable"),
+                                                   ("waybill_records_lost", "waybill records unreadable"),
                                                    ("meta_lost", "settings unreadable")) if ns[k]]
     if extra:
         out.append(f"  also not saved: {', '.join(extra)}")

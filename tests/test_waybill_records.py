@@ -392,3 +392,23 @@ def test_the_quick_entries_docs_station_md_shows_parse():
     for line in lines:
         number, fields = parse_quick(line)
         assert number.startswith("7") and fields["dest_site"] == "200"
+
+
+def test_a_salvage_keeps_the_waybill_records(tmp_path):
+    from edge.outbox import Outbox
+    from edge.salvage import salvage
+    path = str(tmp_path / "o.db")
+    ob = Outbox(path)
+    rec = {"id": "e1", "waybill": wb(1), "site": "100", "station": "st", "edge_ms": T0, "fields": {"weight_g": 5}}
+    ob.add_waybill(rec, T0, 1, "boot")
+    ob.add_waybill(dict(rec, id="e2"), T0 + 1, 2, "boot")
+    ob.mark_waybills_acked(["e2"], [], T0 + 2)
+    ob.close()
+    report = salvage(path)
+    assert report["saved"]["waybill_records"] == 2 and report["saved"]["waybill_records_pending"] == 1
+    ob = Outbox(path)
+    try:
+        assert [r["id"] for r in ob.waybill_records()] == ["e1", "e2"]
+        assert [p[0] for p in ob.pending_waybills()] == ["e1"]
+    finally:
+        ob.close()
