@@ -197,6 +197,10 @@ def status(config_path, as_json):
     click.echo(f"  outbox: {st['outbox']['pending']} pending ({u['fraction']:.1%} of {u['limit']}), "
                f"{st['outbox']['acked']} acked, {st['outbox']['rejected']} rejected by the hub, "
                f"{st['outbox']['deleted']} deleted")
+    w = st["waybills"]
+    if w["entered"]:
+        click.echo(f"  waybill entry: {w['entered']} entered, {w['pending']} waiting for the hub, "
+                   f"{w['rejected']} refused by the hub")
     if u["warning"]:
         click.echo("  WARNING: outbox above 80% or holding scans older than the age limit")
     if st["lost_commits"]:
@@ -230,7 +234,8 @@ def _status(cfg: StationConfig) -> dict:
               "rtt_ms": live.get("rtt_ms"), "clock_synced_boots": len(offsets), "epoch": ob.epoch,
               "config_error": live.get("config_error"), "lost_commits": ob.lost_commits(),
               "link_since_ms": live.get("link_since_ms") if running else None,
-              "devices": live.get("devices", []) if running else None}
+              "devices": live.get("devices", []) if running else None,
+              "waybills": ob.waybill_counts()}
     finally:
         ob.close()
     return st

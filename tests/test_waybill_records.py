@@ -412,3 +412,62 @@ def test_a_salvage_keeps_the_waybill_records(tmp_path):
         assert [p[0] for p in ob.pending_waybills()] == ["e1"]
     finally:
         ob.close()
+
+
+# ---------------------------------------------------------------- the hub, in any order, and junk
+
+junk_records = st.one_of(
+    st.none(), st.integers(), st.text(max_size=10),
+    st.fixed_dictionaries({"id": st.one_of(st.text(max_size=70), st.integers()),
+                           "waybill": st.sampled_from([wb(1), wb(1, 2), "x", ""]),
+                           "site": st.sampled_from(["100", "200", "zzz", None]),
+                           "edge_ms": st.one_of(st.just(T0), st.text(max_size=3)),
+                           "event_ms": st.one_of(st.just(T0), st.integers(0, T0)),
+                           "fields": st.one_of(st.dictionaries(st.sampled_from(sorted(FIELD) + ["colour"]),
+                                                               st.one_of(st.none(), st.integers(-5, 10**12),
+                                                                         st.text(max_size=5), st.booleans()),
+                                                               max_size=4), st.text(max_size=3))}))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(records=st.lists(junk_records, max_size=6))
+def test_any_records_commit_or_are_refused_and_nothing_else_happens(model_store, records):
+    from hub.waybills import tables as wt
+    from hub.waybills.records import Checks
+    _reset_sample()
+    before = wt.WaybillRecord.select().count()
+    Checks._cache.clear()
+    ok, bad = commit(records)
+    assert len(ok) + len(bad) == len(records)
+    assert all(isinstance(why, str) and why and "\n" not in why for _, why in bad)
+    assert wt.WaybillRecord.select().count() - before <= len(ok)
+
+
+def _reset_sample():
+    from hub.network import basic_data
+    from hub.network.file import load_network
+    from hub.schema import TABLES
+    from hub.store.versions import stamp
+    from conftest import SAMPLE
+    for t in reversed(TABLES):
+        t.delete().execute()
+    stamp()
+    basic_data.import_network(load_network(SAMPLE))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(st.lists(st.tuples(field_sets, st.integers(0, 5)), min_size=1, max_size=6), st.data())
+def test_the_hub_folds_records_arriving_in_any_batches_to_the_same_entry(model_store, specs, data):
+    from hub.waybills.records import entry
+    recs = [rec(i, f, T0 + dt * 1000) for i, (f, dt) in enumerate(specs)]
+    _reset_sample()
+    commit(recs)
+    want = entry(wb(1))
+    _reset_sample()
+    order = data.draw(st.permutations(recs))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(order)), max_size=3)))
+    for a, b in zip([0] + cuts, cuts + [len(order)]):
+        commit(order[a:b] + order[a:b][:1])                # and some sent twice
+    assert entry(wb(1)) == want
