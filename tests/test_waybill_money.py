@@ -289,3 +289,18 @@ def test_settlement_statistics_per_site_center_and_network(hub_store):
     assert printable.exit_code == 0 and "settlement by site" in printable.output
     r = run("report", "settlement", "--site", "999", *db)
     assert r.exit_code == 1 and "unknown site 999" in r.output
+
+
+def test_the_near_block_reaches_the_station_over_mqtt(hub_service, make_edge, hub_store):
+    from edge.console import prepaid_line
+    db = ["--db", prepared(hub_store)]
+    for args in (("set-mode", "100", "prepaid"), ("deposit", "100", "50.00", "--ref", "SLIP-9"),
+                 ("set-warning", "100", "10.00")):
+        assert run("account", *args, *db).exit_code == 0
+    agent = make_edge()
+    assert agent.config_event.wait(15)
+    assert prepaid_line(agent.config) is None
+    for i in range(3):
+        assert agent.entry.quick(f"{wb(80 + i)} 200 2.3").accepted
+    wait_for(lambda: (agent.config or {}).get("prepaid"), what="the prepaid warning in the station's configuration")
+    assert prepaid_line(agent.config) == "blocked in about 1 parcel: top up the prepaid account"

@@ -207,6 +207,8 @@ def should_block(mode: str, warning_cents: int, balance_cents: int, expected_cen
 
 #: the station hears "blocked in about N parcels" from this many parcels on
 WARN_PARCELS = 20
+#: Meta key counting changes of the slices' ``prepaid`` part (``hub.ingest.service`` watches it)
+PREPAID_VERSION = "prepaid_version"
 
 
 def expected(codes: Iterable[str] | None = None) -> dict[str, tuple[int, int]]:
@@ -254,8 +256,10 @@ def update_blocks(codes: Iterable[str]) -> set[str]:
         if (get_meta(f"parcels_left:{s.code}") or "") != shown:      # what the station shows
             set_meta(f"parcels_left:{s.code}", shown)
             near = True
-    if changed or near:
+    if changed:
         basic_data.bump_data_version()
+    if near:            # no basic data changed, but a station slice did: the hub republishes them
+        set_meta(PREPAID_VERSION, str(int(get_meta(PREPAID_VERSION, "0") or 0) + 1))
     return changed
 
 

@@ -130,7 +130,7 @@ class HubService:
         self.stopping = threading.Event()
         self.connected = threading.Event()
         self.published_config: dict[str, str] = {}
-        self._seen_version: str | None = None
+        self._seen_version: tuple | None = None
         self.stats = {"batches": 0, "scans": 0, "rejected": 0, "dead_letters": 0, "derivation_restarts": 0}
         self._derivation_retry = 0.0
         self._derivation_checkpoints = False
@@ -511,7 +511,8 @@ class HubService:
                                 qos=1, retain=True)
 
     def _publish_configs(self) -> None:
-        version = get_meta("data_version")
+        # basic data, or the prepaid warning of a site's slice (hub.business.accounts.update_blocks)
+        version = (get_meta("data_version"), get_meta("prepaid_version"))
         if version != self._seen_version:
             self._seen_version = version
             self._config_due.set()
