@@ -196,7 +196,7 @@ def test_station_entry_goes_through_outbox_uplink_and_ack(hub_service, make_edge
     assert t["entered"]["fields"] == {"dest_site": "200", "weight_g": 2300, "dims_cm": [40, 30, 20],
                                       "cod_cents": 60000, "receiver_name": "张三"}
     r = CliRunner().invoke(main, ["track", wb(5), "--db", hub_store])
-    assert r.exit_code == 0 and "entered: entered at 100, to 200, 2300 g, 40x30x20 cm, COD 600.00" in r.output
+    assert r.exit_code == 0 and "entered at 100: to 200, 2300 g, 40x30x20 cm, COD 600.00" in r.output
 
 
 def test_station_enters_offline_and_sends_when_the_hub_is_back(hub_store, broker, make_edge):

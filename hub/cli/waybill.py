@@ -11,7 +11,7 @@ def entry_line(e: dict) -> str:
     """One line for people: what was entered for a waybill."""
     from hub.business.accounts import format_cents
     f = e["fields"]
-    parts = [f"entered at {e['origin_site']}"]
+    parts = []
     if f.get("dest_site"):
         parts.append(f"to {f['dest_site']}")
     if f.get("weight_g") is not None:
@@ -27,8 +27,9 @@ def entry_line(e: dict) -> str:
     if f.get("surcharges"):
         parts.append("surcharges " + ", ".join(f["surcharges"]))
     n = e["records"]
-    parts.append(f"({n} record{'s' if n != 1 else ''}{', latest correction kept' if n > 1 else ''})")
-    return "entered: " + " ".join(parts[:1]) + ", " + ", ".join(parts[1:])
+    records = f"({n} record{'s' if n != 1 else ''}: the entry and {n - 1} correction{'s' if n != 2 else ''})" \
+        if n > 1 else "(1 record)"
+    return f"entered at {e['origin_site']}: " + ", ".join(parts) + f" {records}"
 
 
 def _flat(e: dict) -> dict:
@@ -146,7 +147,9 @@ def waybill_list(site, since, until, limit, fmt):
     from hub.waybills.records import entries
     s, u = parse_when(since), parse_when(until)
     rows = [_flat(e) for e in entries(site, s, u, limit)]
-    emit(rows, fmt, "entered waybills" + (f" of site {site}" if site else ""), window=window_text(s, u))
+    emit(rows, fmt, "entered waybills" + (f" of site {site}" if site else ""), window=window_text(s, u),
+         columns=None if fmt == "json" else list(_flat({"waybill": "", "origin_site": "", "fields": {},
+                                                         "records": 0, "entered_ms": 0})))
 
 
 @waybill.command("history")
