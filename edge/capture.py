@@ -12,6 +12,7 @@ Control barcodes (printable as Code 128; see docs/operations.md)::
     %D<site>     destination site                    %H<shift>  line-haul shift
     %G<name>     signer (sign scans)                  %X         clear the context but kind/operator
     %F<cents>    freight collect on the next receive  %M<cents>  COD amount on the next receive
+    %E<site>     waybill entry mode to that destination (``edge.entry``); %E alone ends it
 
 Each device's context is kept in the outbox (meta ``contexts``) whenever a control code changes
 it, so a restarted station scans on with the same kind, operator, sites and shift.  With
@@ -146,6 +147,8 @@ class Capture:
         self.contexts: dict[str, Context] = self._load_contexts() if keep_contexts else {}
         self._lock = threading.RLock()
         self.listeners: list[Callable[[str, Verdict], None]] = []
+        # reads a device makes in waybill-entry mode go to entry instead (``edge.entry``)
+        self.entry_hook: Callable[[str, str, int | None], Verdict | None] | None = None
 
     def set_config(self, cfg: dict) -> None:
         self.view = ConfigView(cfg)
@@ -199,7 +202,11 @@ class Capture:
         (``kind``, ``operator``, ``courier``, ``site_ref``, ``dest``, ``shift``, ``signer``);
         ``captured_ms`` is the scan's own time when it was made earlier (wireless gun batches);
         ``extra``: more for the scan's ``extra`` (a return marker, ``edge.entry``)."""
-        verdict = self._scan(text, device, weight_g, overrides, captured_ms, extra)
+        verdict = None
+        if self.entry_hook is not None and captured_ms is None and not overrides and not extra:
+            verdict = self.entry_hook(text, device, weight_g)
+        if verdict is None:
+            verdict = self._scan(text, device, weight_g, overrides, captured_ms, extra)
         if verdict.outcome == "control":
             self.save_contexts()
         for fn in self.listeners:

@@ -16,6 +16,10 @@ and the weight in kg; the rest can follow in a later record for the same number:
 ``parse_quick`` reads it; in ``scanhub edge run --stdin`` such a line starts with ``+``, and a
 line ``-NUMBER REASON`` marks a parcel returned unpaid (``returned``; docs/station.md, "Waybill
 entry").
+
+With a gun, the entry mode is quicker still: scan ``%E<dest>`` (the destination site), then each
+waybill number scanned on that gun is entered with that destination and the scale's stable
+weight; ``%E`` alone, or any kind code (``%K…``), ends the mode.
 """
 from __future__ import annotations
 
@@ -67,6 +71,41 @@ class Entry:
     def __init__(self, capture, wake=lambda: None):
         self.capture = capture
         self.wake = wake
+        self.modes: dict[str, str] = {}          # device -> destination while in entry mode
+        capture.entry_hook = self.on_read
+
+    def on_read(self, text: str, device: str, weight_g: int | None = None) -> Verdict | None:
+        """A gun's read, seen before scanning: ``%E`` codes start and end the entry mode, and a
+        number read in the mode is entered.  None: an ordinary read, for ``Capture.scan``."""
+        text = text.strip() if isinstance(text, str) else text
+        if not isinstance(text, str):
+            return None
+        if text[:2].upper() == "%E":
+            dest = text[2:].strip()
+            if not dest:
+                self.modes.pop(device, None)
+                return Verdict("control", "waybill entry ended")
+            sites = self.capture.view.sites
+            if sites and dest not in sites:
+                return Verdict("refused", f"unknown site code {dest}")
+            self.modes[device] = dest
+            return Verdict("control", f"waybill entry to {dest}: scan each waybill on the scale")
+        if device not in self.modes:
+            return None
+        if text[:2].upper() == "%K":
+            self.modes.pop(device, None)          # back to scanning
+            return None
+        if text.startswith("%"):
+            return None
+        if weight_g is None and self.capture.weight_source is not None:
+            try:
+                weight_g = self.capture.weight_source()
+            except Exception as e:                # the scale's own words (NoWeight)
+                return Verdict("refused", str(e) or "no weight from the scale")
+        if not weight_g:
+            return Verdict("refused", "no stable weight: put the parcel on the scale, or type +NUMBER DEST KG")
+        return self.enter(text, {"dest_site": self.modes[device], "weight_g": int(weight_g)},
+                          self.capture.context(device).operator)
 
     def refusal(self, waybill: str, fields: dict) -> str | None:
         """Why this station refuses the entry offline, or None."""

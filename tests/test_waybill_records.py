@@ -471,3 +471,30 @@ def test_the_hub_folds_records_arriving_in_any_batches_to_the_same_entry(model_s
     for a, b in zip([0] + cuts, cuts + [len(order)]):
         commit(order[a:b] + order[a:b][:1])                # and some sent twice
     assert entry(wb(1)) == want
+
+
+def test_entry_mode_on_a_gun_enters_each_number_with_the_scale_weight(tmp_path):
+    from edge.capture import Capture
+    from edge.clock import StationClock
+    from edge.entry import Entry
+    from edge.outbox import Outbox
+    ob = Outbox(str(tmp_path / "o.db"))
+    weights = iter([1250, None])
+    cap = Capture("st-100-1", "100", ob, StationClock(ob.get_meta, ob.set_meta),
+                  {"sites": [{"code": "100"}, {"code": "200"}], "waybill_rules": [
+                      {"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}]},
+                  weight_source=lambda: next(weights), keep_contexts=False)
+    entry = Entry(cap)
+    try:
+        assert cap.scan("%E999", device="gun-1").reason == "unknown site code 999"
+        assert cap.scan("%E200", device="gun-1").outcome == "control"
+        v = cap.scan(wb(41), device="gun-1")
+        assert v.accepted and v.scan == {"kind": "waybill", "waybill": wb(41), "weight_g": 1250, "dest_site": "200"}
+        assert cap.scan(wb(42), device="gun-1").reason.startswith("no stable weight")
+        assert cap.scan(wb(43), device="gun-2").reason.startswith("choose a scan kind")   # another gun scans
+        assert cap.scan("%E", device="gun-1").reason == "waybill entry ended"
+        assert cap.scan(wb(44), device="gun-1").reason.startswith("choose a scan kind")
+        assert [r["fields"] for r in ob.waybill_records()] == [{"dest_site": "200", "weight_g": 1250}]
+        assert entry.modes == {}
+    finally:
+        ob.close()
