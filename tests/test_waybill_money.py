@@ -304,3 +304,24 @@ def test_the_near_block_reaches_the_station_over_mqtt(hub_service, make_edge, hu
         assert agent.entry.quick(f"{wb(80 + i)} 200 2.3").accepted
     wait_for(lambda: (agent.config or {}).get("prepaid"), what="the prepaid warning in the station's configuration")
     assert prepaid_line(agent.config) == "blocked in about 1 parcel: top up the prepaid account"
+
+
+def test_the_commands_docs_hub_business_md_names_exist_with_their_options():
+    import re
+    doc = open(os.path.join(ROOT, "docs", "hub-business.md"), encoding="utf-8").read()
+    lines = []
+    for ln in doc.splitlines():
+        if re.match(r"\s*scanhub (waybill|quote|report settlement|orders reassign)", ln):
+            lines.append(ln.split("#")[0])
+        elif lines and re.match(r"\s+\[--", ln):          # a command's options go on
+            lines[-1] += " " + ln
+    assert len(lines) >= 7
+    for line in lines:
+        words = line.split()
+        path = [w for w in words[1:3] if re.fullmatch(r"[a-z-]+", w)]
+        if path[0] in ("quote",):
+            path = path[:1]
+        r = run(*path, "--help")
+        assert r.exit_code == 0, (line, r.output)
+        for opt in re.findall(r"(--[a-z-]+)", line):
+            assert opt in r.output, f"{line!r}: {opt} is not an option of scanhub {' '.join(path)}"
