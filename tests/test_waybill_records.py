@@ -257,11 +257,21 @@ def test_import_csv_with_per_line_errors_and_again_changes_nothing(hub_store, tm
     assert shown["records"] == 1 and shown["fields"] == {
         "dest_site": "200", "weight_g": 2300, "dims_cm": [40, 30, 20], "cod_cents": 50000,
         "receiver_name": "张三", "insured": True}
+
     listed = json.loads(run("waybill", "list", "--site", "100", "--db", hub_store, "--json").output)
     assert [x["waybill"] for x in listed] == [wb(11)]
     hist = run("waybill", "history", wb(11), "--db", hub_store)
     assert hist.exit_code == 0 and "(hub import)" in hist.output
 
+
+def test_import_places_text_addresses(hub_store, tmp_path):
+    path = tmp_path / "wb.csv"
+    path.write_text("waybill,dest_site,weight_kg,receiver_address,sender_address\n"
+                    f"{wb(15)},200,1,上海市浦东新区世纪大道100号,西湖区文三路\n", encoding="utf-8")
+    assert run("waybill", "import", str(path), "--site", "100", "--db", hub_store).exit_code == 0
+    f = json.loads(run("waybill", "show", wb(15), "--db", hub_store, "--json").output)["fields"]
+    assert (f["receiver_province"], f["receiver_city"], f["receiver_district"]) == ("31", "3101", "310115")
+    assert "sender_province" not in f and f["sender_address"] == "西湖区文三路"      # ambiguous: text only
 
 def test_import_xlsx_and_a_correction_file(hub_store, tmp_path):
     import openpyxl

@@ -83,3 +83,21 @@ def parse_many(texts: list[str]) -> list[Parsed]:
 def parse(text: str) -> Parsed:
     """Province, city and district codes of one free-text address (see the module docstring)."""
     return parse_many([text])[0]
+
+
+def place_records(records: list[dict]) -> int:
+    """Fill in the province / city / district codes of the sender and receiver addresses that
+    waybill records (``contract.waybill_record``) give as text only, in one call for them all;
+    an address that cannot be placed stays text only.  Returns how many were placed."""
+    todo = [(r["fields"], side) for r in records for side in ("sender", "receiver")
+            if isinstance(r.get("fields"), dict) and r["fields"].get(f"{side}_address")
+            and not r["fields"].get(f"{side}_province")]
+    placed = 0
+    for (fields, side), p in zip(todo, parse_many([f[f"{side}_address"] for f, side in todo])):
+        if p.resolved:
+            fields[f"{side}_province"] = p.province
+            for level in ("city", "district"):
+                if getattr(p, level):
+                    fields[f"{side}_{level}"] = getattr(p, level)
+            placed += 1
+    return placed

@@ -70,7 +70,8 @@ def waybill_import(path, site, fmt):
     The first row names the columns: waybill, site, dest_site, weight_kg, dims_cm (LxWxH),
     pieces, declared, cod, freight_collect (yuan), insured (yes/no), surcharges (a;b), goods,
     payment, sender_* and receiver_* (name, phone, address, province, city, district), remark,
-    operator; Chinese headers (运单号, 目的站, 重量 …) work too.  Good lines are entered; each bad
+    operator; Chinese headers (运单号, 目的站, 重量 …) work too.  An address given as text only gets
+    its province, city and district codes when they can be told.  Good lines are entered; each bad
     one is listed with its line number and reason, and the exit status is then 1.  Importing
     the same file again changes nothing.
 
@@ -80,9 +81,11 @@ def waybill_import(path, site, fmt):
       scanhub waybill import wb.csv --site 100
     """
     from contract.clock import now_ms
+    from hub.business.address import place_records
     from hub.ingest import pipeline
     from hub.waybills.importer import read_rows
     records, errors = read_rows(path, site, now_ms())
+    place_records([r for _, r in records])     # division codes of addresses given as text only
     lines = {id(r): line for line, r in records}
     committed = 0
     for i in range(0, len(records), 500):
