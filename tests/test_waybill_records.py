@@ -508,3 +508,11 @@ def test_entry_mode_on_a_gun_enters_each_number_with_the_scale_weight(tmp_path):
         assert entry.modes == {}
     finally:
         ob.close()
+
+
+def test_a_later_line_of_one_file_corrects_an_earlier_one(hub_store, tmp_path):
+    lines = ["waybill,dest_site,weight_kg"] + [f"{wb(16)},200,{i}" for i in range(1, 12)]
+    (tmp_path / "wb.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert run("waybill", "import", str(tmp_path / "wb.csv"), "--site", "100", "--db", hub_store).exit_code == 0
+    shown = json.loads(run("waybill", "show", wb(16), "--db", hub_store, "--json").output)
+    assert shown["records"] == 11 and shown["fields"]["weight_g"] == 11000     # line 12, not line 9

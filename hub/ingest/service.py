@@ -383,8 +383,7 @@ class HubService:
             committed, rejected = pipeline.commit(scans, dels, received_ms=now,
                                                   derive=self.derive == "inline", rows=rows)
             if records:
-                _, w_rejected = pipeline.commit_waybills(records, received_ms=now, derive=self.derive == "inline",
-                                                         topic=batches[0]["topic"])
+                _, w_rejected = pipeline.commit_waybills(records, received_ms=now, derive=self.derive == "inline")
                 rejected = rejected + w_rejected
             for b in batches:
                 for item in b["scans"] + b["deletions"] + b["waybills"]:

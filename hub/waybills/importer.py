@@ -134,7 +134,8 @@ def read_rows(path: str, site: str | None = None, now_ms: int = 0) -> tuple[list
             waybill = got.get("waybill", "").strip()
             if not waybill:
                 raise PayloadError("no waybill number")
-            rec = {"id": f"import-{digest}-{line}", "waybill": waybill,
+            # zero-padded: records of one file apply in line order (ids break the tie of one time)
+            rec = {"id": f"import-{digest}-{line:07d}", "waybill": waybill,
                    "site": got.get("site", "").strip() or site, "edge_ms": now_ms, "event_ms": now_ms,
                    "fields": check_fields(fields)}
             if got.get("operator", "").strip():
