@@ -287,6 +287,7 @@ def delete(config_path, scan_ids, reason, operator, as_json):
 
 STATES = ("pending", "acked", "rejected")            # the outbox's state numbers 0, 1, 2, by name
 OUTBOX_COLUMNS = ("seq", "state", "kind", "waybill", "id", "edge_ms", "operator", "device", "reason")
+WAYBILL_COLUMNS = ("state", "waybill", "id", "edge_ms", "operator", "fields", "reason")
 
 
 def outbox_rows(rows: list[dict]) -> list[dict]:
@@ -302,24 +303,34 @@ def outbox_rows(rows: list[dict]) -> list[dict]:
               help="table (terminal), csv (columns: " + ", ".join(OUTBOX_COLUMNS) + "), or json "
                    "(an array of the scans, each with its state by name).")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-def outbox(config_path, state, limit, fmt, as_json):
+@click.option("--waybills", "records", is_flag=True,
+              help="The waybill records entered here instead (columns: " + ", ".join(WAYBILL_COLUMNS) + ").")
+def outbox(config_path, state, limit, fmt, as_json, records):
     """List scans in the outbox with their state: pending (not yet acknowledged by the hub),
-    acked, or rejected by the hub (with its reason).
+    acked, or rejected by the hub (with its reason).  --waybills: the waybill records entered at
+    this station, the same way.
 
     \b
     Examples:
       scanhub edge outbox --config station.yaml --state pending
       scanhub edge outbox --config station.yaml --format csv --limit 1000 > outbox.csv
       scanhub edge outbox --config station.yaml --json
+      scanhub edge outbox --config station.yaml --waybills --state rejected
     """
     cfg = load(config_path)
     with outbox_errors(config_path, cfg.outbox):
         ob = _read_outbox(cfg)
         try:
-            rows = outbox_rows(ob.scans(STATES.index(state) if state else None, limit))
+            if records:
+                rows = [r for r in outbox_rows(ob.waybill_records()) if state in (None, r["state"])][:limit]
+            else:
+                rows = outbox_rows(ob.scans(STATES.index(state) if state else None, limit))
         finally:
             ob.close()
     fmt = "json" if as_json else fmt
+    if records:
+        _print_records(rows, fmt)
+        return
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False))
     elif fmt == "csv":
@@ -335,6 +346,26 @@ def outbox(config_path, state, limit, fmt, as_json):
         for r in rows:
             click.echo(f"{r['seq']:>8} {r['state']:<8} {r['kind']:<8} {r['waybill']:<20} {r['id']}"
                        + (f"  ({r['reason']})" if r.get("reason") else ""))
+
+
+def _print_records(rows: list[dict], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    if fmt == "csv":
+        import csv
+        import io
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(WAYBILL_COLUMNS)
+        for r in rows:
+            w.writerow([json.dumps(r["fields"], ensure_ascii=False) if c == "fields" else
+                        ("" if r.get(c) is None else r.get(c)) for c in WAYBILL_COLUMNS])
+        click.echo(buf.getvalue(), nl=False)
+        return
+    for r in rows:
+        click.echo(f"{r['state']:<8} {r['waybill']:<20} {json.dumps(r['fields'], ensure_ascii=False)}"
+                   + (f"  ({r['reason']})" if r.get("reason") else ""))
 
 
 @edge.command()

@@ -314,7 +314,7 @@ def entry_line(c: dict) -> str:
     if c["entered"]:
         line += f"; {c['entered']} entered, {c['pending']} waiting for the hub"
         if c["rejected"]:
-            line += f", {c['rejected']} refused by the hub (see the recent events)"
+            line += f", {c['rejected']} refused by the hub (scanhub edge outbox --waybills)"
     return line
 
 

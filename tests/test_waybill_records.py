@@ -516,3 +516,28 @@ def test_a_later_line_of_one_file_corrects_an_earlier_one(hub_store, tmp_path):
     assert run("waybill", "import", str(tmp_path / "wb.csv"), "--site", "100", "--db", hub_store).exit_code == 0
     shown = json.loads(run("waybill", "show", wb(16), "--db", hub_store, "--json").output)
     assert shown["records"] == 11 and shown["fields"]["weight_g"] == 11000     # line 12, not line 9
+
+
+def test_edge_outbox_lists_the_waybill_records_with_the_hubs_reason(tmp_path):
+    import yaml
+
+    from edge.outbox import Outbox
+    path = str(tmp_path / "st.db")
+    ob = Outbox(path)
+    rec = {"id": "e1", "waybill": wb(1), "site": "100", "station": "st-100-1", "edge_ms": T0,
+           "fields": {"weight_g": 5}}
+    ob.add_waybill(rec, T0, 1, "b")
+    ob.add_waybill(dict(rec, id="e2", waybill=wb(2)), T0 + 1, 2, "b")
+    ob.mark_waybills_acked([], [("e2", "unknown destination site 777")], T0 + 2)
+    ob.close()
+    cfg = tmp_path / "station.yaml"
+    cfg.write_text(yaml.safe_dump({"station": "st-100-1", "site": "100", "broker": "mqtt://127.0.0.1:1",
+                                   "outbox": path}))
+    r = run("edge", "outbox", "--config", str(cfg), "--waybills", "--json")
+    assert r.exit_code == 0, r.output
+    assert [(x["id"], x["state"], x["reason"]) for x in json.loads(r.output)] == [
+        ("e1", "pending", None), ("e2", "rejected", "unknown destination site 777")]
+    r = run("edge", "outbox", "--config", str(cfg), "--waybills", "--state", "rejected")
+    assert r.exit_code == 0 and "(unknown destination site 777)" in r.output and wb(1) not in r.output
+    r = run("edge", "outbox", "--config", str(cfg), "--waybills", "--format", "csv")
+    assert r.output.splitlines()[0] == "state,waybill,id,edge_ms,operator,fields,reason"
