@@ -18,9 +18,11 @@ from hub.scans import tables as scans
 from hub.store import tables as store
 from hub.store.db import StoreError, database, open_database
 from hub.store.versions import check_version, stamp
+from hub.waybills import tables as waybills
 
 TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES,
-                                          *business.TABLES, *fleet.TABLES, *acd.TABLES, *ivr.TABLES)
+                                          *business.TABLES, *fleet.TABLES, *waybills.TABLES, *acd.TABLES,
+                                          *ivr.TABLES)
 
 
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:

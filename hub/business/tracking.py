@@ -13,17 +13,24 @@ from contract.clock import iso
 from hub.business import tables as bm
 from hub.scans import tables as m
 from hub.scans.parcels import event_order
+from hub.waybills.records import entry
 
 STATUS_WORDS = {"receive": "received", "dispatch": "in transit", "arrive": "arrived",
                 "deliver": "out for delivery", "sign": "signed", "problem": "problem", "hold": "on hold"}
 
 
 def track(waybill: str) -> dict | None:
-    """``{"waybill", "status", "kind", "site", "next_site", "next_site_source", "events": [...]}``,
-    or None when the waybill was never scanned."""
+    """``{"waybill", "status", "kind", "site", "next_site", "next_site_source", "entered",
+    "events": [...]}``, or None when the waybill was never scanned nor entered.  ``entered`` is
+    the entered waybill (``hub.waybills.records.entry``: origin, fields, how many records) or
+    null; a waybill entered but not scanned yet has status ``entered``."""
     events = sorted(m.ScanEvent.select().where(m.ScanEvent.waybill == waybill), key=event_order)
+    entered = entry(waybill)
     if not events:
-        return None
+        if entered is None:
+            return None
+        return {"waybill": waybill, "status": "entered", "kind": None, "site": entered["origin_site"],
+                "next_site": None, "next_site_source": None, "entered": entered, "events": []}
     deleted = {d.scan_id for d in m.Deletion.select(m.Deletion.scan_id).where(m.Deletion.waybill == waybill)}
     peers = {f.scan_id: (f.peer, f.peer_src) for f in
              bm.ScanFact.select(bm.ScanFact.scan_id, bm.ScanFact.peer, bm.ScanFact.peer_src)
@@ -50,8 +57,8 @@ def track(waybill: str) -> dict | None:
     live = [e for e in out if not e.get("deleted")]
     if not live:
         return {"waybill": waybill, "status": "deleted", "kind": None, "site": None, "next_site": None,
-                "next_site_source": None, "events": out}
+                "next_site_source": None, "entered": entered, "events": out}
     last = live[-1]
     return {"waybill": waybill, "status": STATUS_WORDS.get(last["kind"], last["kind"]), "kind": last["kind"],
             "site": last["site"], "next_site": last.get("next_site"),
-            "next_site_source": last.get("next_site_source"), "events": out}
+            "next_site_source": last.get("next_site_source"), "entered": entered, "events": out}

@@ -394,12 +394,15 @@ def track(waybill, db, fmt):
         if as_json:
             echo_json({"waybill": waybill, "status": "unknown", "events": []})
             raise SystemExit(1)
-        raise click.ClickException(f"waybill {waybill} has no scans at the hub")
+        raise click.ClickException(f"waybill {waybill} has no scans at the hub and was never entered")
     if as_json:
         echo_json(t)
         return
     if fmt == "table":
         click.echo(f"{waybill}: {t['status']} at {t['site']}" + (f" -> {t['next_site']}" if t["kind"] == "dispatch" else ""))
+        if t.get("entered"):
+            from hub.cli.waybill import entry_line
+            click.echo(entry_line(t["entered"]))
     detail = lambda e: ", ".join(f"{k}={e[k]}" for k in ("next_site", "prev_site", "courier", "weight_g", "shift", "signer") if k in e)
     emit([{"time_ms": e["event_ms"], "kind": e["kind"] + (" (deleted)" if e.get("deleted") else ""), "site": e["site"],
            "operator": e["operator"], "details": detail(e), "clock": e["clock"]} for e in t["events"]],
