@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import peewee
 
+from hub.access import tables as access
 from hub.business import tables as business
 from hub.fleet import tables as fleet
 from hub.network import tables as network
@@ -18,7 +19,8 @@ from hub.store.db import StoreError, database, open_database
 from hub.store.versions import check_version, stamp
 
 TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES,
-                                          *business.TABLES, *fleet.TABLES)
+                                          *business.TABLES, *fleet.TABLES,
+                                          *access.TABLES)
 
 
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:

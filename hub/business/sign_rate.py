@@ -108,3 +108,17 @@ def rates(rows: list[dict], side: str = "receiver", period: str = "day",
         g["sign_rate"] = round(g["signed"] / g["parcels"], 4) if g["parcels"] else None
         out.append(g)
     return out
+
+
+def trend(site: str | None = None, since_ms: int | None = None, until_ms: int | None = None,
+          as_of_ms: int | None = None, tz_offset_min: int = DEFAULT_TZ_OFFSET_MIN) -> list[dict]:
+    """The whole network's (or one receiving site's) sign rate per day of the center's dispatch:
+    ``{"period", "parcels", "signed", "on_time", "overtime", "overdue", "pending", "on_time_rate",
+    "sign_rate"}``, oldest first."""
+    rows = records(site, "receiver", since_ms, until_ms, as_of_ms)
+    for r in rows:
+        r["dest_site"] = ""                 # one group per day, whatever the site
+    out = rates(rows, "receiver", "day", tz_offset_min)
+    for g in out:
+        del g["site"]
+    return out

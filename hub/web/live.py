@@ -1,0 +1,48 @@
+"""Live dashboard updates over server-sent events (sse-starlette; the page's htmx SSE extension
+swaps each event's HTML into its place).
+
+Every ``refresh_s`` seconds the feed reads the dashboard's data once and sends the parts that
+changed since the last time (each as rendered, escaped HTML: ``stations``, ``summary``,
+``monitor``, ``signrate``, ``accounts``, ``deadletters``), so an idle dashboard costs one read per
+interval and sends nothing.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from hub.access.roles import may, scope
+from hub.web import security
+from hub.web.views import fragment
+
+PARTS = ("summary", "stations", "monitor", "signrate", "accounts", "deadletters")
+
+
+def render_parts(site: str | None, show_dead_letters: bool) -> dict[str, str]:
+    from hub.web.pages import dashboard_data
+    data = dashboard_data(site, show_dead_letters)
+    return {name: fragment(f"_{name}.html", **data) for name in PARTS}
+
+
+async def dashboard_events(request: Request):
+    user = await run_in_threadpool(security.session_user, request)
+    if user is None or not may(user.role, "dashboard"):
+        from starlette.responses import PlainTextResponse
+        return PlainTextResponse("log in with a role that may see the dashboard", 403)
+    site, show = scope(user.role, user.site), may(user.role, "dead_letters")
+    every = request.app.state.refresh_s
+
+    async def feed():
+        sent: dict[str, str] = {}
+        while True:
+            parts = await run_in_threadpool(render_parts, site, show)
+            for name, html in parts.items():
+                if sent.get(name) != html:
+                    sent[name] = html
+                    yield {"event": name, "data": html}
+            await asyncio.sleep(every)
+
+    return EventSourceResponse(feed(), ping=15)
