@@ -12,7 +12,7 @@ from starlette.schemas import SchemaGenerator
 
 from hub.access import audit
 from hub.web import security
-from hub.web.views import BadRequest, api, int_param, site_param, time_param, waybill_param
+from hub.web.views import base, BadRequest, api, int_param, site_param, time_param, waybill_param
 
 MAX_PICKUP = 1000
 
@@ -215,6 +215,6 @@ ROUTES = [
 def openapi(request: Request):
     """The OpenAPI description of the endpoints above, with the paths as a client calls them."""
     from starlette.routing import Route
-    prefix = request.scope.get("root_path", "") + "/api/v1"
+    prefix = base(request) + "/api/v1"
     spec = schemas.get_schema([Route(prefix + path, fn, methods=m) for path, fn, m in ROUTES])
     return JSONResponse(spec)

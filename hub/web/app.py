@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from hub.errors import HubError
 from hub.web import api, live, pages, security
-from hub.web.views import HERE, render
+from hub.web.views import base, HERE, render
 
 SESSION_MAX_AGE_S = 8 * 3600
 COOKIE = "scanhub_session"
@@ -48,7 +48,7 @@ class SecurityHeaders:
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith(request.scope.get("root_path", "") + "/api/")
+    return request.url.path.startswith(base(request) + "/api/")
 
 
 async def _http_error(request: Request, exc: HTTPException):

@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse
 from hub.access import audit, users
 from hub.access.roles import ROLES, may
 from hub.web import security
-from hub.web.views import BadRequest, int_param, page, render, site_param, waybill_param
+from hub.web.views import BadRequest, base, int_param, page, render, site_param, waybill_param
 
 SIGN_RATE_DAYS = 14
 
@@ -30,7 +30,7 @@ def _safe_next(value: str | None) -> str | None:
 async def login_form(request: Request):
     user = await run_in_threadpool(security.session_user, request)
     if user is not None:
-        return RedirectResponse(request.scope.get("root_path", "") + _home_for(user), 303)
+        return RedirectResponse(base(request) + _home_for(user), 303)
     return render(request, "login.html", next=_safe_next(request.query_params.get("next")) or "", error=None)
 
 
@@ -54,19 +54,19 @@ async def login(request: Request):
         return render(request, "login.html", 401, next=nxt or "", error="Wrong user name or password.")
     security.log_in(request, user)
     await run_in_threadpool(audit.record, user.username, "login", user.username, "", addr)
-    return RedirectResponse(request.scope.get("root_path", "") + (nxt or _home_for(user)), 303)
+    return RedirectResponse(base(request) + (nxt or _home_for(user)), 303)
 
 
 @page()
 def logout(request: Request):
     audit.record(request.state.user.username, "logout", request.state.user.username, "", security.address(request))
     request.session.clear()
-    return RedirectResponse(request.scope.get("root_path", "") + "/login", 303)
+    return RedirectResponse(base(request) + "/login", 303)
 
 
 @page()
 def home(request: Request):
-    return RedirectResponse(request.scope.get("root_path", "") + _home_for(request.state.user), 303)
+    return RedirectResponse(base(request) + _home_for(request.state.user), 303)
 
 
 def dashboard_data(site: str | None, show_dead_letters: bool) -> dict:
@@ -186,7 +186,7 @@ def user_change(request: Request):
     if new_token:
         return render(request, "users.html", rows=users.users(), tokens=users.tokens(), roles=ROLES, error=None,
                       new_token=new_token)
-    return RedirectResponse(request.scope.get("root_path", "") + "/users", 303)
+    return RedirectResponse(base(request) + "/users", 303)
 
 
 @page("audit")

@@ -50,6 +50,11 @@ env.filters["yuan"] = _yuan
 env.filters["pct"] = lambda v: "" if v is None else f"{v * 100:.1f}%"
 
 
+def base(request: Request) -> str:
+    """The path the console is served under (``--root-path``), also inside a mounted part."""
+    return request.scope.get("app_root_path", request.scope.get("root_path", ""))
+
+
 class BadRequest(HubError, ValueError):
     """A request parameter that cannot be used."""
 
@@ -60,7 +65,7 @@ def render(request: Request, name: str, status: int = 200, **ctx) -> HTMLRespons
         request=request, user=user, role_words=ROLE_WORDS,
         may=(lambda p: bool(user) and may(user.role, p)),
         csrf=security.csrf_token(request) if "session" in request.scope else "",
-        root=request.scope.get("root_path", ""), **ctx)
+        root=base(request), **ctx)
     return HTMLResponse(html, status_code=status)
 
 
@@ -77,7 +82,7 @@ def page(permission: str | None = None):
             user = await run_in_threadpool(security.session_user, request)
             if user is None:
                 nxt = request.url.path + (("?" + request.url.query) if request.url.query else "")
-                return RedirectResponse(request.scope.get("root_path", "") + "/login?next=" + quote(nxt, safe=""),
+                return RedirectResponse(base(request) + "/login?next=" + quote(nxt, safe=""),
                                         status_code=303)
             request.state.user = user
             request.state.scope = scope(user.role, user.site)
