@@ -59,6 +59,12 @@ def period_of(ms: int, period: str, tz_offset_min: int = DEFAULT_TZ_OFFSET_MIN) 
     return d.strftime("%Y-%m-%d" if period == "day" else "%Y-%m")
 
 
+def period_start(day: str, tz_offset_min: int = DEFAULT_TZ_OFFSET_MIN) -> int:
+    """UTC ms of the start of ``day`` (YYYY-MM-DD, local network time)."""
+    d = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.timezone(dt.timedelta(minutes=tz_offset_min)))
+    return int(d.timestamp() * 1000)
+
+
 def records(site: str | None = None, side: str = "receiver", since_ms: int | None = None,
             until_ms: int | None = None, as_of_ms: int | None = None) -> list[dict]:
     """One row per parcel with a center dispatch toward its delivering site in the window."""

@@ -59,8 +59,8 @@ def track(waybill: str) -> dict | None:
 
 
 #: What a customer sees of each scan: the kind in words, the site's name, the time, the next stop.
-PUBLIC_WORDS = {"receive": "picked up", "dispatch": "left", "arrive": "arrived at",
-                "deliver": "out for delivery from", "sign": "delivered", "problem": "delayed at",
+PUBLIC_WORDS = {"receive": "picked up at", "dispatch": "left", "arrive": "arrived at",
+                "deliver": "out for delivery from", "sign": "delivered and signed for at", "problem": "delayed at",
                 "hold": "held at"}
 
 

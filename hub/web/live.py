@@ -9,6 +9,7 @@ interval and sends nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
@@ -16,15 +17,18 @@ from starlette.requests import Request
 
 from hub.access.roles import may, scope
 from hub.web import security
-from hub.web.views import fragment
+from hub.web.views import base, fragment
 
 PARTS = ("summary", "stations", "monitor", "signrate", "accounts", "deadletters")
 
 
-def render_parts(site: str | None, show_dead_letters: bool) -> dict[str, str]:
+log = logging.getLogger("scanhub.web")
+
+
+def render_parts(site: str | None, show_dead_letters: bool, root: str) -> dict[str, str]:
     from hub.web.pages import dashboard_data
     data = dashboard_data(site, show_dead_letters)
-    return {name: fragment(f"_{name}.html", **data) for name in PARTS}
+    return {name: fragment(f"_{name}.html", root=root, **data) for name in PARTS}
 
 
 async def dashboard_events(request: Request):
@@ -33,12 +37,16 @@ async def dashboard_events(request: Request):
         from starlette.responses import PlainTextResponse
         return PlainTextResponse("log in with a role that may see the dashboard", 403)
     site, show = scope(user.role, user.site), may(user.role, "dead_letters")
-    every = request.app.state.refresh_s
+    every, root = request.app.state.refresh_s, base(request)
 
     async def feed():
         sent: dict[str, str] = {}
         while True:
-            parts = await run_in_threadpool(render_parts, site, show)
+            try:
+                parts = await run_in_threadpool(render_parts, site, show, root)
+            except Exception as e:   # noqa: BLE001 - a store that cannot be read now is tried again
+                log.warning("live dashboard: cannot read the store: %s", e)
+                parts = {}
             for name, html in parts.items():
                 if sent.get(name) != html:
                     sent[name] = html

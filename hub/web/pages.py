@@ -81,12 +81,17 @@ def dashboard_data(site: str | None, show_dead_letters: bool) -> dict:
     sites = sorted({c["site"] for c in counts})
     grid = {(c["site"], c["report"]): c["count"] for c in counts}
     balances = [a for a in accounts.summary() if site is None or a["site"] == site]
-    since = now_ms() - SIGN_RATE_DAYS * 86_400_000
+    from hub.business.localtime import network_offset
+    now, off = now_ms(), network_offset()
+    days = [sign_rate.period_of(now - k * 86_400_000, "day", off) for k in range(SIGN_RATE_DAYS - 1, -1, -1)]
+    since = sign_rate.period_start(days[0], off)
+    trend = sign_rate.trend(site, since_ms=since, tz_offset_min=off)
+    by_day = {t["period"]: t for t in trend}
     return {"site": site, "stations": stations,
             "state_counts": {st: sum(1 for s in stations if s["state"] == st) for st in STATES},
             "reports": monitoring.REPORTS, "monitor_sites": sites, "grid": grid,
             "accounts": balances, "blocked": [a["site"] for a in balances if a["blocked"]],
-            "trend": sign_rate.trend(site, since_ms=since), "backlog": dirty_count(),
+            "trend": trend, "trend_days": [(d, by_day.get(d)) for d in days], "backlog": dirty_count(),
             "dead_letter_count": dead_letters.count() if show_dead_letters else None,
             "dead_letters": dead_letters.recent(10) if show_dead_letters else []}
 
