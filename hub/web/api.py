@@ -30,14 +30,13 @@ schemas = SchemaGenerator({
 @api("parcels")
 def track(request: Request):
     """
-    get:
-      summary: A parcel's status and whole history (staff view)
-      description: Site-staff tokens see only parcels scanned at, or sent to or from, their site (404 otherwise).
-      parameters:
-        - {name: waybill, in: path, required: true, schema: {type: string, maxLength: 40}}
-      responses:
-        200: {description: "waybill, status, kind, site, next_site and events (kind, site, time, event_ms, station, operator …)"}
-        404: {description: unknown waybill}
+    summary: A parcel's status and whole history (staff view)
+    description: Site-staff tokens see only parcels scanned at, or sent to or from, their site (404 otherwise).
+    parameters:
+      - {name: waybill, in: path, required: true, schema: {type: string, maxLength: 40}}
+    responses:
+      200: {description: "waybill, status, kind, site, next_site and events (kind, site, time, event_ms, station, operator …)"}
+      404: {description: unknown waybill}
     """
     from hub.business.tracking import involves, track as lookup
     waybill = waybill_param(request.path_params["waybill"])
@@ -51,12 +50,11 @@ def track(request: Request):
 @api("dashboard")
 def stations(request: Request):
     """
-    get:
-      summary: Stations and their state (online, stale, offline, never)
-      parameters:
-        - {name: site, in: query, required: false, schema: {type: string}}
-      responses:
-        200: {description: "a list of {station, site, state, last_heard_ms, outbox_depth, config_version, clock_offset_ms …}"}
+    summary: Stations and their state (online, stale, offline, never)
+    parameters:
+      - {name: site, in: query, required: false, schema: {type: string}}
+    responses:
+      200: {description: "a list of {station, site, state, last_heard_ms, outbox_depth, config_version, clock_offset_ms …}"}
     """
     from hub.network.stations import station_states
     site = site_param(request, request.query_params.get("site"))
@@ -66,14 +64,13 @@ def stations(request: Request):
 @api("dashboard")
 def monitor_counts(request: Request):
     """
-    get:
-      summary: How many parcels each of the eight monitoring diffs holds, per site
-      parameters:
-        - {name: site, in: query, required: false, schema: {type: string}}
-        - {name: since, in: query, required: false, schema: {type: string}, description: "YYYY-MM-DD, YYYY-MM-DDTHH:MM (network time) or epoch ms"}
-        - {name: until, in: query, required: false, schema: {type: string}}
-      responses:
-        200: {description: "a list of {report, site, count}"}
+    summary: How many parcels each of the eight monitoring diffs holds, per site
+    parameters:
+      - {name: site, in: query, required: false, schema: {type: string}}
+      - {name: since, in: query, required: false, schema: {type: string}, description: "YYYY-MM-DD, YYYY-MM-DDTHH:MM (network time) or epoch ms"}
+      - {name: until, in: query, required: false, schema: {type: string}}
+    responses:
+      200: {description: "a list of {report, site, count}"}
     """
     from hub.business import monitoring
     site = site_param(request, request.query_params.get("site"))
@@ -84,16 +81,15 @@ def monitor_counts(request: Request):
 @api("dashboard")
 def monitor_report(request: Request):
     """
-    get:
-      summary: The rows of one monitoring diff (the same as scanhub monitor REPORT --json)
-      parameters:
-        - {name: report, in: path, required: true, schema: {type: string, enum: [deleted-unuploaded, not-arrived, expected-arrivals, delivered-unsigned, arrived-not-dispatched, dispatched-not-arrived, received-not-dispatched, prev-not-dispatched]}}
-        - {name: site, in: query, required: false, schema: {type: string}}
-        - {name: since, in: query, required: false, schema: {type: string}}
-        - {name: until, in: query, required: false, schema: {type: string}}
-      responses:
-        200: {description: a list of rows}
-        400: {description: unknown report or bad window}
+    summary: The rows of one monitoring diff (the same as scanhub monitor REPORT --json)
+    parameters:
+      - {name: report, in: path, required: true, schema: {type: string, enum: [deleted-unuploaded, not-arrived, expected-arrivals, delivered-unsigned, arrived-not-dispatched, dispatched-not-arrived, received-not-dispatched, prev-not-dispatched]}}
+      - {name: site, in: query, required: false, schema: {type: string}}
+      - {name: since, in: query, required: false, schema: {type: string}}
+      - {name: until, in: query, required: false, schema: {type: string}}
+    responses:
+      200: {description: a list of rows}
+      400: {description: unknown report or bad window}
     """
     from hub.business import monitoring
     site = site_param(request, request.query_params.get("site"))
@@ -105,12 +101,11 @@ def monitor_report(request: Request):
 @api("orders")
 def orders(request: Request):
     """
-    get:
-      summary: Platform orders with their pickup and delivery state
-      parameters:
-        - {name: site, in: query, required: false, schema: {type: string}}
-      responses:
-        200: {description: "a list of {order_no, platform, site, accept, reason, waybill, pickup, delivery, province, city, district}"}
+    summary: Platform orders with their pickup and delivery state
+    parameters:
+      - {name: site, in: query, required: false, schema: {type: string}}
+    responses:
+      200: {description: "a list of {order_no, platform, site, accept, reason, waybill, pickup, delivery, province, city, district}"}
     """
     from hub.business import orders as o
     return JSONResponse(o.orders(site_param(request, request.query_params.get("site"))))
@@ -119,21 +114,20 @@ def orders(request: Request):
 @api("pickup")
 def pickup(request: Request):
     """
-    post:
-      summary: Batch pickup at a site - bind each order to the waybill it left with
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema:
-              type: object
-              required: [site, pairs]
-              properties:
-                site: {type: string}
-                pairs: {type: array, maxItems: 1000, items: {type: object, required: [order_no, waybill], properties: {order_no: {type: string}, waybill: {type: string}}}}
-      responses:
-        200: {description: "one {order_no, waybill, ok, reason} per pair; refused pairs change nothing"}
-        400: {description: a malformed body}
+    summary: Batch pickup at a site - bind each order to the waybill it left with
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [site, pairs]
+            properties:
+              site: {type: string}
+              pairs: {type: array, maxItems: 1000, items: {type: object, required: [order_no, waybill], properties: {order_no: {type: string}, waybill: {type: string}}}}
+    responses:
+      200: {description: "one {order_no, waybill, ok, reason} per pair; refused pairs change nothing"}
+      400: {description: a malformed body}
     """
     from hub.business import orders as o
     body = request.state.body
@@ -158,10 +152,9 @@ def pickup(request: Request):
 @api("accounts")
 def accounts(request: Request):
     """
-    get:
-      summary: Prepaid accounts - balance, mode, warning amount, blocked
-      responses:
-        200: {description: "a list of {site, mode, balance_cents, warning_cents, blocked, …} (amounts in cents)"}
+    summary: Prepaid accounts - balance, mode, warning amount, blocked
+    responses:
+      200: {description: "a list of {site, mode, balance_cents, warning_cents, blocked, …} (amounts in cents)"}
     """
     from hub.business.accounts import summary
     mine = request.state.scope
@@ -171,12 +164,11 @@ def accounts(request: Request):
 @api("dead_letters")
 def dead_letters(request: Request):
     """
-    get:
-      summary: Payloads the hub could not use, newest first
-      parameters:
-        - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 1000, default: 50}}
-      responses:
-        200: {description: "a list of {id, received_ms, topic, station, reason, payload}"}
+    summary: Payloads the hub could not use, newest first
+    parameters:
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 1000, default: 50}}
+    responses:
+      200: {description: "a list of {id, received_ms, topic, station, reason, payload}"}
     """
     from hub.scans.dead_letters import recent
     return JSONResponse(recent(int_param(request.query_params.get("limit"), 50, 1, 1000)))
@@ -185,10 +177,9 @@ def dead_letters(request: Request):
 @api("dashboard")
 def health(request: Request):
     """
-    get:
-      summary: The derivation backlog and counts of stations by state and dead letters
-      responses:
-        200: {description: "{derivation_backlog, stations: {online, stale, offline, never}, dead_letters}"}
+    summary: The derivation backlog and counts of stations by state and dead letters
+    responses:
+      200: {description: "{derivation_backlog, stations: {online, stale, offline, never}, dead_letters}"}
     """
     from hub.ingest.pipeline import dirty_count
     from hub.network.stations import STATES, station_states
