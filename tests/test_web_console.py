@@ -166,3 +166,52 @@ def test_vendored_htmx_is_pinned_with_its_licence():
         assert f"{digest}  {name}" in listed, name
     for lic in ("LICENSE-htmx.txt", "LICENSE-htmx-ext-sse.txt"):
         assert "Permission to use, copy, modify" in open(os.path.join(static, lic), encoding="utf-8").read()
+
+
+def test_users_tokens_and_audit_on_each_store(store_url):
+    """The access tables on SQLite and PostgreSQL: unique names, cascading tokens, the audit order."""
+    from conftest import sample_store
+    from hub.access import audit, users
+    sample_store(store_url)
+    users.add("ann", "qa", "a long enough password", actor="test")
+    token = users.issue_token("ann", "bi", actor="test")
+    assert users.user_for_token(token).username == "ann"
+    assert users.authenticate("ann", "a long enough password").username == "ann"
+    assert users.authenticate("ann", "a wrong password") is None
+    with pytest.raises(users.AccessError, match="exists"):
+        users.add("ann", "qa", "a long enough password", actor="test")
+    users.remove("ann", actor="test")
+    assert users.user_for_token(token) is None and users.tokens() == []
+    assert [e["action"] for e in audit.entries()] == ["user.remove", "token.add", "user.add"]
+
+
+FUZZ = dict(max_examples=40, deadline=None)
+
+
+def test_fuzz_the_users_form(tmp_path):
+    """Whatever an admin's browser sends to /users: a clear answer, and the store stays whole
+    (every user still has a role the console knows, site staff a site)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from hub.access import users
+    from hub.access.roles import ROLES
+    from web_helpers import csrf_of
+    app, _ = console(tmp_path)
+    c = TestClient(app)
+    assert log_in(c, "admin").status_code == 303
+    csrf = csrf_of(c.get("/users").text)
+    field = st.one_of(st.text(max_size=30), st.sampled_from(list(ROLES) + ["100", "999", "lin", "admin", ""]))
+
+    @settings(suppress_health_check=[HealthCheck.too_slow], **FUZZ)
+    @given(action=st.sampled_from(["add", "set", "disable", "enable", "remove", "token", "revoke", "x"]),
+           fields=st.dictionaries(st.sampled_from(["username", "role", "site", "password", "display_name",
+                                                   "token_name"]), field, max_size=6))
+    def one(action, fields):
+        r = c.post("/users", data={**fields, "action": action, "csrf": csrf}, follow_redirects=False)
+        assert r.status_code in (200, 303, 400), (action, fields, r.status_code)
+        if r.status_code == 400:
+            assert 'class="error"' in r.text
+        for u in users.users():
+            assert u["role"] in ROLES and (u["site"] is not None) == (u["role"] == "site")
+        assert any(u["username"] == "admin" and u["active"] for u in users.users())   # never locks itself out
+    one()
