@@ -215,3 +215,15 @@ def test_fuzz_the_users_form(tmp_path):
             assert u["role"] in ROLES and (u["site"] is not None) == (u["role"] == "site")
         assert any(u["username"] == "admin" and u["active"] for u in users.users())   # never locks itself out
     one()
+
+
+def test_digits_that_are_not_ascii_are_a_clear_error(tmp_path):
+    """``"²".isdigit()`` is true but ``int("²")`` fails: found by the fuzzer, in the API and the CLI."""
+    app, tokens = console(tmp_path)
+    h = {"Authorization": f"Bearer {tokens['admin']}"}
+    c = TestClient(app)
+    assert c.get("/api/v1/monitor", params={"since": "²"}, headers=h).status_code == 400
+    assert c.get("/api/v1/dead-letters", params={"limit": "²"}, headers=h).status_code == 400
+    from hub.store.db import database
+    r = run("monitor", "not-arrived", "--site", "900", "--since", "²", "--db", database.obj.database, ok=False)
+    assert r.exit_code == 1 and "bad time" in r.output

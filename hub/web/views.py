@@ -157,6 +157,6 @@ def time_param(value: str | None) -> int | None:
 def int_param(value: str | None, default: int, lo: int, hi: int) -> int:
     if value is None or value == "":
         return default
-    if not value.isdigit() or not lo <= int(value) <= hi:
+    if not (value.isascii() and value.isdigit()) or not lo <= int(value) <= hi:
         raise BadRequest(f"a whole number from {lo} to {hi} is expected, not {value[:20]!r}")
     return int(value)
