@@ -15,6 +15,8 @@ DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils font
 
 # tmux: the station console's end-to-end test drives it in a real terminal
 DEBS   += tmux
+# the web console's browser tests drive the same chromium (Playwright, executable_path) and
+# screenshot it with the same Chinese font; nothing more to install
 
 demo: venv system-deps
 	$(BIN)/scanhub demo

@@ -328,3 +328,19 @@ def test_fuzz_pickup_bodies(both, body, pairs):
         assert r.status_code in (200, 400), (b, r.status_code, r.text)
         assert isinstance(r.json(), list) or r.json()["error"]
     assert bm.PlatformOrder.select().where(bm.PlatformOrder.pickup == "ok").count() == 0
+
+
+def test_an_admin_changes_a_role_on_the_users_page_and_it_takes_effect_at_once(both):
+    from hub.access import audit
+    app, tokens = both
+    agent = client(app, "agent")
+    assert agent.get("/dashboard").status_code == 403
+    admin = client(app, "admin")
+    r = admin.post("/users", data={"action": "set", "username": "agent", "role": "site", "site": "200",
+                                   "csrf": csrf_of(admin.get("/users").text)}, follow_redirects=False)
+    assert r.status_code == 303
+    assert agent.get("/parcels", follow_redirects=False).status_code == 303        # the old session ended
+    h = {"Authorization": f"Bearer {tokens['agent']}"}
+    assert {s["site"] for s in agent.get("/api/v1/stations", headers=h).json()} == {"200"}   # the token follows
+    e = audit.entries(1)[0]
+    assert (e["actor"], e["action"], e["target"], e["detail"]) == ("admin", "user.set", "agent", "role=site site=200")
