@@ -42,6 +42,7 @@ COMMANDS = {
     "ivr": "hub.cli.ivr:ivr",
     "waybill": "hub.cli.waybill:waybill",
     "quote": "hub.cli.quote:quote",
+    "web": "hub.cli.web:web",
 }
 
 

@@ -302,11 +302,8 @@ def gaps(db, station, fmt):
 def dead_letters(db, limit, fmt):
     """Payloads the hub could not use, with the reason (newest first)."""
     open_store(db)
-    from contract.clock import iso
-    from hub.scans import tables as scans
-    rows = [{"id": d.id, "received": iso(d.received_ms), "received_ms": d.received_ms, "topic": d.topic,
-             "station": d.station, "reason": d.reason, "payload": bytes(d.payload)[:200].decode("utf-8", "replace")}
-            for d in scans.DeadLetter.select().order_by(scans.DeadLetter.id.desc()).limit(limit)]
+    from hub.scans.dead_letters import recent
+    rows = recent(limit)
     emit(rows, fmt, "dead letters", columns=None if fmt == "json" else
          ["id", "received_ms", "station", "reason", "payload"])
 
