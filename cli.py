@@ -42,6 +42,9 @@ COMMANDS = {
     "call": "hub.cli.call:call",
     "cc": "hub.cli.cc:cc",
     "ivr": "hub.cli.ivr:ivr",
+    "waybill": "hub.cli.waybill:waybill",
+    "quote": "hub.cli.quote:quote",
+    "web": "hub.cli.web:web",
 }
 
 
