@@ -51,6 +51,7 @@ USER_ERRORS = (
     "drivers.scale.base:ScaleError",
     "drivers.e1_card.errors:E1Error",
     "drivers.port:PortError",
+    "drivers.gsm_modem.errors:GsmError",
     "labels.codes:LabelError",
 )
 
