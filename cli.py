@@ -39,6 +39,7 @@ COMMANDS = {
     "rule": "hub.cli.basic:rule",
     "print": "printing.commands:print_group",
     "kb": "hub.cli.kb:kb",
+    "sms": "hub.cli.sms:sms",
 }
 
 

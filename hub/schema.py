@@ -14,13 +14,14 @@ from hub.fleet import tables as fleet
 from hub.kb import tables as kb
 from hub.network import tables as network
 from hub.scans import tables as scans
+from hub.sms import tables as sms
 from hub.store import tables as store
 from hub.store.db import StoreError, database, open_database
 from hub.store.versions import check_version, stamp
 
 TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES,
                                           *business.TABLES, *fleet.TABLES,
-                                          *kb.TABLES)
+                                          *kb.TABLES, *sms.TABLES)
 
 
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:
