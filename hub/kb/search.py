@@ -61,6 +61,10 @@ def ensure_index(force: bool = False) -> None:
 def index_article(a: KbArticle) -> None:
     """(Re)index one article; an archived one leaves the index."""
     ensure_index(force=True)
+    _index(a)
+
+
+def _index(a: KbArticle) -> None:
     unindex(a.id)
     if a.archived:
         return
@@ -87,7 +91,7 @@ def rebuild() -> int:
             database.obj.execute_sql("DELETE FROM kb_fts")
         n = 0
         for a in KbArticle.select().where(KbArticle.archived == False):  # noqa: E712
-            index_article(a)
+            _index(a)
             n += 1
     return n
 

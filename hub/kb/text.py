@@ -4,7 +4,7 @@
   letters and digits as one lower-case word (NFKC first; punctuation and spaces separate).
   A query term matches a field when its units appear there consecutively: so one- and
   two-character Chinese terms match anywhere inside longer words, Latin words match whole.
-* :func:`words` — jieba's search segmentation (``cut_for_search``), for ranking.
+* :func:`words` — jieba's search segmentation (``cut_for_search``, dictionary words only: no HMM guessing, which costs most of the indexing time), for ranking.
 * :func:`query_terms` — what the user typed: split on spaces, each piece cut by jieba into
   words, so ``运费怎么算`` asks for 运费, 怎么 and 算 (all of them).
 """
@@ -65,7 +65,7 @@ def grams_text(text: str) -> str:
 def words(text: str) -> list[str]:
     """jieba's words of ``text`` (search mode), each normalised to its units joined."""
     out = []
-    for w in _cutter().cut_for_search(text):
+    for w in _cutter().cut_for_search(text, HMM=False):
         u = units(w)
         if u:
             out.append("".join(u))
