@@ -159,3 +159,42 @@ def test_the_commands(tmp_path):
     assert "ports" in {c["code"] for c in json.loads(res.output)}
     res = r.invoke(main, ["kb", "add", "--category", "nope", "--title", "t", "--body", "b", "--editor", "e", "--db", db])
     assert res.exit_code == 1 and "unknown category" in res.output
+
+
+@pytest.fixture
+def filled(tmp_path):
+    """One SQLite store with the articles, shared by every example of a property test."""
+    connect(str(tmp_path / "hub.db"), create=True)
+    ks._ready.clear()
+    fill()
+    yield
+    database.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(q=st.text(max_size=20))
+def test_any_query_gives_hits_or_one_clear_error(filled, q):
+    try:
+        hits = ks.search(q)
+    except ks.SearchError:
+        assert not seg.query_terms(q)
+        return
+    assert all(h["title"] for h in hits)
+
+
+def test_bad_imports_name_the_file_and_keep_nothing(tmp_path, kb_store):
+    folder = tmp_path / "kb"
+    (folder / "faq").mkdir(parents=True)
+    (folder / "faq" / "a.md").write_text("# 好\n正文\n", encoding="utf-8")
+    (folder / "nope").mkdir()
+    (folder / "nope" / "b.md").write_text("# 坏\n正文\n", encoding="utf-8")
+    with pytest.raises(ka.KbError, match=r"b\.md: unknown category 'nope'"):
+        ka.import_path(str(folder), "e")
+    assert ka.listing() == []
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"category,title,body\nfaq,\xff\xfe,x\n")
+    with pytest.raises(ka.KbError, match="cannot read CSV"):
+        ka.import_path(str(bad), "e")
+    (tmp_path / "empty.csv").write_text("category,title,body\nfaq,,x\n", encoding="utf-8")
+    with pytest.raises(ka.KbError, match=r"empty\.csv:2: a title"):
+        ka.import_path(str(tmp_path / "empty.csv"), "e")
