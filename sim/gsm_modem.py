@@ -11,6 +11,8 @@ status ``report_status[number]`` (a TP-ST value: 0x41 is a permanent failure).
 The PDU reader and the status-report writer here are written from the 3GPP text independently
 of the driver's ``drivers.gsm_modem.pdu``; tests check the driver against them and against a
 third-party decoder.  ``sent`` holds every accepted PDU (hex, without the SMSC field).
+:meth:`SimModem.receive` delivers a message from a phone: ``+CMT`` with an SMS-DELIVER in UCS2
+when ``AT+CNMI`` has ``mt=2``.
 """
 from __future__ import annotations
 
@@ -42,6 +44,16 @@ def status_report_pdu(mr: int, da: bytes, status: int) -> str:
     return "00" + tpdu.hex().upper()
 
 
+def deliver_pdu(sender: str, text: str) -> str:
+    """An SMS-DELIVER in UCS2 (one part) with no SMSC field, time 2024-06-01 08:00:00 +08."""
+    digits = sender.lstrip("+")
+    ud = text.encode("utf-16-be")
+    ts = bytes([0x42, 0x60, 0x10, 0x80, 0x00, 0x00, 0x23])
+    tpdu = (bytes([0x04, len(digits), 0x91 if sender.startswith("+") else 0x81]) + _bcd(digits)
+            + bytes([0x00, 0x08]) + ts + bytes([len(ud)]) + ud)
+    return "00" + tpdu.hex().upper()
+
+
 class SimModem:
     def __init__(self, *, link: str | None = None, rssi: int = 20, registration: int = 1,
                  report_delay_s: float = 0.05, first_mr: int = 0):
@@ -56,6 +68,7 @@ class SimModem:
         self.echo = True
         self.pdu_mode = False
         self.cnmi_ds = 0
+        self.cnmi_mt = 0
         self.creg_n = 0
         self.cmee = 0
         self._mr = first_mr
@@ -140,6 +153,7 @@ class SimModem:
         elif cmd.startswith("+CNMI="):
             vals = (cmd[6:].split(",") + ["0"] * 5)[:5]
             self.cnmi_ds = int(vals[3] or 0)
+            self.cnmi_mt = int(vals[1] or 0)
             self._result()
         elif cmd.startswith("+CREG="):
             self.creg_n = int(cmd[6:] or 0)
@@ -201,6 +215,15 @@ class SimModem:
             timer = threading.Timer(self.report_delay_s, self._report, (pdu,))
             timer.daemon = True
             timer.start()
+
+    def receive(self, sender: str, text: str) -> bool:
+        """A message from ``sender`` reaches the modem; shown as ``+CMT`` when ``mt=2`` (else kept)."""
+        if self.cnmi_mt != 2:
+            return False
+        pdu = deliver_pdu(sender, text)
+        with self._lock:
+            self._out(f"\r\n+CMT: ,{len(pdu) // 2 - 1}\r\n{pdu}\r\n")
+        return True
 
     def _report(self, pdu: str) -> None:
         with self._lock:

@@ -11,7 +11,9 @@ from io import StringIO
 from drivers.gsm_modem import ModemError, ModemPool, NoModem, PduError, decode_status_report, encode_submit, open_modem
 from drivers.gsm_modem.at import ATDecoder, Item, parse_creg, parse_csq
 from drivers.gsm_modem.pdu import GSM7, GSM7_EXT, decode_deliver, pack_septets, gsm7_septets
-from sim.gsm_modem import SimModem, read_submit, status_report_pdu
+from drivers.gsm_modem.modem import SETUP
+from smspdudecoder.easy import read_incoming_sms
+from sim.gsm_modem import SimModem, deliver_pdu, read_submit, status_report_pdu
 from tests.conftest import wait_for
 
 GSM_CHARS = st.sampled_from([c for c in GSM7 if c != "\x1b"] + list(GSM7_EXT))
@@ -163,7 +165,7 @@ def test_200_chinese_characters_go_as_concatenated_ucs2_and_every_part_is_report
     assert "".join(d["content"] for d in decoded) == text
     assert {d["recipient"] for d in decoded} == {"+8613800138000"}
     # the set-up the driver documents, in order, before the first send
-    assert sim.commands[:5] == ["ATE0", "AT+CMEE=1", "AT+CMGF=0", "AT+CNMI=2,1,0,1,0", "AT+CREG=1"]
+    assert sim.commands[:5] == list(SETUP)
 
 
 def test_a_failed_delivery_is_reported_failed(sim):
@@ -209,3 +211,20 @@ def test_the_pool_skips_an_unregistered_modem_and_fails_over():
     finally:
         a.close()
         b.close()
+
+
+def test_an_incoming_reply_reaches_on_message(sim):
+    got = []
+    with open_modem(sim.path, on_message=got.append) as m:
+        m.wait_connected()
+        m.signal()                                   # runs the set-up (AT+CNMI … mt=2)
+        assert sim.receive("+8613800138000", "退订")
+        wait_for(lambda: got, what="the +CMT message")
+    assert (got[0].sender, got[0].text, got[0].concat) == ("+8613800138000", "退订", None)
+
+
+@given(sender=NUMBERS, text=st.text(st.one_of(CJK, GSM_CHARS), min_size=1, max_size=70))
+def test_incoming_pdus_decode_as_the_independent_decoder_reads_them(sender, text):
+    pdu = deliver_pdu(sender, text)
+    mine, theirs = decode_deliver(pdu), read_incoming_sms(pdu)
+    assert (mine.sender, mine.text) == (theirs["sender"], theirs["content"]) == (sender, text)

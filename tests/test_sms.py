@@ -262,3 +262,10 @@ def test_the_modem_check_command():
     with SimModem(rssi=31, registration=5) as sim:
         res = CliRunner().invoke(main, ["sms", "modem", sim.path])
     assert res.exit_code == 0 and "signal -51 dBm, registered (roaming)" in res.output
+
+
+@pytest.mark.parametrize("reply,stops", [("TD", True), (" td。", True), ("退订", True), ("STOP", True),
+                                         ("谢谢", False), ("TD 谢谢", False)])
+def test_a_stop_reply_opts_the_number_out(store, reply, stops):
+    assert queue.handle_reply("+8613800138000", reply) is stops
+    assert queue.is_opted_out("+8613800138000") is stops

@@ -10,8 +10,9 @@
         # later, on the port thread: on_report(StatusReport(reference=17, status="delivered", …))
 
 Set-up on (re)connect: ``ATE0`` (no echo), ``AT+CMEE=1`` (numeric errors), ``AT+CMGF=0`` (PDU
-mode), ``AT+CNMI=2,1,0,1,0`` (delivery reports as ``+CDS``), ``AT+CREG=1`` (registration changes
-as ``+CREG:``).  Sending a part: ``AT+CMGS=<TPDU length>``, wait for ``> ``, the PDU hex and
+mode), ``AT+CNMI=2,2,0,1,0`` (incoming messages as ``+CMT``, delivery reports as ``+CDS``),
+``AT+CREG=1`` (registration changes as ``+CREG:``).  ``on_message(Deliver)`` gets each incoming
+message part (a reply such as 退订), ``on_report(StatusReport)`` each delivery report.  Sending a part: ``AT+CMGS=<TPDU length>``, wait for ``> ``, the PDU hex and
 Ctrl-Z, then ``+CMGS: <mr>`` and ``OK``.  Commands are serialised: one at a time per modem.
 Raises :class:`ModemError` for an error answer or a timeout; :class:`drivers.port.PortNotConnected`
 while the modem is away.
@@ -26,10 +27,10 @@ from typing import Callable
 
 from drivers.gsm_modem.at import ATDecoder, Item, parse_cmgs, parse_creg, parse_csq
 from drivers.gsm_modem.errors import ModemError, PduError
-from drivers.gsm_modem.pdu import StatusReport, decode_status_report, encode_submit
+from drivers.gsm_modem.pdu import Deliver, StatusReport, decode_deliver, decode_status_report, encode_submit
 from drivers.port import PortOwner
 
-SETUP = ("ATE0", "AT+CMEE=1", "AT+CMGF=0", "AT+CNMI=2,1,0,1,0", "AT+CREG=1")
+SETUP = ("ATE0", "AT+CMEE=1", "AT+CMGF=0", "AT+CNMI=2,2,0,1,0", "AT+CREG=1")
 CTRL_Z = b"\x1a"
 ESC = b"\x1b"
 
@@ -45,11 +46,13 @@ class Modem:
     """One modem; see the module docstring.  ``name`` labels it in a pool (default: the port)."""
 
     def __init__(self, port: str, *, on_report: Callable[[StatusReport], None] | None = None,
-                 on_unsolicited: Callable[[Item], None] | None = None, baudrate: int = 115200,
+                 on_unsolicited: Callable[[Item], None] | None = None,
+                 on_message: Callable[[Deliver], None] | None = None, baudrate: int = 115200,
                  timeout_s: float = 10.0, send_timeout_s: float = 60.0, name: str | None = None):
         self.name = name or port
         self.on_report = on_report
         self.on_unsolicited = on_unsolicited
+        self.on_message = on_message
         self.timeout_s = timeout_s
         self.send_timeout_s = send_timeout_s
         self.registration: int | None = None
@@ -75,7 +78,15 @@ class Modem:
                 return
             if self.on_report:
                 self.on_report(report)
-        elif item.kind in ("unsolicited", "cmt"):
+        elif item.kind == "cmt":
+            try:
+                message = decode_deliver(item.text)
+            except PduError:
+                self.reports_bad += 1
+                return
+            if self.on_message:
+                self.on_message(message)
+        elif item.kind == "unsolicited":
             if item.text.startswith("+CREG:"):
                 try:
                     self.registration = parse_creg(item.text)

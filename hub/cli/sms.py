@@ -156,18 +156,29 @@ def sms_policy(quiet, per_hour, per_day, retries, retry_s, arrival_notices, fmt)
 @db_option
 @with_store
 def sms_run(modems, baudrate, interval, once, report_wait, fmt):
-    """Send the queue through the modems and record their delivery reports (Ctrl-C stops)."""
+    """Send the queue through the modems and record their delivery reports (Ctrl-C stops).
+
+    A customer who replies TD, 退订 or STOP is opted out."""
     import queue as pyqueue
 
     from drivers.gsm_modem import ModemPool, open_modem
     from hub.sms import queue
     reports: pyqueue.Queue = pyqueue.Queue()
-    pool = ModemPool([open_modem(p, baudrate=baudrate, name=p, on_report=lambda r, p=p: reports.put((p, r)))
-                      for p in modems])
-    totals = dict.fromkeys(("sent", "deferred", "retry", "failed", "optout", "delivered", "reports"), 0)
+    replies: pyqueue.Queue = pyqueue.Queue()
+    pool = ModemPool([open_modem(p, baudrate=baudrate, name=p, on_report=lambda r, p=p: reports.put((p, r)),
+                                 on_message=replies.put) for p in modems])
+    totals = dict.fromkeys(("sent", "deferred", "retry", "failed", "optout", "delivered", "reports", "replies",
+                            "opted_out"), 0)
     reported: set[int] = set()
 
     def drain_reports():
+        while True:
+            try:
+                msg = replies.get_nowait()
+            except pyqueue.Empty:
+                break
+            totals["replies"] += 1
+            totals["opted_out"] += queue.handle_reply(msg.sender, msg.text)
         while True:
             try:
                 name, r = reports.get_nowait()

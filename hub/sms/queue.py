@@ -93,6 +93,23 @@ def opt_out(phone: str, reason: str = "") -> str:
     return p
 
 
+# Replies that mean "no more messages" (回复TD退订, the carriers' convention, and the usual others).
+STOP_WORDS = frozenset({"td", "t", "n", "stop", "unsubscribe", "退订", "退", "取消", "取消订阅"})
+
+
+def handle_reply(phone: str, text: str) -> bool:
+    """A message a customer sent back: a stop word (TD, 退订, STOP…) opts the number out.
+    True when it did."""
+    word = "".join(c for c in text.strip().lower() if c.isalnum())
+    if word not in STOP_WORDS:
+        return False
+    try:
+        opt_out(phone, f"replied {text.strip()[:40]}")
+    except SmsError:
+        return False
+    return True
+
+
 def opt_in(phone: str) -> bool:
     return bool(SmsOptOut.delete().where(SmsOptOut.phone == normalize_phone(phone)).execute())
 
