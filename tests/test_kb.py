@@ -157,6 +157,9 @@ def test_the_commands(tmp_path):
     assert json.loads(res.output)[0]["text"] == "您好，很高兴为您服务。"
     res = r.invoke(main, ["kb", "categories", "--add", "ports", "港口资料", "--db", db, "--json"])
     assert "ports" in {c["code"] for c in json.loads(res.output)}
+    res = r.invoke(main, ["kb", "reindex", "--db", db, "--json"])
+    assert json.loads(res.output) == {"articles": 3}
+    assert [h["title"] for h in json.loads(r.invoke(main, ["kb", "search", "体积", "--db", db, "--json"]).output)] == ["运费怎么计算"]
     res = r.invoke(main, ["kb", "add", "--category", "nope", "--title", "t", "--body", "b", "--editor", "e", "--db", db])
     assert res.exit_code == 1 and "unknown category" in res.output
 

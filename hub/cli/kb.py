@@ -184,3 +184,14 @@ def kb_import(path, editor, category, fmt):
     from hub.kb import articles
     c = articles.import_path(path, editor, category)
     done(c, f"added {c['added']}, updated {c['updated']}, unchanged {c['unchanged']}", fmt)
+
+
+@kb.command("reindex")
+@json_option
+@db_option
+@with_store
+def kb_reindex(fmt):
+    """Rebuild the search index from the articles (after upgrading jieba or its dictionary)."""
+    from hub.kb import search
+    n = search.rebuild()
+    done({"articles": n}, f"{n} article(s) reindexed", fmt)
