@@ -222,6 +222,15 @@ def test_arrival_at_the_destination_queues_one_notice_to_the_receiver(store):
     assert w in m.body and "Pudong Site" in m.body           # no receiver phone for the other waybill: no notice
 
 
+def test_a_template_the_notice_cannot_fill_never_blocks_the_scans(store):
+    templates.set_template("arrival_notice", "{waybill}到了，取件码{code}")
+    bm.PlatformOrder.create(order_no="TB1", platform="taobao", phone="13800138000", accept="accepted", site="100",
+                            waybill=wb(1), imported_ms=T0)
+    committed, rejected = pipeline.commit([sc(1, "receive", "100", T0, wb(1), dest_site="200"),
+                                           sc(2, "arrive", "200", T0 + 1, wb(1))])
+    assert len(committed) == 2 and not rejected and not SmsMessage.select().exists()
+
+
 def test_arrival_notices_can_be_turned_off(store):
     queue.set_policy(arrival_notices=False)
     bm.PlatformOrder.create(order_no="TB1", platform="taobao", phone="13800138000", accept="accepted", site="100",

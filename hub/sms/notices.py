@@ -6,14 +6,15 @@ whose live events hold an arrival scan at its destination (``hub.business.facts.
 it queues the notice with the dedupe key ``arrival:<waybill>``, so any order, duplication or
 delay of the scans queues it once; a queued notice whose arrival scan was deleted meanwhile is
 cancelled.  Nothing is queued while ``arrival_notices`` is off in the SMS policy, nor for a
-waybill without a known receiver phone (:func:`receiver_phone`).
+waybill without a known receiver phone (:func:`receiver_phone`), nor when the template was
+edited to need a variable the notice does not have (``waybill``, ``site_name``, ``network``).
 """
 from __future__ import annotations
 
 from hub.business import tables as bm
 from hub.business.facts import parcel_dest
 from hub.network.tables import Site
-from hub.sms import queue
+from hub.sms import queue, templates
 from hub.sms.tables import SmsMessage
 
 
@@ -58,6 +59,8 @@ def refresh(waybills: set[str], events: dict[str, list[dict]]) -> int:
             if queue.enqueue(phone, template="arrival_notice", dedupe=f"arrival:{wb}", waybill=wb,
                              variables={"waybill": wb, "site_name": names.get(a["site"], a["site"])}) is not None:
                 n += 1
-        except queue.SmsError:
-            continue            # an order with a malformed phone: no notice, the scan still counts
+        except (queue.SmsError, templates.TemplateError):
+            # a malformed phone on the order, or a template edited to need a variable a notice
+            # does not have: no notice, and the scans still commit
+            continue
     return n
