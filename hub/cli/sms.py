@@ -193,6 +193,7 @@ def sms_run(modems, baudrate, interval, once, report_wait, fmt):
         for m in pool.modems:
             m.wait_connected(5.0)
         queue.recover()
+        last_line = ""
         while True:
             for k, v in queue.dispatch(pool).items():
                 totals[k] += v
@@ -203,8 +204,10 @@ def sms_run(modems, baudrate, interval, once, report_wait, fmt):
                     time.sleep(0.05)
                     drain_reports()
                 break
-            if fmt != "json":
-                click.echo(" ".join(f"{k} {v}" for k, v in totals.items()))
+            line = " ".join(f"{k} {v}" for k, v in totals.items())
+            if fmt != "json" and line != last_line:          # progress, when something happened
+                click.echo(line)
+                last_line = line
             time.sleep(interval)
     except KeyboardInterrupt:
         pass
