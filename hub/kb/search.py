@@ -4,9 +4,11 @@ A query is cut into terms (``hub.kb.text.query_terms``); an article is a hit whe
 units appear consecutively in its title or its body (tags count as body).  The two backends
 find that set from the same segmented text (``KbIndex``) and differ only in how they rank it:
 
-* **SQLite**: an FTS5 table ``kb_fts`` (``unicode61``) over the segmented columns; each term is
-  a phrase query on the title and body columns, ranked by ``bm25`` (title weighted 4, body 1, and
-  jieba's words of the query matched against the article's words, weight 2).
+* **SQLite**: an FTS5 table ``kb_fts`` (``unicode61``, a one-character prefix index) over the
+  segmented text written as overlapping character pairs (``text.bigram_text``: 物流信息 is
+  物流 流信 信息 息), so a term is a phrase of pairs (short posting lists) and a one-character
+  term a prefix query (``text.bigram_phrase``); ranked by ``bm25`` (title weighted 4, body 1,
+  and jieba's words of the query matched against the article's words, weight 2).
 * **PostgreSQL**: ``LIKE '% 运 费 %'`` on the segmented columns, served by ``pg_trgm`` GIN
   indexes, ranked by ``ts_rank`` of a ``tsvector`` over jieba's words plus a bonus per term in
   the title.
@@ -53,8 +55,8 @@ def ensure_index(force: bool = False) -> None:
         except peewee.DatabaseError as e:
             raise SearchError(f"cannot make the knowledge base's search index (pg_trgm): {e}".strip()) from e
     else:
-        db.execute_sql("CREATE VIRTUAL TABLE IF NOT EXISTS kb_fts USING fts5(title_grams, body_grams, words, "
-                       "tokenize = 'unicode61 remove_diacritics 0')")
+        db.execute_sql("CREATE VIRTUAL TABLE IF NOT EXISTS kb_fts USING fts5(title_bi, body_bi, words, "
+                       "tokenize = 'unicode61 remove_diacritics 0', prefix = '1')")
     _ready.add(id(db))
 
 
@@ -72,8 +74,8 @@ def _index(a: KbArticle) -> None:
     words = " ".join(seg.words(f"{a.title} {a.body} {a.tags}"))
     KbIndex.insert(article=a.id, title_grams=title, body_grams=body, words=words).execute()
     if not is_postgres():
-        database.obj.execute_sql("INSERT INTO kb_fts(rowid, title_grams, body_grams, words) VALUES (?, ?, ?, ?)",
-                                 (a.id, title, body, words))
+        database.obj.execute_sql("INSERT INTO kb_fts(rowid, title_bi, body_bi, words) VALUES (?, ?, ?, ?)",
+                                 (a.id, seg.bigram_text(a.title), seg.bigram_text(f"{a.body}\n{a.tags}"), words))
 
 
 def unindex(article_id: int) -> None:
@@ -96,8 +98,13 @@ def rebuild() -> int:
     return n
 
 
+def _phrase(term: list[str]) -> str:
+    toks, prefix = seg.bigram_phrase(term)
+    return f'"{" ".join(toks)}"' + (" *" if prefix else "")
+
+
 def _fts_expr(terms: list[list[str]]) -> str:
-    need = " AND ".join(f'{{title_grams body_grams}} : "{" ".join(t)}"' for t in terms)
+    need = " AND ".join(f"{{title_bi body_bi}} : {_phrase(t)}" for t in terms)
     ranked = [f'words : "{"".join(t)}"' for t in terms if len(t) > 1 or not seg.is_cjk(t[0][0])]
     if not ranked:
         return need

@@ -62,6 +62,48 @@ def grams_text(text: str) -> str:
     return f" {' '.join(u)} " if u else " "
 
 
+def _segments(us: list[str]) -> list[tuple[bool, str]]:
+    """Units grouped: (True, a run of CJK characters) or (False, one other word)."""
+    out: list[tuple[bool, str]] = []
+    for u in us:
+        cjk = len(u) == 1 and is_cjk(u)
+        if cjk and out and out[-1][0]:
+            out[-1] = (True, out[-1][1] + u)
+        else:
+            out.append((cjk, u))
+    return out
+
+
+def bigram_text(text: str) -> str:
+    """The units as FTS5 tokens: each run of CJK characters as its overlapping pairs and its last
+    character alone (one token per character position), other words as they are."""
+    toks = []
+    for cjk, s in _segments(units(text)):
+        toks += [s[i:i + 2] for i in range(len(s) - 1)] + [s[-1]] if cjk else [s]
+    return " ".join(toks)
+
+
+def bigram_phrase(term: list[str]) -> tuple[list[str], bool]:
+    """The FTS5 phrase that finds ``term`` (a list of units) in :func:`bigram_text`: its tokens,
+    and whether the last one is a prefix.  A run that ends inside the term ends in the text too
+    (its last character alone); a run at the term's end may go on in the text (pairs only, or a
+    single character as a prefix of whatever token starts with it)."""
+    segs = _segments(term)
+    toks, prefix = [], False
+    for i, (cjk, s) in enumerate(segs):
+        last = i == len(segs) - 1
+        if not cjk:
+            toks.append(s)
+        elif len(s) == 1 and last:
+            toks.append(s)
+            prefix = True
+        else:
+            toks += [s[j:j + 2] for j in range(len(s) - 1)]
+            if not last:
+                toks.append(s[-1])
+    return toks, prefix
+
+
 def words(text: str) -> list[str]:
     """jieba's words of ``text`` (search mode), each normalised to its units joined."""
     out = []
