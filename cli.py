@@ -38,6 +38,7 @@ COMMANDS = {
     "shift": "hub.cli.basic:shift",
     "rule": "hub.cli.basic:rule",
     "print": "printing.commands:print_group",
+    "ivr": "hub.cli.ivr:ivr",
     "kb": "hub.cli.kb:kb",
     "sms": "hub.cli.sms:sms",
 }
