@@ -222,6 +222,18 @@ def test_arrival_at_the_destination_queues_one_notice_to_the_receiver(store):
     assert w in m.body and "Pudong Site" in m.body           # no receiver phone for the other waybill: no notice
 
 
+def test_the_entered_waybills_receiver_phone_comes_first_and_entry_after_the_arrival_counts(store):
+    w = wb(3)
+    bm.PlatformOrder.create(order_no="TB3", platform="taobao", phone="13900000000", accept="accepted", site="100",
+                            waybill=w, imported_ms=T0)
+    pipeline.commit([sc(1, "receive", "100", T0, w, dest_site="200"), sc(2, "arrive", "200", T0 + HOUR_MS, w)])
+    SmsMessage.delete().execute()                    # as if the order's notice had not been queued
+    pipeline.commit_waybills([{"id": "r1", "waybill": w, "site": "100", "station": None, "edge_ms": T0,
+                               "event_ms": T0, "fields": {"receiver_phone": "13700000000"}}])
+    (m,) = SmsMessage.select()
+    assert m.phone == "+8613700000000" and m.waybill == w
+
+
 def test_a_template_the_notice_cannot_fill_never_blocks_the_scans(store):
     templates.set_template("arrival_notice", "{waybill}到了，取件码{code}")
     bm.PlatformOrder.create(order_no="TB1", platform="taobao", phone="13800138000", accept="accepted", site="100",

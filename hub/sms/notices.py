@@ -16,20 +16,26 @@ from hub.business.facts import parcel_dest
 from hub.network.tables import Site
 from hub.sms import queue, templates
 from hub.sms.tables import SmsMessage
+from hub.waybills.records import load_entries
 
 
 def receiver_phone(waybills: set[str]) -> dict[str, str]:
     """The phone number to text about each waybill's arrival, for those that have one.
 
-    The one place the notices learn a receiver's phone.  Today the only phone the hub holds per
-    waybill is a platform order's ``phone`` (``hub.business.tables.PlatformOrder``, bound to
-    its waybill at pickup); when waybill entry records the receiver's phone, read it here
-    first and fall back to the order."""
+    The one place the notices learn a receiver's phone: the entered waybill's
+    ``receiver_phone`` (``hub.waybills``, station entry or ``scanhub waybill import``) first,
+    else the phone of the platform order bound to the waybill at pickup
+    (``hub.business.tables.PlatformOrder``)."""
     if not waybills:
         return {}
     rows = bm.PlatformOrder.select(bm.PlatformOrder.waybill, bm.PlatformOrder.phone).where(
         bm.PlatformOrder.waybill.in_(sorted(waybills)) & (bm.PlatformOrder.phone != "")).tuples()
-    return {wb: phone for wb, phone in rows}
+    out = {wb: phone for wb, phone in rows}
+    for wb, e in load_entries(waybills).items():
+        phone = (e["fields"].get("receiver_phone") or "").strip()
+        if phone:
+            out[wb] = phone
+    return out
 
 
 def arrived(events: list[dict]) -> dict | None:
