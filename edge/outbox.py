@@ -279,10 +279,13 @@ class Outbox:
         self._db = _connect(self.path)
         if existed:
             names = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if not {"meta", "scans"} <= names:      # never create tables in a stranger's file
+            # never create tables in a stranger's file; a file with no table at all is an outbox
+            # whose creation was cut short (the WAL pragma writes the header before the tables)
+            if names and not {"meta", "scans"} <= names:
                 raise sqlite3.DatabaseError("no outbox tables in this file "
                                             "(not an outbox, or its first page is damaged)")
-        self._db.executescript(SCHEMA)
+        # all tables or none: a station killed while creating its outbox can start again
+        self._db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
         # capture-side lookups get their own connection: WAL readers never wait for a commit's fsync
         self._rdb = _connect(self.path)
         self.epoch = self.get_meta("epoch")
