@@ -45,6 +45,8 @@ COMMANDS = {
     "waybill": "hub.cli.waybill:waybill",
     "quote": "hub.cli.quote:quote",
     "web": "hub.cli.web:web",
+    "kb": "hub.cli.kb:kb",
+    "sms": "hub.cli.sms:sms",
 }
 
 
@@ -58,6 +60,7 @@ USER_ERRORS = (
     "drivers.scale.base:ScaleError",
     "drivers.e1_card.errors:E1Error",
     "drivers.port:PortError",
+    "drivers.gsm_modem.errors:GsmError",
     "labels.codes:LabelError",
 )
 

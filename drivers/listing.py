@@ -20,6 +20,8 @@ VENDORS = {
     0x0483: "STMicroelectronics (many OEM guns)", 0x1A86: "QinHeng CH340/CH341 USB-serial",
     0x067B: "Prolific PL2303 USB-serial", 0x0403: "FTDI USB-serial", 0x10C4: "Silicon Labs CP210x USB-serial",
     0x1FC9: "NXP (OEM scales)", 0x2DD6: "Dymo / Stamps.com scales",
+    0x1E0E: "SIMCom GSM/LTE modems (SMS, docs/sms.md)", 0x2C7C: "Quectel GSM/LTE modems (SMS, docs/sms.md)",
+    0x12D1: "Huawei modems (SMS, docs/sms.md)", 0x19D2: "ZTE modems (SMS, docs/sms.md)",
 }
 USB_SERIAL = {0x1A86, 0x067B, 0x0403, 0x10C4}
 

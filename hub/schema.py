@@ -14,8 +14,10 @@ from hub.access import tables as access
 from hub.business import tables as business
 from hub.fleet import tables as fleet
 from hub.ivr import tables as ivr
+from hub.kb import tables as kb
 from hub.network import tables as network
 from hub.scans import tables as scans
+from hub.sms import tables as sms
 from hub.store import tables as store
 from hub.store.db import StoreError, database, open_database
 from hub.store.versions import check_version, stamp
@@ -25,7 +27,7 @@ from hub.waybills import tables as waybills
 TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES,
                                           *business.TABLES, *fleet.TABLES, *waybills.TABLES, *acd.TABLES,
                                           *ivr.TABLES, *access.TABLES,
-                                          *telephony.TABLES)
+                                          *telephony.TABLES, *kb.TABLES, *sms.TABLES)
 
 
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:

@@ -29,6 +29,7 @@ CASES = {
     "telephony": (["--calls", "20", "--rate", "50"], {"setups"}),
     "acd": (["--decisions", "200", "--agents", "50", "--waiting", "20"], {"decision_p99"}),
     "ivr": (["--keys", "50", "--parcels", "10"], {"track_key_p99"}),
+    "kb": (["--articles", "300"], {"search_p50"}),
 }
 
 
