@@ -24,6 +24,7 @@ def hub():
       scanhub hub init && scanhub hub import sim/networks/sample.yaml
       scanhub hub run --listen 0.0.0.0:1883 --credentials creds/
       scanhub hub stations
+      scanhub hub status --max-lag 300
       scanhub hub gaps --json
       scanhub hub backup --out /var/backups/scanhub/hub.db
     """
@@ -235,6 +236,47 @@ def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, deri
 @click.option("--stale-after", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="Call a station stale when the hub has not heard from it for this long "
                    "(default: 30 s, six missed status reports).")
+@click.option("--max-lag", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Exit with status 1 when the oldest scan not yet in derived state waits longer than this "
+                   "(for a monitoring script).")
+@format_option
+def status(db, stale_after, max_lag, fmt):
+    """The hub at a glance, from its store: scans committed, dead letters, stations online /
+    stale / offline and what their outboxes hold, and the derivation lag (how far parcels,
+    monitoring facts and fees are behind the committed scans).
+
+    \b
+    Examples:
+      scanhub hub status
+      scanhub hub status --json
+      scanhub hub status --max-lag 300 || echo "derived state is more than 5 min behind"
+    """
+    open_store(db)
+    from contract.protocol import STALE_AFTER_S
+    from hub.ingest.health import store_status
+    from hub.scans.lag import lag_text
+    st = store_status(stale_after_s=STALE_AFTER_S if stale_after is None else stale_after)
+    if fmt == "json":
+        echo_json(st)
+    else:
+        lag, s = st["derivation_lag"], st["stations"]
+        emit([{"figure": "scans committed", "value": st["scans"]},
+              {"figure": "dead letters", "value": st["dead_letters"]},
+              {"figure": "stations", "value": f"{s['total']}: {s['online']} online, {s['stale']} stale, "
+                                              f"{s['offline']} offline, {s['never']} never heard"},
+              {"figure": "scans in station outboxes", "value": st["outbox_scans"]},
+              {"figure": "derivation", "value": lag_text(lag)}], fmt, "hub status", totals=False)
+    lag = st["derivation_lag"]
+    if max_lag is not None and lag["age_s"] is not None and lag["age_s"] > max_lag:
+        click.echo(f"derivation lag {lag['age_s']:.1f} s is over --max-lag {max_lag:g} s", err=True)
+        raise SystemExit(1)
+
+
+@hub.command()
+@db_option
+@click.option("--stale-after", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Call a station stale when the hub has not heard from it for this long "
+                   "(default: 30 s, six missed status reports).")
 @format_option
 @utc_option
 def stations(db, stale_after, fmt):
@@ -247,20 +289,31 @@ def stations(db, stale_after, fmt):
     offline  it stopped, or the broker published its last will (its connection dropped)
     never    in the network file, never heard from
 
+    "not derived" (JSON: underived_scans) counts the station's committed scans whose parcels,
+    monitoring facts and fees the background derivation has not caught up with yet; the last
+    line gives the whole derivation lag (`scanhub hub status` too).
+
     Times print in the network's zone (--utc: UTC); JSON has them as UTC ISO text (last_heard,
     last_ack) and epoch milliseconds (last_heard_ms)."""
     open_store(db)
     from contract.protocol import STALE_AFTER_S
     from hub.network.stations import station_states
+    from hub.scans.lag import derivation_lag, lag_text, underived_by_station
     rows = station_states(stale_after_s=STALE_AFTER_S if stale_after is None else stale_after)
+    behind = underived_by_station()
+    for r in rows:
+        r["underived_scans"] = behind.get(r["station"], 0)
     if fmt == "json":
         emit(rows, fmt, "stations")
         return
     shown = [{"station": r["station"], "site": r["site"], "state": r["state"],
               "last heard": "never" if r["last_heard"] is None else _ago(r["heard_s_ago"]),
               "software": r["software_version"], "outbox": r["outbox_depth"], "last_ack": r["last_ack"],
+              "not derived": r["underived_scans"],
               "config": r["config_version"], "clock offset ms": r["clock_offset_ms"]} for r in rows]
     emit(shown, fmt, "stations", totals=False)
+    if fmt == "table":
+        click.echo(f"derivation: {lag_text(derivation_lag())}")
 
 
 def _ago(seconds: int) -> str:
