@@ -129,9 +129,21 @@ def import_(network_file, db, dry_run, fmt):
               help="Seconds between heartbeat lines (batches, scans, stations online, derivation backlog); 0: none.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one JSON object per line on stderr, for a service manager or log shipper.")
+@click.option("--metrics", "metrics_at", default=setting("metrics"), metavar="HOST:PORT",
+              show_default="SCANHUB_METRICS, else metrics in scanhub.toml, else none",
+              help="Serve Prometheus metrics over HTTP at http://HOST:PORT/metrics (scans, acks, batch latency, "
+                   "derivation lag, stations, outbox depths, broker connection; docs/operations.md), "
+                   "e.g. 127.0.0.1:9464.")
 @click.option("-v", "--verbose", is_flag=True, help="Log INFO too: broker connections, stations going on- and offline.")
-def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, derive, heartbeat_s, log_format, verbose):
-    """Run the hub: ingest scans, acknowledge them, publish station configurations."""
+def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, derive, heartbeat_s, log_format,
+        metrics_at, verbose):
+    """Run the hub: ingest scans, acknowledge them, publish station configurations.
+
+    \b
+    Examples:
+      scanhub hub run --listen 0.0.0.0:1883 --credentials creds/
+      scanhub hub run --broker mqtts://scanhub-hub@broker.example.com:8883 --metrics 127.0.0.1:9464
+    """
     from contract.version import SOFTWARE_VERSION
     from hub.cli import logs
     from hub.ingest.health import heartbeat, heartbeat_line
@@ -145,6 +157,13 @@ def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, deri
         open_store(db)
     except HubError as e:
         out.fail(str(e))
+    metrics_addr = None
+    if metrics_at:
+        try:
+            metrics_addr = lsn.parse_listen(metrics_at)
+        except lsn.ListenError:
+            out.fail(f"--metrics {metrics_at!r}: give HOST:PORT, e.g. 127.0.0.1:9464 (this machine) "
+                     "or 0.0.0.0:9464 (every interface; port 0: a random one)")
     managed = None
     user = password = None
     if broker is not None:
@@ -207,6 +226,17 @@ def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, deri
         if managed:
             managed.stop()
         out.fail(f"cannot connect to the broker at {url}")
+    metrics = None
+    if metrics_addr is not None:
+        from hub.ingest.metrics import MetricsError, MetricsServer
+        try:
+            metrics = MetricsServer(svc, *metrics_addr).start()
+        except MetricsError as e:
+            svc.stop()
+            if managed:
+                managed.stop()
+            out.fail(str(e))
+        out.say(f"metrics: {metrics.url}", metrics=metrics.url)
     out.say(f"hub running on {db} (scanhub {SOFTWARE_VERSION}); Ctrl-C to stop", version=SOFTWARE_VERSION)
     if svc.derivation is not None:
         out.say(f"derivation: background process {svc.derivation.proc.pid}")
@@ -222,6 +252,8 @@ def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, deri
                 next_beat = max(next_beat + heartbeat_s, time.monotonic())     # steady, never a burst
     except KeyboardInterrupt:
         pass
+    if metrics is not None:
+        metrics.stop()
     svc.stop()
     if managed:
         managed.stop()

@@ -49,10 +49,11 @@ class Incoming:
     """A message as the worker takes it: topic, payload and, for a batch of scans, the batch
     decoded and each scan checked against the schema (``decode``: pure, no store, so the network
     thread does it while the worker commits the batches before it)."""
-    __slots__ = ("topic", "payload", "retain", "station", "what", "decoded", "batch", "rows", "error")
+    __slots__ = ("topic", "payload", "retain", "station", "what", "decoded", "batch", "rows", "error", "t_in")
 
     def __init__(self, topic: str, payload: bytes, retain: bool = False):
         self.topic, self.payload, self.retain = topic, payload, retain
+        self.t_in = time.monotonic()          # when the network thread took it (batch latency)
         self.station, self.what = P.parse_topic(topic) or (None, None)
         self.decoded, self.batch, self.rows, self.error = False, None, None, None
 
@@ -130,7 +131,10 @@ class HubService:
         self.connected = threading.Event()
         self.published_config: dict[str, str] = {}
         self._seen_version: str | None = None
-        self.stats = {"batches": 0, "scans": 0, "rejected": 0, "dead_letters": 0, "derivation_restarts": 0}
+        self.stats = {"batches": 0, "scans": 0, "rejected": 0, "dead_letters": 0, "derivation_restarts": 0,
+                      "acks": 0}
+        # called with the seconds from receipt to acknowledgement of each batch (hub.ingest.metrics)
+        self.on_batch_latency = None
         self._derivation_retry = 0.0
         self._derivation_checkpoints = False
         self.worker_error: str | None = None     # set if the ingest worker ever dies
@@ -305,6 +309,7 @@ class HubService:
                 log.exception("could not dead-letter or answer the poison batch on %s", msg.topic)
             return
         self.client.publish(P.topic(station, P.ACK), ack, qos=1)
+        self.stats["acks"] += 1
 
     def _handle(self, msgs) -> None:
         batches, statuses = [], []
@@ -331,7 +336,7 @@ class HubService:
             return None
         batch = msg.batch
         return {"station": station, "batch": batch.get("batch"), "scans": batch["scans"],
-                "deletions": batch["deletions"], "rows": msg.rows, "topic": msg.topic}
+                "deletions": batch["deletions"], "rows": msg.rows, "topic": msg.topic, "t_in": msg.t_in}
 
     def _refuse_foreign(self, batches: list[dict]) -> dict[int, str]:
         """A station speaks only for itself: its scans name it and its site, its tombstones name
@@ -392,6 +397,11 @@ class HubService:
                 "hub_ms": now,
             }
             self.client.publish(P.topic(b["station"], P.ACK), P.encode(ack), qos=1)
+        self.stats["acks"] += len(batches)
+        if self.on_batch_latency is not None:
+            done = time.monotonic()
+            for b in batches:
+                self.on_batch_latency(done - b["t_in"])
 
     def _leave_checkpoints(self, to_derivation: bool) -> None:
         """On SQLite, leave the write-ahead log's checkpoints to the derivation process (off the
