@@ -29,7 +29,7 @@ from hub.network import station_config
 from hub.network import tables as net
 from hub.scans.commit import dead_letter, dead_letter_item, validate_scans
 from hub.schema import connect
-from hub.store.db import database, is_store_failure
+from hub.store.db import database, is_store_failure, write_transaction
 from hub.store.meta import get_meta
 
 log = logging.getLogger("scanhub.hub")
@@ -323,8 +323,10 @@ class HubService:
                 statuses.append((station, msg.payload, bool(msg.retain)))
         if batches:
             self._commit(batches)
-        for station, payload, retained in statuses:
-            self._status(station, payload, retained)
+        if statuses:        # one transaction for all of them: with many stations, statuses outnumber batches
+            with self._write_turn(), write_transaction():
+                for station, payload, retained in statuses:
+                    self._status(station, payload, retained)
 
     def _parse_batch(self, station: str, msg: "Incoming") -> dict | None:
         if not msg.decoded:

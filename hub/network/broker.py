@@ -59,7 +59,15 @@ def check_port_free(host: str, port: int) -> None:
 
 def _die_with_parent() -> None:
     """In the broker's process before exec: end it when the process that started it dies, so a
-    hub killed with -9 does not leave its private broker holding the port (Linux only)."""
+    hub killed with -9 does not leave its private broker holding the port (Linux only); and let it
+    open as many connections as the hard limit allows (a soft limit of 1,024 would refuse
+    stations past about a thousand)."""
+    try:
+        import resource
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
     try:
         import ctypes
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)    # PR_SET_PDEATHSIG
