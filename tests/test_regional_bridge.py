@@ -82,3 +82,19 @@ def test_bridge_config_names_exactly_the_station_topics():
         Bridge("a b", "mqtt://x").config_lines()
     with pytest.raises(BrokerError, match="bridge east: broker URL"):
         Bridge("east", "http://x").config_lines()
+
+
+def test_bridge_config_command_prints_the_stanza(tmp_path):
+    from click.testing import CliRunner
+
+    import cli
+    pw = tmp_path / "pw"
+    pw.write_text("s3cret:/@\n")
+    res = CliRunner().invoke(cli.main, ["hub", "bridge-config", "--name", "east", "--central",
+                                        "mqtt://bridge-east@central:1883", "--password-file", str(pw)])
+    assert res.exit_code == 0, res.output
+    assert "remote_password s3cret:/@" in res.output.splitlines()
+    assert res.output.splitlines() == Bridge("east", "mqtt://bridge-east:s3cret%3A%2F%40@central:1883").config_lines()
+    bad = CliRunner().invoke(cli.main, ["hub", "bridge-config", "--name", "east", "--central", "mqtt://central",
+                                        "--password-file", str(pw)])
+    assert bad.exit_code == 2 and "needs a user in --central" in bad.output

@@ -435,6 +435,37 @@ def credentials(db, out_dir, broker, rotate, hub_workers, fmt):
          f"station files point at {url} (from {source})", fmt)
 
 
+@hub.command("bridge-config")
+@click.option("--name", required=True, help="The region's name (letters, digits, - and _), e.g. east.")
+@click.option("--central", required=True, metavar="URL",
+              help="The central broker the hub uses, as the region's bridge reaches it: mqtt[s]://user@host:port.")
+@click.option("--password-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="File holding the bridge user's password (first line), written into the stanza.")
+@click.option("--ca", type=click.Path(dir_okay=False), default=None,
+              help="CA certificate to verify an mqtts:// central broker with (default: the system's CAs).")
+def bridge_config(name, central, password_file, ca):
+    """Print the Mosquitto bridge stanza for a regional broker: stations connect to the region,
+    which relays exactly the station topics to and from the central broker (docs/deployment.md,
+    "A national network").
+
+    \b
+    Examples:
+      scanhub hub bridge-config --name east --central mqtts://bridge-east@central.example:8883 \\
+          --password-file /etc/scanhub/bridge-east.password >> /etc/mosquitto/conf.d/scanhub.conf
+    """
+    from urllib.parse import quote
+    from hub.network.broker import Bridge
+    if password_file:
+        url = BrokerURL.parse(central)
+        if not url.username:
+            raise click.UsageError("--password-file needs a user in --central (mqtts://USER@host:port)")
+        with open(password_file, encoding="utf-8") as f:
+            secret = f.readline().strip()
+        central = (f"{'mqtts' if url.tls else 'mqtt'}://{quote(url.username, safe='')}:{quote(secret, safe='')}@"
+                   f"{url.host}:{url.port}")
+    click.echo("\n".join(Bridge(name, central, ca=ca).config_lines()))
+
+
 # the hub group's commands that live in modules of their own
 hub.add_command(backup_command, "backup")
 hub.add_command(restore_command, "restore")
