@@ -79,6 +79,7 @@ class LightStation:
         self.sending: set[int] = set()
         self.acked = self.rejected = self.resends = self.ignored_acks = self.sent = 0
         self.latencies_ms: list[float] = []
+        self.reported = 0                            # latencies already sent in a snapshot
         self.config_version: str | None = None
         self.config_seen: dict[str, float] = {}      # version -> wall time it first arrived
         self.last_ack_ms: int | None = None
@@ -310,6 +311,11 @@ def _snapshot(index: int, fleet: list[LightStation], final: bool) -> dict:
             "acked": sum(st.acked for st in fleet), "rejected": sum(st.rejected for st in fleet),
             "pending": sum(len(st.pending) for st in fleet), "resends": sum(st.resends for st in fleet),
             "ignored_acks": sum(st.ignored_acks for st in fleet), "acks": sum(len(st.latencies_ms) for st in fleet)}
+    fresh = []
+    for st in fleet:                             # latencies since the last snapshot, streamed
+        fresh += st.latencies_ms[st.reported:]
+        st.reported = len(st.latencies_ms)
+    snap["new_latencies_ms"] = fresh
     if final:
         snap["latencies_ms"] = [x for st in fleet for x in st.latencies_ms]
         snap["per_station"] = {st.station: {"captured": st.seq, "acked": st.acked, "pending": len(st.pending),
@@ -351,6 +357,7 @@ class Fleet:
                                   name=f"sim-stations-{i}", daemon=True) for i, share in enumerate(shares)]
         self.latest: dict[int, dict] = {}
         self.final: dict[int, dict] = {}
+        self.latency_log: list[float] = []           # every ack latency (ms) as the snapshots bring them
 
     def start(self) -> "Fleet":
         for p in self.procs:
@@ -372,6 +379,7 @@ class Fleet:
                 if "error" in snap:
                     raise SimError(f"worker {snap['worker']}: {snap['error']}")
                 (self.final if snap.get("final") else self.latest)[snap["worker"]] = snap
+                self.latency_log += snap["new_latencies_ms"]
                 snap = self.out.get_nowait()
         except queue.Empty:
             pass

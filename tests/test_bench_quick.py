@@ -26,6 +26,8 @@ CASES = {
     "e1": (["--line-seconds", "1", "--calls", "2"], {"framer", "mf", "r2_setup"}),
     "gun_image": ([], {"size", "build", "flash"}),
     "monitor": (["--scans", "20000"], {"worst_single_site", "tracking"}),
+    "stations": (["--count", "12", "--processes", "2", "--window", "1"],
+                 {"probe_p99", "fleet_p99", "cpu_per_station", "rss_per_station", "republish"}),
 }
 
 
@@ -46,8 +48,8 @@ def run_json(cmd: list[str], timeout: float) -> dict:
 @pytest.mark.timeout(150)
 @pytest.mark.parametrize("bench", sorted(CASES))
 def test_bench_runs_quick(bench):
-    if bench == "drain" and not have_mosquitto():
-        needs("Mosquitto", "drain runs a real broker")
+    if bench in ("drain", "stations") and not have_mosquitto():
+        needs("Mosquitto", f"{bench} runs a real broker")
     extra, headline = CASES[bench]
     res = run_json([sys.executable, os.path.join(BENCH, f"{bench}.py"), "--quick", "--rounds", "2", *extra, "--json"],
                    timeout=120)
