@@ -127,8 +127,12 @@ class LightStation:
         seqs, sent = entry
         self.latencies_ms.append((time.monotonic() - sent) * 1000)
         self.sending.difference_update(seqs)
-        ranges = [(int(lo), int(hi)) for lo, hi in ack.get("committed", [])]
-        rejected = {r.get("seq") for r in ack.get("rejected", []) if isinstance(r, dict)}
+        try:
+            ranges = [(int(lo), int(hi)) for lo, hi in ack.get("committed", [])]
+            rejected = {r.get("seq") for r in ack.get("rejected", []) if isinstance(r, dict)}
+        except (TypeError, ValueError):
+            self.ignored_acks += 1              # malformed: settles nothing, the batch goes out again
+            return
         for s in seqs:
             if any(lo <= s <= hi for lo, hi in ranges):
                 self.acked += 1
