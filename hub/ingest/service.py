@@ -43,6 +43,7 @@ RESTART_EVERY_S = 10.0     # the least time between two restarts of a dying deri
 # with a derivation process the ingest checkpoints only a log grown this large (pages of 4 KiB): the
 # derivation's checkpoints keep it smaller, this keeps it bounded when the derivation falls behind
 INGEST_CHECKPOINT_PAGES = 20_000
+STATUS_FLUSH_S = 0.5       # station statuses are recorded together, at most this late
 
 
 class Incoming:
@@ -140,6 +141,8 @@ class HubService:
         self.worker_error: str | None = None     # set if the ingest worker ever dies
         self.store_error: str | None = None      # the last store failure, until a batch commits again
         self._worker = threading.Thread(target=self._work, name="hub-worker", daemon=True)
+        self._statuses: dict[str, tuple[bytes, bool]] = {}    # station -> its latest status, to record
+        self._statuses_due = 0.0
         self._config_due = threading.Event()
         self._config_due.set()
         self.forecast_every_s = forecast_every_s
@@ -254,6 +257,8 @@ class HubService:
                         break
                     msgs.append(nxt)
                 self._handle_safely(msgs)
+            if self._statuses and time.monotonic() >= self._statuses_due:
+                self._flush_statuses()
             self._watch_derivation()
             try:
                 self._publish_configs()
@@ -262,6 +267,8 @@ class HubService:
                     self._next_forecast = time.monotonic() + self.forecast_every_s
             except Exception:
                 log.exception("config or forecast publishing failed")
+        if self._statuses:
+            self._flush_statuses()
         database.close()
 
     def _handle_safely(self, msgs) -> None:
@@ -323,10 +330,35 @@ class HubService:
                 statuses.append((station, msg.payload, bool(msg.retain)))
         if batches:
             self._commit(batches)
-        if statuses:        # one transaction for all of them: with many stations, statuses outnumber batches
+        for station, payload, retained in statuses:
+            # the latest status of each station is written with the others at most every
+            # STATUS_FLUSH_S: a thousand stations report 200 times a second, and a durable commit
+            # each would queue the batches behind them
+            self._statuses.pop(station, None)
+            self._statuses[station] = (payload, retained)
+            if len(self._statuses) == 1:
+                self._statuses_due = time.monotonic() + STATUS_FLUSH_S
+
+    def _flush_statuses(self) -> None:
+        """Record the statuses waiting (``_status``), in one transaction."""
+        waiting, self._statuses = self._statuses, {}
+        try:
             with self._write_turn(), write_transaction():
-                for station, payload, retained in statuses:
+                for station, (payload, retained) in waiting.items():
                     self._status(station, payload, retained)
+            return
+        except Exception as e:
+            if is_store_failure(e):            # they come again in a few seconds
+                self.store_error = f"{type(e).__name__}: {e}"
+                log.error("HUB STORE FAILED while recording %d station statuses: %s", len(waiting), self.store_error)
+                return
+            log.exception("recording %d station statuses failed; recording them one by one", len(waiting))
+        for station, (payload, retained) in waiting.items():
+            try:
+                with write_transaction():
+                    self._status(station, payload, retained)
+            except Exception:
+                log.exception("the status of station %s could not be recorded", station)
 
     def _parse_batch(self, station: str, msg: "Incoming") -> dict | None:
         if not msg.decoded:
