@@ -17,7 +17,8 @@ checks its hash and site (``contract.config.verify_config``) and reports the ver
 sends batches of scans (``contract.protocol`` topics and encoding, scans valid under
 ``contract.scan``) with at most ``window`` batches unacknowledged; removes scans only when an
 acknowledgement for a batch it is waiting for names them, and sends a batch again when no
-acknowledgement comes within ``ack_timeout_s``.  Traffic is steady (``rate`` scans per second
+acknowledgement comes within ``ack_timeout_s`` or five times its moving average ack time,
+whichever is longer (as ``edge.uplink`` does).  Traffic is steady (``rate`` scans per second
 per station, Poisson) with bursts: every ``burst_every_s`` a random ``burst_fraction`` of the
 stations captures ``burst_size`` scans at once, as when couriers put their wireless guns back
 in the cradles.
@@ -80,6 +81,7 @@ class LightStation:
         self.acked = self.rejected = self.resends = self.ignored_acks = self.sent = 0
         self.latencies_ms: list[float] = []
         self.reported = 0                            # latencies already sent in a snapshot
+        self.ack_avg_ms: float | None = None         # moving average, paces resends (as edge.uplink)
         self.config_version: str | None = None
         self.config_seen: dict[str, float] = {}      # version -> wall time it first arrived
         self.last_ack_ms: int | None = None
@@ -125,7 +127,9 @@ class LightStation:
             self.ignored_acks += 1
             return
         seqs, sent = entry
-        self.latencies_ms.append((time.monotonic() - sent) * 1000)
+        took = (time.monotonic() - sent) * 1000
+        self.latencies_ms.append(took)
+        self.ack_avg_ms = took if self.ack_avg_ms is None else 0.8 * self.ack_avg_ms + 0.2 * took
         self.sending.difference_update(seqs)
         try:
             ranges = [(int(lo), int(hi)) for lo, hi in ack.get("committed", [])]
@@ -162,7 +166,8 @@ class LightStation:
             self.next_status = now + self.opts["status_every_s"] * self.rng.uniform(0.9, 1.1)
         if self.config_version is None:
             return                              # like the edge: nothing is sent before a configuration
-        limit = self.opts["ack_timeout_s"]
+        # as the edge: a busy hub answers slowly but surely, so wait several of its usual ack times
+        limit = max(self.opts["ack_timeout_s"], 5 * (self.ack_avg_ms or 0) / 1000)
         for batch, (seqs, sent) in list(self.inflight.items()):
             if now - sent > limit:
                 del self.inflight[batch]
