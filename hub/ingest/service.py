@@ -242,8 +242,11 @@ class HubService:
         connect(self.db_url)
         self._leave_checkpoints(self.derivation is not None)
         while not self.stopping.is_set():
+            wait = CONFIG_POLL_S
+            if self._statuses:                  # statuses waiting: wake in time to record them
+                wait = max(0.0, min(wait, self._statuses_due - time.monotonic()))
             try:
-                first = self.inbox.get(timeout=CONFIG_POLL_S)
+                first = self.inbox.get(timeout=wait)
             except queue.Empty:
                 first = None
             if first is not None:
