@@ -38,6 +38,8 @@ COMMANDS = {
     "shift": "hub.cli.basic:shift",
     "rule": "hub.cli.basic:rule",
     "print": "printing.commands:print_group",
+    "cc": "hub.cli.cc:cc",
+    "ivr": "hub.cli.ivr:ivr",
 }
 
 

@@ -631,3 +631,99 @@ def test_counters_the_doc_lists_are_the_deframers_and_the_status_lines():
     added = re.findall(r"`(\w+)`", added)
     assert set(spans[0]["counters"]) == set(Deframer().counters()) | {"bpv", "underruns"}
     assert set(added) - {"hdlc_fcs_errors"} == {"bpv", "underruns"}
+
+
+# ================================================================ docs/callcenter.md
+
+CC_DOC = (ROOT / "docs" / "callcenter.md").read_text(encoding="utf-8")
+
+
+def test_callcenter_doc_lists_every_strategy_and_queue_log_event():
+    from hub.acd.config import STRATEGIES
+    from hub.acd.queue_log import EVENTS
+    table = doc_section(CC_DOC, "### Strategies")
+    assert re.findall(r"^\| `([a-z-]+)` \|", table, re.M) == list(STRATEGIES)
+    log = doc_section(CC_DOC, "## The queue log")
+    named = set(re.findall(r"\b([A-Z]{4,})\b", log)) - {"NONE"}
+    assert named == set(EVENTS), named ^ set(EVENTS)
+
+
+def test_callcenter_doc_staffing_and_ahp_examples_are_what_the_code_says():
+    from hub.acd import ahp, erlang
+    text = flat(CC_DOC)
+    m = one(r"→ \*\*(\d+) agents\*\*, P\(wait\) ([\d.]+), SL ([\d.]+), ASA ([\d.]+) s, occupancy ([\d.]+)", text)
+    f = erlang.agents_needed(100, 1800, 180, 0.80, 20)
+    assert (f["agents"], round(f["p_wait"], 3), round(f["service_level"], 3), round(f["asa_s"], 1),
+            round(f["occupancy"], 3)) == (int(m[1]), float(m[2]), float(m[3]), float(m[4]), float(m[5]))
+    spec = yaml_block_after(CC_DOC, "Worked example (`inbound.yaml`):")
+    r = ahp.from_spec(spec)
+    m = one(r"gives weights greeting ([\d.]+), accuracy ([\d.]+), empathy ([\d.]+), resolution ([\d.]+); "
+            r"λmax ([\d.]+), CI ([\d.]+), RI ([\d.]+), CR ([\d.]+)", text)
+    w = r["weights"]
+    for name, got in zip(("greeting", "accuracy", "empathy", "resolution"), m.groups()[:4]):
+        assert round(w[name], len(got.split(".")[1])) == float(got), name
+    assert (round(r["lambda_max"], 4), round(r["ci"], 4), r["ri"], round(r["cr"], 4)) == tuple(map(float, m.groups()[4:]))
+
+
+def yaml_block_after(text: str, marker: str):
+    import yaml
+    rest = text[text.index(marker):]
+    block = re.search(r"```yaml\n(.*?)```", rest, re.S)[1]
+    return yaml.safe_load(block)
+
+
+def test_callcenter_doc_queue_file_and_fuzzy_tree_are_valid():
+    from hub.acd import fuzzy
+    from hub.acd.config import parse_queues
+    centre = parse_queues(yaml_block_after(CC_DOC, "## Queues as data"))
+    assert set(centre.queues) == {"service", "backup"}
+    r = fuzzy.evaluate(yaml_block_after(CC_DOC, "### Fuzzy comprehensive evaluation"))
+    assert r["grade"] in r["grades"]
+# ================================================================ ivr.md: the example flow, names, actions
+
+IVR_DOC = (ROOT / "docs" / "ivr.md").read_text(encoding="utf-8")
+
+
+def test_the_ivr_docs_full_example_and_calendar_pass_the_checker(tmp_path):
+    from hub.ivr.flow import load_flow
+    blocks = re.findall(r"```yaml\n(.*?)```", IVR_DOC, re.S)
+    flow_text = next(b for b in blocks if "nodes:" in b)
+    (tmp_path / "holidays.yaml").write_text(next(b for b in blocks if b.startswith("holidays:")), encoding="utf-8")
+    (tmp_path / "flow.yaml").write_text(flow_text, encoding="utf-8")
+    flow = load_flow(str(tmp_path / "flow.yaml"))
+    assert {n["type"] for n in flow.nodes.values()} >= {"schedule", "announce", "menu", "collect", "service",
+                                                        "voicemail", "transfer", "hangup"}
+    import datetime as dt
+    assert dt.date(2026, 10, 3) in flow.schedules["office"].calendar.holidays
+
+
+def test_the_ivr_docs_node_table_is_the_checkers():
+    from hub.ivr.flow import FIELDS
+    section = IVR_DOC.split("### Node types")[1].split("###")[0]
+    rows = re.findall(r"^\| `(\w+)` \| (.*?) \|", section, re.M)
+    table = {kind: set(re.findall(r"`(\w+)`", fields)) for kind, fields in rows if kind in FIELDS}
+    assert set(table) == set(FIELDS)
+    for kind, fields in FIELDS.items():
+        assert set(fields) <= table[kind], (kind, set(fields) - table[kind])
+        required = {f for f, req in fields.items() if req}
+        documented = set(re.findall(r"\*\*`(\w+)`\*\*", dict(rows)[kind]))
+        assert documented == required, (kind, documented, required)
+
+
+def test_the_ivr_docs_events_and_actions_are_the_engines():
+    from hub.ivr.engine import Engine
+    events = re.findall(r"^\| `(\w+)\(", IVR_DOC, re.M)
+    assert events == ["start", "digit", "prompt_done", "timeout", "recorded", "hangup"]
+    assert all(callable(getattr(Engine, e)) for e in events)
+    section = IVR_DOC.split("| action |")[1].split("\n\n")[0]
+    actions = set(re.findall(r"^\| `(\w+)` \|", section, re.M))
+    src = (ROOT / "hub" / "ivr" / "engine.py").read_text(encoding="utf-8")
+    assert actions == set(re.findall(r'"action": "(\w+)"', src))
+
+
+def test_the_ivr_docs_paths_and_names_exist():
+    for path in [t for t in backticked(IVR_DOC) if re.fullmatch(r"[\w*.-]+(/[\w*.-]+)*(\.py|\.yaml|/)", t)
+                 and "/" in t and not t.startswith("prompts/")]:
+        assert list(ROOT.glob(path.rstrip("/"))), f"{path} does not exist"
+    for name in {re.sub(r"\(.*\)$", "", t) for t in backticked(IVR_DOC) if re.fullmatch(r"hub(\.\w+)+(\(.*\))?", t)}:
+        resolve(name)

@@ -21,7 +21,7 @@ from hub.store.db import StoreError, database, write_transaction
 from hub.store.meta import get_meta, set_meta
 
 #: The schema version this scanhub reads and writes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class StoreVersionError(StoreError):
@@ -117,9 +117,16 @@ def _to_2(db, tables) -> list[str]:
     return [f"{t._meta.table_name}: created" for t in missing] + columns_as_defined(db, tables)
 
 
+def _to_3(db, tables) -> list[str]:
+    """Version 3: sites carry their telephone area code (``site.area_code``, for the IVR)."""
+    db.create_tables([t for t in tables if not db.table_exists(t._meta.table_name)], safe=True)
+    return columns_as_defined(db, tables)
+
+
 #: from version -> (what the step does, the step).  Step n takes a store from n to n + 1.
 MIGRATIONS: dict[int, tuple[str, Callable]] = {
     1: ("new tables (basic-data change log); columns sized as the tables define them", _to_2),
+    2: ("sites' telephone area codes (site.area_code)", _to_3),
 }
 
 
