@@ -40,6 +40,9 @@ COMMANDS = {
     "print": "printing.commands:print_group",
     "cc": "hub.cli.cc:cc",
     "ivr": "hub.cli.ivr:ivr",
+    "waybill": "hub.cli.waybill:waybill",
+    "quote": "hub.cli.quote:quote",
+    "web": "hub.cli.web:web",
 }
 
 

@@ -10,8 +10,12 @@ def test_demo_json_summary_compares_outboxes_with_the_hub(tmp_path):
     assert r.exit_code == 0, r.output
     s = json.loads(r.output.strip().splitlines()[-1])
     assert s["parcels"] == 60
-    assert s["captured"] == s["committed"] == 60 * 7
+    w = s["waybills"]
+    assert s["captured"] == s["committed"] == 60 * 7 + w["return_scans"]
     assert s["lost"] == 0 and s["duplicated"] == 0
+    assert w["entered"] == 61 and w["with_dims"] == 12 and w["refused"] == []
+    assert w["cod"]["collected_cents"] == 50000
+    assert w["returned"]["return_fee_cents"] > 0 and not w["returned"]["cod_collected"]
     assert s["weight_mismatches"] == 0 and s["outage_s"] > 0
     assert [e["kind"] for e in s["tracking"]["events"]] == ["receive", "dispatch", "arrive", "dispatch",
                                                              "arrive", "deliver", "sign"]

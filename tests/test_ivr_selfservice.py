@@ -92,9 +92,14 @@ def test_a_quote_from_the_tariff_in_force(store):
     tariff = load_tariff(os.path.join(os.path.dirname(__file__), "..", "sim", "networks", "tariff-sample.yaml"))
     install(tariff)
     res = svc.run("quote", {"origin": "571", "dest": "021", "weight": "5"}, 480)
-    cents = tariff.fee("courier", tariff.zone(("33", "3301", "330106"), ("31", "3101", "310115")), 5000)
-    assert res.outcome == "ok" and res.variables == {"quote_cents": str(cents)} and cents == 70
-    assert res.prompts == ["quote/intro"] + say.amount(70)
+    # the same answer as `scanhub quote` between the two sites the area codes name
+    out = CliRunner().invoke(cli.main, ["quote", "--db", store, "--from", "100", "--to", "200", "--weight", "5",
+                                        "--json"], catch_exceptions=False)
+    cents = json.loads(out.output)["total_cents"]
+    assert res.outcome == "ok" and res.variables == {"quote_cents": str(cents)} and cents > 0
+    assert res.prompts == ["quote/intro"] + say.amount(cents)
+    assert res.detail["origin_site"] == "100" and res.detail["dest_site"] == "200"
+    assert svc.run("quote", {"origin": "100", "dest": "200", "weight": "5"}, 480).variables == res.variables
     assert svc.run("quote", {"origin": "0571", "dest": "0999", "weight": "5"}, 480).outcome == "fail"
     assert svc.run("quote", {"origin": "0571", "dest": "021", "weight": "0"}, 480).outcome == "fail"
 
@@ -178,3 +183,22 @@ def test_another_source_plugs_into_the_hub_directory(store):
     [c] = d.customers("137 0000 0000")
     assert (c.name, c.source) == ("李雷", "waybills")
     assert d.check_pin(c.id, WB[-4:]) and [o.status for o in d.orders(c.id)] == ["in transit"]
+
+
+def test_the_hub_directory_finds_callers_by_their_entered_waybills(store, tmp_path):
+    """An entered waybill's sender and receiver phones name callers (docs/ivr.md, the caller
+    directory): the waybill is theirs, its last four digits their PIN."""
+    from hub.schema import connect
+    path = tmp_path / "wb.csv"
+    path.write_text("waybill,dest_site,weight_kg,sender_name,sender_phone,receiver_name,receiver_phone\n"
+                    f"{wb(31)},200,1.2,王五,0571-8888 1234,赵六,+86 139 0000 1111\n", encoding="utf-8")
+    r = CliRunner().invoke(cli.main, ["waybill", "import", str(path), "--site", "100", "--db", store])
+    assert r.exit_code == 0, r.output
+    connect(store)
+    d = HubDirectory()
+    [sender] = d.customers("057188881234")
+    [receiver] = d.customers("13900001111")
+    assert (sender.name, sender.source) == ("王五", "entered_waybills") and receiver.name == "赵六"
+    assert d.check_pin(receiver.id, wb(31)[-4:]) and not d.check_pin(receiver.id, "0000")
+    assert [o.waybill for o in d.orders(receiver.id)] == [wb(31)]
+    assert d.customers("13900001112") == []

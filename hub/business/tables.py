@@ -211,5 +211,17 @@ class OrderTransfer(Base):
         table_name = "order_transfer"
 
 
+class ExpectedFee(Base):
+    """Derived with the fees: what a parcel in flight will still cost its origin site (transit,
+    delivery and surcharges on the rest of its route, not booked yet), estimated from the tariff
+    with the entered or first weight (``hub.business.quote.expected_lines``)."""
+    waybill = pw.CharField(primary_key=True, max_length=40)
+    site = pw.CharField(max_length=32, index=True)
+    cents = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "expected_fee"
+
+
 TABLES = (ScanFact, ParcelFact, SignDeadline, JournalEntry, Posting, Account, TariffVersion, Coverage,
-          PlatformOrder, OrderTransfer)
+          PlatformOrder, OrderTransfer, ExpectedFee)

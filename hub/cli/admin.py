@@ -387,11 +387,8 @@ def gaps(db, station, fmt):
 def dead_letters(db, limit, fmt):
     """Payloads the hub could not use, with the reason (newest first)."""
     open_store(db)
-    from contract.clock import iso
-    from hub.scans import tables as scans
-    rows = [{"id": d.id, "received": iso(d.received_ms), "received_ms": d.received_ms, "topic": d.topic,
-             "station": d.station, "reason": d.reason, "payload": bytes(d.payload)[:200].decode("utf-8", "replace")}
-            for d in scans.DeadLetter.select().order_by(scans.DeadLetter.id.desc()).limit(limit)]
+    from hub.scans.dead_letters import recent
+    rows = recent(limit)
     emit(rows, fmt, "dead letters", columns=None if fmt == "json" else
          ["id", "received_ms", "station", "reason", "payload"])
 
@@ -510,12 +507,15 @@ def track(waybill, db, fmt):
         if as_json:
             echo_json({"waybill": waybill, "status": "unknown", "events": []})
             raise SystemExit(1)
-        raise click.ClickException(f"waybill {waybill} has no scans at the hub")
+        raise click.ClickException(f"waybill {waybill} has no scans at the hub and was never entered")
     if as_json:
         echo_json(t)
         return
     if fmt == "table":
         click.echo(f"{waybill}: {t['status']} at {t['site']}" + (f" -> {t['next_site']}" if t["kind"] == "dispatch" else ""))
+        if t.get("entered"):
+            from hub.cli.waybill import entry_line
+            click.echo(entry_line(t["entered"]))
     detail = lambda e: ", ".join(f"{k}={e[k]}" for k in ("next_site", "prev_site", "courier", "weight_g", "shift", "signer") if k in e)
     emit([{"time_ms": e["event_ms"], "kind": e["kind"] + (" (deleted)" if e.get("deleted") else ""), "site": e["site"],
            "operator": e["operator"], "details": detail(e), "clock": e["clock"]} for e in t["events"]],

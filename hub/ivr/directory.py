@@ -26,6 +26,7 @@ from typing import Protocol
 
 from hub.business import tables as bm
 from hub.business.tracking import track
+from hub.waybills import tables as wt
 
 PIN_DIGITS = 4
 
@@ -92,11 +93,25 @@ def platform_orders(phone: str) -> list[dict]:
     return out
 
 
+def entered_waybills(phone: str) -> list[dict]:
+    """Entered waybills (``hub.waybills``) whose sender or receiver phone holds ``phone``, found
+    the way ``platform_orders`` finds orders; the name is the sender's or the receiver's."""
+    import json
+    E = wt.WaybillEntry
+    out = []
+    for e in E.select(E.waybill, E.fields_json).where(E.fields_json.contains(phone[-4:])).order_by(E.waybill):
+        f = json.loads(e.fields_json)
+        for role in ("sender", "receiver"):
+            if phone in numbers_in(f.get(f"{role}_phone") or ""):
+                out.append({"order_no": e.waybill, "waybill": e.waybill, "name": f.get(f"{role}_name") or ""})
+                break
+    return out
+
+
 def default_sources() -> dict[str, OrderSource]:
-    """The hub's data by phone number.  The hook for more: entered waybills (with the sender's
-    and receiver's phones) add their own ``phone -> rows`` function here, next to the platform
-    orders, under their own name."""
-    return {"platform_orders": platform_orders}
+    """The hub's data by phone number: platform orders and entered waybills.  The hook for more:
+    another source adds its own ``phone -> rows`` function here under its own name."""
+    return {"platform_orders": platform_orders, "entered_waybills": entered_waybills}
 
 
 @dataclass

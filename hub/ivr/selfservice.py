@@ -5,9 +5,8 @@
 * ``track`` (reads ``waybill``): ``hub.business.tracking.track`` — the answer of ``scanhub track`` —
   read as: the status, the site it is at (and, in transit, the next site), and when it was signed.
 * ``quote`` (reads ``origin``, ``dest``: telephone area codes, district codes or site codes; ``weight``: whole
-  kilograms): the tariff in force now, the zone between the two sites' regions, the chargeable
-  weight and the price of the tariff's ``courier`` section (``QUOTE_SECTION``); sets
-  ``quote_cents``.
+  kilograms): the total of ``hub.business.quote.quote`` — the answer of ``scanhub quote`` — from
+  the tariff in force now between the two sites; sets ``quote_cents``.
 * ``nearest_site`` (reads ``area``: an area code, with or without its leading 0, or a
   six-digit district code): the site that carries it
   (a site before a center, then the lowest code); sets ``site``.
@@ -22,6 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hub.business.context import load_context
+from hub.business.quote import QuoteError, quote
 from hub.business.tariff import TariffBook, TariffError
 from hub.business.tracking import track
 from hub.ivr import say
@@ -29,7 +30,6 @@ from hub.ivr.directory import CallerDirectory, HubDirectory
 from hub.ivr.engine import ServiceResult, Services, _wall_ms
 from hub.network import tables as net
 
-QUOTE_SECTION = "courier"
 MAX_ORDERS_READ = 3
 STATUS_PROMPT = {"receive": "status/receive", "dispatch": "status/dispatch", "arrive": "status/arrive",
                  "deliver": "status/deliver", "sign": "status/sign", "problem": "status/problem",
@@ -69,28 +69,28 @@ class HubServices(Services):
                                                                  "site": t["site"]})
 
     # --------------------------------------------------------------- quote
-    def _region(self, code: str):
-        """(province, city, district) of the site for an area code, a district or a site code."""
-        found = nearest_site(code)
-        s = net.Site.get_or_none(net.Site.code == (found or code)) if code else None
-        return None if s is None else (s.province, s.city, s.district)
+    def _site(self, code: str) -> str | None:
+        """The site for an area code, a district or a site code."""
+        found = nearest_site(code) if code else None
+        if found is None and code and net.Site.get_or_none(net.Site.code == code) is not None:
+            found = code
+        return found
 
     def _quote(self, v, tz) -> ServiceResult:
         origin, dest, kg = v.get("origin", ""), v.get("dest", ""), v.get("weight", "")
         detail = {"origin": origin, "dest": dest, "weight_kg": kg}
-        a, b = self._region(origin), self._region(dest)
+        a, b = self._site(origin), self._site(dest)
         tariff = TariffBook.load().at(self.clock())
         if a is None or b is None or tariff is None or not kg.isdigit() or int(kg) <= 0:
             return ServiceResult("fail", ["quote/none"], detail=dict(detail, reason="unknown place, weight or no tariff"))
         try:
-            grams = tariff.chargeable_g(int(kg) * 1000)
-            cents = tariff.fee(QUOTE_SECTION, tariff.zone(a, b), grams)
-        except TariffError as e:
+            q = quote(load_context(), tariff, a, b, int(kg) * 1000)
+        except (QuoteError, TariffError) as e:
             return ServiceResult("fail", ["quote/none"], detail=dict(detail, reason=str(e)))
-        if cents is None:
-            return ServiceResult("fail", ["quote/none"], detail=dict(detail, reason=f"no {QUOTE_SECTION} rate"))
+        cents = q["total_cents"]
         return ServiceResult("ok", ["quote/intro"] + say.amount(cents), {"quote_cents": str(cents)},
-                             detail=dict(detail, tariff=tariff.name, cents=cents, chargeable_g=grams))
+                             detail=dict(detail, origin_site=a, dest_site=b, tariff=tariff.name, cents=cents,
+                                         chargeable_g=q["chargeable_g"]))
 
     # --------------------------------------------------------------- nearest site
     def _nearest_site(self, v, tz) -> ServiceResult:

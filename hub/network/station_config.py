@@ -11,7 +11,8 @@ Slice format (JSON object, ``"v": 1``; its hash is ``contract.config.config_hash
      "next_stop": [{"site", "dest", "shift", "next"}]                   # rules for this site
      "waybill_rules": [{"name", "pattern"?, "prefixes"?, "lengths"?, "check"}],
      "blocked_sites": ["…"],
-     "issuance":  [{"site", "first", "last"}]}
+     "issuance":  [{"site", "first", "last"}],
+     "prepaid":   {"parcels_left": N}}      # only when the site is close to being blocked
 
 ``hash`` covers everything but ``station``, ``version``, ``data_version`` and ``hash`` itself,
 serialised with sorted keys and no spaces.  ``version`` is the first 16 hex digits of the hash: it
@@ -53,6 +54,9 @@ def site_slice(site: str, station: str | None = None) -> dict:
         "issuance": [{"site": r.site, "first": r.first, "last": r.last}
                      for r in m.Issuance.select().order_by(m.Issuance.first)],
     }
+    left = get_meta(f"parcels_left:{site}")      # written by hub.business.accounts.update_blocks
+    if left:
+        body["prepaid"] = {"parcels_left": int(left)}
     digest = config_hash(body)
     return dict(body, station=station, hash=digest, version=digest[:16])
 
