@@ -91,7 +91,7 @@ def main() -> None:
     from hub.network.file import load_network
     from hub.schema import connect
     from hub.store.db import database
-    from sim.stations import Fleet, percentile, station_ids
+    from sim.stations import SNAPSHOT_EVERY_S, Fleet, percentile, station_ids
     import yaml
 
     b = harness.Bench("stations", args, params={"stations": count, "processes": args.processes, "window_s": window,
@@ -127,10 +127,11 @@ def main() -> None:
         cpu, bcpu, took = tree_cpu_s(hub.pid) - cpu0, proc_cpu(broker.proc.pid) - bcpu0, time.monotonic() - t0
         probe.traffic(False)
         fleet.traffic(False)
-        p_lat, f_lat = window_latencies(probe, p0), window_latencies(fleet, f0)
-        # settle before the next part: what was sent is acknowledged
+        # every batch sent in the window counts, however late its acknowledgement: wait for them all
         fleet.wait(lambda s: s["pending"] == 0, 300, "the fleet's acknowledgements")
         probe.wait(lambda s: s["pending"] == 0, 300, "the probe's acknowledgements")
+        time.sleep(2 * SNAPSHOT_EVERY_S)        # the last snapshots (every 0.5 s) bring the last latencies
+        p_lat, f_lat = window_latencies(probe, p0), window_latencies(fleet, f0)
         out = {"probe_p50_ms": percentile(p_lat, 0.5), "probe_p99_ms": percentile(p_lat, 0.99),
                "hub_core_percent": 100 * cpu / took, "broker_core_percent": 100 * bcpu / took}
         if loaded:
