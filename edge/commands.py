@@ -76,7 +76,10 @@ def _sound_command(ctx, param, value):
 @click.option("--error-sound", metavar="COMMAND", default=None, callback=_sound_command,
               help="Run COMMAND for a refused scan instead of three bells.")
 @click.option("-v", "--verbose", is_flag=True, help="Log the agent's progress (plain mode: to standard error).")
-def run(config_path, use_stdin, plain, good_sound, error_sound, verbose):
+@click.option("--metrics", "metrics_at", default=None, metavar="HOST:PORT",
+              help="Serve this station's Prometheus metrics at http://HOST:PORT/metrics (outbox, uplink, "
+                   "broker link; docs/operations.md), e.g. 127.0.0.1:9465.")
+def run(config_path, use_stdin, plain, good_sound, error_sound, verbose, metrics_at):
     """Run the station: devices -> capture -> outbox -> hub, with configuration from the hub.
 
     Every accepted scan is durable in the outbox before it is acknowledged (the good sound);
@@ -91,6 +94,7 @@ def run(config_path, use_stdin, plain, good_sound, error_sound, verbose):
       scanhub edge run --config station.yaml
       scanhub edge run --config station.yaml --stdin          # a keyboard-wedge gun
       scanhub edge run --config station.yaml --plain >> station.log
+      scanhub edge run --config station.yaml --metrics 127.0.0.1:9465
     """
     from edge import console as con
     from edge.agent import EdgeAgent
@@ -98,6 +102,9 @@ def run(config_path, use_stdin, plain, good_sound, error_sound, verbose):
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cfg = load(config_path)
+    if metrics_at:
+        from edge.metrics import parse_address
+        metrics_addr = parse_address(metrics_at)       # a typo fails before the station starts
     full = sys.stdout.isatty() and not plain
     with outbox_errors(config_path, cfg.outbox):
         agent = EdgeAgent(cfg)
@@ -106,6 +113,15 @@ def run(config_path, use_stdin, plain, good_sound, error_sound, verbose):
         except BaseException:
             agent.outbox.close()
             raise
+    metrics = None
+    if metrics_at:
+        from edge.metrics import StationMetricsError, serve
+        try:
+            metrics, url = serve(agent, *metrics_addr)
+        except StationMetricsError:
+            agent.stop()
+            raise
+        click.echo(f"metrics: {url}", err=True)
     screen = con.StationScreen(agent)
     if full:
         sounds = con.Sounds(screen.ring, good_sound, error_sound)
@@ -153,6 +169,8 @@ def run(config_path, use_stdin, plain, good_sound, error_sound, verbose):
             con.run_plain(agent, screen, done)
     except KeyboardInterrupt:
         pass
+    if metrics is not None:
+        metrics.shutdown()
     agent.stop()
     click.echo("stopped")
 

@@ -48,6 +48,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("broker_password", "SCANHUB_BROKER_PASSWORD", None,
             "the broker user's password (or --broker-password-file); never in the file",
             in_file=False, secret=True),
+    Setting("metrics", "SCANHUB_METRICS", None,
+            "where `scanhub hub run` serves Prometheus metrics, HOST:PORT (e.g. 127.0.0.1:9464); "
+            "unset: no endpoint (flag --metrics)"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 

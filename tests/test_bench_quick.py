@@ -30,6 +30,8 @@ CASES = {
     "acd": (["--decisions", "200", "--agents", "50", "--waiting", "20"], {"decision_p99"}),
     "ivr": (["--keys", "50", "--parcels", "10"], {"track_key_p99"}),
     "kb": (["--articles", "300"], {"search_p50"}),
+    "stations": (["--count", "12", "--processes", "2", "--window", "2"],
+                 {"probe_p99", "fleet_p99", "cpu_per_station", "rss_per_station", "republish"}),
 }
 
 
@@ -50,8 +52,8 @@ def run_json(cmd: list[str], timeout: float) -> dict:
 @pytest.mark.timeout(150)
 @pytest.mark.parametrize("bench", sorted(CASES))
 def test_bench_runs_quick(bench):
-    if bench == "drain" and not have_mosquitto():
-        needs("Mosquitto", "drain runs a real broker")
+    if bench in ("drain", "stations") and not have_mosquitto():
+        needs("Mosquitto", f"{bench} runs a real broker")
     if bench == "telephony" and shutil.which("sipp") is None:
         needs("SIPp", "telephony calls through SIPp (Debian package sip-tester)")
     extra, headline = CASES[bench]

@@ -50,7 +50,7 @@ def hubdb(tmp_path):
 
 # every hub-side command that changes or reports something, and the device protocol lists
 COMMANDS = [
-    ("hub", "check"), ("hub", "import"), ("hub", "stations"), ("hub", "gaps"),
+    ("hub", "check"), ("hub", "import"), ("hub", "stations"), ("hub", "status"), ("hub", "gaps"),
     ("hub", "dead-letters"), ("hub", "credentials"), ("track",), ("monitor",), ("forecast",),
     *[("account", c) for c in ("deposit", "transfer", "statement", "set-warning", "set-mode", "list", "correct",
                                "set-tariff", "set-deadline", "cod-pay", "cod-remit", "cod-payable")],

@@ -56,10 +56,10 @@ def test_deletions_and_gaps_reach_the_hub_report(hub_service, make_edge, hub_sto
         database.close()
     [g] = json.loads(run("hub", "gaps", "--db", hub_store, "--json").output)
     assert g["missing"] == [[6, 7]] and g["missing_count"] == 2
-    r = run("hub", "stations", "--db", hub_store, "--json")
-    st = {s["station"]: s for s in json.loads(r.output)}["st-100-1"]
     wait_for(lambda: json.loads(run("hub", "stations", "--db", hub_store, "--json").output)[0]["online"],
              what="station reported online")
+    r = run("hub", "stations", "--db", hub_store, "--json")
+    st = {s["station"]: s for s in json.loads(r.output)}["st-100-1"]
     assert st["config_version"]
 
 

@@ -24,6 +24,7 @@ def hub():
       scanhub hub init && scanhub hub import sim/networks/sample.yaml
       scanhub hub run --listen 0.0.0.0:1883 --credentials creds/
       scanhub hub stations
+      scanhub hub status --max-lag 300
       scanhub hub gaps --json
       scanhub hub backup --out /var/backups/scanhub/hub.db
     """
@@ -128,9 +129,21 @@ def import_(network_file, db, dry_run, fmt):
               help="Seconds between heartbeat lines (batches, scans, stations online, derivation backlog); 0: none.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one JSON object per line on stderr, for a service manager or log shipper.")
+@click.option("--metrics", "metrics_at", default=setting("metrics"), metavar="HOST:PORT",
+              show_default="SCANHUB_METRICS, else metrics in scanhub.toml, else none",
+              help="Serve Prometheus metrics over HTTP at http://HOST:PORT/metrics (scans, acks, batch latency, "
+                   "derivation lag, stations, outbox depths, broker connection; docs/operations.md), "
+                   "e.g. 127.0.0.1:9464.")
 @click.option("-v", "--verbose", is_flag=True, help="Log INFO too: broker connections, stations going on- and offline.")
-def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, derive, heartbeat_s, log_format, verbose):
-    """Run the hub: ingest scans, acknowledge them, publish station configurations."""
+def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, derive, heartbeat_s, log_format,
+        metrics_at, verbose):
+    """Run the hub: ingest scans, acknowledge them, publish station configurations.
+
+    \b
+    Examples:
+      scanhub hub run --listen 0.0.0.0:1883 --credentials creds/
+      scanhub hub run --broker mqtts://scanhub-hub@broker.example.com:8883 --metrics 127.0.0.1:9464
+    """
     from contract.version import SOFTWARE_VERSION
     from hub.cli import logs
     from hub.ingest.health import heartbeat, heartbeat_line
@@ -144,6 +157,13 @@ def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, deri
         open_store(db)
     except HubError as e:
         out.fail(str(e))
+    metrics_addr = None
+    if metrics_at:
+        try:
+            metrics_addr = lsn.parse_listen(metrics_at)
+        except lsn.ListenError:
+            out.fail(f"--metrics {metrics_at!r}: give HOST:PORT, e.g. 127.0.0.1:9464 (this machine) "
+                     "or 0.0.0.0:9464 (every interface; port 0: a random one)")
     managed = None
     user = password = None
     if broker is not None:
@@ -206,6 +226,17 @@ def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, deri
         if managed:
             managed.stop()
         out.fail(f"cannot connect to the broker at {url}")
+    metrics = None
+    if metrics_addr is not None:
+        from hub.ingest.metrics import MetricsError, MetricsServer
+        try:
+            metrics = MetricsServer(svc, *metrics_addr).start()
+        except MetricsError as e:
+            svc.stop()
+            if managed:
+                managed.stop()
+            out.fail(str(e))
+        out.say(f"metrics: {metrics.url}", metrics=metrics.url)
     out.say(f"hub running on {db} (scanhub {SOFTWARE_VERSION}); Ctrl-C to stop", version=SOFTWARE_VERSION)
     if svc.derivation is not None:
         out.say(f"derivation: background process {svc.derivation.proc.pid}")
@@ -221,6 +252,8 @@ def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, deri
                 next_beat = max(next_beat + heartbeat_s, time.monotonic())     # steady, never a burst
     except KeyboardInterrupt:
         pass
+    if metrics is not None:
+        metrics.stop()
     svc.stop()
     if managed:
         managed.stop()
@@ -228,6 +261,47 @@ def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, deri
         out.fail(f"the ingest worker died ({svc.worker_error}); exiting so the hub is restarted")
     out.say(f"stopped: {svc.stats['scans']} scans committed in {svc.stats['batches']} batches",
             scans=svc.stats["scans"], batches=svc.stats["batches"])
+
+
+@hub.command()
+@db_option
+@click.option("--stale-after", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Call a station stale when the hub has not heard from it for this long "
+                   "(default: 30 s, six missed status reports).")
+@click.option("--max-lag", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Exit with status 1 when the oldest scan not yet in derived state waits longer than this "
+                   "(for a monitoring script).")
+@format_option
+def status(db, stale_after, max_lag, fmt):
+    """The hub at a glance, from its store: scans committed, dead letters, stations online /
+    stale / offline and what their outboxes hold, and the derivation lag (how far parcels,
+    monitoring facts and fees are behind the committed scans).
+
+    \b
+    Examples:
+      scanhub hub status
+      scanhub hub status --json
+      scanhub hub status --max-lag 300 || echo "derived state is more than 5 min behind"
+    """
+    open_store(db)
+    from contract.protocol import STALE_AFTER_S
+    from hub.ingest.health import store_status
+    from hub.scans.lag import lag_text
+    st = store_status(stale_after_s=STALE_AFTER_S if stale_after is None else stale_after)
+    if fmt == "json":
+        echo_json(st)
+    else:
+        lag, s = st["derivation_lag"], st["stations"]
+        emit([{"figure": "scans committed", "value": st["scans"]},
+              {"figure": "dead letters", "value": st["dead_letters"]},
+              {"figure": "stations", "value": f"{s['total']}: {s['online']} online, {s['stale']} stale, "
+                                              f"{s['offline']} offline, {s['never']} never heard"},
+              {"figure": "scans in station outboxes", "value": st["outbox_scans"]},
+              {"figure": "derivation", "value": lag_text(lag)}], fmt, "hub status", totals=False)
+    lag = st["derivation_lag"]
+    if max_lag is not None and lag["age_s"] is not None and lag["age_s"] > max_lag:
+        click.echo(f"derivation lag {lag['age_s']:.1f} s is over --max-lag {max_lag:g} s", err=True)
+        raise SystemExit(1)
 
 
 @hub.command()
@@ -247,20 +321,31 @@ def stations(db, stale_after, fmt):
     offline  it stopped, or the broker published its last will (its connection dropped)
     never    in the network file, never heard from
 
+    "not derived" (JSON: underived_scans) counts the station's committed scans whose parcels,
+    monitoring facts and fees the background derivation has not caught up with yet; the last
+    line gives the whole derivation lag (`scanhub hub status` too).
+
     Times print in the network's zone (--utc: UTC); JSON has them as UTC ISO text (last_heard,
     last_ack) and epoch milliseconds (last_heard_ms)."""
     open_store(db)
     from contract.protocol import STALE_AFTER_S
     from hub.network.stations import station_states
+    from hub.scans.lag import derivation_lag, lag_text, underived_by_station
     rows = station_states(stale_after_s=STALE_AFTER_S if stale_after is None else stale_after)
+    behind = underived_by_station()
+    for r in rows:
+        r["underived_scans"] = behind.get(r["station"], 0)
     if fmt == "json":
         emit(rows, fmt, "stations")
         return
     shown = [{"station": r["station"], "site": r["site"], "state": r["state"],
               "last heard": "never" if r["last_heard"] is None else _ago(r["heard_s_ago"]),
               "software": r["software_version"], "outbox": r["outbox_depth"], "last_ack": r["last_ack"],
+              "not derived": r["underived_scans"],
               "config": r["config_version"], "clock offset ms": r["clock_offset_ms"]} for r in rows]
     emit(shown, fmt, "stations", totals=False)
+    if fmt == "table":
+        click.echo(f"derivation: {lag_text(derivation_lag())}")
 
 
 def _ago(seconds: int) -> str:
@@ -345,6 +430,37 @@ def credentials(db, out_dir, broker, rotate, hub_workers, fmt):
     done({"stations": len(stations), "out": out_dir, "rotated": rotate, "broker": url, "broker_from": source},
          f"{len(stations)} station credentials, passwd and acl written to {out_dir}\n"
          f"station files point at {url} (from {source})", fmt)
+
+
+@hub.command("bridge-config")
+@click.option("--name", required=True, help="The region's name (letters, digits, - and _), e.g. east.")
+@click.option("--central", required=True, metavar="URL",
+              help="The central broker the hub uses, as the region's bridge reaches it: mqtt[s]://user@host:port.")
+@click.option("--password-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="File holding the bridge user's password (first line), written into the stanza.")
+@click.option("--ca", type=click.Path(dir_okay=False), default=None,
+              help="CA certificate to verify an mqtts:// central broker with (default: the system's CAs).")
+def bridge_config(name, central, password_file, ca):
+    """Print the Mosquitto bridge stanza for a regional broker: stations connect to the region,
+    which relays exactly the station topics to and from the central broker (docs/deployment.md,
+    "A national network").
+
+    \b
+    Examples:
+      scanhub hub bridge-config --name east --central mqtts://bridge-east@central.example:8883 \\
+          --password-file /etc/scanhub/bridge-east.password >> /etc/mosquitto/conf.d/scanhub.conf
+    """
+    from urllib.parse import quote
+    from hub.network.broker import Bridge
+    if password_file:
+        url = BrokerURL.parse(central)
+        if not url.username:
+            raise click.UsageError("--password-file needs a user in --central (mqtts://USER@host:port)")
+        with open(password_file, encoding="utf-8") as f:
+            secret = f.readline().strip()
+        central = (f"{'mqtts' if url.tls else 'mqtt'}://{quote(url.username, safe='')}:{quote(secret, safe='')}@"
+                   f"{url.host}:{url.port}")
+    click.echo("\n".join(Bridge(name, central, ca=ca).config_lines()))
 
 
 # the hub group's commands that live in modules of their own

@@ -29,7 +29,7 @@ from hub.network import station_config
 from hub.network import tables as net
 from hub.scans.commit import dead_letter, dead_letter_item, validate_scans
 from hub.schema import connect
-from hub.store.db import database, is_store_failure
+from hub.store.db import database, is_store_failure, write_transaction
 from hub.store.meta import get_meta
 
 log = logging.getLogger("scanhub.hub")
@@ -43,16 +43,18 @@ RESTART_EVERY_S = 10.0     # the least time between two restarts of a dying deri
 # with a derivation process the ingest checkpoints only a log grown this large (pages of 4 KiB): the
 # derivation's checkpoints keep it smaller, this keeps it bounded when the derivation falls behind
 INGEST_CHECKPOINT_PAGES = 20_000
+STATUS_FLUSH_S = 0.5       # station statuses are recorded together, at most this late
 
 
 class Incoming:
     """A message as the worker takes it: topic, payload and, for a batch of scans, the batch
     decoded and each scan checked against the schema (``decode``: pure, no store, so the network
     thread does it while the worker commits the batches before it)."""
-    __slots__ = ("topic", "payload", "retain", "station", "what", "decoded", "batch", "rows", "error")
+    __slots__ = ("topic", "payload", "retain", "station", "what", "decoded", "batch", "rows", "error", "t_in")
 
     def __init__(self, topic: str, payload: bytes, retain: bool = False):
         self.topic, self.payload, self.retain = topic, payload, retain
+        self.t_in = time.monotonic()          # when the network thread took it (batch latency)
         self.station, self.what = P.parse_topic(topic) or (None, None)
         self.decoded, self.batch, self.rows, self.error = False, None, None, None
 
@@ -131,12 +133,17 @@ class HubService:
         self.connected = threading.Event()
         self.published_config: dict[str, str] = {}
         self._seen_version: tuple | None = None
-        self.stats = {"batches": 0, "scans": 0, "rejected": 0, "dead_letters": 0, "derivation_restarts": 0}
+        self.stats = {"batches": 0, "scans": 0, "rejected": 0, "dead_letters": 0, "derivation_restarts": 0,
+                      "acks": 0}
+        # called with the seconds from receipt to acknowledgement of each batch (hub.ingest.metrics)
+        self.on_batch_latency = None
         self._derivation_retry = 0.0
         self._derivation_checkpoints = False
         self.worker_error: str | None = None     # set if the ingest worker ever dies
         self.store_error: str | None = None      # the last store failure, until a batch commits again
         self._worker = threading.Thread(target=self._work, name="hub-worker", daemon=True)
+        self._statuses: dict[str, tuple[bytes, bool]] = {}    # station -> its latest status, to record
+        self._statuses_due = 0.0
         self._config_due = threading.Event()
         self._config_due.set()
         self.forecast_every_s = forecast_every_s
@@ -236,8 +243,11 @@ class HubService:
         connect(self.db_url)
         self._leave_checkpoints(self.derivation is not None)
         while not self.stopping.is_set():
+            wait = CONFIG_POLL_S
+            if self._statuses:                  # statuses waiting: wake in time to record them
+                wait = max(0.0, min(wait, self._statuses_due - time.monotonic()))
             try:
-                first = self.inbox.get(timeout=CONFIG_POLL_S)
+                first = self.inbox.get(timeout=wait)
             except queue.Empty:
                 first = None
             if first is not None:
@@ -251,6 +261,8 @@ class HubService:
                         break
                     msgs.append(nxt)
                 self._handle_safely(msgs)
+            if self._statuses and time.monotonic() >= self._statuses_due:
+                self._flush_statuses()
             self._watch_derivation()
             try:
                 self._publish_configs()
@@ -259,6 +271,8 @@ class HubService:
                     self._next_forecast = time.monotonic() + self.forecast_every_s
             except Exception:
                 log.exception("config or forecast publishing failed")
+        if self._statuses:
+            self._flush_statuses()
         database.close()
 
     def _handle_safely(self, msgs) -> None:
@@ -309,6 +323,7 @@ class HubService:
                 log.exception("could not dead-letter or answer the poison batch on %s", msg.topic)
             return
         self.client.publish(P.topic(station, P.ACK), ack, qos=1)
+        self.stats["acks"] += 1
 
     def _handle(self, msgs) -> None:
         batches, statuses = [], []
@@ -323,7 +338,34 @@ class HubService:
         if batches:
             self._commit(batches)
         for station, payload, retained in statuses:
-            self._status(station, payload, retained)
+            # the latest status of each station is written with the others at most every
+            # STATUS_FLUSH_S: a thousand stations report 200 times a second, and a durable commit
+            # each would queue the batches behind them
+            self._statuses.pop(station, None)
+            self._statuses[station] = (payload, retained)
+            if len(self._statuses) == 1:
+                self._statuses_due = time.monotonic() + STATUS_FLUSH_S
+
+    def _flush_statuses(self) -> None:
+        """Record the statuses waiting (``_status``), in one transaction."""
+        waiting, self._statuses = self._statuses, {}
+        try:
+            with self._write_turn(), write_transaction():
+                for station, (payload, retained) in waiting.items():
+                    self._status(station, payload, retained)
+            return
+        except Exception as e:
+            if is_store_failure(e):            # they come again in a few seconds
+                self.store_error = f"{type(e).__name__}: {e}"
+                log.error("HUB STORE FAILED while recording %d station statuses: %s", len(waiting), self.store_error)
+                return
+            log.exception("recording %d station statuses failed; recording them one by one", len(waiting))
+        for station, (payload, retained) in waiting.items():
+            try:
+                with write_transaction():
+                    self._status(station, payload, retained)
+            except Exception:
+                log.exception("the status of station %s could not be recorded", station)
 
     def _parse_batch(self, station: str, msg: "Incoming") -> dict | None:
         if not msg.decoded:
@@ -336,7 +378,7 @@ class HubService:
         batch = msg.batch
         return {"station": station, "batch": batch.get("batch"), "scans": batch["scans"],
                 "deletions": batch["deletions"], "waybills": batch.get("waybills", []), "rows": msg.rows,
-                "topic": msg.topic}
+                "topic": msg.topic, "t_in": msg.t_in}
 
     def _refuse_foreign(self, batches: list[dict]) -> dict[int, str]:
         """A station speaks only for itself: its scans name it and its site, its tombstones name
@@ -412,6 +454,11 @@ class HubService:
                 "hub_ms": now,
             }
             self.client.publish(P.topic(b["station"], P.ACK), P.encode(ack), qos=1)
+        self.stats["acks"] += len(batches)
+        if self.on_batch_latency is not None:
+            done = time.monotonic()
+            for b in batches:
+                self.on_batch_latency(done - b["t_in"])
 
     def _leave_checkpoints(self, to_derivation: bool) -> None:
         """On SQLite, leave the write-ahead log's checkpoints to the derivation process (off the

@@ -6,7 +6,7 @@ import json
 import time
 
 from hub.network import tables as m
-from hub.store.db import database
+from hub.store.db import database, write_transaction
 from hub.store.meta import set_meta
 
 BASIC_TABLES = m.TABLES
@@ -24,7 +24,9 @@ def import_network(net: dict) -> dict:
     (``Meta['data_version']``) is a hash of the imported content, so re-importing the same file
     changes nothing that edges see.
     """
-    with database.atomic():
+    # the write lock at once: a running hub writes all the time, and a transaction that read
+    # first could not take it later ("database is locked")
+    with write_transaction():
         status = {s.id: s for s in m.Station.select()}
         blocked = {s.code for s in m.Site.select().where(m.Site.blocked == True)}  # noqa: E712
         for t in BASIC_TABLES:

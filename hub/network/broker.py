@@ -9,13 +9,18 @@ outages).  At scale, point the hub and edges at a real broker or cluster with
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 
+from contract import protocol as P
+from contract.broker import BrokerURL
+from contract.errors import ContractError
 from hub.errors import HubError
 
 
@@ -59,7 +64,15 @@ def check_port_free(host: str, port: int) -> None:
 
 def _die_with_parent() -> None:
     """In the broker's process before exec: end it when the process that started it dies, so a
-    hub killed with -9 does not leave its private broker holding the port (Linux only)."""
+    hub killed with -9 does not leave its private broker holding the port (Linux only); and let it
+    open as many connections as the hard limit allows (a soft limit of 1,024 would refuse
+    stations past about a thousand)."""
+    try:
+        import resource
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
     try:
         import ctypes
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)    # PR_SET_PDEATHSIG
@@ -88,6 +101,47 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+# What crosses a regional broker's bridge to the central one: the station protocol's topics
+# (contract.protocol), each way with its QoS.  Nothing else (no $SYS, no other tenants' topics).
+BRIDGE_TOPICS = (("scans", "out", 1), ("status", "out", 1), ("time", "out", 0),
+                 ("ack", "in", 1), ("config", "in", 1), ("forecast", "in", 1), ("time/reply", "in", 0))
+
+
+@dataclass
+class Bridge:
+    """A regional Mosquitto's bridge to the central broker the hub uses (docs/deployment.md,
+    "Regional brokers").  ``central``: ``mqtt[s]://[user[:pass]@]host[:port]``; the bridge logs in
+    as that user (give it an ACL entry for the station topics at the central broker)."""
+    name: str
+    central: str
+    ca: str | None = None           # CA file for an mqtts:// central broker
+
+    def config_lines(self) -> list[str]:
+        """The ``mosquitto.conf`` stanza (a ``connection`` block ends the file: put it last)."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", self.name):
+            raise BrokerError(f"bridge name {self.name!r}: letters, digits, - and _ only")
+        try:
+            url = BrokerURL.parse(self.central)
+        except ContractError as e:
+            raise BrokerError(f"bridge {self.name}: {e}") from None
+        host = f"[{url.host}]" if ":" in url.host else url.host
+        lines = [f"connection scanhub-{self.name}", f"address {host}:{url.port}",
+                 f"remote_clientid scanhub-bridge-{self.name}",
+                 # the central broker keeps the bridge's session: what was published for the
+                 # region's stations while the link was down arrives when it is back
+                 "cleansession false", "try_private true", "notifications false",
+                 "keepalive_interval 10", "restart_timeout 1 10", "bridge_max_packet_size 0",
+                 "start_type automatic"]
+        if url.username:
+            lines.append(f"remote_username {url.username}")
+        if url.password:
+            lines.append(f"remote_password {url.password}")
+        if url.tls:
+            lines.append(f"bridge_cafile {self.ca}" if self.ca else "bridge_capath /etc/ssl/certs")
+        lines += [f"topic {P.ROOT}/+/{what} {direction} {qos}" for what, direction, qos in BRIDGE_TOPICS]
+        return lines
+
+
 class ManagedBroker:
     """A Mosquitto process of our own on ``host:port`` (default: a free port on 127.0.0.1;
     ``host`` ``""`` or ``0.0.0.0`` is every interface).  ``port`` stays the same across
@@ -95,7 +149,7 @@ class ManagedBroker:
 
     def __init__(self, port: int | None = None, password_file: str | None = None,
                  acl_file: str | None = None, workdir: str | None = None, verbose: bool = False,
-                 tls: dict | None = None, host: str = "127.0.0.1"):
+                 tls: dict | None = None, host: str = "127.0.0.1", bridges: tuple = ()):
         self.binary = find_mosquitto()
         self.host = host
         self.port = port or free_port(host)
@@ -104,6 +158,7 @@ class ManagedBroker:
         self.workdir = workdir or tempfile.mkdtemp(prefix="scanhub-broker-")
         self.verbose = verbose
         self.tls = tls            # {"cert": path, "key": path, "ca": path}: listen with TLS only
+        self.bridges = tuple(bridges)   # Bridge: a regional broker bridged to the central one
         self.proc: subprocess.Popen | None = None
         self.log_path = os.path.join(self.workdir, "mosquitto.log")
 
@@ -133,6 +188,8 @@ class ManagedBroker:
             lines += ["allow_anonymous true"]
         if self.acl_file:
             lines.append(f"acl_file {self.acl_file}")
+        for bridge in self.bridges:
+            lines += [""] + bridge.config_lines()
         path = os.path.join(self.workdir, "mosquitto.conf")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")

@@ -39,7 +39,7 @@ def state_of(says_online: bool, last_heard_ms: int | None, now: int, stale_after
 def station_states(now: int | None = None, stale_after_s: float = STALE_AFTER_S) -> list[dict]:
     """Every station with its state, ordered by id: ``{"station", "site", "state", "online",
     "last_heard", "last_heard_ms", "heard_s_ago", "software_version", "outbox_depth", "last_ack",
-    "config_version", "clock_offset_ms", "rtt_ms", "epoch", "max_seq"}`` (``online`` is
+    "config_version", "clock_offset_ms", "rtt_ms", "epoch", "max_seq", "outbox_fraction"}`` (``online`` is
     ``state == "online"``; times are UTC, ``heard_s_ago`` whole seconds)."""
     now = now_ms() if now is None else now
     rows = []
@@ -55,7 +55,8 @@ def station_states(now: int | None = None, stale_after_s: float = STALE_AFTER_S)
                      "last_ack": iso(s.last_ack_ms) if s.last_ack_ms else None,
                      "config_version": s.config_version, "clock_offset_ms": s.clock_offset_ms,
                      "rtt_ms": s.clock_rtt_ms, "epoch": _text(status.get("epoch")),
-                     "max_seq": status.get("max_seq") if type(status.get("max_seq")) is int else None})
+                     "max_seq": status.get("max_seq") if type(status.get("max_seq")) is int else None,
+                     "outbox_fraction": _fraction(status.get("outbox_fraction"))})
     return rows
 
 
@@ -81,3 +82,8 @@ def _status(raw: str | None) -> dict:
 
 def _text(v) -> str | None:
     return v[:80] if isinstance(v, str) else None
+
+
+def _fraction(v) -> float | None:
+    """How full the station said its outbox is (0-1 of its ``max_pending``), when it said."""
+    return float(v) if type(v) in (int, float) and 0 <= v <= 1e6 else None
