@@ -38,6 +38,7 @@ COMMANDS = {
     "shift": "hub.cli.basic:shift",
     "rule": "hub.cli.basic:rule",
     "print": "printing.commands:print_group",
+    "problems": "hub.cli.problems:problems",
 }
 
 

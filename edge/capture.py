@@ -6,12 +6,18 @@ the text was a control barcode that changed the device's scanning context.
 
 Control barcodes (printable as Code 128; see docs/operations.md)::
 
-    %K<kind>     scan kind: RECEIVE DISPATCH ARRIVE DELIVER SIGN PROBLEM HOLD (or 1..7)
+    %K<kind>     scan kind: RECEIVE DISPATCH ARRIVE DELIVER SIGN PROBLEM HOLD (or 1..7),
+                 BAG_BUILD BAG_OPEN LOAD UNLOAD (or 8..11)
     %P<staff>    operator (who is scanning)          %C<staff>  courier (receive / delivery)
     %S<site>     next site (dispatch) or previous site (arrive)
     %D<site>     destination site                    %H<shift>  line-haul shift
     %G<name>     signer (sign scans)                  %X         clear the context but kind/operator
     %F<cents>    freight collect on the next receive  %M<cents>  COD amount on the next receive
+    %R<code>     reason code (problem / hold scans)   %T<type>   sign type (sign scans: SIGN_TYPES)
+    %B<bag>      bag number (bag build / bag open)    %L<seal>   seal number (load / unload)
+
+A load or unload scan reads a bag number (``BAG_RE``) instead of a waybill: the bag is scanned as
+one unit, and every parcel built into it inherits the scan at the hub (docs/hub-business.md, "Bags").
 
 Each device's context is kept in the outbox (meta ``contexts``) whenever a control code changes
 it, so a restarted station scans on with the same kind, operator, sites and shift.  With
@@ -20,6 +26,7 @@ restart: the time of the last control code or scan is kept with the context).
 """
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from dataclasses import asdict, dataclass, fields
@@ -28,12 +35,14 @@ from typing import Callable
 from contract.errors import PayloadError
 from contract.issuance import IssuanceIndex
 from contract.routing import RoutingData
-from contract.scan import KINDS, validate_scan
+from contract.scan import BAG_KINDS, KINDS, SIGN_TYPES, UNIT_KINDS, validate_scan
 from contract.waybill import WaybillRules
 from edge.clock import StationClock
 from edge.outbox import WARN_FRACTION, Outbox, OutboxError
 
 CONTROL_PREFIX = "%"
+#: A bag (or cage) label: 4-40 characters A-Z 0-9 and "-" that the waybill rules do not accept.
+BAG_RE = re.compile(r"[A-Z0-9][A-Z0-9-]{3,39}")
 REPEAT_WINDOW_MS = 10 * 60 * 1000
 
 
@@ -47,6 +56,10 @@ class Context:
     dest: str | None = None
     shift: str | None = None
     signer: str | None = None
+    sign_type: str | None = None
+    reason: str | None = None
+    bag: str | None = None
+    seal: str | None = None
     freight_collect_cents: int | None = None    # one-shot: applies to the next receive only
     cod_cents: int | None = None                # one-shot: applies to the next receive only
     active_ms: int | None = None      # UTC epoch ms of the device's last control code or scan
@@ -110,6 +123,7 @@ class ConfigView:
         self.rules = WaybillRules(self.cfg.get("waybill_rules", []))
         self.routing = RoutingData.from_config(self.cfg)
         self.issuance = IssuanceIndex.from_config(self.cfg)
+        self.reasons = {r["code"]: r for r in self.cfg.get("reasons", [])}
 
     def origin_of(self, waybill: str) -> str | None:
         """The site the waybill number was issued to (``contract.issuance``: the hub's answer too)."""
@@ -286,9 +300,14 @@ class Capture:
         why = self.staff_known(c.operator)
         if why:
             return Verdict("refused", why)
-        why = self.view.rules.refusal(text)
-        if why:
-            return Verdict("refused", why)
+        if c.kind in UNIT_KINDS:
+            if not BAG_RE.fullmatch(text) or self.view.rules.refusal(text) is None:
+                return Verdict("refused", f"{text!r} is not a bag label (4-40 characters A-Z, 0-9, -, and no "
+                                          f"waybill number): a {c.kind} scan reads the bag, not a parcel")
+        else:
+            why = self.view.rules.refusal(text)
+            if why:
+                return Verdict("refused", why)
         scan = {"kind": c.kind, "waybill": text, "site": self.site, "operator": c.operator, "device": device}
         why = self._kind_fields(scan, c, weight_g, live=captured_ms is None)
         if why:
@@ -361,8 +380,39 @@ class Capture:
             if not c.signer:
                 return "scan or enter the signer first (%G name)"
             scan["signer"] = c.signer
+            if c.sign_type:
+                scan["sign_type"] = c.sign_type
             if c.courier:
                 scan["courier"] = c.courier
+        elif c.kind in ("problem", "hold"):
+            if c.reason:
+                r = v.reasons.get(c.reason)
+                if v.reasons and r is None:
+                    return f"unknown reason code {c.reason}"
+                if r is not None and c.kind not in r["kinds"]:
+                    return f"reason {c.reason} ({r['name']}) is not a {c.kind} reason"
+                scan["reason"] = c.reason
+            elif any(c.kind in r["kinds"] for r in v.reasons.values()):
+                return f"scan a {c.kind} reason code first (%R code)"
+        elif c.kind in BAG_KINDS:
+            if not c.bag:
+                return "scan the bag label first (%B bag number)"
+            scan["bag"] = c.bag
+        elif c.kind in UNIT_KINDS:
+            scan["bag"] = scan["waybill"]
+            if c.seal:
+                scan["seal"] = c.seal
+            if c.kind == "load":
+                nxt = c.site_ref or v.routing.resolve(self.site, c.dest, c.shift)
+                if not nxt:
+                    return "no next stop for the load: scan a next-site code (%S) or a destination (%D)"
+                if v.sites and nxt not in v.sites:
+                    return f"unknown next site {nxt}"
+                scan["next_site"] = nxt
+                if c.shift:
+                    scan["shift"] = c.shift
+            elif c.site_ref:
+                scan["prev_site"] = c.site_ref
         return None
 
     def _repeat(self, waybill: str, kind: str, now: int, live: bool = True) -> str | None:
@@ -393,7 +443,8 @@ class Capture:
             if kind not in KINDS:
                 return Verdict("refused", f"unknown scan kind {value!r}")
             if ctx.kind != kind:
-                ctx.site_ref = ctx.dest = ctx.shift = ctx.signer = None
+                ctx.site_ref = ctx.dest = ctx.shift = ctx.signer = ctx.sign_type = ctx.reason = None
+                ctx.bag = ctx.seal = None
             ctx.kind = kind
             return Verdict("control", f"kind {kind}")
         if code == "X":
@@ -425,6 +476,26 @@ class Capture:
         if code == "G":
             ctx.signer = value
             return Verdict("control", f"signer {value}")
+        if code == "R":
+            if v.reasons and value not in v.reasons:
+                return Verdict("refused", f"unknown reason code {value}")
+            ctx.reason = value
+            name = v.reasons.get(value, {}).get("name")
+            return Verdict("control", f"reason {value}" + (f" ({name})" if name else ""))
+        if code == "T":
+            kind = value.lower()
+            if kind not in SIGN_TYPES:
+                return Verdict("refused", f"unknown sign type {value!r} (one of {', '.join(SIGN_TYPES)})")
+            ctx.sign_type = kind
+            return Verdict("control", f"sign type {kind}")
+        if code == "B":
+            if not BAG_RE.fullmatch(value) or v.rules.refusal(value) is None:
+                return Verdict("refused", f"{value!r} is not a bag label (4-40 characters A-Z, 0-9, -)")
+            ctx.bag = value
+            return Verdict("control", f"bag {value}")
+        if code == "L":
+            ctx.seal = value
+            return Verdict("control", f"seal {value}")
         if code in ("F", "M"):
             if not value.isdigit() or int(value) <= 0:
                 return Verdict("refused", f"amount must be a positive number of cents, not {value!r}")

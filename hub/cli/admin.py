@@ -400,7 +400,16 @@ def track(waybill, db, fmt):
         return
     if fmt == "table":
         click.echo(f"{waybill}: {t['status']} at {t['site']}" + (f" -> {t['next_site']}" if t["kind"] == "dispatch" else ""))
-    detail = lambda e: ", ".join(f"{k}={e[k]}" for k in ("next_site", "prev_site", "courier", "weight_g", "shift", "signer") if k in e)
-    emit([{"time_ms": e["event_ms"], "kind": e["kind"] + (" (deleted)" if e.get("deleted") else ""), "site": e["site"],
+    def detail(e):
+        out = [f"{k}={e[k]}" for k in ("next_site", "prev_site", "courier", "weight_g", "shift", "signer", "sign_type",
+                                       "reason", "bag", "seal") if k in e]
+        if e.get("resolution"):
+            r = e["resolution"]
+            out.append(f"resolved: {r['action']} by {r['handled_by']} ({r['how']})")
+        return ", ".join(out)
+
+    def tag(e):
+        return " (deleted)" if e.get("deleted") else " (from bag)" if e.get("inferred_from") else ""
+    emit([{"time_ms": e["event_ms"], "kind": e["kind"] + tag(e), "site": e["site"],
            "operator": e["operator"], "details": detail(e), "clock": e["clock"]} for e in t["events"]],
          fmt, f"history of {waybill}")

@@ -11,7 +11,8 @@ Slice format (JSON object, ``"v": 1``; its hash is ``contract.config.config_hash
      "next_stop": [{"site", "dest", "shift", "next"}]                   # rules for this site
      "waybill_rules": [{"name", "pattern"?, "prefixes"?, "lengths"?, "check"}],
      "blocked_sites": ["…"],
-     "issuance":  [{"site", "first", "last"}]}
+     "issuance":  [{"site", "first", "last"}],
+     "reasons":   [{"code", "name", "kinds": ["problem", "hold"]}]}   # problem and hold reason codes
 
 ``hash`` covers everything but ``station``, ``version``, ``data_version`` and ``hash`` itself,
 serialised with sorted keys and no spaces.  ``version`` is the first 16 hex digits of the hash: it
@@ -51,6 +52,9 @@ def site_slice(site: str, station: str | None = None) -> dict:
         "issuance": [{"site": r.site, "first": r.first, "last": r.last}
                      for r in m.Issuance.select().order_by(m.Issuance.first)],
     }
+    reasons = basic_data.reasons()
+    if reasons:             # absent when the network has none: older slices keep their hash
+        body["reasons"] = reasons
     digest = config_hash(body)
     return dict(body, station=station, hash=digest, version=digest[:16])
 

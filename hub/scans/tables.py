@@ -41,6 +41,10 @@ class ScanEvent(Base):
     shift = _text("shift")
     weight_g = pw.IntegerField(null=True)
     signer = _text("signer")
+    sign_type = _text("sign_type")
+    reason = _text("reason")
+    bag = _text("bag", index=True)
+    seal = _text("seal")
     extra_json = pw.TextField(null=True)
 
     class Meta:
