@@ -39,6 +39,7 @@ COMMANDS = {
     "rule": "hub.cli.basic:rule",
     "print": "printing.commands:print_group",
     "problems": "hub.cli.problems:problems",
+    "pod": "hub.cli.pod:pod",
 }
 
 

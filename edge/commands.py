@@ -273,6 +273,41 @@ def delete(config_path, scan_ids, reason, operator, as_json):
         sys.exit(1)
 
 
+@edge.command()
+@config_option
+@click.argument("waybill")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--scan", "scan_id", help="The sign scan the image proves (default: the parcel as a whole).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: sha256, waybill, scan, type, size.")
+def attach(config_path, waybill, image, scan_id, as_json):
+    """Attach a photo or scanned receipt (JPEG, PNG, TIFF or PDF) to WAYBILL as proof of delivery.
+
+    The image is kept beside the outbox and sent to the hub after the scans, in chunks, resuming
+    where it stopped (docs/protocol.md, "Proof of delivery"); this works while the station runs.
+    The same image attached twice is kept and sent once.
+
+    
+    Examples:
+      scanhub edge attach --config station.yaml 70000000000016 signed-receipt.jpg
+      scanhub edge attach --config station.yaml 70000000000016 photo.png --scan 3f2a... --json
+    """
+    from edge.proofs import ProofQueue, queue_path
+    cfg = load(config_path)
+    with open(image, "rb") as f:
+        data = f.read()
+    q = ProofQueue(queue_path(cfg.outbox))
+    try:
+        row = q.attach(waybill, data, scan_id)
+        waiting = q.pending()
+    finally:
+        q.close()
+    if as_json:
+        click.echo(json.dumps(row, ensure_ascii=False))
+    else:
+        click.echo(f"attached {row['type']} {row['sha256'][:12]}… ({row['size']} bytes) to {waybill}; "
+                   f"{waiting} image(s) waiting for the hub")
+
+
 STATES = ("pending", "acked", "rejected")            # the outbox's state numbers 0, 1, 2, by name
 OUTBOX_COLUMNS = ("seq", "state", "kind", "waybill", "id", "edge_ms", "operator", "device", "reason")
 

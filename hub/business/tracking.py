@@ -22,6 +22,7 @@ from hub.business import tables as bm
 from hub.network import basic_data
 from hub.scans import tables as m
 from hub.scans.parcels import event_order
+from hub.scans.proofs import proofs_of
 
 STATUS_WORDS = {"receive": "received", "dispatch": "in transit", "arrive": "arrived",
                 "deliver": "out for delivery", "sign": "signed", "problem": "problem", "hold": "on hold",
@@ -76,10 +77,11 @@ def track(waybill: str) -> dict | None:
         out.append(ev)
     out.sort(key=lambda e: (e["event_ms"], KIND_RANK.get(e["kind"], 99), e["id"]))
     live = [e for e in out if not e.get("deleted")]
+    pods = [dict(p, time=iso(p["linked_ms"])) for p in proofs_of(waybill)]
     if not live:
         return {"waybill": waybill, "status": "deleted", "kind": None, "site": None, "next_site": None,
-                "next_site_source": None, "events": out}
+                "next_site_source": None, "events": out, "proofs": pods}
     last = live[-1]
     return {"waybill": waybill, "status": STATUS_WORDS.get(last["kind"], last["kind"]), "kind": last["kind"],
             "site": last["site"], "next_site": last.get("next_site"),
-            "next_site_source": last.get("next_site_source"), "events": out}
+            "next_site_source": last.get("next_site_source"), "events": out, "proofs": pods}

@@ -400,6 +400,10 @@ def track(waybill, db, fmt):
         return
     if fmt == "table":
         click.echo(f"{waybill}: {t['status']} at {t['site']}" + (f" -> {t['next_site']}" if t["kind"] == "dispatch" else ""))
+        for p in t.get("proofs", []):
+            state = "complete" if p["complete"] else f"arriving, {p['have']} of {p['size']} bytes"
+            click.echo(f"proof of delivery: {p['type']} {p['sha256'][:12]}… from {p['station']} ({state}): "
+                       f"scanhub pod {waybill}")
     def detail(e):
         out = [f"{k}={e[k]}" for k in ("next_site", "prev_site", "courier", "weight_g", "shift", "signer", "sign_type",
                                        "reason", "bag", "seal") if k in e]

@@ -174,7 +174,8 @@ class HubService:
         prefix = "$share/scanhub-hub/" if self.shared else ""
         _, self._subscribe_mid = client.subscribe([(f"{prefix}{P.ROOT}/+/{P.SCANS}", 1),
                                                    (f"{P.ROOT}/+/{P.STATUS}", 1),
-                                                   (f"{prefix}{P.ROOT}/+/{P.TIME}", 0)])
+                                                   (f"{prefix}{P.ROOT}/+/{P.TIME}", 0),
+                                                   (f"{prefix}{P.ROOT}/+/{P.PROOF}", 1)])
         log.info("connected to the broker at %s", self.broker)
         self.published_config.clear()     # the broker may have lost retained configs
         self._config_due.set()
@@ -310,6 +311,8 @@ class HubService:
         batches, statuses = [], []
         for msg in msgs:
             station, what = msg.station, msg.what
+            if what == P.PROOF:            # after the scans it came with in this group, never in their way
+                continue
             if what == P.SCANS:
                 batch = self._parse_batch(station, msg)
                 if batch is not None:
@@ -320,6 +323,20 @@ class HubService:
             self._commit(batches)
         for station, payload, retained in statuses:
             self._status(station, payload, retained)
+        for msg in msgs:
+            if msg.what == P.PROOF:
+                self._proof(msg)
+
+    def _proof(self, msg) -> None:
+        """One chunk of a proof-of-delivery image (``hub.scans.proofs``): stored, then answered."""
+        from hub.scans import proofs
+        answer, refused = proofs.receive(msg.station, msg.payload)
+        if refused:
+            with database.atomic():
+                dead_letter(msg.topic, refused, msg.payload, station=msg.station)
+            self.stats["dead_letters"] += 1
+            return
+        self.client.publish(P.topic(msg.station, P.PROOF_ACK), answer, qos=1)
 
     def _parse_batch(self, station: str, msg: "Incoming") -> dict | None:
         if not msg.decoded:
