@@ -80,6 +80,8 @@ FIELDS: tuple[Field, ...] = (
     Field("operator", "text", STAFF_LEN, doc="staff code of the operator"),
     Field("device", "text", DEVICE_LEN, doc="gun / device id"),
     Field("seq", "int", 1, True, stamped=True, doc="per-station, per-epoch sequence number"),
+    Field("chain", "text", 64, stamped=True, doc="hash of this scan and its predecessor's (contract.chain); "
+          "absent from stations on older software"),
     Field("edge_ms", "int", None, True, doc="station wall clock at capture, UTC ms"),
     Field("event_ms", "int", CLOCK_SANE_MS, True, stamped=True, doc="corrected event time, UTC ms"),
     Field("weight_g", "int", 0, doc="arrive: stable scale weight, grams"),
@@ -93,7 +95,7 @@ OPTIONAL_TEXT = tuple(f.name for f in TEXT_FIELDS if not f.required and f.name n
 #: scan sits in its outbox and change when a damaged outbox is salvaged into a new one
 #: (``scanhub edge salvage``), while the scan stays the same scan.
 CONTENT_FIELDS = tuple(f.name for f in FIELDS
-                       if f.name not in ("event_ms", "clock", "extra", "epoch", "seq")) + ("extra_json",)
+                       if f.name not in ("event_ms", "clock", "extra", "epoch", "seq", "chain")) + ("extra_json",)
 _KIND_SET, _CLOCK_SET = frozenset(KINDS), frozenset(CLOCKS)
 _BAGGED = frozenset(BAG_KINDS + UNIT_KINDS)
 _CAPTURE_TEXT = tuple((f.name, f.limit, f.required) for f in TEXT_FIELDS if not f.stamped)

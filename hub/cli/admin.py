@@ -278,19 +278,30 @@ def _ago(seconds: int) -> str:
 @click.option("--station", default=None, help="Only this station.")
 @format_option
 def gaps(db, station, fmt):
-    """Missing sequence ranges and audited deletions per station."""
+    """Missing sequence ranges, audited deletions and breaks of the scan chain per station.
+
+    `altered` lists scans whose hash chain does not follow from the scan before them (an edited
+    outbox, a replayed or reordered scan); an epoch from a station on older software shows
+    `chained` false (docs/protocol.md, "The scan chain").
+
+    
+    Examples:
+      scanhub hub gaps
+      scanhub hub gaps --station st-100-1 --json
+    """
     open_store(db)
     from hub.scans.gaps import gaps as compute
     rows = compute(station)
     if fmt == "json":
         echo_json(rows)
         return
-    def ranges(r):
-        text = ", ".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in r["missing"][:10])
-        return text + (" …" if len(r["missing"]) > 10 else "")
+    def ranges(r, key="missing"):
+        text = ", ".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in r[key][:10])
+        return text + (" …" if len(r[key]) > 10 else "")
     emit([{"station": r["station"], "epoch": r["epoch"], "max_seq": r["max_seq"], "scans": r["scans"],
            "missing_count": r["missing_count"], "ranges": ranges(r), "deleted": r["deleted"],
-           "deleted_unuploaded": r["deleted_unuploaded"], "conflicts": r["conflicts"]} for r in rows],
+           "deleted_unuploaded": r["deleted_unuploaded"], "conflicts": r["conflicts"],
+           "chained": r["chained"], "altered": ranges(r, "altered")} for r in rows],
          fmt, "sequence gaps")
 
 

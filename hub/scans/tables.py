@@ -45,6 +45,7 @@ class ScanEvent(Base):
     reason = _text("reason")
     bag = _text("bag", index=True)
     seal = _text("seal")
+    chain = _text("chain")                         # the station's hash chain (contract.chain); null from older stations
     extra_json = pw.TextField(null=True)
 
     class Meta:

@@ -118,9 +118,9 @@ def _to_2(db, tables) -> list[str]:
 
 
 def _to_3(db, tables) -> list[str]:
-    """Version 3: the scan columns of sign types, reason codes, bags and seals (added empty: old
-    scans have none), and the tables added with them (problem resolutions, proof-of-delivery
-    images, bag facts)."""
+    """Version 3: the scan columns of sign types, reason codes, bags, seals and the stations' hash
+    chain (added empty: old scans have none), and the tables added with them (reason codes,
+    problem resolutions, proof-of-delivery images)."""
     missing = [t for t in tables if not db.table_exists(t._meta.table_name)]
     db.create_tables(missing, safe=True)
     return [f"{t._meta.table_name}: created" for t in missing] + columns_as_defined(db, tables)
@@ -129,7 +129,7 @@ def _to_3(db, tables) -> list[str]:
 #: from version -> (what the step does, the step).  Step n takes a store from n to n + 1.
 MIGRATIONS: dict[int, tuple[str, Callable]] = {
     1: ("new tables (basic-data change log); columns sized as the tables define them", _to_2),
-    2: ("scan columns sign_type, reason, bag and seal; problem, proof and bag tables", _to_3),
+    2: ("scan columns sign_type, reason, bag, seal and chain; reason, problem and proof tables", _to_3),
 }
 
 
