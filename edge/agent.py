@@ -36,7 +36,8 @@ class EdgeAgent:
         self.forecast = json.loads(cached) if cached else None
         self.capture = Capture(cfg.station, cfg.site, self.outbox, self.clock, self.config, weight_source,
                                offline_staff=cfg.staff,
-                               idle_logout_ms=int(cfg.idle_logout_min * 60_000) if cfg.idle_logout_min else None)
+                               idle_logout_ms=int(cfg.idle_logout_min * 60_000) if cfg.idle_logout_min else None,
+                               login=cfg.login)
         self.uplink = Uplink(cfg.station, cfg.site, self.outbox, self.clock, cfg.broker,
                              username=cfg.username, password=cfg.password, tls=cfg.tls,
                              batch_size=cfg.batch_size, window=cfg.window,

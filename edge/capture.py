@@ -15,6 +15,7 @@ Control barcodes (printable as Code 128; see docs/operations.md)::
     %F<cents>    freight collect on the next receive  %M<cents>  COD amount on the next receive
     %R<code>     reason code (problem / hold scans)   %T<type>   sign type (sign scans: SIGN_TYPES)
     %B<bag>      bag number (bag build / bag open)    %L<seal>   seal number (load / unload)
+    %N<pin>      the PIN after %P<login> (``login="pin"``: operators are the hub's gun users)
 
 A load or unload scan reads a bag number (``BAG_RE``) instead of a waybill: the bag is scanned as
 one unit, and every parcel built into it inherits the scan at the hub (docs/hub-business.md, "Bags").
@@ -23,6 +24,11 @@ Each device's context is kept in the outbox (meta ``contexts``) whenever a contr
 it, so a restarted station scans on with the same kind, operator, sites and shift.  With
 ``idle_logout_ms`` an operator who has not scanned for that long is logged out (also across a
 restart: the time of the last control code or scan is kept with the context).
+
+With ``login="pin"`` the operator is a gun user of the site's configuration (network file
+``gun_users``): ``%P<login>`` then ``%N<PIN>`` (checked against the salted hash; three wrong PINs
+end the attempt), and each scan's kind must be one the user may do.  The scan's ``operator`` is
+the user's staff code.
 """
 from __future__ import annotations
 
@@ -63,6 +69,9 @@ class Context:
     freight_collect_cents: int | None = None    # one-shot: applies to the next receive only
     cod_cents: int | None = None                # one-shot: applies to the next receive only
     active_ms: int | None = None      # UTC epoch ms of the device's last control code or scan
+    login: str | None = None          # login="pin": the gun user logged in on this device
+    pending_login: str | None = None  # login="pin": %P seen, waiting for %N
+    pin_failures: int = 0
 
     @classmethod
     def from_dict(cls, d: dict) -> "Context":
@@ -124,6 +133,7 @@ class ConfigView:
         self.routing = RoutingData.from_config(self.cfg)
         self.issuance = IssuanceIndex.from_config(self.cfg)
         self.reasons = {r["code"]: r for r in self.cfg.get("reasons", [])}
+        self.gun_users = {u["login"]: u for u in self.cfg.get("gun_users", []) if u.get("site") in (None, self.cfg.get("site"))}
 
     def origin_of(self, waybill: str) -> str | None:
         """The site the waybill number was issued to (``contract.issuance``: the hub's answer too)."""
@@ -144,7 +154,7 @@ class Capture:
     def __init__(self, station: str, site: str, outbox: Outbox, clock: StationClock,
                  config: dict | None = None, weight_source: Callable[[], int | None] | None = None,
                  repeat_window_ms: int = REPEAT_WINDOW_MS, offline_staff=None,
-                 idle_logout_ms: int | None = None, keep_contexts: bool = True):
+                 idle_logout_ms: int | None = None, keep_contexts: bool = True, login: str = "staff"):
         self.station, self.site = station, site
         self.outbox, self.clock = outbox, clock
         self.view = ConfigView(config)
@@ -156,6 +166,7 @@ class Capture:
         # staff codes a station that has not reached the hub yet accepts (None: any code)
         self.offline_staff = None if offline_staff is None else set(offline_staff)
         self.idle_logout_ms = idle_logout_ms
+        self.login = login
         self.keep_contexts = keep_contexts
         self.contexts: dict[str, Context] = self._load_contexts() if keep_contexts else {}
         self._lock = threading.RLock()
@@ -202,7 +213,7 @@ class Capture:
         """Log out an operator idle for ``idle_logout_ms``; True when it happened now."""
         if (self.idle_logout_ms and ctx.operator and ctx.active_ms is not None
                 and now - ctx.active_ms > self.idle_logout_ms):
-            ctx.operator = None
+            ctx.operator = ctx.login = None
             return True
         return False
 
@@ -290,11 +301,19 @@ class Capture:
         live = captured_ms is None
         if live and self._idle_out(ctx, self.clock.wall()):
             self.save_contexts()
-            return Verdict("refused", f"logged out after {self.idle_logout_ms / 60000:g} min without scanning: "
-                                      "scan your staff code again (%P code)")
+            again = "log in again (%P login, then %N PIN)" if self.login == "pin" else "scan your staff code again (%P code)"
+            return Verdict("refused", f"logged out after {self.idle_logout_ms / 60000:g} min without scanning: {again}")
         c = Context(**{**ctx.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
         if c.kind not in KINDS:
             return Verdict("refused", "choose a scan kind first (scan a %K kind code)")
+        if self.login == "pin":
+            user = self.view.gun_users.get(ctx.login or "")
+            if user is None:
+                return Verdict("refused", "log in first: %P your login, then %N your PIN")
+            if c.kind not in user.get("kinds", []):
+                return Verdict("refused", f"{user['login']} may not do {c.kind} scans "
+                                          f"(allowed: {', '.join(user.get('kinds', [])) or 'none'})")
+            c.operator = user["staff"]
         if not c.operator:
             return Verdict("refused", "scan your staff code first (%P code)")
         why = self.staff_known(c.operator)
@@ -430,6 +449,34 @@ class Capture:
             horizon = self.clock.wall() - self.repeat_window_ms
             self._recent = {k: t for k, t in recent.items() if t >= horizon}
 
+    def _login(self, ctx: Context, login: str) -> Verdict:
+        users = self.view.gun_users
+        if not users:
+            return Verdict("refused", f"this station logs in gun users, and the hub has sent none for site {self.site} "
+                                      "yet (gun_users in the network file)")
+        if login not in users:
+            return Verdict("refused", f"unknown gun user {login} at site {self.site}")
+        ctx.operator = ctx.login = None
+        ctx.pending_login, ctx.pin_failures = login, 0
+        return Verdict("control", f"user {login}: enter the PIN (%N PIN)")
+
+    def _pin(self, ctx: Context, pin: str) -> Verdict:
+        import hmac
+
+        from contract.config import hash_pin
+        user = self.view.gun_users.get(ctx.pending_login or "")
+        if self.login != "pin" or user is None:
+            return Verdict("refused", "no log-in waiting for a PIN: %P your login first")
+        if not pin.isdigit() or not hmac.compare_digest(hash_pin(pin, user["pin_salt"])[1], user["pin_hash"]):
+            ctx.pin_failures += 1
+            if ctx.pin_failures >= 3:
+                ctx.pending_login, ctx.pin_failures = None, 0
+                return Verdict("refused", "wrong PIN three times: log in again (%P login)")
+            return Verdict("refused", f"wrong PIN for {user['login']} ({3 - ctx.pin_failures} tries left)")
+        ctx.login, ctx.operator, ctx.pending_login, ctx.pin_failures = user["login"], user["staff"], None, 0
+        return Verdict("control", f"logged in {user['login']} (staff {user['staff']}): "
+                                  f"{', '.join(user.get('kinds', []))}")
+
     def _control(self, text: str, device: str) -> Verdict:
         code, value = text[1:2].upper(), text[2:].strip()
         ctx = self.context(device)
@@ -449,11 +496,15 @@ class Capture:
             return Verdict("control", f"kind {kind}")
         if code == "X":
             kind, op = ctx.kind, ctx.operator
-            self.contexts[device] = Context(kind=kind, operator=op, active_ms=now)
+            self.contexts[device] = Context(kind=kind, operator=op, login=ctx.login, active_ms=now)
             return Verdict("control", "context cleared")
         if not value:
             return Verdict("refused", f"control code {text!r} has no value")
         v = self.view
+        if code == "P" and self.login == "pin":
+            return self._login(ctx, value)
+        if code == "N":
+            return self._pin(ctx, value)
         if code in ("P", "C"):
             why = self.staff_known(value)
             if why:

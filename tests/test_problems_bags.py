@@ -294,3 +294,46 @@ def test_reason_codes_reach_the_gun_image_and_the_simulated_gun_scans_bags(hub_s
     assert [v.outcome for v in verdicts] == ["accepted"] * 3, [v.reason for v in verdicts]
     assert [(v.scan["kind"], v.scan.get("bag"), v.scan.get("seal"), v.scan.get("reason")) for v in verdicts] == [
         ("bag_build", "B100-0007", None, None), ("load", "B100-0007", "S-9", None), ("problem", None, None, "A03")]
+
+
+# ---------------------------------------------------------------- gun users at the station
+
+def test_the_station_logs_in_gun_users_by_pin_and_enforces_their_kinds(tmp_path, slices):
+    from edge.capture import Capture
+    from edge.clock import StationClock
+    from edge.outbox import Outbox
+    now = [T0]
+    meta = {}
+    clock = StationClock(lambda k, d=None: meta.get(k, d), meta.__setitem__, boot="b1")
+    clock.wall = lambda: now[0]
+    c = Capture("st-100", "100", Outbox(str(tmp_path / "pin.db")), clock, slices["100"], login="pin",
+                idle_logout_ms=30 * 60_000)
+    c.scan("%KRECEIVE")
+    assert "log in first" in c.scan(wb(61)).reason
+    assert c.scan("%P9999").reason == "unknown gun user 9999 at site 100"
+    assert "enter the PIN" in c.scan("%P1002").reason
+    assert "refused: no log-in" not in str(c.scan("%N0000"))
+    assert c.scan("%N1111").reason == "wrong PIN for 1002 (1 tries left)"
+    assert "three times" in c.scan("%N1234").reason
+    assert "no log-in waiting" in c.scan("%N2345").reason
+    c.scan("%P1002")
+    v = c.scan("%N2345")
+    assert v.outcome == "control" and "logged in 1002" in v.reason
+    ok = c.scan(wb(61))
+    assert ok.accepted and ok.scan["operator"] == "1002"
+    c.scan("%KDELIVER"), c.scan("%C1001")
+    assert c.scan(wb(61)).reason == "1002 may not do deliver scans (allowed: receive, dispatch, arrive, problem, hold)"
+    c.scan("%KRECEIVE")
+    now[0] += 31 * 60_000                     # idle: logged out
+    assert "log in again (%P login, then %N PIN)" in c.scan(wb(62)).reason
+    assert "log in first" in c.scan(wb(62)).reason
+
+
+def test_the_station_file_names_the_login_mode(tmp_path):
+    from edge.station import StationConfig, StationFileError
+    p = tmp_path / "s.yaml"
+    p.write_text("station: st-100-1\nsite: '100'\nlogin: pin\n")
+    assert StationConfig.load(str(p)).login == "pin"
+    p.write_text("station: st-100-1\nsite: '100'\nlogin: card\n")
+    with pytest.raises(StationFileError, match="login must be staff"):
+        StationConfig.load(str(p))
