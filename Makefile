@@ -15,6 +15,8 @@ DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils font
 
 # tmux: the station console's end-to-end test drives it in a real terminal
 DEBS   += tmux
+# espeak-ng and sox: the IVR makes its prompts with them (docs/ivr.md)
+DEBS   += espeak-ng sox
 
 demo: venv system-deps
 	$(BIN)/scanhub demo

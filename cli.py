@@ -38,6 +38,7 @@ COMMANDS = {
     "shift": "hub.cli.basic:shift",
     "rule": "hub.cli.basic:rule",
     "print": "printing.commands:print_group",
+    "ivr": "hub.cli.ivr:ivr",
     "problems": "hub.cli.problems:problems",
     "pod": "hub.cli.pod:pod",
 }

@@ -11,6 +11,7 @@ import peewee
 
 from hub.business import tables as business
 from hub.fleet import tables as fleet
+from hub.ivr import tables as ivr
 from hub.network import tables as network
 from hub.scans import tables as scans
 from hub.store import tables as store
@@ -18,7 +19,7 @@ from hub.store.db import StoreError, database, open_database
 from hub.store.versions import check_version, stamp
 
 TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES,
-                                          *business.TABLES, *fleet.TABLES)
+                                          *business.TABLES, *fleet.TABLES, *ivr.TABLES)
 
 
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:

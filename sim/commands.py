@@ -10,6 +10,7 @@ SIM_COMMANDS = {
     "scanner": "sim.scanner_commands:scanner",
     "gun": "sim.gun_commands:gun",
     "e1": "sim.e1_commands:e1",
+    "ivr": "sim.ivr_commands:ivr",
 }
 
 
@@ -23,6 +24,7 @@ def sim():
       scanhub sim scanner --link /tmp/gun
       scanhub sim gun run --dir /tmp/gun1 --id G-100-1
       scanhub sim e1 --calls 100
+      scanhub sim ivr --out call.wav          (callers walk the sample IVR while parcels move)
     Each prints the path to open with the real tools (`scanhub scale read`, `scanhub scanner
     listen`, `scanhub gun flash`); `scanhub sim COMMAND --help` explains its own commands.
     """

@@ -635,3 +635,53 @@ def test_counters_the_doc_lists_are_the_deframers_and_the_status_lines():
     added = re.findall(r"`(\w+)`", added)
     assert set(spans[0]["counters"]) == set(Deframer().counters()) | {"bpv", "underruns"}
     assert set(added) - {"hdlc_fcs_errors"} == {"bpv", "underruns"}
+
+
+# ================================================================ ivr.md: the example flow, names, actions
+
+IVR_DOC = (ROOT / "docs" / "ivr.md").read_text(encoding="utf-8")
+
+
+def test_the_ivr_docs_full_example_and_calendar_pass_the_checker(tmp_path):
+    from hub.ivr.flow import load_flow
+    blocks = re.findall(r"```yaml\n(.*?)```", IVR_DOC, re.S)
+    flow_text = next(b for b in blocks if "nodes:" in b)
+    (tmp_path / "holidays.yaml").write_text(next(b for b in blocks if b.startswith("holidays:")), encoding="utf-8")
+    (tmp_path / "flow.yaml").write_text(flow_text, encoding="utf-8")
+    flow = load_flow(str(tmp_path / "flow.yaml"))
+    assert {n["type"] for n in flow.nodes.values()} >= {"schedule", "announce", "menu", "collect", "service",
+                                                        "voicemail", "transfer", "hangup"}
+    import datetime as dt
+    assert dt.date(2026, 10, 3) in flow.schedules["office"].calendar.holidays
+
+
+def test_the_ivr_docs_node_table_is_the_checkers():
+    from hub.ivr.flow import FIELDS
+    section = IVR_DOC.split("### Node types")[1].split("###")[0]
+    rows = re.findall(r"^\| `(\w+)` \| (.*?) \|", section, re.M)
+    table = {kind: set(re.findall(r"`(\w+)`", fields)) for kind, fields in rows if kind in FIELDS}
+    assert set(table) == set(FIELDS)
+    for kind, fields in FIELDS.items():
+        assert set(fields) <= table[kind], (kind, set(fields) - table[kind])
+        required = {f for f, req in fields.items() if req}
+        documented = set(re.findall(r"\*\*`(\w+)`\*\*", dict(rows)[kind]))
+        assert documented == required, (kind, documented, required)
+
+
+def test_the_ivr_docs_events_and_actions_are_the_engines():
+    from hub.ivr.engine import Engine
+    events = re.findall(r"^\| `(\w+)\(", IVR_DOC, re.M)
+    assert events == ["start", "digit", "prompt_done", "timeout", "recorded", "hangup"]
+    assert all(callable(getattr(Engine, e)) for e in events)
+    section = IVR_DOC.split("| action |")[1].split("\n\n")[0]
+    actions = set(re.findall(r"^\| `(\w+)` \|", section, re.M))
+    src = (ROOT / "hub" / "ivr" / "engine.py").read_text(encoding="utf-8")
+    assert actions == set(re.findall(r'"action": "(\w+)"', src))
+
+
+def test_the_ivr_docs_paths_and_names_exist():
+    for path in [t for t in backticked(IVR_DOC) if re.fullmatch(r"[\w*.-]+(/[\w*.-]+)*(\.py|\.yaml|/)", t)
+                 and "/" in t and not t.startswith("prompts/")]:
+        assert list(ROOT.glob(path.rstrip("/"))), f"{path} does not exist"
+    for name in {re.sub(r"\(.*\)$", "", t) for t in backticked(IVR_DOC) if re.fullmatch(r"hub(\.\w+)+(\(.*\))?", t)}:
+        resolve(name)

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from hub.store.versions import SCHEMA_VERSION
+from hub.store.versions import SCHEMA_VERSION as V
 from tests.conftest import SAMPLE, sample_store
 
 
@@ -72,13 +72,12 @@ def test_a_new_store_records_the_current_version(tmp_path):
 
 @pytest.mark.parametrize("record_version", [True, False])
 def test_an_older_store_is_refused_then_migrated(store_url, record_version):
-    from hub.store.versions import SCHEMA_VERSION
     make_version_1(store_url, record_version)
     for args in (["hub", "stations"], ["hub", "gaps"], ["track", "70000000000017"], ["staff", "list"],
                  ["hub", "init"], ["hub", "import", SAMPLE]):
         r = run(*args, "--db", store_url)
         assert r.exit_code == 1, (args, r.output)
-        assert f"schema version 1, this scanhub uses {SCHEMA_VERSION}" in r.output and "scanhub hub migrate" in r.output
+        assert f"schema version 1, this scanhub uses {V}" in r.output and "scanhub hub migrate" in r.output
         assert "Traceback" not in r.output
     # refusing changed nothing
     from hub.schema import connect
@@ -89,19 +88,18 @@ def test_an_older_store_is_refused_then_migrated(store_url, record_version):
     assert r.exit_code == 0 and "schema 1 -> 2" in r.output
     r = run("hub", "migrate", "--db", store_url, "--dry-run", "--json")
     plan = json.loads(r.output)
-    steps = [(v, v + 1) for v in range(1, SCHEMA_VERSION)]
-    assert (plan["schema"], plan["target"], [(s["from"], s["to"]) for s in plan["steps"]]) == (1, SCHEMA_VERSION, steps)
+    assert (plan["schema"], plan["target"], [(s["from"], s["to"]) for s in plan["steps"]]) == \
+        (1, V, [(v, v + 1) for v in range(1, V)])
     assert "signer" not in columns(store_url)
 
     r = run("hub", "migrate", "--db", store_url, "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
-    assert out["schema"] == SCHEMA_VERSION and [s["to"] for s in out["steps"]] == [b for _, b in steps]
-    # the first step brings every table to the current models: the later steps find nothing left
+    assert out["schema"] == V and [s["to"] for s in out["steps"]] == list(range(2, V + 1))
     changes = out["steps"][0]["changes"]
+    # the first step makes every column as the tables define it (later steps' columns too)
     assert {"basic_data_change: created", "scanevent.courier: 16 -> 32 characters",
             "scanevent.operator: 16 -> 32 characters", "scanevent.signer: added"} <= set(changes)
-    assert all(s["changes"] == [] for s in out["steps"][1:])
 
     db = connect(store_url)                       # accepted now
     assert columns(store_url)["operator"] == 32 and columns(store_url)["courier"] == 32
@@ -129,17 +127,16 @@ def test_the_narrow_store_really_refused_long_values_on_postgresql(pg_url):
 def test_a_newer_store_is_refused_and_not_downgraded(store_url):
     from hub.store.db import database
     sample_store(store_url)
-    newer = SCHEMA_VERSION + 1
-    database.obj.execute_sql(f"UPDATE meta SET value = '{newer}' WHERE key = 'schema'")
+    database.obj.execute_sql(f"UPDATE meta SET value = '{V + 1}' WHERE key = 'schema'")
     database.close()
     for args in (["hub", "stations"], ["hub", "migrate"], ["hub", "import", SAMPLE], ["site", "list"]):
         r = run(*args, "--db", store_url)
         assert r.exit_code == 1, (args, r.output)
-        assert f"schema version {newer}, newer than this scanhub's {SCHEMA_VERSION}" in r.output, r.output
+        assert f"schema version {V + 1}, newer than this scanhub's {V}" in r.output, r.output
     from hub.schema import connect
     from hub.store.meta import get_meta
     connect(store_url, check=False)
-    assert get_meta("schema") == str(newer)
+    assert get_meta("schema") == str(V + 1)
 
 
 def test_a_version_that_is_not_a_number_is_refused(tmp_path):
@@ -187,7 +184,7 @@ def test_a_store_made_by_an_old_scanhub_is_migrated(tmp_path):
     con.commit()
     con.close()
     r = run("hub", "stations", "--db", db)
-    assert r.exit_code == 1 and f"schema version 1, this scanhub uses {SCHEMA_VERSION}" in r.output
+    assert r.exit_code == 1 and f"schema version 1, this scanhub uses {V}" in r.output
     # it can be backed up before the upgrade, as the docs say to
     r = run("hub", "backup", "--db", db, "--out", str(tmp_path / "before-migrate.db"))
     assert r.exit_code == 0, r.output
@@ -224,39 +221,64 @@ def test_a_step_that_fails_leaves_the_store_as_it_was(store_url, monkeypatch):
     monkeypatch.setitem(versions.MIGRATIONS, 1, real)
     assert run("hub", "migrate", "--db", store_url).exit_code == 0
     connect(store_url)
-    assert versions.store_version() == versions.SCHEMA_VERSION
+    assert versions.store_version() == V
 
 
-def test_a_version_2_store_gets_the_bag_and_problem_columns(store_url):
-    """Version 3: scans gain sign_type, reason, bag and seal (empty for the old scans), and the
-    reason-code and problem-resolution tables appear."""
+def test_version_3_gives_sites_their_area_code(store_url):
+    """A version-2 store (no site.area_code): refused, migrated, and the area codes of a network
+    file then load."""
+    from hub.schema import connect
+    from hub.store.db import database
+    sample_store(store_url)
+    db = database.obj
+    db.execute_sql('ALTER TABLE "site" DROP COLUMN "area_code"')     # SQLite 3.35+ and PostgreSQL
+    db.execute_sql("UPDATE meta SET value = '2' WHERE key = 'schema'")
+    database.close()
+    r = run("site", "list", "--db", store_url)
+    assert r.exit_code == 1 and f"schema version 2, this scanhub uses {V}" in r.output
+    r = run("hub", "migrate", "--db", store_url, "--json")
+    assert r.exit_code == 0, r.output
+    steps = json.loads(r.output)["steps"]
+    assert steps[0]["from"] == 2 and "site.area_code: added" in steps[0]["changes"]
+    connect(store_url)
+    from hub.network import tables as m
+    m.Site.update(area_code="0571").where(m.Site.code == "100").execute()
+    assert m.Site.get_by_id("100").area_code == "0571" and m.Site.select().count() > 1
+
+
+def test_version_4_gives_scans_their_bag_problem_and_chain_columns(store_url):
+    """A version-3 store (no sign_type, reason, bag, seal or chain on scans, no reason-code and
+    problem-resolution tables): refused, migrated, and its old scans keep working."""
     from hub.schema import connect
     from hub.store import versions
     from hub.store.db import database
     sample_store(store_url)
     db = database.obj
-    for index in [r[0] for r in db.execute_sql(
-            "SELECT name FROM sqlite_master WHERE tbl_name = 'scanevent' AND type = 'index' AND sql LIKE '%bag%'")] \
-            if not isinstance(db, peewee.PostgresqlDatabase) else []:
-        db.execute_sql(f'DROP INDEX "{index}"')
-    for col in ("sign_type", "reason", "bag", "seal"):
+    if not isinstance(db, peewee.PostgresqlDatabase):
+        for (index,) in db.execute_sql("SELECT name FROM sqlite_master WHERE tbl_name = 'scanevent' "
+                                       "AND type = 'index' AND sql LIKE '%bag%'").fetchall():
+            db.execute_sql(f'DROP INDEX "{index}"')
+    for col in ("sign_type", "reason", "bag", "seal", "chain"):
         db.execute_sql(f'ALTER TABLE "scanevent" DROP COLUMN "{col}"')
     db.execute_sql('DROP TABLE "reason_code"')
     db.execute_sql('DROP TABLE "problem_resolution"')
     db.execute_sql("INSERT INTO scanevent (id, station, epoch, seq, kind, waybill, site, operator, edge_ms, event_ms, "
                    "clock, received_ms) VALUES ('s-1', 'st-100-1', '', 1, 'problem', '70000000000017', '100', "
                    "'1002', 1, 1, 'trusted', 1)")
-    db.execute_sql("UPDATE meta SET value = '2' WHERE key = 'schema'")
+    db.execute_sql("UPDATE meta SET value = '3' WHERE key = 'schema'")
     database.close()
     r = run("problems", "open", "--db", store_url)
-    assert r.exit_code == 1 and f"schema version 2, this scanhub uses {SCHEMA_VERSION}" in r.output
+    assert r.exit_code == 1 and f"schema version 3, this scanhub uses {V}" in r.output
     r = run("hub", "migrate", "--db", store_url, "--json")
     assert r.exit_code == 0, r.output
-    step = [s for s in json.loads(r.output)["steps"] if s["from"] == 2][0]
+    step = [s for s in json.loads(r.output)["steps"] if s["from"] == 3][0]
     assert {"reason_code: created", "problem_resolution: created", "scanevent.bag: added", "scanevent.seal: added",
-            "scanevent.reason: added", "scanevent.sign_type: added"} <= set(step["changes"])
+            "scanevent.reason: added", "scanevent.sign_type: added", "scanevent.chain: added"} <= set(step["changes"])
     connect(store_url)
-    assert versions.store_version() == SCHEMA_VERSION
+    assert versions.store_version() == V
     r = run("problems", "open", "--db", store_url, "--json", "--as-of", str(3_600_001))
     assert r.exit_code == 0 and [(p["waybill"], p["reason"], p["age_h"]) for p in json.loads(r.output)] == [
         ("70000000000017", None, 1.0)]
+    g = json.loads(run("hub", "gaps", "--db", store_url, "--json").output)
+    assert [(x["station"], x["chained"], x["altered"]) for x in g if x["station"] == "st-100-1"] == [
+        ("st-100-1", False, [])]

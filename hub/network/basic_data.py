@@ -84,7 +84,8 @@ def bump_data_version() -> str:
 
 def sites() -> list[dict]:
     return [{"code": s.code, "name": s.name, "kind": s.kind, "center": s.center,
-             "province": s.province, "city": s.city, "district": s.district, "blocked": s.blocked}
+             "province": s.province, "city": s.city, "district": s.district, "area_code": s.area_code,
+             "blocked": s.blocked}
             for s in m.Site.select().order_by(m.Site.code)]
 
 

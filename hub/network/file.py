@@ -134,9 +134,14 @@ def check_network(raw, source: str = "network") -> dict:
             problems.append(f"sites[{i}] {code}: kind must be site or center, not {kind!r}")
         if code in sites:
             problems.append(f"sites[{i}]: duplicate code {code}")
+        area = _s(s.get("area_code")) or None
+        if area is not None and not re.fullmatch(r"0[1-9][0-9]{1,2}", area):
+            problems.append(f"sites[{i}] {code}: area_code {area!r} is not a telephone area code like 0571 "
+                            "(quote it in YAML: \"0571\")")
         sites[code] = {"code": code, "name": _s(s["name"]), "kind": kind,
                        "center": _s(s.get("center")) or None, "province": _s(s.get("province")) or None,
-                       "city": _s(s.get("city")) or None, "district": _s(s.get("district")) or None}
+                       "city": _s(s.get("city")) or None, "district": _s(s.get("district")) or None,
+                       "area_code": area}
     for code, s in sites.items():
         if s["center"] and s["center"] not in sites:
             problems.append(f"site {code}: parent center {s['center']} is not a known site")

@@ -31,7 +31,9 @@ def site_slice(site: str, station: str | None = None) -> dict:
     """The configuration for ``site`` (raises ``KeyError`` for an unknown site)."""
     if m.Site.get_or_none(m.Site.code == site) is None:
         raise KeyError(f"unknown site {site}")
-    sites = basic_data.sites()
+    # the call center's fields (the telephone area code) stay at the hub: the slice is the
+    # station and gun contract, unchanged by them
+    sites = [{k: v for k, v in s.items() if k != "area_code"} for s in basic_data.sites()]
     body = {
         "v": 1,
         "network": get_meta("network", "network"),

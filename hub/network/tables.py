@@ -19,6 +19,7 @@ class Site(Base):
     province = pw.CharField(max_length=16, null=True)
     city = pw.CharField(max_length=16, null=True)
     district = pw.CharField(max_length=16, null=True)
+    area_code = pw.CharField(max_length=8, null=True)    # telephone area code (the IVR's nearest site)
     blocked = pw.BooleanField(default=False)      # prepaid balance under the warning amount
 
 

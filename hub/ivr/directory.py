@@ -1,0 +1,144 @@
+"""The caller directory: who is calling, and what they may hear about their own parcels.
+
+The interface (``CallerDirectory``) is what the IVR, and later the queues' sticky agent and the
+CRM, ask::
+
+    customers(number)          -> [Customer]       # every customer this phone number belongs to
+    check_pin(customer_id, pin) -> bool            # the caller proved to be that customer
+    orders(customer_id)        -> [OrderStatus]     # their orders and where each parcel stands
+
+``HubDirectory`` answers from the data the hub has: platform orders by phone number (and any
+other ``sources`` given to it: entered waybills with the sender's or receiver's phone plug in
+there, as a function ``phone -> [{"order_no", "waybill", "name"}]``).  The hub keeps no PINs, so
+its PIN is the last four digits of any of the customer's order numbers or waybills — what a caller
+has on the paper in front of them.  The CRM supplies customers with real PINs behind the same
+interface.
+
+Phone numbers are compared by ``normalise_number``: digits only, without a leading +86 / 0086,
+and a field holding several numbers ("0571-8888 1234 / 13800000000") matches each of them.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from hub.business import tables as bm
+from hub.business.tracking import track
+
+PIN_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: str                 # stable within its directory ("phone:13800000000" for the hub's)
+    name: str
+    phone: str              # normalised
+    source: str             # which data it came from ("platform_orders", "crm", …)
+
+
+@dataclass(frozen=True)
+class OrderStatus:
+    order_no: str
+    waybill: str            # "" when no parcel is bound to the order yet
+    kind: str | None        # the parcel's latest scan kind (``scanhub track``), None before any scan
+    status: str             # ``scanhub track``'s status word, or "pending" (no parcel yet)
+    site: str | None = None
+
+
+class CallerDirectory(Protocol):
+    def customers(self, number: str) -> list[Customer]: ...
+
+    def check_pin(self, customer_id: str, pin: str) -> bool: ...
+
+    def orders(self, customer_id: str) -> list[OrderStatus]: ...
+
+
+def numbers_in(text: str) -> list[str]:
+    """Every phone number in a field, normalised (separators / , ; and 'or' split numbers;
+    spaces, dashes, dots and brackets inside one number are ignored)."""
+    out = []
+    for part in re.split(r"[/,;，；、]|\bor\b", str(text or "")):
+        n = normalise_number(part)
+        if n and n not in out:
+            out.append(n)
+    return out
+
+
+def normalise_number(text: str) -> str:
+    """Digits only, without the country prefix +86 / 0086 (a Chinese mobile starts 1, a fixed
+    line with its area code 0…)."""
+    d = re.sub(r"\D", "", str(text or ""))
+    for prefix in ("0086", "86"):
+        if d.startswith(prefix) and len(d) - len(prefix) >= 10:
+            d = d[len(prefix):]
+            break
+    return d if len(d) >= 5 else ""
+
+
+OrderSource = Callable[[str], list[dict]]
+
+
+def platform_orders(phone: str) -> list[dict]:
+    """Platform orders whose phone field holds ``phone`` (normalised).  The store is asked for
+    fields holding its last four digits (a field written "138 0000 0000" holds no longer run of
+    them), and each candidate's numbers are then compared whole."""
+    tail = phone[-4:]
+    out = []
+    for o in bm.PlatformOrder.select().where(bm.PlatformOrder.phone.contains(tail)).order_by(bm.PlatformOrder.order_no):
+        if phone in numbers_in(o.phone):
+            out.append({"order_no": o.order_no, "waybill": o.waybill or "", "name": o.sender or ""})
+    return out
+
+
+def default_sources() -> dict[str, OrderSource]:
+    """The hub's data by phone number.  The hook for more: entered waybills (with the sender's
+    and receiver's phones) add their own ``phone -> rows`` function here, next to the platform
+    orders, under their own name."""
+    return {"platform_orders": platform_orders}
+
+
+@dataclass
+class HubDirectory:
+    """The caller directory over the hub's own data (see the module's docstring)."""
+    sources: dict[str, OrderSource] = field(default_factory=default_sources)
+
+    def _rows(self, phone: str) -> Iterable[tuple[str, dict]]:
+        for name, source in self.sources.items():
+            for row in source(phone):
+                yield name, row
+
+    def customers(self, number: str) -> list[Customer]:
+        phone = normalise_number(number)
+        if not phone:
+            return []
+        found = list(self._rows(phone))
+        if not found:
+            return []
+        names = [r.get("name") for _, r in found if r.get("name")]
+        return [Customer(id=f"phone:{phone}", name=names[0] if names else "", phone=phone, source=found[0][0])]
+
+    def _phone_of(self, customer_id: str) -> str:
+        return customer_id[len("phone:"):] if customer_id.startswith("phone:") else ""
+
+    def check_pin(self, customer_id: str, pin: str) -> bool:
+        pin = str(pin or "")
+        phone = self._phone_of(customer_id)
+        if not phone or not re.fullmatch(r"[0-9]{%d}" % PIN_DIGITS, pin):
+            return False
+        return any(str(r.get(k) or "").endswith(pin) and len(str(r.get(k) or "")) >= PIN_DIGITS
+                   for _, r in self._rows(phone) for k in ("order_no", "waybill"))
+
+    def orders(self, customer_id: str) -> list[OrderStatus]:
+        phone = self._phone_of(customer_id)
+        out = []
+        for _, r in (self._rows(phone) if phone else []):
+            wb = str(r.get("waybill") or "")
+            t = track(wb) if wb else None
+            out.append(OrderStatus(order_no=str(r.get("order_no") or ""), waybill=wb,
+                                   kind=t["kind"] if t else None,
+                                   status=t["status"] if t else "pending", site=t["site"] if t else None))
+        return out
+
+

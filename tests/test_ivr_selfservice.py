@@ -1,0 +1,180 @@
+"""IVR self-service over the hub's store (SQLite, and PostgreSQL where it runs): tracking the
+same answer as `scanhub track`, quotes from the tariff in force, the nearest site by area code or
+district, the caller directory over platform orders, and a whole call through the sample flow."""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import pytest
+from click.testing import CliRunner
+
+import cli
+from hub.ivr import say
+from hub.ivr.directory import HubDirectory, normalise_number, numbers_in
+from hub.ivr.engine import Engine
+from hub.ivr.flow import load_flow
+from hub.ivr.selfservice import HubServices, nearest_site, track_prompts
+from test_ivr_engine import Clock, plays
+from test_ivr_flow import SAMPLE_FLOW
+from tests.conftest import sample_store, wb
+
+FLOW = load_flow(SAMPLE_FLOW)
+T0 = Clock("2026-12-01 09:00").ms
+WB = wb(16)
+
+
+def scan(kind, site, minutes, **kw):
+    s = {"id": uuid.uuid4().hex, "station": f"st-{site}-1", "epoch": "e1", "seq": minutes + 1, "kind": kind,
+         "waybill": WB, "site": site, "edge_ms": T0 + minutes * 60_000, "event_ms": T0 + minutes * 60_000}
+    s.update(kw)
+    return s
+
+
+@pytest.fixture
+def store(store_url):
+    from hub.ingest import pipeline
+    sample_store(store_url)
+    committed, rejected = pipeline.commit([scan("receive", "100", 0, operator="1001"),
+                                           scan("dispatch", "100", 60, next_site="900")])
+    assert rejected == []
+    return store_url
+
+
+def run(*args):
+    return CliRunner().invoke(cli.main, list(args), catch_exceptions=False)
+
+
+def test_tracking_reads_the_answer_of_scanhub_track(store):
+    t = json.loads(run("track", WB, "--db", store, "--json").output)
+    from hub.schema import connect
+    connect(store)
+    res = HubServices().run("track", {"waybill": WB}, 480)
+    assert res.outcome == "ok" and res.detail["status"] == t["status"] == "in transit"
+    assert res.prompts == ["track/intro", "status/dispatch", "track/at", "site/100", "track/next", "site/900"]
+    assert HubServices().run("track", {"waybill": wb(99)}, 480).prompts == ["track/not_found"]
+
+
+def test_a_signed_parcel_tells_when(store):
+    from hub.ingest import pipeline
+    pipeline.commit([scan("arrive", "200", 300), scan("sign", "200", 400, signer="Li")])
+    t = json.loads(run("track", WB, "--db", store, "--json").output)
+    from hub.schema import connect
+    connect(store)
+    assert t["status"] == "signed"
+    sign_ms = [e for e in t["events"] if e["kind"] == "sign"][0]["event_ms"]
+    assert track_prompts(t, 480) == ["track/intro", "status/sign", "track/signed_at"] + say.time(sign_ms, 480)
+    assert HubServices().run("track", {"waybill": WB}, 480).prompts == track_prompts(t, 480)
+
+
+def test_a_whole_call_tracks_the_parcel_by_keypad(store):
+    clock = Clock("2026-12-02 03:00")                  # three in the morning: the closed flow still tracks
+    e = Engine(FLOW, HubServices(clock=clock), clock)
+    heard = plays(e.start("13800000000", "95311"))
+    heard += plays(e.prompt_done())
+    for k in "1" + WB + "#":
+        heard += plays(e.digit(k))
+    assert heard == ["closed", "closed_menu", "enter_waybill", "track/intro", "status/dispatch", "track/at",
+                     "site/100", "track/next", "site/900"]
+    heard = plays(e.prompt_done())
+    assert heard == ["closed_menu"] and e.path[-3:] == ["night_waybill", "night_track", "after_hours"]
+    svc = [t for t in e.trail if t["event"] == "service"][0]
+    assert svc["outcome"] == "ok" and svc["waybill"] == WB and svc["status"] == "in transit"
+
+
+def test_a_quote_from_the_tariff_in_force(store):
+    from hub.business.tariff import install, load_tariff
+    from hub.schema import connect
+    connect(store)
+    svc = HubServices(clock=lambda: T0)
+    assert svc.run("quote", {"origin": "0571", "dest": "021", "weight": "2"}, 480).prompts == ["quote/none"]
+    tariff = load_tariff(os.path.join(os.path.dirname(__file__), "..", "sim", "networks", "tariff-sample.yaml"))
+    install(tariff)
+    res = svc.run("quote", {"origin": "571", "dest": "021", "weight": "5"}, 480)
+    cents = tariff.fee("courier", tariff.zone(("33", "3301", "330106"), ("31", "3101", "310115")), 5000)
+    assert res.outcome == "ok" and res.variables == {"quote_cents": str(cents)} and cents == 70
+    assert res.prompts == ["quote/intro"] + say.amount(70)
+    assert svc.run("quote", {"origin": "0571", "dest": "0999", "weight": "5"}, 480).outcome == "fail"
+    assert svc.run("quote", {"origin": "0571", "dest": "021", "weight": "0"}, 480).outcome == "fail"
+
+
+def test_the_nearest_site_by_area_code_or_district(store):
+    from hub.schema import connect
+    connect(store)
+    assert nearest_site("0571") == nearest_site("571") == "100"
+    assert nearest_site("021") == nearest_site("21") == "200"
+    assert nearest_site("330108") == "101"
+    assert nearest_site("0999") is None and nearest_site("") is None
+    res = HubServices().run("nearest_site", {"area": "021"}, 480)
+    assert res.prompts == ["site/intro", "site/200"] and res.variables == {"site": "200"}
+
+
+def test_the_network_file_checks_area_codes(tmp_path):
+    import yaml
+
+    from hub.network.file import NetworkError, load_network
+    net = yaml.safe_load(open(os.path.join(os.path.dirname(__file__), "..", "sim", "networks", "sample.yaml")))
+    net["sites"][2]["area_code"] = 571
+    p = tmp_path / "n.yaml"
+    p.write_text(yaml.safe_dump(net))
+    with pytest.raises(NetworkError, match=r"sites\[2\] 100: area_code '571' is not a telephone area code"):
+        load_network(str(p))
+
+
+def test_phone_numbers_match_however_they_are_written():
+    assert normalise_number("+86 138-0000-0000") == normalise_number("0086 13800000000") == "13800000000"
+    assert numbers_in("0571-8888 1234 / 138 0000 0000") == ["057188881234", "13800000000"]
+    assert numbers_in("") == [] and normalise_number("12") == ""
+
+
+def test_the_caller_directory_over_platform_orders(store):
+    from hub.business import orders as po
+    from hub.schema import connect
+    connect(store)
+    po.load_coverage([{"site": "100", "province": "33"}])
+    po.import_orders([{"order_no": "TB20261201001", "phone": "0571-8888 1234 / 138 0000 0000", "sender": "王芳",
+                       "province": "33"},
+                      {"order_no": "TB20261201002", "phone": "13800000000", "province": "33"},
+                      {"order_no": "TB20261201003", "phone": "13900000000", "province": "33"}])
+    assert po.pickup("100", [("TB20261201001", WB)])[0]["ok"]
+    d = HubDirectory()
+    [c] = d.customers("+86 138 0000 0000")
+    assert c.name == "王芳" and c.id == "phone:13800000000"
+    assert d.customers("13700000000") == [] and d.customers("") == []
+    assert d.check_pin(c.id, WB[-4:]) and d.check_pin(c.id, "1002")
+    assert not d.check_pin(c.id, "1003") and not d.check_pin(c.id, "") and not d.check_pin("phone:1", "1001")
+    orders = {o.order_no: o for o in d.orders(c.id)}
+    assert set(orders) == {"TB20261201001", "TB20261201002"}
+    assert (orders["TB20261201001"].status, orders["TB20261201001"].kind) == ("in transit", "dispatch")
+    assert orders["TB20261201002"].status == "pending"
+
+    # the private self-service of the sample flow: 2 query, 2 my orders, PIN, then the orders read
+    clock = Clock("2026-12-02 10:00")
+    e = Engine(FLOW, HubServices(clock=clock), clock)
+    e.start("138-0000-0000", "95311")
+    e.prompt_done()
+    heard = []
+    for k in "22" + "1002":
+        heard += plays(e.digit(k))
+    assert heard[-1] == "auth/ok" or "auth/ok" in heard
+    heard = plays(e.prompt_done())
+    assert heard == ["orders/order", *say.digits("1002"), "status/pending",
+                     "orders/order", *say.digits(WB[-4:]), "status/dispatch"]
+    e2 = Engine(FLOW, HubServices(clock=clock), clock)
+    e2.start("13800000000", "95311")
+    e2.prompt_done()
+    for k in "22" + "9999":
+        e2.digit(k)
+    assert [t for t in e2.trail if t["event"] == "service"][0]["outcome"] == "fail"
+
+
+def test_another_source_plugs_into_the_hub_directory(store):
+    from hub.ivr.directory import default_sources
+    from hub.schema import connect
+    connect(store)
+    entered = {"13700000000": [{"order_no": "", "waybill": WB, "name": "李雷"}]}
+    d = HubDirectory(sources={**default_sources(), "waybills": lambda phone: entered.get(phone, [])})
+    [c] = d.customers("137 0000 0000")
+    assert (c.name, c.source) == ("李雷", "waybills")
+    assert d.check_pin(c.id, WB[-4:]) and [o.status for o in d.orders(c.id)] == ["in transit"]
