@@ -17,6 +17,8 @@ DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils font
 DEBS   += tmux
 # espeak-ng and sox: the IVR makes its prompts with them (docs/ivr.md)
 DEBS   += espeak-ng sox
+# the web console's browser tests drive the same chromium (Playwright, executable_path) and
+# screenshot it with the same Chinese font; nothing more to install
 
 demo: venv system-deps
 	$(BIN)/scanhub demo

@@ -38,7 +38,11 @@ COMMANDS = {
     "shift": "hub.cli.basic:shift",
     "rule": "hub.cli.basic:rule",
     "print": "printing.commands:print_group",
+    "cc": "hub.cli.cc:cc",
     "ivr": "hub.cli.ivr:ivr",
+    "waybill": "hub.cli.waybill:waybill",
+    "quote": "hub.cli.quote:quote",
+    "web": "hub.cli.web:web",
     "problems": "hub.cli.problems:problems",
     "pod": "hub.cli.pod:pod",
 }

@@ -7,6 +7,7 @@ import threading
 
 from edge.capture import Capture
 from edge.clock import StationClock
+from edge.entry import Entry
 from edge.outbox import Outbox
 from edge.predispatch import predispatch
 from edge.proofs import ProofQueue, queue_path
@@ -45,6 +46,7 @@ class EdgeAgent:
                              extra_status=self._extra_status, proofs=self.proofs)
         self.uplink.config_version = self.config.get("version") if self.config else None
         self.capture.listeners.append(lambda device, verdict: verdict.accepted and self.uplink.wake())
+        self.entry = Entry(self.capture, wake=self.uplink.wake)     # waybill entry (edge.entry)
         self.devices: list = []
         self.config_error: str | None = None
         self.config_event = threading.Event()

@@ -17,6 +17,8 @@ Control barcodes (printable as Code 128; see docs/operations.md)::
     %B<bag>      bag number (bag build / bag open)    %L<seal>   seal number (load / unload)
     %N<pin>      the PIN after %P<login> (``login="pin"``: operators are the hub's gun users)
 
+    %E<site>     waybill entry mode to that destination (``edge.entry``); %E alone ends it
+
 A load or unload scan reads a bag number (``BAG_RE``) instead of a waybill: the bag is scanned as
 one unit, and every parcel built into it inherits the scan at the hub (docs/hub-business.md, "Bags").
 
@@ -171,6 +173,8 @@ class Capture:
         self.contexts: dict[str, Context] = self._load_contexts() if keep_contexts else {}
         self._lock = threading.RLock()
         self.listeners: list[Callable[[str, Verdict], None]] = []
+        # reads a device makes in waybill-entry mode go to entry instead (``edge.entry``)
+        self.entry_hook: Callable[[str, str, int | None], Verdict | None] | None = None
 
     def set_config(self, cfg: dict) -> None:
         self.view = ConfigView(cfg)
@@ -219,11 +223,16 @@ class Capture:
 
     # ------------------------------------------------------------ the capture API
     def scan(self, text: str, device: str = "menu", weight_g: int | None = None,
-             captured_ms: int | None = None, **overrides) -> Verdict:
+             captured_ms: int | None = None, extra: dict | None = None, **overrides) -> Verdict:
         """Capture one barcode read.  ``overrides`` set context fields for this scan only
         (``kind``, ``operator``, ``courier``, ``site_ref``, ``dest``, ``shift``, ``signer``);
-        ``captured_ms`` is the scan's own time when it was made earlier (wireless gun batches)."""
-        verdict = self._scan(text, device, weight_g, overrides, captured_ms)
+        ``captured_ms`` is the scan's own time when it was made earlier (wireless gun batches);
+        ``extra``: more for the scan's ``extra`` (a return marker, ``edge.entry``)."""
+        verdict = None
+        if self.entry_hook is not None and captured_ms is None and not overrides and not extra:
+            verdict = self.entry_hook(text, device, weight_g)
+        if verdict is None:
+            verdict = self._scan(text, device, weight_g, overrides, captured_ms, extra)
         if verdict.outcome == "control":
             self.save_contexts()
         for fn in self.listeners:
@@ -273,8 +282,8 @@ class Capture:
             return f"outbox {self.outbox.pending / limit:.0%} full ({self.outbox.pending} waiting for the hub)"
         return None
 
-    def _scan(self, text, device, weight_g, overrides, captured_ms=None) -> Verdict:
-        prep = self._prepare(text, device, weight_g, overrides, captured_ms)
+    def _scan(self, text, device, weight_g, overrides, captured_ms=None, extra=None) -> Verdict:
+        prep = self._prepare(text, device, weight_g, overrides, captured_ms, extra)
         if isinstance(prep, Verdict):
             return prep
         scan, created, mono = prep
@@ -290,7 +299,7 @@ class Capture:
             self.save_contexts()
         return Verdict("accepted", scan=scan, seq=seq, warning=self._fill_warning())
 
-    def _prepare(self, text, device, weight_g, overrides, captured_ms=None):
+    def _prepare(self, text, device, weight_g, overrides, captured_ms=None, extra=None):
         """A refusal or control ``Verdict``, or ``(scan, created_ms, mono_ms)`` ready to store."""
         if not isinstance(text, str):
             return Verdict("refused", "not a barcode text")
@@ -331,6 +340,8 @@ class Capture:
         why = self._kind_fields(scan, c, weight_g, live=captured_ms is None)
         if why:
             return Verdict("refused", why)
+        if extra:
+            scan["extra"] = {**scan.get("extra", {}), **extra}
         created, mono = self.clock.wall(), self.clock.mono()
         if captured_ms is not None:          # made earlier on a wireless gun: same clock, older reading
             mono -= max(0, created - captured_ms)

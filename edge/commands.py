@@ -122,6 +122,13 @@ def run(config_path, use_stdin, plain, good_sound, error_sound, verbose):
     signal.signal(signal.SIGTERM, lambda *a: done.set())
 
     def scan_line(line):
+        if line.startswith("+"):          # quick waybill entry: +NUMBER DEST KG … (edge.entry)
+            show("entry", line, agent.entry.quick(line[1:]))
+            return
+        if line.startswith("-"):          # returned unpaid: -NUMBER REASON
+            number, _, reason = line[1:].strip().partition(" ")
+            show("entry", line, agent.entry.returned(number, reason))
+            return
         show("stdin", line, agent.capture.scan(line, device="stdin"))
 
     def read_stdin():
@@ -190,6 +197,10 @@ def status(config_path, as_json):
     click.echo(f"  outbox: {st['outbox']['pending']} pending ({u['fraction']:.1%} of {u['limit']}), "
                f"{st['outbox']['acked']} acked, {st['outbox']['rejected']} rejected by the hub, "
                f"{st['outbox']['deleted']} deleted")
+    w = st["waybills"]
+    if w["entered"]:
+        click.echo(f"  waybill entry: {w['entered']} entered, {w['pending']} waiting for the hub, "
+                   f"{w['rejected']} refused by the hub")
     if u["warning"]:
         click.echo("  WARNING: outbox above 80% or holding scans older than the age limit")
     if st["lost_commits"]:
@@ -223,7 +234,8 @@ def _status(cfg: StationConfig) -> dict:
               "rtt_ms": live.get("rtt_ms"), "clock_synced_boots": len(offsets), "epoch": ob.epoch,
               "config_error": live.get("config_error"), "lost_commits": ob.lost_commits(),
               "link_since_ms": live.get("link_since_ms") if running else None,
-              "devices": live.get("devices", []) if running else None}
+              "devices": live.get("devices", []) if running else None,
+              "waybills": ob.waybill_counts()}
     finally:
         ob.close()
     return st
@@ -376,6 +388,7 @@ def import_batch(config_path, batch_file, file_format, kind, operator, dest, sit
 
 STATES = ("pending", "acked", "rejected")            # the outbox's state numbers 0, 1, 2, by name
 OUTBOX_COLUMNS = ("seq", "state", "kind", "waybill", "id", "edge_ms", "operator", "device", "reason")
+WAYBILL_COLUMNS = ("state", "waybill", "id", "edge_ms", "operator", "fields", "reason")
 
 
 def outbox_rows(rows: list[dict]) -> list[dict]:
@@ -391,24 +404,34 @@ def outbox_rows(rows: list[dict]) -> list[dict]:
               help="table (terminal), csv (columns: " + ", ".join(OUTBOX_COLUMNS) + "), or json "
                    "(an array of the scans, each with its state by name).")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-def outbox(config_path, state, limit, fmt, as_json):
+@click.option("--waybills", "records", is_flag=True,
+              help="The waybill records entered here instead (columns: " + ", ".join(WAYBILL_COLUMNS) + ").")
+def outbox(config_path, state, limit, fmt, as_json, records):
     """List scans in the outbox with their state: pending (not yet acknowledged by the hub),
-    acked, or rejected by the hub (with its reason).
+    acked, or rejected by the hub (with its reason).  --waybills: the waybill records entered at
+    this station, the same way.
 
     \b
     Examples:
       scanhub edge outbox --config station.yaml --state pending
       scanhub edge outbox --config station.yaml --format csv --limit 1000 > outbox.csv
       scanhub edge outbox --config station.yaml --json
+      scanhub edge outbox --config station.yaml --waybills --state rejected
     """
     cfg = load(config_path)
     with outbox_errors(config_path, cfg.outbox):
         ob = _read_outbox(cfg)
         try:
-            rows = outbox_rows(ob.scans(STATES.index(state) if state else None, limit))
+            if records:
+                rows = [r for r in outbox_rows(ob.waybill_records()) if state in (None, r["state"])][:limit]
+            else:
+                rows = outbox_rows(ob.scans(STATES.index(state) if state else None, limit))
         finally:
             ob.close()
     fmt = "json" if as_json else fmt
+    if records:
+        _print_records(rows, fmt)
+        return
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False))
     elif fmt == "csv":
@@ -424,6 +447,26 @@ def outbox(config_path, state, limit, fmt, as_json):
         for r in rows:
             click.echo(f"{r['seq']:>8} {r['state']:<8} {r['kind']:<8} {r['waybill']:<20} {r['id']}"
                        + (f"  ({r['reason']})" if r.get("reason") else ""))
+
+
+def _print_records(rows: list[dict], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    if fmt == "csv":
+        import csv
+        import io
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(WAYBILL_COLUMNS)
+        for r in rows:
+            w.writerow([json.dumps(r["fields"], ensure_ascii=False) if c == "fields" else
+                        ("" if r.get(c) is None else r.get(c)) for c in WAYBILL_COLUMNS])
+        click.echo(buf.getvalue(), nl=False)
+        return
+    for r in rows:
+        click.echo(f"{r['state']:<8} {r['waybill']:<20} {json.dumps(r['fields'], ensure_ascii=False)}"
+                   + (f"  ({r['reason']})" if r.get("reason") else ""))
 
 
 @edge.command()
@@ -504,7 +547,9 @@ def salvage_lines(r: dict) -> list[str]:
            f"  saved: {sv['scans']} scans - {sv['pending']} pending"
            + (f" (now seq 1..{sv['pending']} of epoch {r['epoch']})" if sv["pending"] else "")
            + f", {sv['acked']} acked and {sv['rejected']} rejected (kept with the epoch and seq the hub knows them by)"
-           + f"; {sv['tombstones']} tombstones ({sv['tombstones_pending']} not yet at the hub)"]
+           + f"; {sv['tombstones']} tombstones ({sv['tombstones_pending']} not yet at the hub)"
+           + (f"; {sv['waybill_records']} waybill records ({sv['waybill_records_pending']} not yet at the hub)"
+              if sv.get("waybill_records") else "")]
     if ns["missing_seqs"]:
         ranges = ", ".join(f"{lo}..{hi}" if lo != hi else str(lo) for lo, hi in ns["missing_ranges"][:8])
         more = f" and {len(ns['missing_ranges']) - 8} more ranges" if len(ns["missing_ranges"]) > 8 else ""
@@ -526,6 +571,7 @@ def salvage_lines(r: dict) -> list[str]:
     extra = [f"{ns[k]} {label}" for k, label in (("earlier_epochs_lost", "acknowledged scans of earlier epochs"),
                                                    ("skipped_rows", "rows repeated or deleted"),
                                                    ("tombstones_lost", "tombstones unreadable"),
+                                                   ("waybill_records_lost", "waybill records unreadable"),
                                                    ("meta_lost", "settings unreadable")) if ns[k]]
     if extra:
         out.append(f"  also not saved: {', '.join(extra)}")

@@ -177,6 +177,10 @@ class StationScreen:
     def fill(self) -> dict:
         return self.agent.outbox.usage()
 
+    def entry(self) -> dict:
+        """Waybill entry (``edge.entry``): records entered here, waiting for the hub, refused by it."""
+        return self.agent.outbox.waybill_counts()
+
     # ---------------------------------------------------------------- the screen
     def render(self, width: int = 80):
         from rich.console import Group
@@ -240,6 +244,10 @@ class StationScreen:
                                   "none yet: the hub has not been reached", style="" if version else "yellow"))
         if self.agent.config_error:
             st.add_row("", Text(self.agent.config_error, style="bold red"))
+        st.add_row("entry", Text(entry_line(self.entry()), style="bold red" if self.entry()["rejected"] else ""))
+        near = prepaid_line(self.agent.config or {})
+        if near:
+            st.add_row("prepaid", Text(near, style="bold yellow"))
         if self.typed:
             st.add_row("typing", Text(self.typed, style="bold"))
         ev = Text()
@@ -287,6 +295,27 @@ def device_line(d: dict) -> str:
     else:
         state = f"not connected ({d['state']})"
     return f"{LABELS.get(d['type'], d['type'])} {d['id']}: {state}"
+
+
+def prepaid_line(cfg: dict) -> str | None:
+    """The warning of a prepaid site close to being blocked (the hub's ``prepaid.parcels_left``
+    in the configuration slice: the fees of its parcels in flight count), or None."""
+    left = (cfg.get("prepaid") or {}).get("parcels_left")
+    if not isinstance(left, int):
+        return None
+    if left <= 0:
+        return "blocked with the next parcel: top up the prepaid account"
+    return f"blocked in about {left} parcel{'s' if left != 1 else ''}: top up the prepaid account"
+
+
+def entry_line(c: dict) -> str:
+    """The waybill entry row: how to enter one (quick entry), and what became of those entered."""
+    line = "+NUMBER DEST KG [LxWxH] [cod=YUAN] enters a waybill"
+    if c["entered"]:
+        line += f"; {c['entered']} entered, {c['pending']} waiting for the hub"
+        if c["rejected"]:
+            line += f", {c['rejected']} refused by the hub (scanhub edge outbox --waybills)"
+    return line
 
 
 def fill_line(u: dict) -> str:

@@ -71,6 +71,19 @@ CREATE TABLE IF NOT EXISTS deletions (
     scan       TEXT NOT NULL,
     state      INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS waybills (     -- waybill records (entries and corrections) for the hub
+    id         TEXT PRIMARY KEY,
+    waybill    TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    mono_ms    INTEGER NOT NULL,
+    boot       TEXT NOT NULL,
+    payload    TEXT NOT NULL,          -- the record as entered (JSON), without time correction
+    state      INTEGER NOT NULL DEFAULT 0,
+    acked_ms   INTEGER,
+    reason     TEXT
+);
+CREATE INDEX IF NOT EXISTS waybills_state ON waybills(state, created_ms);
+CREATE INDEX IF NOT EXISTS waybills_waybill ON waybills(waybill);
 """
 
 
@@ -278,10 +291,13 @@ class Outbox:
         self._db = _connect(self.path)
         if existed:
             names = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if not {"meta", "scans"} <= names:      # never create tables in a stranger's file
+            # never create tables in a stranger's file; a file with no table at all is an outbox
+            # whose creation was cut short (the WAL pragma writes the header before the tables)
+            if names and not {"meta", "scans"} <= names:
                 raise sqlite3.DatabaseError("no outbox tables in this file "
                                             "(not an outbox, or its first page is damaged)")
-        self._db.executescript(SCHEMA)
+        # all tables or none: a station killed while creating its outbox can start again
+        self._db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
         # capture-side lookups get their own connection: WAL readers never wait for a commit's fsync
         self._rdb = _connect(self.path)
         self.epoch = self.get_meta("epoch")
@@ -539,6 +555,43 @@ class Outbox:
             self._db.executemany(f"UPDATE deletions SET state={ACKED} WHERE id=?", [(i,) for i in ids])
             self._db.executemany(f"UPDATE deletions SET state={REJECTED} WHERE id=?", [(i,) for i in rejected])
 
+    # ------------------------------------------------------------ waybill records
+    def add_waybill(self, record: dict, created_ms: int, mono: int, boot: str) -> None:
+        """Store one waybill record durably (its own transaction); the uplink sends it with the
+        next batch and it stays until the hub's ack names its id."""
+        with self._lock:
+            with self._transaction():
+                self._db.execute("INSERT INTO waybills(id, waybill, created_ms, mono_ms, boot, payload) "
+                                 "VALUES(?,?,?,?,?,?)",
+                                 (record["id"], record["waybill"], created_ms, mono, boot,
+                                  json.dumps(record, ensure_ascii=False, sort_keys=True)))
+
+    def pending_waybills(self, limit: int = 100) -> list[tuple]:
+        """Pending records ``(id, payload, mono_ms, boot, created_ms)``, oldest first."""
+        with self._lock:
+            return self._db.execute("SELECT id, payload, mono_ms, boot, created_ms FROM waybills "
+                                    f"WHERE state={PENDING} ORDER BY created_ms, id LIMIT ?", (limit,)).fetchall()
+
+    def mark_waybills_acked(self, ids: list[str], rejected: list[tuple[str, str]], acked_ms: int) -> None:
+        """The hub has the records ``ids``; ``rejected``: ``(id, reason)`` it refused (kept, not resent)."""
+        with self._lock, self._transaction():
+            self._db.executemany(f"UPDATE waybills SET state={ACKED}, acked_ms=? WHERE id=? AND state={PENDING}",
+                                 [(acked_ms, i) for i in ids])
+            self._db.executemany(f"UPDATE waybills SET state={REJECTED}, acked_ms=?, reason=? "
+                                 f"WHERE id=? AND state={PENDING}",
+                                 [(acked_ms, str(r)[:500], i) for i, r in rejected])
+
+    def waybill_records(self, waybill: str | None = None) -> list[dict]:
+        """The records this station entered (of one waybill), oldest first, each with its
+        ``state`` and the hub's ``reason`` when it refused it."""
+        sql, args = "SELECT payload, state, reason FROM waybills", []
+        if waybill is not None:
+            sql += " WHERE waybill=?"
+            args.append(waybill)
+        with self._rlock:
+            rows = self._rdb.execute(sql + " ORDER BY created_ms, id", args).fetchall()
+        return [dict(json.loads(p), state=st, reason=r) for p, st, r in rows]
+
     # ------------------------------------------------------------ queries and upkeep
     def scans_since(self, since_ms: int) -> list[dict]:
         """Scans (any state) captured at or after ``since_ms`` (station wall clock), oldest first."""
@@ -589,6 +642,13 @@ class Outbox:
             dels = self._db.execute(f"SELECT COUNT(*), SUM(state={PENDING}) FROM deletions").fetchone()
         return {"pending": by.get(PENDING, 0), "acked": by.get(ACKED, 0), "rejected": by.get(REJECTED, 0),
                 "deleted": dels[0] or 0, "deletions_pending": dels[1] or 0}
+
+    def waybill_counts(self) -> dict:
+        """Waybill records entered here: ``{"entered", "pending", "rejected"}``."""
+        with self._lock:
+            n, pending, rejected = self._db.execute(f"SELECT COUNT(*), SUM(state={PENDING}), SUM(state={REJECTED}) "
+                                                    "FROM waybills").fetchone()
+        return {"entered": n or 0, "pending": pending or 0, "rejected": rejected or 0}
 
     def prune(self, now_ms: int) -> int:
         """Drop acked scans older than ``keep_acked_days``; returns how many."""

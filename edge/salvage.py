@@ -45,6 +45,7 @@ PROBE_BUDGET = 2_000_000     # failed single-row reads before the salvage stops 
 STATES = {PENDING: "pending", ACKED: "acked", REJECTED: "rejected"}
 SCAN_COLUMNS = "id, waybill, kind, created_ms, mono_ms, boot, payload, state, acked_ms, reason"
 DELETION_COLUMNS = "id, seq, deleted_ms, operator, reason, uploaded, scan, state"
+WAYBILL_COLUMNS = "id, waybill, created_ms, mono_ms, boot, payload, state, acked_ms, reason"
 DROPPED_META = ("epoch", "pruned", "status", "salvage", "chain")   # written anew (status: the old station's live state)
 
 
@@ -220,6 +221,21 @@ def _deletion_row(r: tuple):
     return sid, seq, deleted_ms, operator, reason, uploaded, scan, state
 
 
+def _waybill_row(r: tuple):
+    """A readable waybill record row (``edge.entry``), or None when it is not whole."""
+    rowid, rid, waybill, created, mono, boot, payload, state, acked, reason = r
+    if not (isinstance(rid, str) and rid and isinstance(waybill, str) and isinstance(created, int)
+            and isinstance(mono, int) and isinstance(boot, str) and isinstance(payload, str) and state in STATES):
+        return None
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or body.get("id") != rid:
+        return None
+    return rid, waybill, created, mono, boot, payload, state, acked, reason
+
+
 def _epoch_of(payload: str) -> str | None:
     try:
         return json.loads(payload).get("epoch")
@@ -248,6 +264,8 @@ def _read(copy: str, noted: tuple[str, int] | None) -> dict:
         dels_top = rd.one("SELECT MAX(rowid) FROM deletions", 0)
         del_rows, del_bad = rd.table("deletions", DELETION_COLUMNS, dels_top)
         tombstones = [d for d in map(_deletion_row, del_rows) if d is not None]
+        wb_rows, wb_bad = rd.table("waybills", WAYBILL_COLUMNS, rd.one("SELECT MAX(rowid) FROM waybills", 0))
+        records = [w for w in map(_waybill_row, wb_rows) if w is not None]
         # the highest seq the file handed out, from whatever still answers
         tops = [rd.one("SELECT seq FROM sqlite_sequence WHERE name='scans'", 0),
                 rd.one("SELECT MAX(seq) FROM scans", 0),
@@ -278,12 +296,13 @@ def _read(copy: str, noted: tuple[str, int] | None) -> dict:
     return {"check": check, "meta": meta, "meta_lost": len(meta_bad), "old_epoch": old_epoch, "top": top,
             "scans": scans, "unusable": unusable, "tombstones": tombstones,
             "tombstones_lost": len(del_bad) + (len(del_rows) - len(tombstones)),
+            "waybills": records, "waybills_lost": len(wb_bad) + (len(wb_rows) - len(records)),
             "by_state": by_state, "by_waybill": by_waybill, "by_id": by_id, "gave_up": gave_up,
             "read_errors": len(scan_bad)}
 
 
 # ---------------------------------------------------------------- writing the new outbox
-def _write(path: str, meta: dict, scans: list, tombstones: list) -> None:
+def _write(path: str, meta: dict, scans: list, tombstones: list, waybills: list = ()) -> None:
     for f in (path, path + "-wal", path + "-shm"):
         if os.path.exists(f):
             os.remove(f)
@@ -297,6 +316,7 @@ def _write(path: str, meta: dict, scans: list, tombstones: list) -> None:
         db.executemany("INSERT INTO scans(seq, id, waybill, kind, created_ms, mono_ms, boot, payload, state, acked_ms, "
                        "reason) VALUES(?,?,?,?,?,?,?,?,?,?,?)", scans)
         db.executemany(f"INSERT INTO deletions({DELETION_COLUMNS}) VALUES(?,?,?,?,?,?,?,?)", tombstones)
+        db.executemany(f"INSERT INTO waybills({WAYBILL_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?)", waybills)
         # the next scan is seq 1 + the highest pending one (never 0 or below, whatever was inserted)
         db.execute("DELETE FROM sqlite_sequence WHERE name='scans'")
         db.execute("INSERT INTO sqlite_sequence(name, seq) "
@@ -358,7 +378,7 @@ def salvage(path: str, *, reason: str | None = None, locked: bool = False, now: 
             raise SalvageError(f"could not copy {path} to read it: {storage_error(e)}") from None
         report = _plan(path, got, notes, reason, now)
         try:
-            _write(new_path, report.pop("_meta"), report.pop("_scans"), got["tombstones"])
+            _write(new_path, report.pop("_meta"), report.pop("_scans"), got["tombstones"], got["waybills"])
         except (sqlite3.Error, OSError) as e:
             for f in (new_path, new_path + "-wal", new_path + "-shm"):
                 if os.path.exists(f):
@@ -437,6 +457,8 @@ def _plan(path: str, got: dict, notes: list[str], reason: str | None, now: float
         "saved": {"scans": len(rows), "pending": states[PENDING], "acked": states[ACKED], "rejected": states[REJECTED],
                   "tombstones": len(got["tombstones"]),
                   "tombstones_pending": sum(1 for t in got["tombstones"] if t[7] == PENDING),
+                  "waybill_records": len(got["waybills"]),
+                  "waybill_records_pending": sum(1 for w in got["waybills"] if w[6] == PENDING),
                   "meta": sorted(meta)},
         "seqs": {"old_high": got["top"], "new_high": len(pending), "settled_kept": len(settled)},
         "not_saved": {"missing_seqs": len(missing), "missing_ranges": _ranges(missing),
@@ -445,7 +467,8 @@ def _plan(path: str, got: dict, notes: list[str], reason: str | None, now: float
                       "lost_pending_waybills": lost_pending, "earlier_epochs_lost": kept_lost,
                       "unusable_rows": got["unusable"],
                       "skipped_rows": skipped, "read_errors": got["read_errors"],
-                      "tombstones_lost": got["tombstones_lost"], "meta_lost": got["meta_lost"]},
+                      "tombstones_lost": got["tombstones_lost"], "meta_lost": got["meta_lost"],
+                      "waybill_records_lost": got["waybills_lost"]},
         "_meta": meta, "_scans": rows,
     }
 

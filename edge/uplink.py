@@ -76,6 +76,7 @@ class Uplink:
         self._thread = threading.Thread(target=self._run, name=f"uplink-{station}", daemon=True)
         self._next_status = self._next_probe = 0
         self._next_prune = 0
+        self._records: list[tuple] = []     # pending waybill records for the next batch (sender thread)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "Uplink":
@@ -175,6 +176,9 @@ class Uplink:
             rejected = [r for r in ack.get("rejected", []) if isinstance(r, dict) and type(r.get("seq")) is int]
             del_ok = [str(i) for i in ack.get("deletions", [])]
             del_bad = [str(r.get("id")) for r in ack.get("deletions_rejected", []) if isinstance(r, dict)]
+            wb_ok = [str(i) for i in ack.get("waybills", [])]
+            wb_bad = [(str(r.get("id")), str(r.get("reason"))) for r in ack.get("waybills_rejected", [])
+                      if isinstance(r, dict)]
         except (TypeError, ValueError):
             log.warning("ignoring malformed ack")
             return
@@ -193,10 +197,17 @@ class Uplink:
         rejected = [r for r in rejected if r["seq"] in sent]
         now = wall_ms()
         del_ok, del_bad = [i for i in del_ok if i in sent_dels], [i for i in del_bad if i in sent_dels]
+        sent_wbs = set(entry.get("waybills", ()))
+        wb_ok, wb_bad = [i for i in wb_ok if i in sent_wbs], [r for r in wb_bad if r[0] in sent_wbs]
         try:
             settled = self.outbox.mark_acked(P.seq_ranges(committed), rejected, now)
             if del_ok or del_bad:
                 self.outbox.mark_deletions_acked(del_ok, del_bad)
+            if wb_ok or wb_bad:
+                self.outbox.mark_waybills_acked(wb_ok, wb_bad, now)
+                if wb_bad:
+                    log.warning("the hub refused waybill record(s): %s",
+                                "; ".join(f"{i}: {r}" for i, r in wb_bad))
         except OutboxError as e:     # e.g. disk full: the batch goes out again and is acknowledged again
             self.stats["unrecorded_acks"] += 1
             log.error("could not record the hub's acknowledgement (%s); the batch will be sent again", e)
@@ -270,6 +281,9 @@ class Uplink:
             in_flight = {i for e in self.inflight.values() for i in e["deletions"]}
         # tombstones already on their way wait for their ack (or its timeout) like scans do
         deletions = [d for d in self.outbox.pending_deletions() if d["id"] not in in_flight]
+        with self._lock:
+            wb_flight = {i for e in self.inflight.values() for i in e.get("waybills", ())}
+        self._records = [r for r in self.outbox.pending_waybills() if r[0] not in wb_flight]
         sent_deletions = False
         while self.connected.is_set() and self._lane_count("fresh") < self.fresh_window:
             rows = self._rows(self.fresh_cursor, None)
@@ -285,7 +299,7 @@ class Uplink:
             self.back_cursor = rows[-1][0]
             self._send(rows, "backlog", deletions if not sent_deletions else [])
             sent_deletions = True
-        if deletions and not sent_deletions:
+        if (deletions or self._records) and not sent_deletions:
             self._send([], "fresh", deletions)
 
     def _rows(self, after: int, upto: int | None) -> list:
@@ -308,14 +322,24 @@ class Uplink:
             scan["seq"] = seq
             scan["event_ms"], scan["clock"] = self.clock.event_time(created, mono, boot)
             scans.append(scan)
+        records, self._records = self._records, []     # waybill records ride with the first batch
+        waybills = []
+        for rid, payload, mono, boot, created in records:
+            rec = json.loads(payload)
+            rec["event_ms"] = self.clock.event_time(created, mono, boot)[0]
+            waybills.append(rec)
         first = rows[0][0] if rows else 0
         batch_id = f"{self.outbox.epoch}-{first}-{len(rows)}-{mono_ms()}"
-        payload = P.encode({"batch": batch_id, "station": self.station, "sent_ms": wall_ms(),
-                            "scans": scans, "deletions": deletions})
+        body = {"batch": batch_id, "station": self.station, "sent_ms": wall_ms(),
+                "scans": scans, "deletions": deletions}
+        if waybills:
+            body["waybills"] = waybills
+        payload = P.encode(body)
         with self._lock:
             seqs = {r[0] for r in rows}
             self.inflight[batch_id] = {"seqs": seqs, "lane": lane, "sent": mono_ms(),
-                                       "deletions": [d["id"] for d in deletions]}
+                                       "deletions": [d["id"] for d in deletions],
+                                       "waybills": [r[0] for r in records]}
             self.inflight_seqs |= seqs
         self.client.publish(P.topic(self.station, P.SCANS), payload, qos=1)
         self.stats["batches_sent"] += 1

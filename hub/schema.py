@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import peewee
 
+from hub.acd import tables as acd
+from hub.access import tables as access
 from hub.business import tables as business
 from hub.fleet import tables as fleet
 from hub.ivr import tables as ivr
@@ -17,9 +19,11 @@ from hub.scans import tables as scans
 from hub.store import tables as store
 from hub.store.db import StoreError, database, open_database
 from hub.store.versions import check_version, stamp
+from hub.waybills import tables as waybills
 
 TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES,
-                                          *business.TABLES, *fleet.TABLES, *ivr.TABLES)
+                                          *business.TABLES, *fleet.TABLES, *waybills.TABLES, *acd.TABLES,
+                                          *ivr.TABLES, *access.TABLES)
 
 
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:

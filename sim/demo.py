@@ -9,6 +9,10 @@ opened at the center, one parcel not found at opening), a parcel's signed receip
 and sent to the hub, and a problem parcel is scanned at the destination and resolved at the hub.
 At the end, the stations' outboxes are compared with the hub's store to count lost and
 duplicated scans.
+
+The origin clerk enters every waybill first (quick entry: destination and weight, dimensions
+for every fifth parcel, COD on the first), and one more COD parcel is returned unpaid from site
+200; the summary reports what the hub holds of them and what their money did.
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ import click
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NETWORK = os.path.join(HERE, "networks", "demo.yaml")
+TARIFF = os.path.join(HERE, "networks", "tariff-sample.yaml")
+RETURN_SCANS = 7          # the returned parcel: receive, dispatch, arrive, dispatch, arrive, return, dispatch back
 STATIONS = {"st-100-1": "100", "st-900-1": "900", "st-200-1": "200"}
 
 
@@ -56,6 +62,11 @@ class Demo:
         self.db = os.path.join(self.workdir, "hub.db")
         connect(self.db, create=True)
         import_network(load_network(NETWORK))
+        from hub.business.tariff import install, load_tariff
+        install(load_tariff(TARIFF))          # fees follow the scans and the entered waybills
+        from hub.business import accounts
+        for site in ("100", "900", "200"):     # prepaid accounts with money in them: nobody blocked
+            accounts.deposit(site, 50_000_000, f"DEMO-OPENING-{site}", "opening balance of the demo")
         database.close()
         self.broker = ManagedBroker().start()
         self.hub = HubService(self.db, self.broker.url).start()
@@ -107,6 +118,8 @@ class Demo:
         from contract.waybill import WaybillRules
         rules = WaybillRules(self.agents["st-100-1"].config["waybill_rules"])
         self.waybills = [rules.make("std14", "7000000%06d" % i) for i in range(1, self.parcels + 1)]
+        self.returned_wb = rules.make("std14", "7000009%06d" % 1)
+        self.entry_refused: list[str] = []
 
     # ------------------------------------------------------------ guns
     def gun(self, station: str, text: str, device: str, **kw):
@@ -146,6 +159,8 @@ class Demo:
         self._wired(st, "%P1002", gun)
         for start in range(0, self.parcels, 50):
             chunk = self.waybills[start:start + 50]
+            for i, wb in enumerate(chunk):            # the clerk enters each waybill first
+                self._enter(wb, start + i)
             self._wired(st, "%KRECEIVE", gun), self._wired(st, "%C1001", gun)
             for i, wb in enumerate(chunk):
                 if (start + i) % 97 == 13:            # a smudged label first: refused with a reason
@@ -156,6 +171,53 @@ class Demo:
                 self._wired(st, wb, gun)
                 out.put(wb)
         out.put(None)
+
+    def _enter(self, wb: str, i: int, more: str = "") -> None:
+        """Quick entry at the origin: destination and weight; dimensions for every fifth parcel,
+        COD on the first."""
+        line = f"{wb} 200 {self.rng.randint(2, 300) / 10}"
+        if i % 5 == 0:
+            line += f" {self.rng.randint(10, 60)}x{self.rng.randint(10, 40)}x{self.rng.randint(5, 30)}"
+        if i == 0:
+            line += " cod=500"
+        v = self.agents["st-100-1"].entry.quick(line + more, operator="1002")
+        if not v.accepted:
+            self.entry_refused.append(f"{wb}: {v.reason}")
+
+    def returned_unpaid(self) -> None:
+        """One more COD parcel travels to site 200, is refused there and goes back unpaid."""
+        wb = self.returned_wb
+        self._enter(wb, 1, " cod=300")
+        o, c, d = (self.agents[s].capture for s in ("st-100-1", "st-900-1", "st-200-1"))
+        o.scan(wb, device="entry", kind="receive", operator="1002", courier="1001")
+        o.scan(wb, device="entry", kind="dispatch", operator="1002", dest="200")
+        c.scan(wb, device="entry", kind="arrive", operator="9001", weight_g=1500)
+        c.scan(wb, device="entry", kind="dispatch", operator="9001", dest="200")
+        d.scan(wb, device="entry", kind="arrive", operator="2002")
+        v = self.agents["st-200-1"].entry.returned(wb, "refused by the receiver", operator="2002")
+        if not v.accepted:
+            self.notes.append(f"the return of {wb} was refused: {v.reason}")
+        d.scan(wb, device="entry", kind="dispatch", operator="2002", site_ref="900", dest="100")
+
+    def waybill_summary(self) -> dict:
+        """What the hub holds of the entered waybills, and what the COD and the returned parcel's
+        money did."""
+        from hub.business.fees import waybill_fees
+        from hub.waybills.records import entries
+        held = entries(limit=10 * (self.parcels + 1))
+        cod_wb = self.waybills[0]
+
+        def fees(wb):
+            return {f["source"]: f["lines"] for f in waybill_fees(wb)}
+        back = fees(self.returned_wb)
+        collected = fees(cod_wb).get(f"cod:collect:{cod_wb}", {})
+        return {"entered": len(held), "with_dims": sum(1 for e in held if e["fields"].get("dims_cm")),
+                "refused": self.entry_refused,
+                "cod": {"waybill": cod_wb, "collected_cents": collected.get("cod:100", 0)},
+                "returned": {"waybill": self.returned_wb,
+                             "return_fee_cents": back.get(f"fee:return:{self.returned_wb}", {}).get("site:200", 0),
+                             "cod_collected": f"cod:collect:{self.returned_wb}" in back},
+                "return_scans": RETURN_SCANS}
 
     @staticmethod
     def _groups(inq: queue.Queue, size: int = 25):
@@ -300,6 +362,11 @@ class Demo:
                     self.notes.append("gave up waiting for the outboxes to drain after 600 s")
                     break
                 time.sleep(0.2)
+        self.returned_unpaid()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(
+                a.outbox.pending == 0 and a.outbox.waybill_counts()["pending"] == 0 for a in self.agents.values()):
+            time.sleep(0.1)
         self.elapsed = time.monotonic() - t0
         self.extras = self._guarded_extras()
         return self.summary()
@@ -389,6 +456,7 @@ class Demo:
         connect(self.db)
         try:
             sample = track(self.waybills[len(self.waybills) // 2])
+            waybills = self.waybill_summary()
         finally:
             database.close()
         per_station = {}
@@ -401,7 +469,8 @@ class Demo:
                 "duplicated": dup, "refused": sum(self.refused.values()), "refusal_examples": self.refusal_examples,
                 "weight_mismatches": self.weight_mismatch, "stations": per_station,
                 "outage_s": cut_s, "elapsed_s": round(self.elapsed, 1), "workdir": self.workdir,
-                "hub_db": self.db, "tracking": sample, "notes": self.notes, "extras": getattr(self, "extras", {}),
+                "hub_db": self.db, "tracking": sample, "notes": self.notes, "waybills": waybills,
+                "extras": getattr(self, "extras", {}),
                 "progress": getattr(self, "progress", None)}
 
     def close(self) -> None:
@@ -447,6 +516,15 @@ def print_summary(s: dict) -> None:
             det = ", ".join(f"{k}={e[k]}" for k in ("next_site", "courier", "weight_g", "signer") if k in e)
             tt.add_row(e["time"], e["kind"], e["site"], det)
         con.print(tt)
+    w = s.get("waybills")
+    if w:
+        con.print(f"waybills entered at the origin and held at the hub: [bold]{w['entered']}[/] "
+                  f"({w['with_dims']} with dimensions: volumetric weight), {len(w['refused'])} refused")
+        con.print(f"  COD parcel {w['cod']['waybill']}: {w['cod']['collected_cents'] / 100:.2f} yuan collected "
+                  f"for the sender at site 200")
+        r = w["returned"]
+        con.print(f"  returned unpaid {r['waybill']}: COD {'collected (wrong!)' if r['cod_collected'] else 'not collected'}, "
+                  f"return fee {r['return_fee_cents'] / 100:.2f} yuan charged to origin 100")
     x = s.get("extras") or {}
     if x:
         con.print(f"bag {x['bag']}: {x['bagged']} parcels built in and loaded at 100, unloaded and opened at 900 "

@@ -26,6 +26,7 @@ CASES = {
     "e1": (["--line-seconds", "1", "--calls", "2"], {"framer", "mf", "r2_setup"}),
     "gun_image": ([], {"size", "build", "flash"}),
     "monitor": (["--scans", "20000"], {"worst_single_site", "tracking"}),
+    "acd": (["--decisions", "200", "--agents", "50", "--waiting", "20"], {"decision_p99"}),
     "ivr": (["--keys", "50", "--parcels", "10"], {"track_key_p99"}),
 }
 

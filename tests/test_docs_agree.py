@@ -637,6 +637,52 @@ def test_counters_the_doc_lists_are_the_deframers_and_the_status_lines():
     assert set(added) - {"hdlc_fcs_errors"} == {"bpv", "underruns"}
 
 
+# ================================================================ docs/callcenter.md
+
+CC_DOC = (ROOT / "docs" / "callcenter.md").read_text(encoding="utf-8")
+
+
+def test_callcenter_doc_lists_every_strategy_and_queue_log_event():
+    from hub.acd.config import STRATEGIES
+    from hub.acd.queue_log import EVENTS
+    table = doc_section(CC_DOC, "### Strategies")
+    assert re.findall(r"^\| `([a-z-]+)` \|", table, re.M) == list(STRATEGIES)
+    log = doc_section(CC_DOC, "## The queue log")
+    named = set(re.findall(r"\b([A-Z]{4,})\b", log)) - {"NONE"}
+    assert named == set(EVENTS), named ^ set(EVENTS)
+
+
+def test_callcenter_doc_staffing_and_ahp_examples_are_what_the_code_says():
+    from hub.acd import ahp, erlang
+    text = flat(CC_DOC)
+    m = one(r"→ \*\*(\d+) agents\*\*, P\(wait\) ([\d.]+), SL ([\d.]+), ASA ([\d.]+) s, occupancy ([\d.]+)", text)
+    f = erlang.agents_needed(100, 1800, 180, 0.80, 20)
+    assert (f["agents"], round(f["p_wait"], 3), round(f["service_level"], 3), round(f["asa_s"], 1),
+            round(f["occupancy"], 3)) == (int(m[1]), float(m[2]), float(m[3]), float(m[4]), float(m[5]))
+    spec = yaml_block_after(CC_DOC, "Worked example (`inbound.yaml`):")
+    r = ahp.from_spec(spec)
+    m = one(r"gives weights greeting ([\d.]+), accuracy ([\d.]+), empathy ([\d.]+), resolution ([\d.]+); "
+            r"λmax ([\d.]+), CI ([\d.]+), RI ([\d.]+), CR ([\d.]+)", text)
+    w = r["weights"]
+    for name, got in zip(("greeting", "accuracy", "empathy", "resolution"), m.groups()[:4]):
+        assert round(w[name], len(got.split(".")[1])) == float(got), name
+    assert (round(r["lambda_max"], 4), round(r["ci"], 4), r["ri"], round(r["cr"], 4)) == tuple(map(float, m.groups()[4:]))
+
+
+def yaml_block_after(text: str, marker: str):
+    import yaml
+    rest = text[text.index(marker):]
+    block = re.search(r"```yaml\n(.*?)```", rest, re.S)[1]
+    return yaml.safe_load(block)
+
+
+def test_callcenter_doc_queue_file_and_fuzzy_tree_are_valid():
+    from hub.acd import fuzzy
+    from hub.acd.config import parse_queues
+    centre = parse_queues(yaml_block_after(CC_DOC, "## Queues as data"))
+    assert set(centre.queues) == {"service", "backup"}
+    r = fuzzy.evaluate(yaml_block_after(CC_DOC, "### Fuzzy comprehensive evaluation"))
+    assert r["grade"] in r["grades"]
 # ================================================================ ivr.md: the example flow, names, actions
 
 IVR_DOC = (ROOT / "docs" / "ivr.md").read_text(encoding="utf-8")

@@ -105,3 +105,33 @@ def test_acknowledged_scans_are_pruned_after_the_keep_period(tmp_path):
     assert ob.prune(1_800_000_000_000 + 86_400_000 - 1) == 0          # not yet
     assert ob.prune(1_800_000_000_000 + 86_400_001) == 2              # acked and old: gone
     assert [r["seq"] for r in ob.scans()] == [3]                      # pending never pruned
+
+
+def test_a_station_killed_while_creating_its_outbox_starts_again(tmp_path):
+    """The WAL pragma writes the file's header before the tables exist: a station killed right
+    there left a file with no table at all, refused for good as "no outbox tables".  Such a file
+    holds nothing of anyone's, so the next start creates the outbox in it."""
+    import sqlite3
+    path = str(tmp_path / "o.db")
+    c = sqlite3.connect(path)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.close()
+    ob = Outbox(path)
+    seq = ob.add(scan(), 1_800_000_000_000, 5, "boot")
+    assert seq == 1 and ob.pending == 1
+    ob.close()
+
+
+def test_a_file_with_someone_elses_tables_is_still_refused(tmp_path):
+    import sqlite3
+    from edge.outbox import OutboxDamaged
+    path = str(tmp_path / "o.db")
+    c = sqlite3.connect(path)
+    c.execute("CREATE TABLE invoices (n INTEGER)")
+    c.commit()
+    c.close()
+    with pytest.raises(OutboxDamaged, match="no outbox tables"):
+        Outbox(path)
+    c = sqlite3.connect(path)
+    assert [r[0] for r in c.execute("SELECT name FROM sqlite_master")] == ["invoices"]
+    c.close()

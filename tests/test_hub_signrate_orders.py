@@ -90,7 +90,7 @@ def test_platform_orders_assignment_pickup_transfer_counts(store):
     with pytest.raises(po.OrderError, match="unknown site"):
         po.load_coverage([{"site": "77", "province": "33"}])
     counts = po.import_orders(po.parse_orders(open("sim/orders-sample.csv").read(), "csv"))
-    assert counts == {"accepted": 3, "failed": 2, "duplicate": 1, "skipped": 0}
+    assert counts == {"accepted": 4, "failed": 1, "duplicate": 1, "skipped": 0}   # TB1005 by its address text
     by_no = {o["order_no"]: o for o in po.orders()}
     assert by_no["TB1001"]["site"] == "10" and by_no["TB1002"]["site"] == "11"      # district rule wins
     assert by_no["TB1004"]["accept"] == "failed" and "no site covers 31-3101-310101" in by_no["TB1004"]["reason"]
@@ -106,11 +106,11 @@ def test_platform_orders_assignment_pickup_transfer_counts(store):
                          {"id": "o2", "station": "s", "seq": 2, "kind": "sign", "waybill": "W1", "site": "10",
                           "edge_ms": T0 + HOUR, "event_ms": T0 + HOUR, "clock": "trusted"}])
     c = {(r["what"], r["state"]): r["orders"] for r in po.counts("status")}
-    assert c[("accept", "accepted")] == 3 and c[("accept", "failed")] == 2
+    assert c[("accept", "accepted")] == 4 and c[("accept", "failed")] == 1
     assert c[("pickup", "ok")] == 2 and c[("pickup", "failed")] == 1
-    assert c[("delivery", "ok")] == 1 and c[("delivery", "pending")] == 2
+    assert c[("delivery", "ok")] == 1 and c[("delivery", "pending")] == 3
     regions = {(r["province"], r["city"], r["district"]): r["orders"] for r in po.counts("region")}
-    assert regions[("33", "3301", "330106")] == 1
+    assert regions[("33", "3301", "330106")] == 2          # TB1001, and TB1005 placed by its address
     with pytest.raises(po.OrderError, match="JSON"):
         po.parse_orders("{bad", "json")
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import sample_store
+from conftest import sample_store, wb
 from contract.clock import ZoneError, parse_utc_offset, zone_label
 from hub.business import accounts
 from hub.ingest import pipeline
@@ -116,13 +116,14 @@ def test_pickup_exits_non_zero_when_a_line_is_refused(hubdb, tmp_path):
     run("orders", "coverage", str(cov), "--db", hubdb)
     run("orders", "import", "sim/orders-sample.csv", "--db", hubdb)
     pairs = tmp_path / "pairs.txt"
-    pairs.write_text(f"TB1001 {W1}\nNOPE1 {W2}\nNOPE2 {W3}\nNOPE3 70000000000041\n")
+    good = wb(1)                   # pickup checks the number: a valid one, issued to site 100
+    pairs.write_text(f"TB1001 {good}\nNOPE1 {W2}\nNOPE2 {W3}\nNOPE3 70000000000041\n")
     r = run("orders", "pickup", "--site", "100", str(pairs), "--json", "--db", hubdb)
     assert r.exit_code == 1
     res = json.loads(r.stdout)
     assert [x["state"] for x in res] == ["picked up", "refused", "refused", "refused"]
     assert "3 of 4 line(s) failed" in r.stderr
-    pairs.write_text(f"TB1001 {W1}\n")
+    pairs.write_text(f"TB1001 {good}\n")
     assert run("orders", "pickup", "--site", "100", str(pairs), "--db", hubdb).exit_code == 0
 
 

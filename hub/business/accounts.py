@@ -24,12 +24,15 @@ import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
+import peewee as pw
+
 from hub.errors import HubError
 from hub.network import basic_data
 from hub.business import ledger
 from hub.business import tables as bm
 from hub.network import tables as net
 from hub.store.db import database
+from hub.store.meta import get_meta, set_meta
 
 MODES = ("prepaid", "next-day")
 _AMOUNT = re.compile(r"^[0-9]+(\.[0-9]{1,2})?$")
@@ -196,9 +199,35 @@ def set_mode(code: str, mode: str, cod_via_prepaid: bool | None = None) -> None:
         update_blocks({code})
 
 
-def should_block(mode: str, warning_cents: int, balance_cents: int) -> bool:
-    """The rule: a prepaid site under its warning amount is blocked."""
-    return mode == "prepaid" and balance_cents < warning_cents
+def should_block(mode: str, warning_cents: int, balance_cents: int, expected_cents: int = 0) -> bool:
+    """The rule: a prepaid site whose balance, less the fees its parcels in flight will still
+    cost (``expected_cents``), is under its warning amount is blocked."""
+    return mode == "prepaid" and balance_cents - expected_cents < warning_cents
+
+
+#: the station hears "blocked in about N parcels" from this many parcels on
+WARN_PARCELS = 20
+#: Meta key counting changes of the slices' ``prepaid`` part (``hub.ingest.service`` watches it)
+PREPAID_VERSION = "prepaid_version"
+
+
+def expected(codes: Iterable[str] | None = None) -> dict[str, tuple[int, int]]:
+    """``{site: (expected cents, parcels in flight)}``: the fees the parcels in flight will still
+    cost each origin site (``ExpectedFee``, derived with the fees)."""
+    X = bm.ExpectedFee
+    q = X.select(X.site, pw.fn.SUM(X.cents), pw.fn.COUNT(X.waybill)).group_by(X.site)
+    if codes is not None:
+        q = q.where(X.site.in_(sorted(set(codes))))
+    return {site: (int(total or 0), int(n)) for site, total, n in q.tuples()}
+
+
+def parcels_left(mode: str, warning_cents: int, balance_cents: int, expected_cents: int, in_flight: int) -> int | None:
+    """About how many more parcels like those in flight a prepaid site can send before it is
+    blocked (None: not prepaid, or nothing in flight to judge by)."""
+    if mode != "prepaid" or not in_flight or expected_cents <= 0:
+        return None
+    headroom = balance_cents - expected_cents - warning_cents
+    return max(0, headroom * in_flight // expected_cents) if headroom >= 0 else 0
 
 
 def update_blocks(codes: Iterable[str]) -> set[str]:
@@ -209,18 +238,28 @@ def update_blocks(codes: Iterable[str]) -> set[str]:
     codes = sorted(set(codes))
     if not codes:
         return set()
-    changed = set()
+    changed, near = set(), False
     accts = {a.site: a for a in bm.Account.select().where(bm.Account.site.in_(codes))}
+    ahead = expected(codes)
     for s in net.Site.select().where(net.Site.code.in_(codes)):
         a = accts.get(s.code)
         mode = a.mode if a else bm.Account.mode.default
         warning = a.warning_cents if a else bm.Account.warning_cents.default
-        want = should_block(mode, warning, balance(s.code))
+        exp, n = ahead.get(s.code, (0, 0))
+        bal = balance(s.code)
+        want = should_block(mode, warning, bal, exp)
         if bool(s.blocked) != want:
             net.Site.update(blocked=want).where(net.Site.code == s.code).execute()
             changed.add(s.code)
+        left = None if want else parcels_left(mode, warning, bal, exp, n)
+        shown = str(left) if left is not None and left <= WARN_PARCELS else ""
+        if (get_meta(f"parcels_left:{s.code}") or "") != shown:      # what the station shows
+            set_meta(f"parcels_left:{s.code}", shown)
+            near = True
     if changed:
         basic_data.bump_data_version()
+    if near:            # no basic data changed, but a station slice did: the hub republishes them
+        set_meta(PREPAID_VERSION, str(int(get_meta(PREPAID_VERSION, "0") or 0) + 1))
     return changed
 
 
@@ -235,11 +274,18 @@ def summary() -> list[dict]:
     """Every site's account: balance, mode, warning, blocked."""
     ensure_accounts()
     bal = ledger.balances("site:")
+    ahead = expected()
     blocked = {s.code: s.blocked for s in net.Site.select(net.Site.code, net.Site.blocked)}
-    return [{"site": a.site, "opening_center": a.opening_center, "mode": a.mode, "warning_cents": a.warning_cents,
-             "balance_cents": bal.get(f"site:{a.site}", 0), "blocked": bool(blocked.get(a.site)),
-             "cod_via_prepaid": a.cod_via_prepaid}
-            for a in bm.Account.select().order_by(bm.Account.site)]
+    out = []
+    for a in bm.Account.select().order_by(bm.Account.site):
+        booked = bal.get(f"site:{a.site}", 0)
+        exp, n = ahead.get(a.site, (0, 0))
+        out.append({"site": a.site, "opening_center": a.opening_center, "mode": a.mode,
+                    "warning_cents": a.warning_cents, "balance_cents": booked, "expected_fees_cents": exp,
+                    "expected_balance_cents": booked - exp, "in_flight": n,
+                    "parcels_left": parcels_left(a.mode, a.warning_cents, booked, exp, n),
+                    "blocked": bool(blocked.get(a.site)), "cod_via_prepaid": a.cod_via_prepaid})
+    return out
 
 
 def statement(code: str, since_ms: int | None = None, until_ms: int | None = None) -> dict:

@@ -18,6 +18,8 @@ from hub.business.previous_stop import previous_stop
 from hub.scans import tables as scans
 from hub.scans.events import EVENT_FIELDS, event_dict, load_events
 from hub.store.db import bulk_insert, database, delete_where_in
+from hub.waybills.records import load_entries
+from hub.waybills.tables import WaybillEntry
 
 
 def _departure_after(t_ms: int, depart_min: int, tz_offset_min: int) -> int:
@@ -55,10 +57,12 @@ def parcel_dest(events: list[Mapping]) -> str | None:
     return None
 
 
-def resolved_events(events: Iterable[Mapping], ctx: Context) -> tuple[list[dict], str | None]:
-    """Events sorted by ``event_key`` with each dispatch's ``next_site`` resolved (``next_src``)."""
+def resolved_events(events: Iterable[Mapping], ctx: Context, entry: Mapping | None = None
+                    ) -> tuple[list[dict], str | None]:
+    """Events sorted by ``event_key`` with each dispatch's ``next_site`` resolved (``next_src``);
+    the destination is the scans' (``parcel_dest``), else the entered one."""
     evs = sorted((dict(e) for e in events), key=event_key)
-    dest = parcel_dest(evs)
+    dest = parcel_dest(evs) or ((entry or {}).get("fields") or {}).get("dest_site")
     for e in evs:
         if e["kind"] != "dispatch":
             continue
@@ -70,9 +74,12 @@ def resolved_events(events: Iterable[Mapping], ctx: Context) -> tuple[list[dict]
     return evs, dest
 
 
-def derive(events: Iterable[Mapping], ctx: Context) -> tuple[list[dict], dict | None]:
-    """``(scan facts, parcel fact)`` for ONE waybill's events (dicts shaped like ``ScanEvent``)."""
-    evs, dest = resolved_events(events, ctx)
+def derive(events: Iterable[Mapping], ctx: Context, entry: Mapping | None = None
+           ) -> tuple[list[dict], dict | None]:
+    """``(scan facts, parcel fact)`` for ONE waybill's events (dicts shaped like ``ScanEvent``);
+    ``entry``: its entered state (``hub.waybills.records.entry_dict``) when it was entered, which
+    gives the origin and destination the scans do not."""
+    evs, dest = resolved_events(events, ctx, entry)
     if not evs:
         return [], None
     facts = []
@@ -97,7 +104,8 @@ def derive(events: Iterable[Mapping], ctx: Context) -> tuple[list[dict], dict | 
                     if x["kind"] in ("dispatch", "deliver", "sign") and x["site"] == site and x["event_ms"] >= t]
             f["closed_ms"] = min(hits) if hits else None
             if kind == "arrive":
-                f["peer"], f["peer_src"] = previous_stop(e, evs, ctx.issuance)
+                f["peer"], f["peer_src"] = previous_stop(e, evs, ctx.issuance,
+                                                         entry["origin_site"] if entry else None)
                 f["orphan"] = f["peer_src"] != "dispatch"
         elif kind == "deliver":
             hits = [x["event_ms"] for x in evs if x["kind"] == "sign" and x["event_ms"] >= t]
@@ -106,10 +114,11 @@ def derive(events: Iterable[Mapping], ctx: Context) -> tuple[list[dict], dict | 
             f["orphan"] = not any(x["kind"] == "deliver" and x["event_ms"] <= t for x in evs)
         f["open"] = f["closed_ms"] is None
         facts.append(f)
-    return facts, _parcel_fact(evs, dest, facts, ctx)
+    return facts, _parcel_fact(evs, dest, facts, ctx, entry)
 
 
-def _parcel_fact(evs: list[dict], dest: str | None, facts: list[dict], ctx: Context) -> dict:
+def _parcel_fact(evs: list[dict], dest: str | None, facts: list[dict], ctx: Context,
+                 entry: Mapping | None = None) -> dict:
     last = evs[-1]
     receives = [e for e in evs if e["kind"] == "receive"]
     origin = receives[0] if receives else None
@@ -117,7 +126,8 @@ def _parcel_fact(evs: list[dict], dest: str | None, facts: list[dict], ctx: Cont
     signs = [e for e in evs if e["kind"] == "sign"]
     moves = [e for e in evs if e["kind"] in MOVES]
     p = {"waybill": last["waybill"],
-         "origin_site": origin["site"] if origin else ctx.issuance.site_of(last["waybill"]),
+         "origin_site": origin["site"] if origin else (entry["origin_site"] if entry else
+                                                      ctx.issuance.site_of(last["waybill"])),
          "origin_ms": origin["event_ms"] if origin else None,
          "receive_courier": origin.get("courier") if origin else None,
          "dest_site": dest, "status": last["kind"], "status_site": last["site"], "last_ms": last["event_ms"],
@@ -148,17 +158,19 @@ def _insert(model, rows: list[dict]) -> None:
 
 
 def refresh(waybills: Iterable[str], ctx: Context | None = None,
-            events: dict[str, list[dict]] | None = None) -> None:
+            events: dict[str, list[dict]] | None = None, entries: Mapping[str, dict] | None = None) -> None:
     """Recompute ``ScanFact`` and ``ParcelFact`` rows of ``waybills`` from all their scans
-    (``events`` from ``load_events`` when the caller already has them)."""
+    (``events`` from ``load_events`` when the caller already has them) and their entered state
+    (``entries``: ``hub.waybills.records.load_entries``)."""
     wbs = sorted(set(waybills))
     if not wbs:
         return
     ctx = ctx or load_context()
     events = load_events(wbs) if events is None else events
+    entries = load_entries(wbs) if entries is None else entries
     facts, parcels = [], []
     for wb in wbs:
-        f, p = derive(events.get(wb, []), ctx)
+        f, p = derive(events.get(wb, []), ctx, entries.get(wb))
         facts.extend(f)
         if p:
             parcels.append(p)
@@ -179,6 +191,8 @@ def rebuild_all(batch: int = 2000, progress=None) -> int:
         bm.ScanFact.delete().execute()
         bm.ParcelFact.delete().execute()
     cols = [getattr(scans.ScanEvent, f) for f in EVENT_FIELDS]
+    entered = {e.waybill: {"origin_site": e.origin_site, "fields": {"dest_site": e.dest_site}}
+               for e in WaybillEntry.select(WaybillEntry.waybill, WaybillEntry.origin_site, WaybillEntry.dest_site)}
     done, current, events = 0, None, []
     facts, parcels = [], []
 
@@ -192,7 +206,7 @@ def rebuild_all(batch: int = 2000, progress=None) -> int:
     for row in (scans.ScanEvent.select(*cols).where(scans.live_events()).order_by(scans.ScanEvent.waybill)
                 .dicts().iterator()):
         if row["waybill"] != current and events:
-            f, p = derive(events, ctx)
+            f, p = derive(events, ctx, entered.get(current))
             facts.extend(f)
             parcels.append(p)
             done += 1
@@ -204,7 +218,7 @@ def rebuild_all(batch: int = 2000, progress=None) -> int:
         current = row["waybill"]
         events.append(event_dict(row))
     if events:
-        f, p = derive(events, ctx)
+        f, p = derive(events, ctx, entered.get(current))
         facts.extend(f)
         parcels.append(p)
         done += 1

@@ -52,7 +52,7 @@ def display_offset() -> int:
 def parse_time(text: str, tz_offset_min: int | None = None) -> int:
     """``YYYY-MM-DD``, ``YYYY-MM-DDTHH:MM[:SS]`` (local network time) or epoch ms -> UTC ms."""
     text = text.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():      # not "²", which isdigit() but int() refuses
         return int(text)
     tz = dt.timezone(dt.timedelta(minutes=display_offset() if tz_offset_min is None else tz_offset_min))
     for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):

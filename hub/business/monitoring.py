@@ -163,3 +163,17 @@ def report(name: str, site: str | None, since_ms: int | None = None, until_ms: i
     if site is not None and net.Site.get_or_none(net.Site.code == site) is None:
         raise MonitorError(f"unknown site {site}")
     return fn(site, since_ms, until_ms, as_of_ms=as_of_ms, grace_min=grace_min)
+
+
+def counts(site: str | None = None, since_ms: int | None = None, until_ms: int | None = None,
+           as_of_ms: int | None = None, grace_min: int = DEFAULT_GRACE_MIN) -> list[dict]:
+    """How many rows each report has per site: ``{"report", "site", "count"}`` for every report
+    and site with at least one row (``site``: only that site), ordered by report then site."""
+    out = []
+    for name in REPORTS:
+        per: dict[str, int] = {}
+        for r in report(name, site, since_ms, until_ms, as_of_ms=as_of_ms, grace_min=grace_min):
+            key = r.get("site") or ""
+            per[key] = per.get(key, 0) + 1
+        out += [{"report": name, "site": s, "count": n} for s, n in sorted(per.items())]
+    return out

@@ -13,7 +13,11 @@
   parcel's scans: signed = ok, a problem scan and no sign = failed.
 
 Order file columns (CSV header or JSON object keys): ``order_no`` (required), ``platform``,
-``sender``, ``phone``, ``address``, ``province``, ``city``, ``district`` (region codes).
+``sender``, ``phone``, ``address``, ``province``, ``city``, ``district`` (region codes).  An order
+without region codes is placed by its free address text (``hub.business.address``); one that
+cannot be placed waits as ``failed`` with the reason, and ``reassign`` places the waiting ones
+again (after coverage was loaded, say).  ``pickup`` checks each waybill number against the
+network's waybill rules and issuance records.
 """
 from __future__ import annotations
 
@@ -124,12 +128,35 @@ def assign(province: str, city: str, district: str, rules: list[bm.Coverage]) ->
     return best
 
 
+def _place(d: dict, parsed, rules: list) -> tuple[str | None, str]:
+    """``(site, reason)`` for an order's fields ``d`` (codes filled in from ``parsed`` when the
+    order had none)."""
+    if not d["province"] and parsed is not None:
+        if not parsed.resolved:
+            return None, parsed.reason
+        d["province"], d["city"], d["district"] = parsed.province, parsed.city, parsed.district
+    if not d["province"]:
+        return None, "no province code in the address"
+    site = assign(d["province"], d["city"], d["district"], rules)
+    if site is None:
+        return None, f"no site covers {d['province']}-{d['city']}-{d['district']}"
+    return site, ""
+
+
+def _parsed(rows: list[dict]) -> dict[int, object]:
+    """The address of each order without codes, parsed (one call for the batch)."""
+    from hub.business.address import parse_many
+    todo = [i for i, d in enumerate(rows) if not d["province"] and d["address"]]
+    return dict(zip(todo, parse_many([rows[i]["address"] for i in todo])))
+
+
 def import_orders(orders: list[dict], platform: str = "taobao") -> dict:
     """Store new orders, assigning each to its site.  Returns counts: accepted, failed (stored,
     accept state failed, with the reason), duplicate, and skipped (no order number: not stored)."""
     rules = list(bm.Coverage.select())
     existing = {o.order_no for o in bm.PlatformOrder.select(bm.PlatformOrder.order_no)}
     rows, seen, counts = [], set(), {"accepted": 0, "failed": 0, "duplicate": 0, "skipped": 0}
+    fresh = []
     for o in orders:
         d = {k: str(o.get(k) or "").strip() for k in FIELDS}
         no = d["order_no"]
@@ -140,16 +167,14 @@ def import_orders(orders: list[dict], platform: str = "taobao") -> dict:
             counts["duplicate"] += 1
             continue
         seen.add(no)
-        reason = ""
+        fresh.append(d)
+    parsed = _parsed(fresh)
+    for i, d in enumerate(fresh):
+        no = d["order_no"]
         if len(no) > 64:
-            reason = "order number longer than 64 characters"
-        elif not d["province"]:
-            reason = "no province code in the address"
-        site = None
-        if not reason:
-            site = assign(d["province"], d["city"], d["district"], rules)
-            if site is None:
-                reason = f"no site covers {d['province']}-{d['city']}-{d['district']}"
+            site, reason = None, "order number longer than 64 characters"
+        else:
+            site, reason = _place(d, parsed.get(i), rules)
         rows.append(dict(d, platform=d["platform"] or platform, accept="failed" if reason else "accepted",
                          reason=reason, site=site, imported_ms=now_ms()))
         counts["failed" if reason else "accepted"] += 1
@@ -157,6 +182,39 @@ def import_orders(orders: list[dict], platform: str = "taobao") -> dict:
         for i in range(0, len(rows), 300):
             bm.PlatformOrder.insert_many(rows[i:i + 300]).on_conflict_ignore().execute()
     return counts
+
+
+def reassign(every: bool = False) -> dict:
+    """Place again the orders waiting as failed (``every``: also accepted ones not picked up yet),
+    with the coverage and address data now in force.  Returns ``{"assigned", "moved", "failed"}``;
+    an order that moves gets an ``OrderTransfer`` row."""
+    O = bm.PlatformOrder
+    q = O.select().where(O.pickup != "ok")
+    if not every:
+        q = q.where(O.accept == "failed")
+    todo = list(q)
+    rules = list(bm.Coverage.select())
+    rows = [{k: getattr(o, k) or "" for k in FIELDS if k != "platform"} for o in todo]
+    parsed = _parsed(rows)
+    out = {"assigned": 0, "moved": 0, "failed": 0}
+    with database.atomic():
+        for i, (o, d) in enumerate(zip(todo, rows)):
+            site, reason = _place(d, parsed.get(i), rules)
+            if reason:
+                out["failed"] += 1
+                O.update(accept="failed", reason=reason).where(O.order_no == o.order_no).execute()
+                continue
+            if o.accept == "accepted" and o.site == site:
+                continue
+            if o.accept == "accepted":
+                bm.OrderTransfer.create(order_no=o.order_no, from_site=o.site, to_site=site,
+                                        reason="reassigned by coverage", at_ms=now_ms())
+                out["moved"] += 1
+            else:
+                out["assigned"] += 1
+            O.update(site=site, accept="accepted", reason="", province=d["province"], city=d["city"],
+                     district=d["district"]).where(O.order_no == o.order_no).execute()
+    return out
 
 
 def _order(no: str) -> bm.PlatformOrder:
@@ -169,12 +227,22 @@ def _order(no: str) -> bm.PlatformOrder:
 def pickup(site: str, pairs: Iterable[tuple[str, str]]) -> list[dict]:
     """Batch pickup at ``site``: bind each (order_no, waybill).  Returns one result per pair:
     ``{"order_no", "waybill", "ok", "reason"}``; refused pairs change nothing."""
+    from contract.issuance import IssuanceIndex
+    from contract.waybill import WaybillRules
+    from hub.network import basic_data
+    rules = WaybillRules(basic_data.waybill_rules())
+    issued = IssuanceIndex([{"site": r.site, "first": r.first, "last": r.last} for r in net.Issuance.select()])
     out = []
     with database.atomic():
         for no, wb in pairs:
             o = bm.PlatformOrder.get_or_none(bm.PlatformOrder.order_no == no)
             reason = ""
-            if o is None:
+            owner = issued.site_of(wb) if wb else None
+            if wb and rules.refusal(wb):
+                reason = rules.refusal(wb)
+            elif owner is not None and owner != site:
+                reason = f"waybill {wb} was issued to site {owner}, not to {site}"
+            elif o is None:
                 reason = "unknown order"
             elif o.accept != "accepted":
                 reason = f"order was not accepted: {o.reason}"

@@ -6,7 +6,8 @@ Order of precedence (docs/hub-business.md, "Routing facts"):
    before the arrival;
 2. ``issuance``: the site the waybill number was issued to (waybill issuance records);
 3. ``earliest``: the site of the waybill's earliest scan at another site;
-4. ``origin``: the origin site written when the waybill was entered (``extra.origin_site``);
+4. ``origin``: the origin site written when the waybill was entered: the entering site of its
+   waybill record (``hub.waybills``, passed as ``origin``), else a scan's ``extra.origin_site``;
 5. otherwise unknown: ``(None, None)``.
 
 Events are plain dicts with at least ``kind``, ``site``, ``event_ms`` and ``id``; a dispatch's
@@ -20,8 +21,8 @@ from contract.issuance import IssuanceIndex
 from contract.scan import event_key
 
 
-def previous_stop(arrival: Mapping, events: Iterable[Mapping], issuance: IssuanceIndex | None = None
-                  ) -> tuple[str | None, str | None]:
+def previous_stop(arrival: Mapping, events: Iterable[Mapping], issuance: IssuanceIndex | None = None,
+                  origin: str | None = None) -> tuple[str | None, str | None]:
     """``(site, source)`` of the stop before ``arrival``; ``source`` names the rule used."""
     here = arrival["site"]
     key = event_key(arrival)
@@ -45,8 +46,10 @@ def previous_stop(arrival: Mapping, events: Iterable[Mapping], issuance: Issuanc
                 earliest = e
     if earliest is not None:
         return earliest["site"], "earliest"
+    if origin and origin != here:
+        return origin, "origin"
     for e in sorted(events, key=event_key):
-        origin = (e.get("extra") or {}).get("origin_site")
-        if isinstance(origin, str) and origin and origin != here:
-            return origin, "origin"
+        written = (e.get("extra") or {}).get("origin_site")
+        if isinstance(written, str) and written and written != here:
+            return written, "origin"
     return None, None

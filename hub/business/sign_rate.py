@@ -59,6 +59,12 @@ def period_of(ms: int, period: str, tz_offset_min: int = DEFAULT_TZ_OFFSET_MIN) 
     return d.strftime("%Y-%m-%d" if period == "day" else "%Y-%m")
 
 
+def period_start(day: str, tz_offset_min: int = DEFAULT_TZ_OFFSET_MIN) -> int:
+    """UTC ms of the start of ``day`` (YYYY-MM-DD, local network time)."""
+    d = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.timezone(dt.timedelta(minutes=tz_offset_min)))
+    return int(d.timestamp() * 1000)
+
+
 def records(site: str | None = None, side: str = "receiver", since_ms: int | None = None,
             until_ms: int | None = None, as_of_ms: int | None = None) -> list[dict]:
     """One row per parcel with a center dispatch toward its delivering site in the window."""
@@ -107,4 +113,18 @@ def rates(rows: list[dict], side: str = "receiver", period: str = "day",
         g["on_time_rate"] = round(g["on_time"] / due, 4) if due else None
         g["sign_rate"] = round(g["signed"] / g["parcels"], 4) if g["parcels"] else None
         out.append(g)
+    return out
+
+
+def trend(site: str | None = None, since_ms: int | None = None, until_ms: int | None = None,
+          as_of_ms: int | None = None, tz_offset_min: int = DEFAULT_TZ_OFFSET_MIN) -> list[dict]:
+    """The whole network's (or one receiving site's) sign rate per day of the center's dispatch:
+    ``{"period", "parcels", "signed", "on_time", "overtime", "overdue", "pending", "on_time_rate",
+    "sign_rate"}``, oldest first."""
+    rows = records(site, "receiver", since_ms, until_ms, as_of_ms)
+    for r in rows:
+        r["dest_site"] = ""                 # one group per day, whatever the site
+    out = rates(rows, "receiver", "day", tz_offset_min)
+    for g in out:
+        del g["site"]
     return out

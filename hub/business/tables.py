@@ -211,6 +211,18 @@ class OrderTransfer(Base):
         table_name = "order_transfer"
 
 
+class ExpectedFee(Base):
+    """Derived with the fees: what a parcel in flight will still cost its origin site (transit,
+    delivery and surcharges on the rest of its route, not booked yet), estimated from the tariff
+    with the entered or first weight (``hub.business.quote.expected_lines``)."""
+    waybill = pw.CharField(primary_key=True, max_length=40)
+    site = pw.CharField(max_length=32, index=True)
+    cents = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "expected_fee"
+
+
 class ProblemResolution(Base):
     """How a problem or hold scan was handled (seed 5.6.2: visible network-wide): who handled it
     (a staff code), how (free text, and an ``action`` word), when.  Append-only: one per problem
@@ -229,4 +241,4 @@ class ProblemResolution(Base):
 
 
 TABLES = (ScanFact, ParcelFact, SignDeadline, JournalEntry, Posting, Account, TariffVersion, Coverage,
-          PlatformOrder, OrderTransfer, ProblemResolution)
+          PlatformOrder, OrderTransfer, ExpectedFee, ProblemResolution)

@@ -20,6 +20,12 @@ Schema (every amount in integer cents, every weight in integer grams)::
     delivery: RATE | {zone: RATE}       # at delivery, paid by the origin site to the delivering site
     freight_collect: PERCENT            # handling fee on freight collected at destination
     cod: PERCENT                        # handling fee on collect-on-delivery amounts
+    insurance: PERCENT                  # of the declared value of an insured parcel (paid to "insurance")
+    returns: RATE | {zone: RATE}        # a parcel returned unpaid: the origin pays the returning site
+    surcharges:                         # by name, entered with the waybill (or automatic by zone)
+      crate:     {cents: 1500, at: origin, label: "wooden crate"}   # at origin: charged to the sender
+      upstairs:  {cents: 500}                                       # at delivery (default): the origin
+      remote:    {cents: 1000, zones: [remote]}                     #   pays the delivering site
 
     RATE    = {first_g, first_cents, step_g, step_cents, min_cents?}       # first + continued weight
             | {bands: [{max_g, cents}, ...], step_g?, step_cents?, min_cents?}  # weight bands, then
@@ -43,7 +49,8 @@ from dataclasses import dataclass
 import yaml
 
 SAME_LEVELS = ("province", "city", "district")
-FEE_SECTIONS = ("courier", "delivery")
+FEE_SECTIONS = ("courier", "delivery", "returns")
+SURCHARGE_AT = ("origin", "delivery")
 
 
 class TariffError(HubError, ValueError):
@@ -227,6 +234,21 @@ class Tariff:
         r = self._pick(self.doc.get(section), zone)
         return None if r is None else self.rate(r, weight_g)
 
+    def surcharges(self, names, zone: str) -> list[tuple[str, int, str, str]]:
+        """``(name, cents, at, label)`` of the surcharges that apply: the ``names`` entered with
+        the waybill that the tariff knows, and those the tariff adds for ``zone``."""
+        table = self.doc.get("surcharges") or {}
+        out = []
+        for name in sorted(table):
+            s = table[name]
+            if name in set(names or ()) or zone in (s.get("zones") or ()):
+                out.append((name, s["cents"], s.get("at", "delivery"), s.get("label", name)))
+        return out
+
+    def unknown_surcharges(self, names) -> list[str]:
+        """The entered surcharge names this tariff does not have."""
+        return sorted(set(names or ()) - set(self.doc.get("surcharges") or {}))
+
     def handling(self, section: str, amount_cents: int) -> int | None:
         """Freight-collect or COD handling fee (cents); None when the tariff has none."""
         p = self.doc.get(section)
@@ -242,7 +264,7 @@ def check_tariff(raw, source: str = "tariff") -> Tariff:
     if not isinstance(raw, Mapping):
         raise TariffError(f"{source}: top level must be a mapping", [f"{source}: top level must be a mapping"])
     known = {"name", "effective", "tz_offset_min", "weight", "zones", "transit", "courier", "delivery",
-             "freight_collect", "cod", "currency", "description"}
+             "freight_collect", "cod", "currency", "description", "insurance", "returns", "surcharges"}
     for k in sorted(set(raw) - known):
         problems.append(f"unknown section {k!r}")
     name = raw.get("name")
@@ -293,9 +315,26 @@ def check_tariff(raw, source: str = "tariff") -> Tariff:
     for sec in FEE_SECTIONS:
         if raw.get(sec) is not None:
             _check_rate_or_zones(sec, raw[sec], names, problems)
-    for sec in ("freight_collect", "cod"):
+    for sec in ("freight_collect", "cod", "insurance"):
         if raw.get(sec) is not None:
             _check_percent(sec, raw[sec], problems)
+    sur = raw.get("surcharges")
+    if sur is not None:
+        if not isinstance(sur, Mapping):
+            problems.append("surcharges: a mapping name -> {cents, at?, zones?, label?}")
+        else:
+            for n, v in sur.items():
+                where = f"surcharges.{n}"
+                if not isinstance(v, Mapping) or not _int(v.get("cents")) or v["cents"] < 0:
+                    problems.append(f"{where}: needs cents (whole number >= 0)")
+                    continue
+                if v.get("at", "delivery") not in SURCHARGE_AT:
+                    problems.append(f"{where}.at: one of {', '.join(SURCHARGE_AT)}")
+                zs = v.get("zones", [])
+                if not isinstance(zs, list) or any(z not in names for z in zs):
+                    problems.append(f"{where}.zones: a list of zone names ({', '.join(sorted(names))})")
+                if set(v) - {"cents", "at", "zones", "label"}:
+                    problems.append(f"{where}: unknown keys {sorted(set(v) - {'cents', 'at', 'zones', 'label'})}")
     if problems:
         raise TariffError(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems), problems)
     doc = json.loads(json.dumps(raw, default=str))

@@ -20,9 +20,11 @@ from contract.clock import iso
 from hub.business import bags, problems
 from hub.business import tables as bm
 from hub.network import basic_data
+from hub.network import tables as net
 from hub.scans import tables as m
 from hub.scans.parcels import event_order
 from hub.scans.proofs import proofs_of
+from hub.waybills.records import entry
 
 STATUS_WORDS = {"receive": "received", "dispatch": "in transit", "arrive": "arrived",
                 "deliver": "out for delivery", "sign": "signed", "problem": "problem", "hold": "on hold",
@@ -30,11 +32,17 @@ STATUS_WORDS = {"receive": "received", "dispatch": "in transit", "arrive": "arri
 
 
 def track(waybill: str) -> dict | None:
-    """``{"waybill", "status", "kind", "site", "next_site", "next_site_source", "events": [...]}``,
-    or None when the waybill was never scanned."""
+    """``{"waybill", "status", "kind", "site", "next_site", "next_site_source", "entered",
+    "events": [...]}``, or None when the waybill was never scanned nor entered.  ``entered`` is
+    the entered waybill (``hub.waybills.records.entry``: origin, fields, how many records) or
+    null; a waybill entered but not scanned yet has status ``entered``."""
     events = sorted(m.ScanEvent.select().where(m.ScanEvent.waybill == waybill), key=event_order)
+    entered = entry(waybill)
     if not events:
-        return None
+        if entered is None:
+            return None
+        return {"waybill": waybill, "status": "entered", "kind": None, "site": entered["origin_site"],
+                "next_site": None, "next_site_source": None, "entered": entered, "events": []}
     reasons = {r["code"]: r["name"] for r in basic_data.reasons()}
     resolved = problems.resolutions(waybill)
     deleted = {d.scan_id for d in m.Deletion.select(m.Deletion.scan_id).where(m.Deletion.waybill == waybill)}
@@ -80,8 +88,40 @@ def track(waybill: str) -> dict | None:
     pods = [dict(p, time=iso(p["linked_ms"])) for p in proofs_of(waybill)]
     if not live:
         return {"waybill": waybill, "status": "deleted", "kind": None, "site": None, "next_site": None,
-                "next_site_source": None, "events": out, "proofs": pods}
+                "next_site_source": None, "entered": entered, "events": out, "proofs": pods}
     last = live[-1]
     return {"waybill": waybill, "status": STATUS_WORDS.get(last["kind"], last["kind"]), "kind": last["kind"],
             "site": last["site"], "next_site": last.get("next_site"),
-            "next_site_source": last.get("next_site_source"), "events": out, "proofs": pods}
+            "next_site_source": last.get("next_site_source"), "entered": entered, "events": out, "proofs": pods}
+
+
+#: What a customer sees of each scan: the kind in words, the site's name, the time, the next stop.
+PUBLIC_WORDS = {"receive": "picked up at", "dispatch": "left", "arrive": "arrived at",
+                "deliver": "out for delivery from", "sign": "delivered and signed for at", "problem": "delayed at",
+                "hold": "held at"}
+
+
+def public_track(waybill: str) -> dict | None:
+    """What the public tracking page may show: ``{"waybill", "status", "site_name", "events":
+    [{"time", "event_ms", "what", "site_name", "next_site_name"}]}`` — no operators, couriers,
+    signers, stations, weights, amounts or phone numbers; deleted scans left out.  None when the
+    waybill is unknown (or every scan of it was deleted)."""
+    t = track(waybill)
+    if t is None:
+        return None
+    live = [e for e in t["events"] if not e.get("deleted")]
+    if not live:
+        return None
+    names = {s.code: s.name for s in net.Site.select(net.Site.code, net.Site.name)}
+    events = [{"time": e["time"], "event_ms": e["event_ms"], "what": PUBLIC_WORDS.get(e["kind"], "scanned at"),
+               "site_name": names.get(e["site"], e["site"]),
+               "next_site_name": names.get(e.get("next_site")) if e["kind"] == "dispatch" else None}
+              for e in live]
+    return {"waybill": waybill, "status": t["status"], "site_name": names.get(t["site"], t["site"]),
+            "events": events}
+
+
+def involves(history: dict, site: str) -> bool:
+    """Whether a ``track`` history concerns ``site``: scanned there, or sent to or from it."""
+    return any(site in (e.get("site"), e.get("next_site"), e.get("prev_site"), e.get("dest_site"))
+               for e in history["events"])

@@ -163,9 +163,17 @@ def account_set_mode(site, mode, cod_via_prepaid, fmt):
 @db_option
 @with_store
 def account_list(fmt):
-    """Every site's balance, mode, warning amount and block."""
+    """Every site's booked balance, the fees its parcels in flight will still cost (expected),
+    the expected balance, mode, warning amount and block.
+
+    A prepaid site is blocked when its expected balance is under its warning amount, so it
+    stops before its money is gone; parcels_left says about how many more parcels like those in
+    flight it can send before that."""
     from hub.business import accounts
-    emit(accounts.summary(), fmt, "accounts")
+    emit(accounts.summary(), fmt, "accounts",
+         columns=["site", "opening_center", "mode", "balance_cents", "expected_fees_cents",
+                  "expected_balance_cents", "in_flight", "parcels_left", "warning_cents", "blocked",
+                  "cod_via_prepaid"])
 
 
 @account.command("correct")

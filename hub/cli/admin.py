@@ -313,11 +313,8 @@ def gaps(db, station, fmt):
 def dead_letters(db, limit, fmt):
     """Payloads the hub could not use, with the reason (newest first)."""
     open_store(db)
-    from contract.clock import iso
-    from hub.scans import tables as scans
-    rows = [{"id": d.id, "received": iso(d.received_ms), "received_ms": d.received_ms, "topic": d.topic,
-             "station": d.station, "reason": d.reason, "payload": bytes(d.payload)[:200].decode("utf-8", "replace")}
-            for d in scans.DeadLetter.select().order_by(scans.DeadLetter.id.desc()).limit(limit)]
+    from hub.scans.dead_letters import recent
+    rows = recent(limit)
     emit(rows, fmt, "dead letters", columns=None if fmt == "json" else
          ["id", "received_ms", "station", "reason", "payload"])
 
@@ -405,7 +402,7 @@ def track(waybill, db, fmt):
         if as_json:
             echo_json({"waybill": waybill, "status": "unknown", "events": []})
             raise SystemExit(1)
-        raise click.ClickException(f"waybill {waybill} has no scans at the hub")
+        raise click.ClickException(f"waybill {waybill} has no scans at the hub and was never entered")
     if as_json:
         echo_json(t)
         return
@@ -415,6 +412,9 @@ def track(waybill, db, fmt):
             state = "complete" if p["complete"] else f"arriving, {p['have']} of {p['size']} bytes"
             click.echo(f"proof of delivery: {p['type']} {p['sha256'][:12]}… from {p['station']} ({state}): "
                        f"scanhub pod {waybill}")
+        if t.get("entered"):
+            from hub.cli.waybill import entry_line
+            click.echo(entry_line(t["entered"]))
     def detail(e):
         out = [f"{k}={e[k]}" for k in ("next_site", "prev_site", "courier", "weight_g", "shift", "signer", "sign_type",
                                        "reason", "bag", "seal") if k in e]

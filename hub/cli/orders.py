@@ -18,6 +18,7 @@ def orders():
       scanhub orders coverage coverage.yaml
       scanhub orders import orders.csv --platform taobao --json
       scanhub orders pickup --site 100 pairs.txt        (exit status 1 if any line is refused)
+      scanhub orders reassign                           (after loading coverage)
       scanhub orders counts --by status --format pdf > orders.pdf
     """
 
@@ -146,3 +147,22 @@ def orders_counts(by, fmt):
         chart = Chart("bar", "orders by status", series, ylabel="orders", legend="stage")
     # by status an order counts once per stage (accept, pickup, delivery): a sum would count it thrice
     emit(rows, fmt, f"orders by {by}", chart=chart, totals=by != "status")
+
+
+@orders.command("reassign")
+@click.option("--all", "every", is_flag=True,
+              help="Also orders already accepted and not picked up (they move when coverage says so).")
+@json_option
+@db_option
+@with_store
+def orders_reassign(every, fmt):
+    """Assign again the orders waiting as failed (no site covered them, or their address could
+    not be placed), with the coverage and address data now in force: after loading coverage.
+
+    \b
+    Example:
+      scanhub orders coverage coverage.yaml && scanhub orders reassign
+    """
+    from hub.business import orders as po
+    res = po.reassign(every)
+    done(res, f"assigned {res['assigned']}, moved {res['moved']}, still failed {res['failed']}", fmt)

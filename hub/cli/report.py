@@ -170,3 +170,42 @@ def report_fees(waybill, fmt):
         return
     flat = [{"fee": r["source"], "account": a, "amount_cents": c} for r in rows for a, c in r["lines"].items()]
     emit(flat, fmt, f"fees of {waybill}", totals=False)      # each fee's lines add up to zero
+
+
+@report.command("settlement")
+@click.option("--by", type=click.Choice(["site", "center", "network"]), default="site", show_default=True,
+              help="One row per site, per opening center (its sites together), or for the whole network.")
+@click.option("--period", type=click.Choice(["day", "month", "all"]), default="all", show_default=True,
+              help="Split the window into days or months (network zone).")
+@click.option("--site", help="Only this site.")
+@click.option("--center", help="Only the sites of this opening center.")
+@click.option("--since", help="Window start (inclusive), the time of the scan behind each fee: " + WINDOW_HELP)
+@click.option("--until", help="Window end (exclusive).")
+@click.option("--month", help="YYYY-MM: the window is that month (instead of --since/--until).")
+@format_option
+@utc_option
+@db_option
+@with_store
+def report_settlement(by, period, site, center, since, until, month, fmt):
+    """Settlement statistics: what each site (or opening center, or the network) was paid (+)
+    and charged (-) per fee type: transit, courier, delivery, freight collect, COD, handling,
+    surcharge, insurance, return; with the net and the number of fees.
+
+    \b
+    Examples:
+      scanhub report settlement --month 2026-12
+      scanhub report settlement --by center --period day --since 2026-12-01 --format pdf > settle.pdf
+      scanhub report settlement --site 100 --json
+    """
+    from hub.business import reports
+    from hub.business.settlement import TYPES, statistics
+    if month and (since or until):
+        raise click.UsageError("give --month or --since/--until, not both")
+    if month:
+        since_ms, until_ms = reports.month_window(month)
+    else:
+        since_ms, until_ms = parse_when(since), parse_when(until)
+    rows = statistics(since_ms, until_ms, by=by, period=period, site=site, center=center)
+    title = f"settlement by {by}" + (f", site {site}" if site else "") + (f", center {center}" if center else "")
+    emit(rows, fmt, title, window=window_text(since_ms, until_ms),
+         columns=None if fmt == "json" else ["period", "group"] + [f"{t}_cents" for t in TYPES] + ["net_cents", "fees"])

@@ -27,6 +27,7 @@ from hub.scans.events import load_events
 from hub.scans import tables as scan_tables
 from hub.scans.commit import commit_scans
 from hub.store.db import database, executemany, write_transaction
+from hub.waybills.records import commit_records, load_entries
 
 #: The steps, in the order ``derive`` calls them (for docs and tests; ``derive`` is the code).
 STEPS = ("parcels", "facts", "fees", "blocks")
@@ -37,10 +38,11 @@ def derive(waybills: set[str]) -> None:
     if not waybills:
         return
     events = load_events(waybills)            # read once, for every step
+    entries = load_entries(waybills)          # the entered waybills among them (hub.waybills)
     parcels.refresh(waybills, events)
     ctx = load_context()
-    facts.refresh(waybills, ctx, events)
-    touched = fees.refresh(waybills, ctx, events)
+    facts.refresh(waybills, ctx, events, entries)
+    touched = fees.refresh(waybills, ctx, events, entries)
     accounts.update_blocks(fees.sites_of(touched))
 
 
@@ -53,6 +55,14 @@ def commit(scans: list[dict], deletions: list[dict] = (), received_ms: int | Non
     done already) and derive its waybills in the same transaction, or with ``derive=False`` mark
     them dirty for the background derivation.  Returns ``(committed, rejected)``."""
     return commit_scans(scans, deletions, received_ms, derive=_derive if derive else None, rows=rows)
+
+
+def commit_waybills(records: list[dict], received_ms: int | None = None, derive: bool = True,
+                    topic: str = "waybill", dead_letters: bool = True) -> tuple[list[dict], list[tuple[dict, str]]]:
+    """Commit waybill records (``hub.waybills.records.commit_records``) and derive their waybills
+    in the same transaction, or mark them dirty.  Returns ``(committed, rejected)``."""
+    return commit_records(records, received_ms, derive=_derive if derive else None, topic=topic,
+                          dead_letters=dead_letters)
 
 
 def derive_dirty(limit: int = 500) -> int:

@@ -66,15 +66,16 @@ class Incoming:
             if batch.get("v") != P.VERSION:
                 raise ValueError(f"unsupported payload version {batch.get('v')!r} (hub speaks {P.VERSION})")
             scans, deletions = batch.get("scans", []), batch.get("deletions", [])
-            if not isinstance(scans, list) or not isinstance(deletions, list):
-                raise ValueError("scans and deletions must be lists")
+            waybills = batch.get("waybills", [])
+            if not isinstance(scans, list) or not isinstance(deletions, list) or not isinstance(waybills, list):
+                raise ValueError("scans, deletions and waybills must be lists")
             if _SURROGATE_ESCAPE.search(self.payload):       # rare: check the whole text is UTF-8
                 json.dumps(batch, ensure_ascii=False).encode("utf-8")
         except ValueError as e:                             # the Unicode errors are ValueErrors too
             self.error = "a string holds a lone UTF-16 surrogate (not text)" if isinstance(e, UnicodeEncodeError) \
                 else str(e)
         else:
-            batch["scans"], batch["deletions"] = scans, deletions
+            batch["scans"], batch["deletions"], batch["waybills"] = scans, deletions, waybills
             self.batch, self.rows = batch, validate_scans(scans)
         self.decoded = True
 
@@ -129,7 +130,7 @@ class HubService:
         self.stopping = threading.Event()
         self.connected = threading.Event()
         self.published_config: dict[str, str] = {}
-        self._seen_version: str | None = None
+        self._seen_version: tuple | None = None
         self.stats = {"batches": 0, "scans": 0, "rejected": 0, "dead_letters": 0, "derivation_restarts": 0}
         self._derivation_retry = 0.0
         self._derivation_checkpoints = False
@@ -298,7 +299,10 @@ class HubService:
             ack = P.encode({
                 "batch": body.get("batch"), "committed": [],
                 "rejected": [{"seq": x["seq"], "id": x.get("id"), "reason": reason} for x in scans],
-                "deletions": [], "deletions_rejected": [], "hub_ms": now_ms()})
+                "deletions": [], "deletions_rejected": [], "waybills": [],
+                "waybills_rejected": [{"id": w.get("id"), "reason": reason}
+                                      for w in body.get("waybills", []) if isinstance(w, dict)],
+                "hub_ms": now_ms()})
         except Exception as e:
             if is_store_failure(e):
                 log.error("HUB STORE FAILED while dead-lettering a poison batch: %s", e)
@@ -348,7 +352,8 @@ class HubService:
             return None
         batch = msg.batch
         return {"station": station, "batch": batch.get("batch"), "scans": batch["scans"],
-                "deletions": batch["deletions"], "rows": msg.rows, "topic": msg.topic}
+                "deletions": batch["deletions"], "waybills": batch.get("waybills", []), "rows": msg.rows,
+                "topic": msg.topic}
 
     def _refuse_foreign(self, batches: list[dict]) -> dict[int, str]:
         """A station speaks only for itself: its scans name it and its site, its tombstones name
@@ -370,6 +375,14 @@ class HubService:
             for d in b["deletions"]:
                 if isinstance(d, dict) and isinstance(d.get("scan"), dict) and d["scan"].get("station") != station:
                     refused[id(d)] = f"deletion: the deleted scan names another station, sent by {station}"
+            for w in b["waybills"]:
+                if not isinstance(w, dict):
+                    continue
+                if w.get("station") != station:
+                    refused[id(w)] = f"waybill record names another station ({str(w.get('station'))[:64]!r}, sent by {station})"
+                elif site is not None and w.get("site") != site:
+                    refused[id(w)] = (f"waybill record names site {str(w.get('site'))[:32]!r}; "
+                                      f"station {station} is at site {site}")
         return refused
 
     def _commit(self, batches: list[dict]) -> None:
@@ -382,11 +395,15 @@ class HubService:
                     scans.append(s)
                     rows.append(row)
         dels = [d for b in batches for d in b["deletions"] if id(d) not in refused]
+        records = [w for b in batches for w in b["waybills"] if id(w) not in refused]
         with self._write_turn(), database.atomic():
             committed, rejected = pipeline.commit(scans, dels, received_ms=now,
                                                   derive=self.derive == "inline", rows=rows)
+            if records:
+                _, w_rejected = pipeline.commit_waybills(records, received_ms=now, derive=self.derive == "inline")
+                rejected = rejected + w_rejected
             for b in batches:
-                for item in b["scans"] + b["deletions"]:
+                for item in b["scans"] + b["deletions"] + b["waybills"]:
                     if id(item) in refused:
                         dead_letter_item(b["topic"], refused[id(item)], item, station=b["station"], received_ms=now)
             for st in {b["station"] for b in batches}:
@@ -406,6 +423,9 @@ class HubService:
                 "deletions": [d["id"] for d in b["deletions"] if id(d) not in bad],
                 "deletions_rejected": [{"id": _get(d, "id"), "reason": bad[id(d)]}
                                        for d in b["deletions"] if id(d) in bad],
+                "waybills": [_get(w, "id") for w in b["waybills"] if id(w) not in bad],
+                "waybills_rejected": [{"id": _get(w, "id"), "reason": bad[id(w)]}
+                                      for w in b["waybills"] if id(w) in bad],
                 "hub_ms": now,
             }
             self.client.publish(P.topic(b["station"], P.ACK), P.encode(ack), qos=1)
@@ -507,7 +527,8 @@ class HubService:
                                 qos=1, retain=True)
 
     def _publish_configs(self) -> None:
-        version = get_meta("data_version")
+        # basic data, or the prepaid warning of a site's slice (hub.business.accounts.update_blocks)
+        version = (get_meta("data_version"), get_meta("prepaid_version"))
         if version != self._seen_version:
             self._seen_version = version
             self._config_due.set()
