@@ -194,7 +194,7 @@ class Demo:
         c.scan(wb, device="entry", kind="arrive", operator="9001", weight_g=1500)
         c.scan(wb, device="entry", kind="dispatch", operator="9001", dest="200")
         d.scan(wb, device="entry", kind="arrive", operator="2002")
-        v = self.agents["st-200-1"].entry.returned(wb, "refused by the receiver", operator="2002")
+        v = self.agents["st-200-1"].entry.returned(wb, "refused by the receiver", operator="2002", code="A02")
         if not v.accepted:
             self.notes.append(f"the return of {wb} was refused: {v.reason}")
         d.scan(wb, device="entry", kind="dispatch", operator="2002", site_ref="900", dest="100")
