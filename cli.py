@@ -47,6 +47,8 @@ COMMANDS = {
     "web": "hub.cli.web:web",
     "kb": "hub.cli.kb:kb",
     "sms": "hub.cli.sms:sms",
+    "problems": "hub.cli.problems:problems",
+    "pod": "hub.cli.pod:pod",
 }
 
 

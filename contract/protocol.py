@@ -9,6 +9,8 @@ All payloads are UTF-8 JSON objects with ``"v": 1``.  Topics::
     scanhub/v1/station/{station}/status       edge -> hub   QoS 1   retained; last will {"online": false}
     scanhub/v1/station/{station}/time         edge -> hub   QoS 0   clock probe {"t0", "m0"}
     scanhub/v1/station/{station}/time/reply   hub  -> edge  QoS 0   {"t0", "m0", "hub_ms"}
+    scanhub/v1/station/{station}/proof        edge -> hub   QoS 1   a chunk of a proof-of-delivery image
+    scanhub/v1/station/{station}/proof/ack    hub  -> edge  QoS 1   how much of it the hub holds
 
 A station's status (``STATUS_FIELDS``) goes out every ``STATUS_EVERY_S`` seconds while it is
 connected; the hub counts a station it has not heard from for ``STALE_AFTER_S`` as stale.
@@ -22,6 +24,7 @@ ROOT = "scanhub/v1/station"
 
 SCANS, ACK, CONFIG, FORECAST, STATUS, TIME, TIME_REPLY = (
     "scans", "ack", "config", "forecast", "status", "time", "time/reply")
+PROOF, PROOF_ACK = "proof", "proof/ack"        # contract.proof
 
 STATUS_EVERY_S = 5.0       # a connected station reports its status this often
 STALE_AFTER_S = 30.0       # the hub calls a station silent this long stale (six missed reports)

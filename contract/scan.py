@@ -18,9 +18,19 @@ from dataclasses import dataclass
 from contract.clock import CLOCK_SANE_MS
 from contract.errors import PayloadError
 
-KINDS = ("receive", "dispatch", "arrive", "deliver", "sign", "problem", "hold")
+KINDS = ("receive", "dispatch", "arrive", "deliver", "sign", "problem", "hold",
+         "bag_build", "bag_open", "load", "unload")
 #: Tie-break for events at the same instant: the natural order of a parcel's life.
-KIND_RANK = {k: i for i, k in enumerate(("receive", "dispatch", "arrive", "problem", "hold", "deliver", "sign"))}
+KIND_RANK = {k: i for i, k in enumerate(("receive", "bag_build", "load", "dispatch", "arrive", "unload", "bag_open",
+                                         "problem", "hold", "deliver", "sign"))}
+#: Parcel scans that put a parcel into a bag or take it out (``bag`` names the bag).
+BAG_KINDS = ("bag_build", "bag_open")
+#: Scans of a bag as one unit (its ``waybill`` and ``bag`` are the bag number): a load is the
+#: bag's dispatch (``next_site``), an unload its arrival; every parcel in the bag inherits them.
+UNIT_KINDS = ("load", "unload")
+#: How a parcel was signed for (``sign_type`` of a sign scan).
+SIGN_TYPES = ("in_person", "guard_room", "mailroom", "pickup_point", "proxy", "family", "reception",
+              "property_management")
 #: Movement scans: the ones that say where a parcel is (problem and hold do not move it).
 MOVES = ("receive", "dispatch", "arrive", "deliver", "sign")
 CLOCKS = ("trusted", "corrected", "unknown")
@@ -31,6 +41,8 @@ WAYBILL_LEN = 40
 EPOCH_LEN = 16
 SIGNER_LEN = 100
 REASON_LEN = 500
+BAG_LEN = WAYBILL_LEN
+CODE_LEN = 32
 
 
 @dataclass(frozen=True)
@@ -60,9 +72,16 @@ FIELDS: tuple[Field, ...] = (
     Field("dest_site", "text", SITE_LEN, doc="destination site"),
     Field("shift", "text", SHIFT_LEN, doc="line-haul shift"),
     Field("signer", "text", SIGNER_LEN, doc="sign: who signed"),
+    Field("sign_type", "text", 24, doc="sign: how it was signed for, one of SIGN_TYPES (checked at the "
+          "station; the hub keeps any, so a newer station's type is not refused)"),
+    Field("reason", "text", CODE_LEN, doc="problem/hold: reason code from the network file"),
+    Field("bag", "text", BAG_LEN, doc="bag_build/bag_open/load/unload: the bag number"),
+    Field("seal", "text", CODE_LEN, doc="load/unload: seal number of the truck or cage"),
     Field("operator", "text", STAFF_LEN, doc="staff code of the operator"),
     Field("device", "text", DEVICE_LEN, doc="gun / device id"),
     Field("seq", "int", 1, True, stamped=True, doc="per-station, per-epoch sequence number"),
+    Field("chain", "text", 64, stamped=True, doc="hash of this scan and its predecessor's (contract.chain); "
+          "absent from stations on older software"),
     Field("edge_ms", "int", None, True, doc="station wall clock at capture, UTC ms"),
     Field("event_ms", "int", CLOCK_SANE_MS, True, stamped=True, doc="corrected event time, UTC ms"),
     Field("weight_g", "int", 0, doc="arrive: stable scale weight, grams"),
@@ -76,8 +95,9 @@ OPTIONAL_TEXT = tuple(f.name for f in TEXT_FIELDS if not f.required and f.name n
 #: scan sits in its outbox and change when a damaged outbox is salvaged into a new one
 #: (``scanhub edge salvage``), while the scan stays the same scan.
 CONTENT_FIELDS = tuple(f.name for f in FIELDS
-                       if f.name not in ("event_ms", "clock", "extra", "epoch", "seq")) + ("extra_json",)
+                       if f.name not in ("event_ms", "clock", "extra", "epoch", "seq", "chain")) + ("extra_json",)
 _KIND_SET, _CLOCK_SET = frozenset(KINDS), frozenset(CLOCKS)
+_BAGGED = frozenset(BAG_KINDS + UNIT_KINDS)
 _CAPTURE_TEXT = tuple((f.name, f.limit, f.required) for f in TEXT_FIELDS if not f.stamped)
 _ALL_TEXT = tuple((f.name, f.limit, f.required) for f in TEXT_FIELDS)
 
@@ -135,8 +155,14 @@ def validate_scan(scan, *, stamped: bool = True) -> dict:
     if extra is not None and type(extra) is not dict:
         raise PayloadError("extra must be an object")
     row["extra_json"] = json.dumps(extra, sort_keys=True, ensure_ascii=False) if extra else None
-    if row["kind"] == "dispatch" and not (row["next_site"] or row["dest_site"]):
+    kind = row["kind"]
+    if kind == "dispatch" and not (row["next_site"] or row["dest_site"]):
         raise PayloadError("dispatch scan without next_site or dest_site")
+    if kind in _BAGGED:
+        if not row["bag"]:
+            raise PayloadError(f"{kind} scan without bag")
+        if kind in UNIT_KINDS and row["bag"] != row["waybill"]:
+            raise PayloadError(f"{kind} scan of bag {row['bag']} names another waybill: a bag unit's waybill is its bag")
     return row
 
 

@@ -10,6 +10,7 @@ from edge.clock import StationClock
 from edge.entry import Entry
 from edge.outbox import Outbox
 from edge.predispatch import predispatch
+from edge.proofs import ProofQueue, queue_path
 from edge.station import StationConfig
 from edge.uplink import Uplink
 
@@ -28,6 +29,7 @@ class EdgeAgent:
     def __init__(self, cfg: StationConfig, clock: StationClock | None = None, weight_source=None):
         self.cfg = cfg
         self.outbox = Outbox(cfg.outbox, cfg.limits)
+        self.proofs = ProofQueue(queue_path(cfg.outbox))      # proof-of-delivery images, after the scans
         self.clock = clock or StationClock(self.outbox.get_meta, self.outbox.set_meta)
         cached = self.outbox.get_meta("config")
         self.config = json.loads(cached) if cached else None
@@ -35,12 +37,13 @@ class EdgeAgent:
         self.forecast = json.loads(cached) if cached else None
         self.capture = Capture(cfg.station, cfg.site, self.outbox, self.clock, self.config, weight_source,
                                offline_staff=cfg.staff,
-                               idle_logout_ms=int(cfg.idle_logout_min * 60_000) if cfg.idle_logout_min else None)
+                               idle_logout_ms=int(cfg.idle_logout_min * 60_000) if cfg.idle_logout_min else None,
+                               login=cfg.login)
         self.uplink = Uplink(cfg.station, cfg.site, self.outbox, self.clock, cfg.broker,
                              username=cfg.username, password=cfg.password, tls=cfg.tls,
                              batch_size=cfg.batch_size, window=cfg.window,
                              on_config=self._on_config, on_forecast=self._on_forecast,
-                             extra_status=self._extra_status)
+                             extra_status=self._extra_status, proofs=self.proofs)
         self.uplink.config_version = self.config.get("version") if self.config else None
         self.capture.listeners.append(lambda device, verdict: verdict.accepted and self.uplink.wake())
         self.entry = Entry(self.capture, wake=self.uplink.wake)     # waybill entry (edge.entry)
@@ -101,6 +104,7 @@ class EdgeAgent:
                 log.exception("closing a device failed")
         self.uplink.stop()
         self.outbox.close()
+        self.proofs.close()
 
     def status(self) -> dict:
         counts = self.outbox.counts()

@@ -6,21 +6,35 @@ the text was a control barcode that changed the device's scanning context.
 
 Control barcodes (printable as Code 128; see docs/operations.md)::
 
-    %K<kind>     scan kind: RECEIVE DISPATCH ARRIVE DELIVER SIGN PROBLEM HOLD (or 1..7)
+    %K<kind>     scan kind: RECEIVE DISPATCH ARRIVE DELIVER SIGN PROBLEM HOLD (or 1..7),
+                 BAG_BUILD BAG_OPEN LOAD UNLOAD (or 8..11)
     %P<staff>    operator (who is scanning)          %C<staff>  courier (receive / delivery)
     %S<site>     next site (dispatch) or previous site (arrive)
     %D<site>     destination site                    %H<shift>  line-haul shift
     %G<name>     signer (sign scans)                  %X         clear the context but kind/operator
     %F<cents>    freight collect on the next receive  %M<cents>  COD amount on the next receive
+    %R<code>     reason code (problem / hold scans)   %T<type>   sign type (sign scans: SIGN_TYPES)
+    %B<bag>      bag number (bag build / bag open)    %L<seal>   seal number (load / unload)
+    %N<pin>      the PIN after %P<login> (``login="pin"``: operators are the hub's gun users)
+
     %E<site>     waybill entry mode to that destination (``edge.entry``); %E alone ends it
+
+A load or unload scan reads a bag number (``BAG_RE``) instead of a waybill: the bag is scanned as
+one unit, and every parcel built into it inherits the scan at the hub (docs/hub-business.md, "Bags").
 
 Each device's context is kept in the outbox (meta ``contexts``) whenever a control code changes
 it, so a restarted station scans on with the same kind, operator, sites and shift.  With
 ``idle_logout_ms`` an operator who has not scanned for that long is logged out (also across a
 restart: the time of the last control code or scan is kept with the context).
+
+With ``login="pin"`` the operator is a gun user of the site's configuration (network file
+``gun_users``): ``%P<login>`` then ``%N<PIN>`` (checked against the salted hash; three wrong PINs
+end the attempt), and each scan's kind must be one the user may do.  The scan's ``operator`` is
+the user's staff code.
 """
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from dataclasses import asdict, dataclass, fields
@@ -29,12 +43,14 @@ from typing import Callable
 from contract.errors import PayloadError
 from contract.issuance import IssuanceIndex
 from contract.routing import RoutingData
-from contract.scan import KINDS, validate_scan
+from contract.scan import BAG_KINDS, KINDS, SIGN_TYPES, UNIT_KINDS, validate_scan
 from contract.waybill import WaybillRules
 from edge.clock import StationClock
 from edge.outbox import WARN_FRACTION, Outbox, OutboxError
 
 CONTROL_PREFIX = "%"
+#: A bag (or cage) label: 4-40 characters A-Z 0-9 and "-" that the waybill rules do not accept.
+BAG_RE = re.compile(r"[A-Z0-9][A-Z0-9-]{3,39}")
 REPEAT_WINDOW_MS = 10 * 60 * 1000
 
 
@@ -48,9 +64,16 @@ class Context:
     dest: str | None = None
     shift: str | None = None
     signer: str | None = None
+    sign_type: str | None = None
+    reason: str | None = None
+    bag: str | None = None
+    seal: str | None = None
     freight_collect_cents: int | None = None    # one-shot: applies to the next receive only
     cod_cents: int | None = None                # one-shot: applies to the next receive only
     active_ms: int | None = None      # UTC epoch ms of the device's last control code or scan
+    login: str | None = None          # login="pin": the gun user logged in on this device
+    pending_login: str | None = None  # login="pin": %P seen, waiting for %N
+    pin_failures: int = 0
 
     @classmethod
     def from_dict(cls, d: dict) -> "Context":
@@ -111,6 +134,8 @@ class ConfigView:
         self.rules = WaybillRules(self.cfg.get("waybill_rules", []))
         self.routing = RoutingData.from_config(self.cfg)
         self.issuance = IssuanceIndex.from_config(self.cfg)
+        self.reasons = {r["code"]: r for r in self.cfg.get("reasons", [])}
+        self.gun_users = {u["login"]: u for u in self.cfg.get("gun_users", []) if u.get("site") in (None, self.cfg.get("site"))}
 
     def origin_of(self, waybill: str) -> str | None:
         """The site the waybill number was issued to (``contract.issuance``: the hub's answer too)."""
@@ -131,7 +156,7 @@ class Capture:
     def __init__(self, station: str, site: str, outbox: Outbox, clock: StationClock,
                  config: dict | None = None, weight_source: Callable[[], int | None] | None = None,
                  repeat_window_ms: int = REPEAT_WINDOW_MS, offline_staff=None,
-                 idle_logout_ms: int | None = None, keep_contexts: bool = True):
+                 idle_logout_ms: int | None = None, keep_contexts: bool = True, login: str = "staff"):
         self.station, self.site = station, site
         self.outbox, self.clock = outbox, clock
         self.view = ConfigView(config)
@@ -143,6 +168,7 @@ class Capture:
         # staff codes a station that has not reached the hub yet accepts (None: any code)
         self.offline_staff = None if offline_staff is None else set(offline_staff)
         self.idle_logout_ms = idle_logout_ms
+        self.login = login
         self.keep_contexts = keep_contexts
         self.contexts: dict[str, Context] = self._load_contexts() if keep_contexts else {}
         self._lock = threading.RLock()
@@ -191,7 +217,7 @@ class Capture:
         """Log out an operator idle for ``idle_logout_ms``; True when it happened now."""
         if (self.idle_logout_ms and ctx.operator and ctx.active_ms is not None
                 and now - ctx.active_ms > self.idle_logout_ms):
-            ctx.operator = None
+            ctx.operator = ctx.login = None
             return True
         return False
 
@@ -284,19 +310,32 @@ class Capture:
         live = captured_ms is None
         if live and self._idle_out(ctx, self.clock.wall()):
             self.save_contexts()
-            return Verdict("refused", f"logged out after {self.idle_logout_ms / 60000:g} min without scanning: "
-                                      "scan your staff code again (%P code)")
+            again = "log in again (%P login, then %N PIN)" if self.login == "pin" else "scan your staff code again (%P code)"
+            return Verdict("refused", f"logged out after {self.idle_logout_ms / 60000:g} min without scanning: {again}")
         c = Context(**{**ctx.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
         if c.kind not in KINDS:
             return Verdict("refused", "choose a scan kind first (scan a %K kind code)")
+        if self.login == "pin":
+            user = self.view.gun_users.get(ctx.login or "")
+            if user is None:
+                return Verdict("refused", "log in first: %P your login, then %N your PIN")
+            if c.kind not in user.get("kinds", []):
+                return Verdict("refused", f"{user['login']} may not do {c.kind} scans "
+                                          f"(allowed: {', '.join(user.get('kinds', [])) or 'none'})")
+            c.operator = user["staff"]
         if not c.operator:
             return Verdict("refused", "scan your staff code first (%P code)")
         why = self.staff_known(c.operator)
         if why:
             return Verdict("refused", why)
-        why = self.view.rules.refusal(text)
-        if why:
-            return Verdict("refused", why)
+        if c.kind in UNIT_KINDS:
+            if not BAG_RE.fullmatch(text) or self.view.rules.refusal(text) is None:
+                return Verdict("refused", f"{text!r} is not a bag label (4-40 characters A-Z, 0-9, -, and no "
+                                          f"waybill number): a {c.kind} scan reads the bag, not a parcel")
+        else:
+            why = self.view.rules.refusal(text)
+            if why:
+                return Verdict("refused", why)
         scan = {"kind": c.kind, "waybill": text, "site": self.site, "operator": c.operator, "device": device}
         why = self._kind_fields(scan, c, weight_g, live=captured_ms is None)
         if why:
@@ -371,8 +410,39 @@ class Capture:
             if not c.signer:
                 return "scan or enter the signer first (%G name)"
             scan["signer"] = c.signer
+            if c.sign_type:
+                scan["sign_type"] = c.sign_type
             if c.courier:
                 scan["courier"] = c.courier
+        elif c.kind in ("problem", "hold"):
+            if c.reason:
+                r = v.reasons.get(c.reason)
+                if v.reasons and r is None:
+                    return f"unknown reason code {c.reason}"
+                if r is not None and c.kind not in r["kinds"]:
+                    return f"reason {c.reason} ({r['name']}) is not a {c.kind} reason"
+                scan["reason"] = c.reason
+            elif any(c.kind in r["kinds"] for r in v.reasons.values()):
+                return f"scan a {c.kind} reason code first (%R code)"
+        elif c.kind in BAG_KINDS:
+            if not c.bag:
+                return "scan the bag label first (%B bag number)"
+            scan["bag"] = c.bag
+        elif c.kind in UNIT_KINDS:
+            scan["bag"] = scan["waybill"]
+            if c.seal:
+                scan["seal"] = c.seal
+            if c.kind == "load":
+                nxt = c.site_ref or v.routing.resolve(self.site, c.dest, c.shift)
+                if not nxt:
+                    return "no next stop for the load: scan a next-site code (%S) or a destination (%D)"
+                if v.sites and nxt not in v.sites:
+                    return f"unknown next site {nxt}"
+                scan["next_site"] = nxt
+                if c.shift:
+                    scan["shift"] = c.shift
+            elif c.site_ref:
+                scan["prev_site"] = c.site_ref
         return None
 
     def _repeat(self, waybill: str, kind: str, now: int, live: bool = True) -> str | None:
@@ -390,6 +460,34 @@ class Capture:
             horizon = self.clock.wall() - self.repeat_window_ms
             self._recent = {k: t for k, t in recent.items() if t >= horizon}
 
+    def _login(self, ctx: Context, login: str) -> Verdict:
+        users = self.view.gun_users
+        if not users:
+            return Verdict("refused", f"this station logs in gun users, and the hub has sent none for site {self.site} "
+                                      "yet (gun_users in the network file)")
+        if login not in users:
+            return Verdict("refused", f"unknown gun user {login} at site {self.site}")
+        ctx.operator = ctx.login = None
+        ctx.pending_login, ctx.pin_failures = login, 0
+        return Verdict("control", f"user {login}: enter the PIN (%N PIN)")
+
+    def _pin(self, ctx: Context, pin: str) -> Verdict:
+        import hmac
+
+        from contract.config import hash_pin
+        user = self.view.gun_users.get(ctx.pending_login or "")
+        if self.login != "pin" or user is None:
+            return Verdict("refused", "no log-in waiting for a PIN: %P your login first")
+        if not pin.isdigit() or not hmac.compare_digest(hash_pin(pin, user["pin_salt"])[1], user["pin_hash"]):
+            ctx.pin_failures += 1
+            if ctx.pin_failures >= 3:
+                ctx.pending_login, ctx.pin_failures = None, 0
+                return Verdict("refused", "wrong PIN three times: log in again (%P login)")
+            return Verdict("refused", f"wrong PIN for {user['login']} ({3 - ctx.pin_failures} tries left)")
+        ctx.login, ctx.operator, ctx.pending_login, ctx.pin_failures = user["login"], user["staff"], None, 0
+        return Verdict("control", f"logged in {user['login']} (staff {user['staff']}): "
+                                  f"{', '.join(user.get('kinds', []))}")
+
     def _control(self, text: str, device: str) -> Verdict:
         code, value = text[1:2].upper(), text[2:].strip()
         ctx = self.context(device)
@@ -403,16 +501,21 @@ class Capture:
             if kind not in KINDS:
                 return Verdict("refused", f"unknown scan kind {value!r}")
             if ctx.kind != kind:
-                ctx.site_ref = ctx.dest = ctx.shift = ctx.signer = None
+                ctx.site_ref = ctx.dest = ctx.shift = ctx.signer = ctx.sign_type = ctx.reason = None
+                ctx.bag = ctx.seal = None
             ctx.kind = kind
             return Verdict("control", f"kind {kind}")
         if code == "X":
             kind, op = ctx.kind, ctx.operator
-            self.contexts[device] = Context(kind=kind, operator=op, active_ms=now)
+            self.contexts[device] = Context(kind=kind, operator=op, login=ctx.login, active_ms=now)
             return Verdict("control", "context cleared")
         if not value:
             return Verdict("refused", f"control code {text!r} has no value")
         v = self.view
+        if code == "P" and self.login == "pin":
+            return self._login(ctx, value)
+        if code == "N":
+            return self._pin(ctx, value)
         if code in ("P", "C"):
             why = self.staff_known(value)
             if why:
@@ -435,6 +538,26 @@ class Capture:
         if code == "G":
             ctx.signer = value
             return Verdict("control", f"signer {value}")
+        if code == "R":
+            if v.reasons and value not in v.reasons:
+                return Verdict("refused", f"unknown reason code {value}")
+            ctx.reason = value
+            name = v.reasons.get(value, {}).get("name")
+            return Verdict("control", f"reason {value}" + (f" ({name})" if name else ""))
+        if code == "T":
+            kind = value.lower()
+            if kind not in SIGN_TYPES:
+                return Verdict("refused", f"unknown sign type {value!r} (one of {', '.join(SIGN_TYPES)})")
+            ctx.sign_type = kind
+            return Verdict("control", f"sign type {kind}")
+        if code == "B":
+            if not BAG_RE.fullmatch(value) or v.rules.refusal(value) is None:
+                return Verdict("refused", f"{value!r} is not a bag label (4-40 characters A-Z, 0-9, -)")
+            ctx.bag = value
+            return Verdict("control", f"bag {value}")
+        if code == "L":
+            ctx.seal = value
+            return Verdict("control", f"seal {value}")
         if code in ("F", "M"):
             if not value.isdigit() or int(value) <= 0:
                 return Verdict("refused", f"amount must be a positive number of cents, not {value!r}")

@@ -303,6 +303,107 @@ def delete(config_path, scan_ids, reason, operator, as_json):
         sys.exit(1)
 
 
+@edge.command()
+@config_option
+@click.argument("waybill")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--scan", "scan_id", help="The sign scan the image proves (default: the parcel as a whole).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: sha256, waybill, scan, type, size.")
+def attach(config_path, waybill, image, scan_id, as_json):
+    """Attach a photo or scanned receipt (JPEG, PNG, TIFF or PDF) to WAYBILL as proof of delivery.
+
+    The image is kept beside the outbox and sent to the hub after the scans, in chunks, resuming
+    where it stopped (docs/protocol.md, "Proof of delivery"); this works while the station runs.
+    The same image attached twice is kept and sent once.
+
+    
+    Examples:
+      scanhub edge attach --config station.yaml 70000000000016 signed-receipt.jpg
+      scanhub edge attach --config station.yaml 70000000000016 photo.png --scan 3f2a... --json
+    """
+    from edge.proofs import ProofQueue, queue_path
+    cfg = load(config_path)
+    with open(image, "rb") as f:
+        data = f.read()
+    q = ProofQueue(queue_path(cfg.outbox))
+    try:
+        row = q.attach(waybill, data, scan_id)
+        waiting = q.pending()
+    finally:
+        q.close()
+    if as_json:
+        click.echo(json.dumps(row, ensure_ascii=False))
+    else:
+        click.echo(f"attached {row['type']} {row['sha256'][:12]}… ({row['size']} bytes) to {waybill}; "
+                   f"{waiting} image(s) waiting for the hub")
+
+
+@edge.command("import-batch")
+@config_option
+@click.argument("batch_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "file_format", required=True,
+              type=click.Choice(["opticon-scanned", "opticon-scanned-qty", "opticon-data"]),
+              help="The gun's file format (docs/scanners.md, \"Vendor batch files\").")
+@click.option("--kind", required=True, help="Scan kind of every record: receive, arrive, dispatch, …")
+@click.option("--operator", required=True, help="Staff code of who scanned them.")
+@click.option("--dest", help="Destination (dispatch, load: the next stop from the table).")
+@click.option("--site-ref", help="Next site (dispatch) or previous site (arrive).")
+@click.option("--courier", help="Courier (receive, deliver).")
+@click.option("--tz-offset-min", type=int, default=480, show_default=True,
+              help="The gun's clock zone in minutes east of UTC (the files hold local time).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: accepted, refused (line, barcode, reason), "
+                                                         "problems (unreadable lines).")
+def import_batch(config_path, batch_file, file_format, kind, operator, dest, site_ref, courier, tz_offset_min,
+                 as_json):
+    """Capture the scans of a vendor gun's batch file (read off the gun as USB storage) at this
+    station, each with its own scan time, as if the gun had been read in its cradle.
+
+    Run it while the station is stopped (it takes the outbox like `edge run`); the next `edge run`
+    sends the scans.  A record refused (bad check digit, repeat …) is listed with its line and
+    reason, and the exit status is 1; importing the same file again adds nothing (repeat scans).
+
+    
+    Examples:
+      scanhub edge import-batch --config station.yaml /media/OPN2006/SCANNED.TXT --format opticon-scanned \\
+          --kind arrive --operator 9001
+      scanhub edge import-batch --config station.yaml DATA.TXT --format opticon-data --kind receive \\
+          --operator 1002 --courier 1001 --json
+    """
+    from drivers.scanner.vendor_files import parse
+    from edge.capture import Capture
+    from edge.clock import StationClock
+    from edge.outbox import Outbox
+    cfg = load(config_path)
+    with open(batch_file, "rb") as f:
+        records, problems = parse(f.read(), file_format, tz_offset_min)
+    with outbox_errors(config_path, cfg.outbox):
+        ob = Outbox(cfg.outbox, cfg.limits)
+        try:
+            ob.claim()
+            cached = ob.get_meta("config")
+            capture = Capture(cfg.station, cfg.site, ob, StationClock(ob.get_meta, ob.set_meta),
+                              json.loads(cached) if cached else None, offline_staff=cfg.staff, keep_contexts=False)
+            items = [{"text": r.barcode, "captured_ms": r.time_ms, "device": f"{file_format}-{r.serial or 'file'}",
+                      "kind": kind, "operator": operator, "dest": dest, "site_ref": site_ref, "courier": courier}
+                     for r in records]
+            verdicts = capture.scan_batch(items) if items else []
+        finally:
+            ob.close()
+    accepted = sum(1 for v in verdicts if v.accepted)
+    refused = [{"line": r.line, "barcode": r.barcode, "reason": v.reason}
+               for r, v in zip(records, verdicts) if not v.accepted]
+    if as_json:
+        click.echo(json.dumps({"accepted": accepted, "refused": refused, "problems": problems}, ensure_ascii=False))
+    else:
+        click.echo(f"{accepted} of {len(records)} scans captured from {batch_file}")
+        for r in refused:
+            click.echo(f"  line {r['line']}: {r['barcode']}: {r['reason']}", err=True)
+        for p in problems:
+            click.echo(f"  unreadable {p}", err=True)
+    if refused or problems:
+        sys.exit(1)
+
+
 STATES = ("pending", "acked", "rejected")            # the outbox's state numbers 0, 1, 2, by name
 OUTBOX_COLUMNS = ("seq", "state", "kind", "waybill", "id", "edge_ms", "operator", "device", "reason")
 WAYBILL_COLUMNS = ("state", "waybill", "id", "edge_ms", "operator", "fields", "reason")

@@ -28,7 +28,8 @@ def record_overrides(rec: dict) -> dict:
     """Capture overrides for a wireless gun's stored record."""
     out = {"kind": rec.get("kind"), "operator": rec.get("operator"), "courier": rec.get("courier"),
            "dest": rec.get("dest"), "shift": rec.get("shift"), "signer": rec.get("signer"),
-           "site_ref": rec.get("next_site") or rec.get("prev_site")}
+           "site_ref": rec.get("next_site") or rec.get("prev_site"), "sign_type": rec.get("sign_type"),
+           "reason": rec.get("reason"), "bag": rec.get("bag"), "seal": rec.get("seal")}
     return {k: v for k, v in out.items() if v}
 
 

@@ -146,15 +146,21 @@ class Entry:
                                                           if k in ("weight_g", "dest_site")}}
         return Verdict("accepted", scan=shown)
 
-    def returned(self, waybill: str, reason: str, operator: str | None = None) -> Verdict:
+    def returned(self, waybill: str, reason: str, operator: str | None = None, code: str | None = None) -> Verdict:
         """Mark a parcel returned unpaid (退货): a problem scan carrying ``extra.return`` and the
         reason.  The hub then books no freight collect nor COD for it and charges its origin the
-        tariff's return (docs/hub-business.md, "Returns")."""
+        tariff's return (docs/hub-business.md, "Returns").  ``code``: the problem reason code of
+        the network file (required when it lists some); without it, a reason whose first word is
+        such a code gives it ("A02 refused by the receiver")."""
         reason = (reason or "").strip()
         if not reason:
             return Verdict("refused", "a return needs a reason (refused by the receiver, nobody home ...)")
+        if code is None:
+            first = reason.split(" ", 1)[0]
+            if first in self.capture.view.reasons:
+                code = first
         return self.capture.scan(waybill.strip(), device="entry", kind="problem",
-                                 operator=operator or self.capture.context().operator,
+                                 operator=operator or self.capture.context().operator, reason=code,
                                  extra={"return": True, "reason": reason[:200]})
 
     def quick(self, text: str, operator: str | None = None) -> Verdict:

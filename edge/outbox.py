@@ -32,7 +32,10 @@ import threading
 import time
 from dataclasses import dataclass
 
+from contract.chain import content_digest, link
 from contract.clock import CLOCK_SANE_MS
+from contract.errors import PayloadError
+from contract.scan import validate_scan
 from edge.errors import EdgeError
 
 log = logging.getLogger("scanhub.edge")
@@ -82,6 +85,15 @@ CREATE TABLE IF NOT EXISTS waybills (     -- waybill records (entries and correc
 CREATE INDEX IF NOT EXISTS waybills_state ON waybills(state, created_ms);
 CREATE INDEX IF NOT EXISTS waybills_waybill ON waybills(waybill);
 """
+
+
+def _digest(scan: dict) -> str | None:
+    """The scan's content digest for the chain, or None for a scan the hub's schema refuses
+    (kept unchained: the hub reports it, it never breaks the capture)."""
+    try:
+        return content_digest(validate_scan(scan, stamped=False))
+    except PayloadError:
+        return None
 
 
 class OutboxError(EdgeError):
@@ -295,6 +307,7 @@ class Outbox:
             if self.max_seq() == 0:
                 self.set_meta("pruned", "0")     # counted from the start: salvage tells pruned from lost
         self._pending = self._count_pending()
+        self._chain_head = self.get_meta("chain") or None     # the last scan's chain (contract.chain)
 
     def _close_connections(self) -> None:
         for attr in ("_db", "_rdb"):
@@ -379,8 +392,8 @@ class Outbox:
             raise OutboxFull(f"outbox full: {len(items)} scans do not fit "
                              f"({self._pending} of {self.limits.max_pending} waiting for the hub)")
         # serialise here, in the capturing thread, while the leader may be waiting on the disk
-        req = _Request([(scan, created, mono, boot, json.dumps(scan, separators=(",", ":"), ensure_ascii=False))
-                        for scan, created, mono, boot in items])
+        req = _Request([(scan, created, mono, boot, json.dumps(scan, separators=(",", ":"), ensure_ascii=False),
+                         _digest(scan)) for scan, created, mono, boot in items])
         with self._qlock:
             self._waiting.append(req)
             if self._leader:
@@ -434,16 +447,26 @@ class Outbox:
     def _write_group(self, group: list[_Request]) -> None:
         try:
             with self._lock:
+                head = self._chain_head
                 with self._transaction():
                     for req in group:
                         seqs = []
-                        for scan, created, mono, boot, payload in req.items:
+                        for scan, created, mono, boot, payload, digest in req.items:
                             cur = self._db.execute(
                                 "INSERT INTO scans(id, waybill, kind, created_ms, mono_ms, boot, payload) "
                                 "VALUES(?,?,?,?,?,?,?)",
                                 (scan["id"], scan["waybill"], scan["kind"], created, mono, boot, payload))
-                            seqs.append(cur.lastrowid)
+                            seq = cur.lastrowid
+                            # the hash chain (contract.chain): the scan's own payload carries it
+                            head = link(head, self.epoch, seq, digest) if digest else None
+                            if head:
+                                self._db.execute("UPDATE scans SET payload=? WHERE seq=?",
+                                                 (payload[:-1] + ',"chain":"' + head + '"}', seq))
+                            seqs.append(seq)
                         req.seqs = seqs
+                    self._db.execute("INSERT INTO meta(key, value) VALUES('chain', ?) "
+                                     "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (head or "",))
+                self._chain_head = head
                 self._pending += sum(len(req.items) for req in group)
                 stored = [req.seqs[-1] for req in group if req.seqs]
                 if stored:

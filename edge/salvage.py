@@ -46,7 +46,7 @@ STATES = {PENDING: "pending", ACKED: "acked", REJECTED: "rejected"}
 SCAN_COLUMNS = "id, waybill, kind, created_ms, mono_ms, boot, payload, state, acked_ms, reason"
 DELETION_COLUMNS = "id, seq, deleted_ms, operator, reason, uploaded, scan, state"
 WAYBILL_COLUMNS = "id, waybill, created_ms, mono_ms, boot, payload, state, acked_ms, reason"
-DROPPED_META = ("epoch", "pruned", "status", "salvage")   # written anew (status: the old station's live state)
+DROPPED_META = ("epoch", "pruned", "status", "salvage", "chain")   # written anew (status: the old station's live state)
 
 
 class SalvageError(OutboxError):
@@ -417,6 +417,7 @@ def _plan(path: str, got: dict, notes: list[str], reason: str | None, now: float
         ids.add(sid)
         if state == PENDING:                # sent again: the new epoch, numbered 1, 2, 3 …
             scan.pop("seq", None)
+            scan.pop("chain", None)         # chained in the old epoch: sent unchained in the new one
             scan["epoch"] = epoch
             pending.append((sid, waybill, kind, created, mono, boot, scan, state, acked, why))
         else:                               # never sent again: kept as the hub knows it

@@ -9,6 +9,7 @@
     limits: {max_pending: 2000000, max_age_days: 30, keep_acked_days: 7}
     staff: ["1001", "1002"]           # optional: staff codes accepted before the hub is first reached
     idle_logout_min: 30               # optional: log an operator out after 30 minutes without a scan
+    login: pin                        # optional: operators log in as gun users, %P<login> then %N<PIN>
     devices:
       - {type: scanner, protocol: serial, port: /dev/serial/by-id/usb-…, id: gun-1}
       - {type: scale, protocol: toledo-continuous, port: /dev/ttyUSB0}
@@ -55,6 +56,7 @@ class StationConfig:
     # without ``staff`` gives [] - such a station accepts no staff until the hub configures it)
     staff: list[str] | None = None
     idle_logout_min: float | None = None
+    login: str = "staff"              # "staff": a %P staff code; "pin": gun-user login + PIN, kinds enforced
 
     @classmethod
     def load(cls, path: str) -> "StationConfig":
@@ -76,7 +78,7 @@ class StationConfig:
         if not isinstance(raw, dict):
             raise StationFileError(f"{source}: must be a mapping with station, site, broker, …")
         known = {"station", "site", "broker", "username", "password", "tls", "outbox", "limits", "devices",
-                 "batch_size", "window", "staff", "idle_logout_min"}
+                 "batch_size", "window", "staff", "idle_logout_min", "login"}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise StationFileError(f"{source}: unknown keys {unknown} (known: {', '.join(sorted(known))})")
@@ -116,6 +118,9 @@ class StationConfig:
         if idle is not None:
             if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not idle > 0:
                 raise StationFileError(f"{source}: idle_logout_min must be a number of minutes above 0, not {idle!r}")
+        login = str(raw.get("login") or "staff")
+        if login not in ("staff", "pin"):
+            raise StationFileError(f"{source}: login must be staff (a staff code) or pin (gun user and PIN), not {login!r}")
         broker = str(raw.get("broker") or cls.broker)
         try:
             BrokerURL.parse(broker)
@@ -136,7 +141,7 @@ class StationConfig:
                    username=raw.get("username"), password=raw.get("password"), tls=tls,
                    outbox=str(raw.get("outbox") or f"{station}.outbox.db"), limits=lim, devices=devices,
                    batch_size=batch_size, window=window, staff=[str(c).strip() for c in staff],
-                   idle_logout_min=float(idle) if idle is not None else None)
+                   idle_logout_min=float(idle) if idle is not None else None, login=login)
 
     def check_outbox_path(self, source: str = "station file") -> None:
         """The outbox must be a file we can create and write in a real folder (not /proc, /sys)."""

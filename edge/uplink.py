@@ -41,7 +41,7 @@ class Uplink:
                  username: str | None = None, password: str | None = None, tls: dict | None = None,
                  batch_size: int = 500, window: int = 8, fresh_window: int = 4, ack_timeout_s: float = 10.0,
                  status_every_s: float = P.STATUS_EVERY_S, probe_every_s: float = 60.0,
-                 on_config=None, on_forecast=None, extra_status=None):
+                 on_config=None, on_forecast=None, extra_status=None, proofs=None):
         self.station, self.site = station, site
         self.outbox, self.clock = outbox, clock
         self.batch_size, self.window, self.fresh_window = batch_size, window, fresh_window
@@ -68,6 +68,11 @@ class Uplink:
         self.stats = {"batches_sent": 0, "scans_sent": 0, "acked": 0, "rejected": 0, "resends": 0,
                       "connects": 0, "refused_configs": 0, "ignored_acks": 0,
                       "unrecorded_acks": 0}
+        self.proofs = None
+        if proofs is not None:            # edge.proofs: images after the scans, on their own topic
+            from edge.proofs import ProofSender
+            self.proofs = ProofSender(proofs, lambda body: self.client.publish(P.topic(station, P.PROOF), body, qos=1),
+                                      lambda: self.outbox.pending > 0 or bool(self.inflight))
         self._thread = threading.Thread(target=self._run, name=f"uplink-{station}", daemon=True)
         self._next_status = self._next_probe = 0
         self._next_prune = 0
@@ -108,7 +113,10 @@ class Uplink:
             log.error("broker refused station %s: %s", self.station, reason_code)
             return
         client.subscribe([(P.topic(self.station, P.ACK), 1), (P.topic(self.station, P.CONFIG), 1),
-                          (P.topic(self.station, P.FORECAST), 1), (P.topic(self.station, P.TIME_REPLY), 0)])
+                          (P.topic(self.station, P.FORECAST), 1), (P.topic(self.station, P.TIME_REPLY), 0),
+                          (P.topic(self.station, P.PROOF_ACK), 1)])
+        if self.proofs is not None:
+            self.proofs.reset()
         with self._lock:
             self.inflight.clear()
             self.inflight_seqs.clear()
@@ -128,6 +136,10 @@ class Uplink:
 
     def _on_message(self, client, userdata, msg):
         what = (P.parse_topic(msg.topic) or ("", ""))[1]
+        if what == P.PROOF_ACK:
+            if self.proofs is not None and self.proofs.on_ack(msg.payload):
+                self._wake.set()
+            return
         try:
             body = json.loads(msg.payload) if msg.payload else None
         except ValueError:
@@ -229,6 +241,8 @@ class Uplink:
                     continue
                 self._expire(now)
                 self._fill()
+                if self.proofs is not None:
+                    self.proofs.tick()
             except Exception:
                 log.exception("uplink cycle failed")
 

@@ -33,7 +33,12 @@ from firmware_images.errors import (BadMagic, ChecksumMismatch, ImageBuildError,
                                     SignatureInvalid, TruncatedImage, UnknownVersion)
 
 MAGIC = b"SGIM"
-FORMAT_VERSION = 1
+#: The newest format this reader and builder know.  Format 2 adds the ``reasons`` section (reason
+#: codes of problem and hold scans); an image is built in format 1 when its slice has no reasons,
+#: so guns with a format-1 reader still load the images of networks that do not use them.
+FORMAT_VERSION = 2
+#: format -> the section type ids it carries, in order
+FORMAT_SECTIONS = {1: (1, 2, 3, 4, 5, 6, 7, 8), 2: (1, 2, 3, 4, 5, 6, 7, 8, 9)}
 _FIXED = struct.Struct(">4sHIIQHH8s")
 _ENTRY = struct.Struct(">BBHIIII32s")
 DIGEST_LEN = 32
@@ -115,15 +120,23 @@ def image_version_of(config: dict) -> str:
     return f"{config.get('data_version', '0')}-{digest[:8]}"
 
 
+def format_of(config: dict) -> int:
+    """The oldest format that holds everything in ``config``: 2 with reason codes, else 1."""
+    return 2 if config.get("reasons") else 1
+
+
 def encode_payloads(config: dict) -> list[tuple[sec.Section, int, bytes, int]]:
-    """(section, rows, raw payload, …) for every section of ``config``, in type order."""
+    """(section, rows, raw payload, …) for every section of ``config``'s format, in type order."""
     if not isinstance(config, dict):
         raise ImageBuildError("the configuration must be a mapping (a hub.station_config slice)")
     sites = sec.sorted_rows(sec.BY_NAME["sites"], config.get("sites"))
     shifts = sec.sorted_rows(sec.BY_NAME["shifts"], config.get("shifts"))
     ctx = sec.Context([s["code"] for s in sites], [s["code"] for s in shifts])
     out = []
+    wanted = FORMAT_SECTIONS[format_of(config)]
     for section in sec.SECTIONS:
+        if section.type_id not in wanted:
+            continue
         if section.name == "sites":
             rows = sites
         elif section.name == "shifts":
@@ -163,7 +176,7 @@ def build_image(config: dict, key: Ed25519PrivateKey, build_ms: int) -> bytes:
     image_len = offset + TRAILER_LEN
     if image_len >= 1 << 32:
         raise ImageBuildError(f"image would be {image_len} bytes (format 1 allows < 4 GiB)")
-    fixed = _FIXED.pack(MAGIC, FORMAT_VERSION, manifest_len, image_len, build_ms, len(stored), 0,
+    fixed = _FIXED.pack(MAGIC, format_of(config), manifest_len, image_len, build_ms, len(stored), 0,
                         keymod.key_id(keymod.public_raw(key)))
     manifest = fixed + strings + b"".join(entries)
     manifest += struct.pack(">I", zlib.crc32(manifest))
@@ -181,8 +194,9 @@ def parse_manifest(data: bytes) -> ImageInfo:
     if len(data) < 6:
         raise TruncatedImage(f"image truncated in its header ({len(data)} bytes)")
     (version,) = struct.unpack_from(">H", data, 4)
-    if version != FORMAT_VERSION:
-        raise UnknownVersion(f"unknown image format version {version} (this reader knows {FORMAT_VERSION})")
+    if version not in FORMAT_SECTIONS:
+        raise UnknownVersion(f"unknown image format version {version} (this reader knows "
+                             f"{', '.join(map(str, FORMAT_SECTIONS))})")
     if len(data) < _FIXED.size:
         raise TruncatedImage(f"image truncated in its header ({len(data)} of {_FIXED.size} bytes)")
     _, _, manifest_len, image_len, build_ms, count, flags, kid = _FIXED.unpack_from(data)
@@ -228,9 +242,11 @@ def parse_manifest(data: bytes) -> ImageInfo:
             raise MalformedImage(f"section {section.name}: raw section with two different lengths")
         entries.append(SectionEntry(t, section.name, codec, rows, offset, stored_len, raw_len, digest))
         expected_offset = offset + stored_len
-    if [e.type_id for e in entries] != [s.type_id for s in sec.SECTIONS]:
+    want = FORMAT_SECTIONS[version]
+    if tuple(e.type_id for e in entries) != want:
         raise MalformedImage("sections missing, repeated or out of order "
-                             f"(have {[e.name for e in entries]}, format 1 has {[s.name for s in sec.SECTIONS]})")
+                             f"(have {[e.name for e in entries]}, format {version} has "
+                             f"{[sec.BY_TYPE[t].name for t in want]})")
     if image_len != expected_offset + TRAILER_LEN:
         raise MalformedImage(f"image length {image_len} in the header, the sections need {expected_offset + TRAILER_LEN}")
     return ImageInfo(version, manifest_len, image_len, build_ms, kid, *strings, sections=tuple(entries))
@@ -302,7 +318,7 @@ def decode_config(data: bytes, info: ImageInfo) -> dict:
     config = {"v": 1, "network": info.network, "site": info.site, "data_version": info.data_version,
               "version": info.image_version, "sites": sites, "shifts": shifts}
     for section in sec.SECTIONS:
-        if section.name not in config:
+        if section.name not in config and section.name in payload:
             config[section.name] = sec.decode_section(section, payload[section.name], ctx)
     return config
 

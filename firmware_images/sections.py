@@ -82,6 +82,10 @@ SECTIONS: tuple[Section, ...] = (
     Section(7, "blocked_sites", ("code",), (Column("code", "site", delta=True),), scalar="code"),
     Section(8, "issuance", ("first", "last"), (
         Column("site", "site"), Column("first", "text"), Column("last", "text"))),
+    # added with the bag and problem scans (docs/gun-image.md, "Sections"): a reader that does not
+    # know a section type skips it, so older guns still load an image that carries it
+    Section(9, "reasons", ("code",), (
+        Column("code", "text"), Column("name", "text"), Column("kinds", "kinds"))),
 )
 BY_TYPE = {s.type_id: s for s in SECTIONS}
 BY_NAME = {s.name: s for s in SECTIONS}

@@ -3,7 +3,7 @@
 Every printed text is a control barcode exactly as the station's capture reads it (the table
 in docs/operations.md)::
 
-    kinds        %KRECEIVE … %KHOLD, and %X (clear the context but kind and operator)
+    kinds        %KRECEIVE … %KHOLD, %KBAG_BUILD … %KUNLOAD, and %X (clear the context but kind and operator)
     operators    %P<staff>   every staff member of the site
     couriers     %C<staff>   the site's staff with the role "courier"
     shifts       %H<shift>   line-haul shifts leaving the site

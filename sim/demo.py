@@ -3,8 +3,12 @@
 Mosquitto (managed), the hub, three stations (origin site, sorting center with a scale on a
 pseudo-terminal read by the real Toledo driver, destination site), simulated guns scanning every
 parcel through receive -> dispatch -> arrive (weighed) -> dispatch -> arrive -> deliver -> sign.
-The destination station is cut off from the broker for part of the run and catches up.  At the
-end, the stations' outboxes are compared with the hub's store to count lost and duplicated scans.
+The destination station is cut off from the broker for part of the run and catches up.  Then a
+cart of parcels goes through the center in a bag (built and loaded at the origin, unloaded and
+opened at the center, one parcel not found at opening), a parcel's signed receipt is photographed
+and sent to the hub, and a problem parcel is scanned at the destination and resolved at the hub.
+At the end, the stations' outboxes are compared with the hub's store to count lost and
+duplicated scans.
 
 The origin clerk enters every waybill first (quick entry: destination and weight, dimensions
 for every fifth parcel, COD on the first), and one more COD parcel is returned unpaid from site
@@ -190,7 +194,7 @@ class Demo:
         c.scan(wb, device="entry", kind="arrive", operator="9001", weight_g=1500)
         c.scan(wb, device="entry", kind="dispatch", operator="9001", dest="200")
         d.scan(wb, device="entry", kind="arrive", operator="2002")
-        v = self.agents["st-200-1"].entry.returned(wb, "refused by the receiver", operator="2002")
+        v = self.agents["st-200-1"].entry.returned(wb, "refused by the receiver", operator="2002", code="A02")
         if not v.accepted:
             self.notes.append(f"the return of {wb} was refused: {v.reason}")
         d.scan(wb, device="entry", kind="dispatch", operator="2002", site_ref="900", dest="100")
@@ -364,7 +368,63 @@ class Demo:
                 a.outbox.pending == 0 and a.outbox.waybill_counts()["pending"] == 0 for a in self.agents.values()):
             time.sleep(0.1)
         self.elapsed = time.monotonic() - t0
+        self.extras = self._guarded_extras()
         return self.summary()
+
+    # ------------------------------------------------------------ bags, a photo sign, a problem parcel
+    BAG, SEAL = "B100-0001", "SEAL-0427"
+
+    def _guarded_extras(self) -> dict:
+        try:
+            return self.bags_photo_problem()
+        except Exception as e:  # noqa: BLE001 - reported, not hidden
+            self.notes.append(f"bags, photo sign and problem parcel failed: {type(e).__name__}: {e}")
+            return {}
+
+    def bags_photo_problem(self) -> dict:
+        from contract.waybill import WaybillRules
+        o, c, d, g = "st-100-1", "st-900-1", "st-200-1", "gun-extra"
+        rules = WaybillRules(self.agents[o].config["waybill_rules"])
+        bagged = [rules.make("std14", "7000001%06d" % i) for i in range(1, 11)]
+        problem = rules.make("std14", "7000002%06d" % 1)
+        steps = [(o, "%P1002"), (o, "%KRECEIVE"), (o, "%C1001"), *((o, p) for p in bagged + [problem]),
+                 (o, "%KBAG_BUILD"), (o, f"%B{self.BAG}"), *((o, p) for p in bagged),
+                 (o, "%KLOAD"), (o, "%D200"), (o, f"%L{self.SEAL}"), (o, self.BAG),
+                 (c, "%P9001"), (c, "%KUNLOAD"), (c, "%S100"), (c, f"%L{self.SEAL}"), (c, self.BAG),
+                 (c, "%KBAG_OPEN"), (c, f"%B{self.BAG}"), *((c, p) for p in bagged[:-1]),   # one is not there
+                 (d, "%P2002"), (d, "%KPROBLEM"), (d, "%RA04"), (d, problem)]
+        scans = 0
+        for st, text in steps:
+            v = self.gun(st, text, g)
+            scans += v.accepted
+        photographed = self.waybills[0]
+        # a photo of the signed receipt (synthetic JPEG bytes), sent after the scans
+        image = b"\xff\xd8\xff\xe0" + random.Random(photographed).randbytes(150_000)
+        self.agents[d].proofs.attach(photographed, image)
+        self.agents[d].uplink.wake()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (all(a.outbox.pending == 0 for a in self.agents.values())
+                                                   and self.agents[d].proofs.pending() == 0):
+            time.sleep(0.1)
+        from hub.business import bags, problems
+        from hub.business.tracking import track
+        from hub.scans.proofs import proofs_of
+        from hub.schema import connect
+        from hub.store.db import database
+        connect(self.db)
+        try:
+            problems.resolve(problem, "2001", "called the addressee: delivered the next morning", action="redelivered")
+            missing = bags.report("bag-missing-at-opening", "900")
+            bag_track = track(bagged[0])
+            out = {"scans": scans, "bag": self.BAG, "bagged": len(bagged), "opened": len(bagged) - 1,
+                   "missing_at_opening": [r["waybill"] for r in missing],
+                   "bag_track": [f"{e['kind']}{' (from bag)' if e.get('inferred_from') else ''} at {e['site']}"
+                                 for e in bag_track["events"]],
+                   "problem": problems.problems(waybill=problem, include_resolved=True),
+                   "proof": {"waybill": photographed, "images": proofs_of(photographed)}}
+        finally:
+            database.close()
+        return out
 
     def _hub_scans(self) -> int:
         """How many distinct scans the hub's store holds now."""
@@ -410,6 +470,7 @@ class Demo:
                 "weight_mismatches": self.weight_mismatch, "stations": per_station,
                 "outage_s": cut_s, "elapsed_s": round(self.elapsed, 1), "workdir": self.workdir,
                 "hub_db": self.db, "tracking": sample, "notes": self.notes, "waybills": waybills,
+                "extras": getattr(self, "extras", {}),
                 "progress": getattr(self, "progress", None)}
 
     def close(self) -> None:
@@ -464,6 +525,19 @@ def print_summary(s: dict) -> None:
         r = w["returned"]
         con.print(f"  returned unpaid {r['waybill']}: COD {'collected (wrong!)' if r['cod_collected'] else 'not collected'}, "
                   f"return fee {r['return_fee_cents'] / 100:.2f} yuan charged to origin 100")
+    x = s.get("extras") or {}
+    if x:
+        con.print(f"bag {x['bag']}: {x['bagged']} parcels built in and loaded at 100, unloaded and opened at 900 "
+                  f"with {x['opened']}; not found at opening: {', '.join(x['missing_at_opening']) or 'none'} "
+                  f"(scanhub monitor bag-missing-at-opening --site 900)")
+        con.print(f"  a parcel in it: {' -> '.join(x['bag_track'])}")
+        for p in x["problem"]:
+            con.print(f"problem parcel {p['waybill']} at {p['site']}: {p['reason']} {p['reason_name']}, "
+                      f"{p['action']} by {p['handled_by']} ({p['how']})")
+        for img in x["proof"]["images"]:
+            con.print(f"photo sign of {x['proof']['waybill']}: {img['type']} {img['sha256'][:12]}… "
+                      f"{img['size']} bytes, {'at the hub' if img['complete'] else 'still arriving'} "
+                      f"(scanhub pod {x['proof']['waybill']})")
     for n in s["notes"]:
         con.print(f"note: {n}")
     con.print(f"hub store kept at {s['hub_db']}: try  scanhub track {tr['waybill'] if tr else 'WAYBILL'} "

@@ -20,15 +20,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from bisect import bisect_right
 from pathlib import Path
 
+from contract.scan import BAG_KINDS, SIGN_TYPES, UNIT_KINDS
 from contract.waybill import WaybillRules
 from firmware_images import container
 from contract.config import PIN_ITERATIONS
 from sim.batch_gun import encode_batch
 from sim.gun_routing import GunRouter
+
+BAG_LABEL = re.compile(r"[A-Z0-9][A-Z0-9-]{3,39}")   # as a station reads them (edge.capture.BAG_RE)
 
 MAX_PIN_FAILURES = 5
 
@@ -113,16 +117,37 @@ class GunApp:
 
     def scan(self, kind: str, waybill: str, *, shift: str | None = None, dest: str | None = None,
              next_site: str | None = None, prev_site: str | None = None, weight_g: int | None = None,
-             courier: str | None = None, signer: str | None = None) -> dict:
-        """Record one scan; returns the batch record or raises ``ScanRefused`` with the reason."""
+             courier: str | None = None, signer: str | None = None, sign_type: str | None = None,
+             reason: str | None = None, bag: str | None = None, seal: str | None = None) -> dict:
+        """Record one scan; returns the batch record or raises ``ScanRefused`` with the reason.
+
+        Bags: ``bag_build`` / ``bag_open`` scan a parcel into / out of ``bag``; ``load`` / ``unload``
+        scan the bag label itself (``waybill`` is the bag number) with the truck's ``seal``; a
+        load finds its next stop like a dispatch.  Problem and hold scans need a ``reason`` code
+        of the image's ``reasons`` section when it has one of that kind."""
         if self.user is None:
             raise ScanRefused("log in first")
         if kind not in self.user["kinds"]:
             raise ScanRefused(f"{self.user['login']} may not do {kind} scans "
                               f"(allowed: {', '.join(self.user['kinds']) or 'none'})")
-        why = self.rules.validate(waybill)
-        if why:
-            raise ScanRefused(why)
+        if kind in UNIT_KINDS:
+            if not BAG_LABEL.fullmatch(waybill) or self.rules.validate(waybill) is None:
+                raise ScanRefused(f"{waybill!r} is not a bag label")
+            bag = waybill
+        else:
+            why = self.rules.validate(waybill)
+            if why:
+                raise ScanRefused(why)
+        if kind in BAG_KINDS and not (bag and BAG_LABEL.fullmatch(bag)):
+            raise ScanRefused(f"{kind} needs the bag label")
+        if kind in ("problem", "hold"):
+            reasons = {r["code"]: r for r in self.config.get("reasons", [])}
+            if reason is not None and reasons and (reason not in reasons or kind not in reasons[reason]["kinds"]):
+                raise ScanRefused(f"{reason} is not a {kind} reason code")
+            if reason is None and any(kind in r["kinds"] for r in reasons.values()):
+                raise ScanRefused(f"{kind} needs a reason code")
+        if sign_type is not None and sign_type not in SIGN_TYPES:
+            raise ScanRefused(f"unknown sign type {sign_type}")
         for name, code in (("destination", dest), ("next site", next_site), ("previous site", prev_site)):
             if code is not None and code not in self.sites:
                 raise ScanRefused(f"unknown {name} {code}")
@@ -132,9 +157,9 @@ class GunApp:
             raise ScanRefused(f"courier {courier} is not staff of site {self.site}")
         if weight_g is not None and (not isinstance(weight_g, int) or weight_g <= 0):
             raise ScanRefused(f"weight must be positive whole grams, not {weight_g!r}")
-        if kind == "dispatch" and next_site is None:
+        if kind in ("dispatch", "load") and next_site is None:
             if dest is None:
-                raise ScanRefused("dispatch needs a next site or a destination")
+                raise ScanRefused(f"{kind} needs a next site or a destination")
             next_site = self.next_stop(dest, shift)
             if next_site is None:
                 raise ScanRefused(f"no next stop from {self.site} to {dest}"
@@ -152,7 +177,8 @@ class GunApp:
         record = {"gun": self.gun_id, "seq": self.seq, "kind": kind, "waybill": waybill,
                   "scanned_ms": self.clock_ms(), "operator": self.user["login"], "site": self.site,
                   "shift": shift, "dest": dest, "next_site": next_site, "prev_site": prev_site,
-                  "weight_g": weight_g, "courier": courier, "signer": signer}
+                  "weight_g": weight_g, "courier": courier, "signer": signer, "sign_type": sign_type,
+                  "reason": reason, "bag": bag if kind in BAG_KINDS + UNIT_KINDS else None, "seal": seal}
         record = {k: v for k, v in record.items() if v is not None}
         self.records.append(record)
         self._save()

@@ -137,7 +137,8 @@ def logout_command(directory):
 
 @gun.command("scan")
 @_dir_opt
-@click.argument("kind", type=click.Choice(["receive", "dispatch", "arrive", "deliver", "sign", "problem", "hold"]))
+@click.argument("kind", type=click.Choice(["receive", "dispatch", "arrive", "deliver", "sign", "problem", "hold",
+                                          "bag_build", "bag_open", "load", "unload"]))
 @click.argument("waybill")
 @click.option("--dest", help="Destination site (dispatch: the gun finds the next stop from it).")
 @click.option("--shift", help="Line-haul shift (dispatch).")
@@ -146,7 +147,12 @@ def logout_command(directory):
 @click.option("--weight-g", type=int, help="Weight in whole grams (arrive).")
 @click.option("--courier", help="Courier's staff code (required for deliver).")
 @click.option("--signer", help="Signer's name (required for sign).")
-def scan_command(directory, kind, waybill, dest, shift, next_site, prev_site, weight_g, courier, signer):
+@click.option("--sign-type", help="How it was signed for (sign): in_person, guard_room, mailroom, …")
+@click.option("--reason", help="Reason code (problem, hold).")
+@click.option("--bag", help="Bag label (bag_build, bag_open); a load or unload scans the bag label as WAYBILL.")
+@click.option("--seal", help="Seal number of the truck or cage (load, unload).")
+def scan_command(directory, kind, waybill, dest, shift, next_site, prev_site, weight_g, courier, signer,
+                 sign_type, reason, bag, seal):
     """Scan WAYBILL as KIND on the gun, as the logged-in user; the gun checks it the way it does
     in the field (the user's allowed kinds, the waybill rules, sites, shifts, blocked sites) and
     stores it for the next upload, or says why not.
@@ -156,10 +162,13 @@ def scan_command(directory, kind, waybill, dest, shift, next_site, prev_site, we
       scanhub sim gun scan --dir /tmp/gun1 receive 70000000000016
       scanhub sim gun scan --dir /tmp/gun1 dispatch 70000000000016 --dest 200
       scanhub sim gun scan --dir /tmp/gun1 deliver 70000000000016 --courier 1001
+      scanhub sim gun scan --dir /tmp/gun1 bag_build 70000000000016 --bag B100-0001
+      scanhub sim gun scan --dir /tmp/gun1 load B100-0001 --dest 200 --seal S-42
     """
     op = _operator(directory)
     rec = _refusal(lambda: op.scan(kind, waybill, dest=dest, shift=shift, next_site=next_site,
-                                   prev_site=prev_site, weight_g=weight_g, courier=courier, signer=signer))
+                                   prev_site=prev_site, weight_g=weight_g, courier=courier, signer=signer,
+                                   sign_type=sign_type, reason=reason, bag=bag, seal=seal))
     extra = f" to next site {rec['next_site']}" if rec.get("next_site") else ""
     click.echo(f"stored #{rec['seq']}: {kind} {waybill}{extra} ({len(op.app.records)} waiting for upload)")
 

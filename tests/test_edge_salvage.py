@@ -170,10 +170,11 @@ def test_salvage_of_a_truncated_outbox(tmp_path):
     for sid, r in by_id.items():
         seq, state, payload = old["scans"][sid]
         assert r["state"] == state
-        assert {k: v for k, v in r.items() if k not in ("seq", "state", "reason", "epoch")} == \
-               {k: v for k, v in payload.items() if k != "epoch"}, "capture-time fields changed"
-        if state == PENDING:       # to be sent again: the new epoch
-            assert r["epoch"] == rep["epoch"]
+        # the chain, like epoch and seq, says where a scan sits in its outbox (contract.chain)
+        assert {k: v for k, v in r.items() if k not in ("seq", "state", "reason", "epoch", "chain")} == \
+               {k: v for k, v in payload.items() if k not in ("epoch", "chain")}, "capture-time fields changed"
+        if state == PENDING:       # to be sent again: the new epoch, unchained
+            assert r["epoch"] == rep["epoch"] and "chain" not in r
         else:                      # never sent again: as the hub knows it
             assert (r["epoch"], r["seq"]) == (old["epoch"], seq)
     # the pending scans are seq 1..P of the new epoch, in their old order

@@ -170,8 +170,8 @@ def test_tampered_image_with_recomputed_checksums_fails_only_on_the_signature(sa
 def test_precise_reasons(image):
     with pytest.raises(BadMagic, match="not a gun image"):
         container.read_image(b"PK\x03\x04" + image[4:], PUB)
-    with pytest.raises(UnknownVersion, match="version 2"):
-        container.read_image(image[:4] + b"\x00\x02" + image[6:], PUB)
+    with pytest.raises(UnknownVersion, match="version 3"):
+        container.read_image(image[:4] + b"\x00\x03" + image[6:], PUB)
     info = container.parse_image(image)
     staff = info.section("staff")
     with pytest.raises(TruncatedImage, match="section staff"):

@@ -24,7 +24,8 @@ from labels import codes as sheet_codes  # noqa: E402
 from labels import render  # noqa: E402
 from printing.commands import print_group  # noqa: E402
 
-KINDS = ["%KRECEIVE", "%KDISPATCH", "%KARRIVE", "%KDELIVER", "%KSIGN", "%KPROBLEM", "%KHOLD", "%X"]
+KINDS = ["%KRECEIVE", "%KDISPATCH", "%KARRIVE", "%KDELIVER", "%KSIGN", "%KPROBLEM", "%KHOLD",
+         "%KBAG_BUILD", "%KBAG_OPEN", "%KLOAD", "%KUNLOAD", "%X"]
 # from sim/networks/sample.yaml, written out by hand: the sheet must hold exactly these
 SITE_100 = KINDS + ["%P1001", "%P1002", "%C1001", "%S900", "%D200", "%D201"]
 SITE_900 = KINDS + ["%P9001", "%HHZ-SH-08", "%HHZ-SH-20", "%S100", "%S101", "%S901", "%D200"]
@@ -99,7 +100,7 @@ def test_sheet_svg_decodes(db, tmp_path):
     res = run("codes", "--site", "100", "--db", db, "--out", str(out))
     assert res.exit_code == 0, res.output
     pages = sorted(tmp_path.glob("codes-*.svg"))
-    assert len(pages) == 2, res.output          # 14 codes do not fit one A4 page
+    assert len(pages) == 2, res.output          # 18 codes do not fit one A4 page
     found = [t for p in pages for t in decode_svg(p)]
     assert Counter(found) == Counter(SITE_100)
 

@@ -244,3 +244,41 @@ def test_version_3_gives_sites_their_area_code(store_url):
     from hub.network import tables as m
     m.Site.update(area_code="0571").where(m.Site.code == "100").execute()
     assert m.Site.get_by_id("100").area_code == "0571" and m.Site.select().count() > 1
+
+
+def test_version_4_gives_scans_their_bag_problem_and_chain_columns(store_url):
+    """A version-3 store (no sign_type, reason, bag, seal or chain on scans, no reason-code and
+    problem-resolution tables): refused, migrated, and its old scans keep working."""
+    from hub.schema import connect
+    from hub.store import versions
+    from hub.store.db import database
+    sample_store(store_url)
+    db = database.obj
+    if not isinstance(db, peewee.PostgresqlDatabase):
+        for (index,) in db.execute_sql("SELECT name FROM sqlite_master WHERE tbl_name = 'scanevent' "
+                                       "AND type = 'index' AND sql LIKE '%bag%'").fetchall():
+            db.execute_sql(f'DROP INDEX "{index}"')
+    for col in ("sign_type", "reason", "bag", "seal", "chain"):
+        db.execute_sql(f'ALTER TABLE "scanevent" DROP COLUMN "{col}"')
+    db.execute_sql('DROP TABLE "reason_code"')
+    db.execute_sql('DROP TABLE "problem_resolution"')
+    db.execute_sql("INSERT INTO scanevent (id, station, epoch, seq, kind, waybill, site, operator, edge_ms, event_ms, "
+                   "clock, received_ms) VALUES ('s-1', 'st-100-1', '', 1, 'problem', '70000000000017', '100', "
+                   "'1002', 1, 1, 'trusted', 1)")
+    db.execute_sql("UPDATE meta SET value = '3' WHERE key = 'schema'")
+    database.close()
+    r = run("problems", "open", "--db", store_url)
+    assert r.exit_code == 1 and f"schema version 3, this scanhub uses {V}" in r.output
+    r = run("hub", "migrate", "--db", store_url, "--json")
+    assert r.exit_code == 0, r.output
+    step = [s for s in json.loads(r.output)["steps"] if s["from"] == 3][0]
+    assert {"reason_code: created", "problem_resolution: created", "scanevent.bag: added", "scanevent.seal: added",
+            "scanevent.reason: added", "scanevent.sign_type: added", "scanevent.chain: added"} <= set(step["changes"])
+    connect(store_url)
+    assert versions.store_version() == V
+    r = run("problems", "open", "--db", store_url, "--json", "--as-of", str(3_600_001))
+    assert r.exit_code == 0 and [(p["waybill"], p["reason"], p["age_h"]) for p in json.loads(r.output)] == [
+        ("70000000000017", None, 1.0)]
+    g = json.loads(run("hub", "gaps", "--db", store_url, "--json").output)
+    assert [(x["station"], x["chained"], x["altered"]) for x in g if x["station"] == "st-100-1"] == [
+        ("st-100-1", False, [])]

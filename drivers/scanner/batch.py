@@ -63,14 +63,16 @@ IMAGE_RE = re.compile(r"[A-Za-z0-9._+:-]{0,64}")
 
 # the kinds a gun record may carry: the contract's (contract.scan.KINDS); drivers import nothing of ours,
 # so tests/test_contract_agreement.py pins the two lists equal
-KINDS = ("receive", "dispatch", "arrive", "deliver", "sign", "problem", "hold")
+KINDS = ("receive", "dispatch", "arrive", "deliver", "sign", "problem", "hold",
+         "bag_build", "bag_open", "load", "unload")
 #: key -> (required, type); ``str`` values are non-empty, printable, at most 64 characters
 RECORD_KEYS = {
     "gun": (True, str), "seq": (True, int), "kind": (True, str), "waybill": (True, str),
     "scanned_ms": (True, int), "operator": (True, str), "site": (True, str),
     "shift": (False, str), "dest": (False, str), "next_site": (False, str),
     "prev_site": (False, str), "weight_g": (False, int), "courier": (False, str),
-    "signer": (False, str),
+    "signer": (False, str), "sign_type": (False, str), "reason": (False, str), "bag": (False, str),
+    "seal": (False, str),
 }
 MIN_SCANNED_MS = 946_684_800_000     # 2000-01-01T00:00:00Z
 MAX_SCANNED_MS = 4_102_444_800_000   # 2100-01-01T00:00:00Z

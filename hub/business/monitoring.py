@@ -29,6 +29,7 @@ prev-not-dispatched    an arrival at the site whose previous stop has no dispatc
 from __future__ import annotations
 
 from contract.clock import now_ms
+from hub.business import bags
 from hub.business import tables as bm
 from hub.errors import HubError
 from hub.network import tables as net
@@ -39,6 +40,8 @@ DEFAULT_GRACE_MIN = 120
 REPORTS = ("deleted-unuploaded", "not-arrived", "expected-arrivals", "delivered-unsigned",
            "arrived-not-dispatched", "dispatched-not-arrived", "received-not-dispatched",
            "prev-not-dispatched")
+#: Beside the eight: the bag diffs (``hub.business.bags``).
+BAG_REPORTS = bags.BAG_REPORTS
 
 
 class MonitorError(HubError, ValueError):
@@ -143,6 +146,7 @@ _FUNCS = {
     "dispatched-not-arrived": dispatched_not_arrived,
     "received-not-dispatched": received_not_dispatched,
     "prev-not-dispatched": prev_not_dispatched,
+    **{name: (lambda site, *a, _n=name, **kw: bags.report(_n, site, *a, **kw)) for name in BAG_REPORTS},
 }
 
 
@@ -151,7 +155,7 @@ def report(name: str, site: str | None, since_ms: int | None = None, until_ms: i
     """Run report ``name`` for ``site`` (None = every site) over ``[since_ms, until_ms)``."""
     fn = _FUNCS.get(name)
     if fn is None:
-        raise MonitorError(f"unknown report {name!r} (one of: {', '.join(REPORTS)})")
+        raise MonitorError(f"unknown report {name!r} (one of: {', '.join(REPORTS + BAG_REPORTS)})")
     if since_ms is not None and until_ms is not None and since_ms > until_ms:
         raise MonitorError("--since is after --until")
     if grace_min < 0:

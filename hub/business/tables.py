@@ -223,5 +223,22 @@ class ExpectedFee(Base):
         table_name = "expected_fee"
 
 
+class ProblemResolution(Base):
+    """How a problem or hold scan was handled (seed 5.6.2: visible network-wide): who handled it
+    (a staff code), how (free text, and an ``action`` word), when.  Append-only: one per problem
+    scan, never edited; a scan with a resolution is no longer an open problem."""
+    scan_id = pw.CharField(primary_key=True, max_length=64)
+    waybill = pw.CharField(max_length=40, index=True)
+    site = pw.CharField(max_length=32)
+    resolved_ms = pw.BigIntegerField()
+    handled_by = pw.CharField(max_length=32)
+    action = pw.CharField(max_length=32)
+    how = pw.TextField()
+    recorded_ms = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "problem_resolution"
+
+
 TABLES = (ScanFact, ParcelFact, SignDeadline, JournalEntry, Posting, Account, TariffVersion, Coverage,
-          PlatformOrder, OrderTransfer, ExpectedFee)
+          PlatformOrder, OrderTransfer, ExpectedFee, ProblemResolution)

@@ -363,19 +363,30 @@ def _ago(seconds: int) -> str:
 @click.option("--station", default=None, help="Only this station.")
 @format_option
 def gaps(db, station, fmt):
-    """Missing sequence ranges and audited deletions per station."""
+    """Missing sequence ranges, audited deletions and breaks of the scan chain per station.
+
+    `altered` lists scans whose hash chain does not follow from the scan before them (an edited
+    outbox, a replayed or reordered scan); an epoch from a station on older software shows
+    `chained` false (docs/protocol.md, "The scan chain").
+
+    
+    Examples:
+      scanhub hub gaps
+      scanhub hub gaps --station st-100-1 --json
+    """
     open_store(db)
     from hub.scans.gaps import gaps as compute
     rows = compute(station)
     if fmt == "json":
         echo_json(rows)
         return
-    def ranges(r):
-        text = ", ".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in r["missing"][:10])
-        return text + (" …" if len(r["missing"]) > 10 else "")
+    def ranges(r, key="missing"):
+        text = ", ".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in r[key][:10])
+        return text + (" …" if len(r[key]) > 10 else "")
     emit([{"station": r["station"], "epoch": r["epoch"], "max_seq": r["max_seq"], "scans": r["scans"],
            "missing_count": r["missing_count"], "ranges": ranges(r), "deleted": r["deleted"],
-           "deleted_unuploaded": r["deleted_unuploaded"], "conflicts": r["conflicts"]} for r in rows],
+           "deleted_unuploaded": r["deleted_unuploaded"], "conflicts": r["conflicts"],
+           "chained": r["chained"], "altered": ranges(r, "altered")} for r in rows],
          fmt, "sequence gaps")
 
 
@@ -513,10 +524,23 @@ def track(waybill, db, fmt):
         return
     if fmt == "table":
         click.echo(f"{waybill}: {t['status']} at {t['site']}" + (f" -> {t['next_site']}" if t["kind"] == "dispatch" else ""))
+        for p in t.get("proofs", []):
+            state = "complete" if p["complete"] else f"arriving, {p['have']} of {p['size']} bytes"
+            click.echo(f"proof of delivery: {p['type']} {p['sha256'][:12]}… from {p['station']} ({state}): "
+                       f"scanhub pod {waybill}")
         if t.get("entered"):
             from hub.cli.waybill import entry_line
             click.echo(entry_line(t["entered"]))
-    detail = lambda e: ", ".join(f"{k}={e[k]}" for k in ("next_site", "prev_site", "courier", "weight_g", "shift", "signer") if k in e)
-    emit([{"time_ms": e["event_ms"], "kind": e["kind"] + (" (deleted)" if e.get("deleted") else ""), "site": e["site"],
+    def detail(e):
+        out = [f"{k}={e[k]}" for k in ("next_site", "prev_site", "courier", "weight_g", "shift", "signer", "sign_type",
+                                       "reason", "bag", "seal") if k in e]
+        if e.get("resolution"):
+            r = e["resolution"]
+            out.append(f"resolved: {r['action']} by {r['handled_by']} ({r['how']})")
+        return ", ".join(out)
+
+    def tag(e):
+        return " (deleted)" if e.get("deleted") else " (from bag)" if e.get("inferred_from") else ""
+    emit([{"time_ms": e["event_ms"], "kind": e["kind"] + tag(e), "site": e["site"],
            "operator": e["operator"], "details": detail(e), "clock": e["clock"]} for e in t["events"]],
          fmt, f"history of {waybill}")

@@ -18,6 +18,9 @@ REPORT is one of:
   dispatched-not-arrived   dispatched, not arrived after transit time + grace
   received-not-dispatched  received and not dispatched, or dispatched and never received
   prev-not-dispatched      arrived, but the previous stop has no dispatch toward the site
+  bags-not-opened          bags built at the site and never opened (window: build time)
+  bag-missing-at-opening   parcels built into a bag, not found when it was opened at the site
+  bag-not-built-in         parcels opened at the site from a bag they were never built into
   rebuild                  recompute every scan fact from the scans (after a bulk load)
 
 \b
@@ -76,8 +79,9 @@ def monitor(report_name, site, all_sites, since, until, as_of, grace_min, fmt):
         else:
             click.echo(f"rebuilt facts of {n} waybill(s)")
         return
-    if report_name not in monitoring.REPORTS:
-        raise click.UsageError(f"unknown report {report_name!r}; one of: {', '.join(monitoring.REPORTS)}, rebuild")
+    if report_name not in monitoring.REPORTS + monitoring.BAG_REPORTS:
+        raise click.UsageError(f"unknown report {report_name!r}; one of: "
+                               f"{', '.join(monitoring.REPORTS + monitoring.BAG_REPORTS)}, rebuild")
     if not site and not all_sites:
         raise click.UsageError("--site is required (or --all-sites)")
     since_ms, until_ms = parse_when(since), parse_when(until)

@@ -182,7 +182,8 @@ class HubService:
         prefix = "$share/scanhub-hub/" if self.shared else ""
         _, self._subscribe_mid = client.subscribe([(f"{prefix}{P.ROOT}/+/{P.SCANS}", 1),
                                                    (f"{P.ROOT}/+/{P.STATUS}", 1),
-                                                   (f"{prefix}{P.ROOT}/+/{P.TIME}", 0)])
+                                                   (f"{prefix}{P.ROOT}/+/{P.TIME}", 0),
+                                                   (f"{prefix}{P.ROOT}/+/{P.PROOF}", 1)])
         log.info("connected to the broker at %s", self.broker)
         self.published_config.clear()     # the broker may have lost retained configs
         self._config_due.set()
@@ -329,6 +330,8 @@ class HubService:
         batches, statuses = [], []
         for msg in msgs:
             station, what = msg.station, msg.what
+            if what == P.PROOF:            # after the scans it came with in this group, never in their way
+                continue
             if what == P.SCANS:
                 batch = self._parse_batch(station, msg)
                 if batch is not None:
@@ -345,6 +348,9 @@ class HubService:
             self._statuses[station] = (payload, retained)
             if len(self._statuses) == 1:
                 self._statuses_due = time.monotonic() + STATUS_FLUSH_S
+        for msg in msgs:
+            if msg.what == P.PROOF:
+                self._proof(msg)
 
     def _flush_statuses(self) -> None:
         """Record the statuses waiting (``_status``), in one transaction."""
@@ -366,6 +372,17 @@ class HubService:
                     self._status(station, payload, retained)
             except Exception:
                 log.exception("the status of station %s could not be recorded", station)
+
+    def _proof(self, msg) -> None:
+        """One chunk of a proof-of-delivery image (``hub.scans.proofs``): stored, then answered."""
+        from hub.scans import proofs
+        answer, refused = proofs.receive(msg.station, msg.payload)
+        if refused:
+            with database.atomic():
+                dead_letter(msg.topic, refused, msg.payload, station=msg.station)
+            self.stats["dead_letters"] += 1
+            return
+        self.client.publish(P.topic(msg.station, P.PROOF_ACK), answer, qos=1)
 
     def _parse_batch(self, station: str, msg: "Incoming") -> dict | None:
         if not msg.decoded:

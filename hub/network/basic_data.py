@@ -55,6 +55,8 @@ def import_network(net: dict) -> dict:
         _insert(m.WaybillRuleRow, [{"name": r["name"], "rule_json": json.dumps(r, sort_keys=True)}
                                    for r in net["waybill_rules"]])
         _insert(m.Issuance, net["issuance"])
+        _insert(m.ReasonCode, [{"code": r["code"], "name": r["name"], "kinds": ",".join(r["kinds"])}
+                               for r in net.get("reasons", [])])
         set_meta("network", net["network"])
         set_meta("tz_offset_min", str(net.get("tz_offset_min", 480)))
         bump_data_version()
@@ -92,6 +94,12 @@ def sites() -> list[dict]:
 def shifts() -> list[dict]:
     return [{"code": s.code, "from": s.from_site, "to": s.to_site, "depart": s.depart,
              "transit_min": s.transit_min} for s in m.Shift.select().order_by(m.Shift.code)]
+
+
+def reasons() -> list[dict]:
+    """The reason codes of problem and hold scans: ``[{"code", "name", "kinds": [...]}]``."""
+    return [{"code": r.code, "name": r.name, "kinds": r.kinds.split(",")}
+            for r in m.ReasonCode.select().order_by(m.ReasonCode.code)]
 
 
 def waybill_rules() -> list[dict]:

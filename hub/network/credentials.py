@@ -37,6 +37,8 @@ ACL_TEMPLATE = """\
 pattern write scanhub/v1/station/%u/scans
 pattern write scanhub/v1/station/%u/status
 pattern write scanhub/v1/station/%u/time
+pattern write scanhub/v1/station/%u/proof
+pattern read scanhub/v1/station/%u/proof/ack
 pattern read scanhub/v1/station/%u/ack
 pattern read scanhub/v1/station/%u/config
 pattern read scanhub/v1/station/%u/forecast

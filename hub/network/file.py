@@ -12,6 +12,7 @@ A YAML document (format in ``docs/network.md``, sample in ``sim/networks/sample.
     shifts:    [{code: A1, from: "900", to: "901", depart: "08:00", transit_min: 240}]
     next_stop: [{site: "100", dest: "200", shift: A1, next: "900"}]
     issuance:  [{site: "100", first: "70000000000000", last: "70000000999999"}]
+    reasons:   [{code: A1, name: address wrong, kinds: [problem]}, {code: H1, name: held for customs, kinds: [hold]}]
 
 ``load_network`` checks everything (references, duplicates, formats) and raises ``NetworkError``
 listing every problem with its place, before anything is written.  ``import_network`` replaces the
@@ -29,7 +30,7 @@ from contract.clock import ZoneError, parse_utc_offset
 from contract.config import hash_pin
 from contract.errors import RuleError
 from contract.scan import KINDS as SCAN_KINDS
-from contract.scan import SHIFT_LEN, SITE_LEN, STAFF_LEN
+from contract.scan import CODE_LEN, SHIFT_LEN, SITE_LEN, STAFF_LEN
 from contract.waybill import WaybillRule
 from hub.errors import HubError
 from hub.network.credentials import HUB_USER
@@ -70,7 +71,7 @@ def check_network(raw, source: str = "network") -> dict:
     if not isinstance(raw, dict):
         raise NetworkError(source, ["top level must be a mapping with sites, staff, … lists"])
     known = {"network", "timezone", "waybill_rules", "sites", "stations", "staff", "gun_users", "shifts",
-             "next_stop", "issuance"}
+             "next_stop", "issuance", "reasons"}
     for key in sorted(set(raw) - known):
         problems.append(f"unknown section {key!r} (known: {', '.join(sorted(known))})")
 
@@ -244,6 +245,23 @@ def check_network(raw, source: str = "network") -> dict:
             if len(first) != len(last) or first > last:
                 problems.append(f"issuance[{i}]: first and last must have the same length and first <= last")
             net["issuance"].append({"site": _s(r["site"]), "first": first, "last": last})
+
+    codes = {}
+    for i, r in items("reasons"):
+        if need("reasons", i, r, "code", "name"):
+            code = _s(r["code"])
+            fits(f"reasons[{i}]", "code", code, CODE_LEN)
+            if code in codes:
+                problems.append(f"reasons[{i}]: duplicate code {code}")
+            kinds = r.get("kinds") or ["problem", "hold"]
+            if isinstance(kinds, str):
+                kinds = [kinds]
+            if not isinstance(kinds, list) or not kinds or any(k not in ("problem", "hold") for k in kinds):
+                problems.append(f"reasons[{i}] {code}: kinds must be a list of problem and/or hold, not {kinds!r}")
+                kinds = ["problem", "hold"]
+            codes[code] = {"code": code, "name": _s(r["name"]), "kinds": sorted(set(kinds))}
+    if codes:
+        net["reasons"] = list(codes.values())
 
     if problems:
         raise NetworkError(source, problems)

@@ -12,6 +12,7 @@ Slice format (JSON object, ``"v": 1``; its hash is ``contract.config.config_hash
      "waybill_rules": [{"name", "pattern"?, "prefixes"?, "lengths"?, "check"}],
      "blocked_sites": ["…"],
      "issuance":  [{"site", "first", "last"}],
+     "reasons":   [{"code", "name", "kinds": ["problem", "hold"]}],   # problem and hold reason codes
      "prepaid":   {"parcels_left": N}}      # only when the site is close to being blocked
 
 ``hash`` covers everything but ``station``, ``version``, ``data_version`` and ``hash`` itself,
@@ -54,6 +55,9 @@ def site_slice(site: str, station: str | None = None) -> dict:
         "issuance": [{"site": r.site, "first": r.first, "last": r.last}
                      for r in m.Issuance.select().order_by(m.Issuance.first)],
     }
+    reasons = basic_data.reasons()
+    if reasons:             # absent when the network has none: older slices keep their hash
+        body["reasons"] = reasons
     left = get_meta(f"parcels_left:{site}")      # written by hub.business.accounts.update_blocks
     if left:
         body["prepaid"] = {"parcels_left": int(left)}

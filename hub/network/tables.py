@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import peewee as pw
 
-from contract.scan import SHIFT_LEN, SITE_LEN, STAFF_LEN, STATION_LEN, WAYBILL_LEN
+from contract.scan import CODE_LEN, SHIFT_LEN, SITE_LEN, STAFF_LEN, STATION_LEN, WAYBILL_LEN
 from hub.store.db import Base
 
 
@@ -92,7 +92,18 @@ class Issuance(Base):
         primary_key = pw.CompositeKey("first", "last")
 
 
-TABLES = (Site, Station, Staff, GunUser, Shift, NextStopRule, WaybillRuleRow, Issuance)
+class ReasonCode(Base):
+    """A reason code of problem and hold scans (network file ``reasons``); ``kinds`` is
+    ``problem``, ``hold`` or ``problem,hold``."""
+    code = pw.CharField(primary_key=True, max_length=CODE_LEN)
+    name = pw.CharField(max_length=200)
+    kinds = pw.CharField(max_length=32)
+
+    class Meta:
+        table_name = "reason_code"
+
+
+TABLES = (Site, Station, Staff, GunUser, Shift, NextStopRule, WaybillRuleRow, Issuance, ReasonCode)
 
 
 class BasicDataChange(Base):

@@ -13,7 +13,7 @@ from hub.scans.tables import LIVE
 from hub.store.db import database
 
 EVENT_FIELDS = ("id", "waybill", "kind", "site", "event_ms", "courier", "next_site", "prev_site", "dest_site",
-                "shift", "weight_g", "signer", "extra_json")
+                "shift", "weight_g", "signer", "sign_type", "reason", "bag", "seal", "extra_json")
 
 
 def event_dict(row: Mapping) -> dict:

@@ -6,11 +6,20 @@ is still on its way (or lost).  Gaps are reported as ranges per station and epoc
 highest seq the hub holds or the station last reported in its status (``max_seq``), whichever is
 higher: so scans a station made that never reached this store show even when the station makes
 no new ones (a store restored from a backup, docs/operations.md).
+
+Each epoch's hash chain (``contract.chain``) is checked over the committed scans and the deleted
+ones the hub holds tombstones of: ``altered`` ranges are scans whose chain does not follow (edited,
+replaced, reordered, or a scan removed and the rest renumbered), ``unverified`` chained scans whose
+predecessor has not arrived.  An epoch of a station on older software has no chain
+(``chained: false``) and is judged by its sequence numbers alone, as before.
 """
 from __future__ import annotations
 
 import json
 
+from contract.chain import content_digest, verify
+from contract.errors import PayloadError
+from contract.scan import CONTENT_FIELDS, validate_scan
 from hub.network.stations import reported_seqs
 from hub.scans import tables as m
 
@@ -32,9 +41,34 @@ def _seqs_by_station(station: str | None):
     return found, rejected
 
 
+def _chain_rows(station: str | None) -> dict[tuple[str, str], list[tuple[int, str | None, str]]]:
+    """(station, epoch) -> ``(seq, chain, content digest)`` of every scan the hub holds."""
+    E = m.ScanEvent
+    cols = [E.station, E.epoch, E.seq, E.chain] + [getattr(E, f) for f in CONTENT_FIELDS]
+    q = E.select(*cols)
+    if station:
+        q = q.where(E.station == station)
+    out: dict[tuple[str, str], list] = {}
+    for r in q.tuples().iterator():
+        row = dict(zip(CONTENT_FIELDS, r[4:]))
+        out.setdefault((r[0], r[1]), []).append((r[2], r[3], content_digest(row)))
+    dq = m.Deletion.select(m.Deletion.station, m.Deletion.epoch, m.Deletion.seq, m.Deletion.scan_json)
+    if station:
+        dq = dq.where(m.Deletion.station == station)
+    for st, epoch, seq, raw in dq.tuples():
+        try:
+            scan = json.loads(raw)
+            digest = content_digest(validate_scan(scan, stamped=False))
+        except (ValueError, TypeError, PayloadError):
+            continue
+        out.setdefault((st, epoch), []).append((seq, scan.get("chain") or None, digest))
+    return out
+
+
 def gaps(station: str | None = None) -> list[dict]:
     """One entry per station and epoch: ``{"station", "epoch", "max_seq", "station_max_seq", "scans",
-    "deleted", "deleted_unuploaded", "conflicts", "missing": [[lo, hi], …], "missing_count"}``;
+    "deleted", "deleted_unuploaded", "conflicts", "missing": [[lo, hi], …], "missing_count",
+    "chained", "altered": [[lo, hi], …], "altered_count", "unverified": [[lo, hi], …]}``;
     ``station_max_seq`` is what the station last reported (null when it has not), ``conflicts``
     counts scans sent again under a committed id with other content (dead-lettered)."""
     found, rejected = _seqs_by_station(station)
@@ -57,6 +91,7 @@ def gaps(station: str | None = None) -> list[dict]:
         q = q.where(m.Deletion.station == station)
     for st, epoch, uploaded in q.tuples():
         dels.setdefault((st, epoch), []).append(uploaded)
+    chains = _chain_rows(station)
     out = []
     for (st, epoch), seqs in sorted(found.items()):
         have = seqs | rejected.get(st, set())
@@ -75,4 +110,7 @@ def gaps(station: str | None = None) -> list[dict]:
                     "deleted": len(d), "deleted_unuploaded": sum(1 for u in d if not u),
                     "conflicts": conflicts.get((st, epoch), 0),
                     "missing": missing, "missing_count": sum(hi - lo + 1 for lo, hi in missing)})
+        chain = verify(epoch, chains.get((st, epoch), []))
+        out[-1].update(chained=chain["chained"], altered=chain["altered"],
+                       altered_count=sum(hi - lo + 1 for lo, hi in chain["altered"]), unverified=chain["unverified"])
     return out

@@ -41,6 +41,11 @@ class ScanEvent(Base):
     shift = _text("shift")
     weight_g = pw.IntegerField(null=True)
     signer = _text("signer")
+    sign_type = _text("sign_type")
+    reason = _text("reason")
+    bag = _text("bag", index=True)
+    seal = _text("seal")
+    chain = _text("chain")                         # the station's hash chain (contract.chain); null from older stations
     extra_json = pw.TextField(null=True)
 
     class Meta:
@@ -98,7 +103,47 @@ class DeadLetter(Base):
     payload = pw.BlobField()
 
 
-TABLES = (ScanEvent, Deletion, Parcel, DirtyWaybill, DeadLetter)
+class ProofImage(Base):
+    """A proof-of-delivery image (photo or scanned receipt), keyed by the SHA-256 of its bytes:
+    stored once however many parcels it proves.  ``data`` is set once every byte has arrived and
+    matched the digest; until then ``have`` counts the bytes held in ``ProofChunk``."""
+    sha256 = pw.CharField(primary_key=True, max_length=64)
+    content_type = pw.CharField(max_length=32)
+    size = pw.IntegerField()
+    have = pw.IntegerField(default=0)
+    data = pw.BlobField(null=True)
+    first_ms = pw.BigIntegerField()
+    complete_ms = pw.BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "proof_image"
+
+
+class ProofChunk(Base):
+    """The bytes of an image still arriving, from ``offset``; dropped once the image is whole."""
+    sha256 = pw.CharField(max_length=64)
+    offset = pw.IntegerField()
+    data = pw.BlobField()
+
+    class Meta:
+        table_name = "proof_chunk"
+        primary_key = pw.CompositeKey("sha256", "offset")
+
+
+class ProofLink(Base):
+    """Which parcel (and sign scan) an image proves, and the station that sent it."""
+    waybill = pw.CharField(max_length=WAYBILL_LEN, index=True)
+    sha256 = pw.CharField(max_length=64)
+    scan_id = pw.CharField(max_length=ID_LEN, null=True)
+    station = pw.CharField(max_length=STATION_LEN)
+    linked_ms = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "proof_link"
+        primary_key = pw.CompositeKey("waybill", "sha256")
+
+
+TABLES = (ScanEvent, Deletion, Parcel, DirtyWaybill, DeadLetter, ProofImage, ProofChunk, ProofLink)
 
 #: A deleted scan is history, not state (docs/hub-business.md): every derivation reads only the
 #: live scans, those without an audited tombstone.  SQL condition on "scanevent" rows:

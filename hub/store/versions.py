@@ -21,7 +21,7 @@ from hub.store.db import StoreError, database, write_transaction
 from hub.store.meta import get_meta, set_meta
 
 #: The schema version this scanhub reads and writes.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class StoreVersionError(StoreError):
@@ -123,10 +123,20 @@ def _to_3(db, tables) -> list[str]:
     return columns_as_defined(db, tables)
 
 
+def _to_4(db, tables) -> list[str]:
+    """Version 4: the scan columns of sign types, reason codes, bags, seals and the stations' hash
+    chain (added empty: old scans have none), and the tables added with them (reason codes,
+    problem resolutions, proof-of-delivery images)."""
+    missing = [t for t in tables if not db.table_exists(t._meta.table_name)]
+    db.create_tables(missing, safe=True)
+    return [f"{t._meta.table_name}: created" for t in missing] + columns_as_defined(db, tables)
+
+
 #: from version -> (what the step does, the step).  Step n takes a store from n to n + 1.
 MIGRATIONS: dict[int, tuple[str, Callable]] = {
     1: ("new tables (basic-data change log); columns sized as the tables define them", _to_2),
     2: ("sites' telephone area codes (site.area_code)", _to_3),
+    3: ("scan columns sign_type, reason, bag, seal and chain; reason, problem and proof tables", _to_4),
 }
 
 
