@@ -12,6 +12,7 @@ and the weight in kg; the rest can follow in a later record for the same number:
 
     7000000000016 200 2.3
     7000000000016 200 2.3 40x30x20 cod=500 collect=12 declared=800 insured +upstairs
+    7000000000016 receiver_name=张三 receiver_phone=13800000000 receiver_address=上海市浦东新区世纪大道100号
 
 ``parse_quick`` reads it; in ``scanhub edge run --stdin`` such a line starts with ``+``, and a
 line ``-NUMBER REASON`` marks a parcel returned unpaid (``returned``; docs/station.md, "Waybill
@@ -26,26 +27,38 @@ from __future__ import annotations
 import uuid
 
 from contract.errors import PayloadError
-from contract.waybill_record import parse_dims, parse_money, parse_weight, validate_record
+from contract.waybill_record import FIELDS as RECORD_FIELDS, parse_dims, parse_money, parse_weight, validate_record
 from edge.capture import Verdict
 from edge.outbox import OutboxError
 
 QUICK_HELP = ("NUMBER DEST KG [LxWxH] [cod=YUAN] [collect=YUAN] [declared=YUAN] [insured] [+SURCHARGE] "
-              "[pieces=N], e.g. 7000000000016 200 2.3 40x30x20 cod=500")
+              "[pieces=N] [receiver_name=… receiver_phone=… …], e.g. 7000000000016 200 2.3 40x30x20 cod=500; "
+              "later: NUMBER sender_phone=13800000000")
 MONEY_WORDS = {"cod": "cod_cents", "collect": "freight_collect_cents", "declared": "declared_cents"}
+#: The record's text fields a quick line may set as ``name=value`` (one word each: no spaces).
+TEXT_WORDS = tuple(f.name for f in RECORD_FIELDS if f.type == "text" and f.name not in ("dest_site", "payment"))
 
 
 def parse_quick(text: str) -> tuple[str, dict]:
     """``(waybill, fields)`` of a quick-entry line (module docstring); ``PayloadError`` with
-    the expected shape for anything else."""
+    the expected shape for anything else.  A line whose second word is ``name=value`` is a
+    follow-up for a number entered before: only the fields it names."""
     words = text.split()
-    if len(words) < 3:
+    if len(words) >= 2 and "=" in words[1]:
+        waybill, *rest = words
+        fields: dict = {}
+    elif len(words) < 3:
         raise PayloadError(f"quick entry needs at least a number, a destination and a weight: {QUICK_HELP}")
-    waybill, dest, weight, *rest = words
-    fields: dict = {"dest_site": dest, "weight_g": parse_weight(weight)}
+    else:
+        waybill, dest, weight, *rest = words
+        fields = {"dest_site": dest, "weight_g": parse_weight(weight)}
     for w in rest:
         key, eq, value = w.partition("=")
-        if eq and key.lower() in MONEY_WORDS:
+        if eq and key.lower() in TEXT_WORDS:
+            if not value:
+                raise PayloadError(f"{key}= needs a value (no spaces), e.g. receiver_name=张三")
+            fields[key.lower()] = value
+        elif eq and key.lower() in MONEY_WORDS:
             fields[MONEY_WORDS[key.lower()]] = parse_money(value, key.lower())
             if key.lower() == "collect":
                 fields["payment"] = "collect"
@@ -57,6 +70,9 @@ def parse_quick(text: str) -> tuple[str, dict]:
             fields["insured"] = True
         elif w.startswith("+") and len(w) > 1:
             fields.setdefault("surcharges", []).append(w[1:])
+        elif eq:
+            raise PayloadError(f"quick entry: {key}= is not understood (the fields: {', '.join(TEXT_WORDS)}, "
+                               f"cod, collect, declared, pieces); {QUICK_HELP}")
         elif "x" in w.lower() or "*" in w:
             fields["dims_cm"] = parse_dims(w)
         else:
