@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 import cli
 from hub.ivr import say
-from hub.ivr.directory import HubDirectory, normalise_number, numbers_in
+from contract.phone import e164, numbers_in
+from hub.ivr.directory import HubDirectory
 from hub.ivr.engine import Engine
 from hub.ivr.flow import load_flow
 from hub.ivr.selfservice import HubServices, nearest_site, track_prompts
@@ -128,9 +129,9 @@ def test_the_network_file_checks_area_codes(tmp_path):
 
 
 def test_phone_numbers_match_however_they_are_written():
-    assert normalise_number("+86 138-0000-0000") == normalise_number("0086 13800000000") == "13800000000"
-    assert numbers_in("0571-8888 1234 / 138 0000 0000") == ["057188881234", "13800000000"]
-    assert numbers_in("") == [] and normalise_number("12") == ""
+    assert e164("+86 138-0000-0000") == e164("0086 13800000000") == e164("138 0000 0000") == "+8613800000000"
+    assert numbers_in("0571-8888 1234 / 138 0000 0000") == ["+8657188881234", "+8613800000000"]
+    assert numbers_in("") == [] and numbers_in("12") == []
 
 
 def test_the_caller_directory_over_platform_orders(store):
@@ -145,7 +146,7 @@ def test_the_caller_directory_over_platform_orders(store):
     assert po.pickup("100", [("TB20261201001", WB)])[0]["ok"]
     d = HubDirectory()
     [c] = d.customers("+86 138 0000 0000")
-    assert c.name == "王芳" and c.id == "phone:13800000000"
+    assert c.name == "王芳" and c.id == "phone:+8613800000000"
     assert d.customers("13700000000") == [] and d.customers("") == []
     assert d.check_pin(c.id, WB[-4:]) and d.check_pin(c.id, "1002")
     assert not d.check_pin(c.id, "1003") and not d.check_pin(c.id, "") and not d.check_pin("phone:1", "1001")
@@ -178,7 +179,7 @@ def test_another_source_plugs_into_the_hub_directory(store):
     from hub.ivr.directory import default_sources
     from hub.schema import connect
     connect(store)
-    entered = {"13700000000": [{"order_no": "", "waybill": WB, "name": "李雷"}]}
+    entered = {"+8613700000000": [{"order_no": "", "waybill": WB, "name": "李雷"}]}
     d = HubDirectory(sources={**default_sources(), "waybills": lambda phone: entered.get(phone, [])})
     [c] = d.customers("137 0000 0000")
     assert (c.name, c.source) == ("李雷", "waybills")

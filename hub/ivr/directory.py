@@ -14,8 +14,8 @@ its PIN is the last four digits of any of the customer's order numbers or waybil
 has on the paper in front of them.  The CRM supplies customers with real PINs behind the same
 interface.
 
-Phone numbers are compared by ``normalise_number``: digits only, without a leading +86 / 0086,
-and a field holding several numbers ("0571-8888 1234 / 13800000000") matches each of them.
+Phone numbers are compared in E.164 (``contract.phone``), and a field holding several numbers
+("0571-8888 1234 / 13800000000") matches each of them.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from contract.phone import PhoneError, e164, numbers_in
 from hub.business import tables as bm
 from hub.business.tracking import track
 from hub.waybills import tables as wt
@@ -33,9 +34,9 @@ PIN_DIGITS = 4
 
 @dataclass(frozen=True)
 class Customer:
-    id: str                 # stable within its directory ("phone:13800000000" for the hub's)
+    id: str                 # stable within its directory ("phone:+8613800000000" for the hub's)
     name: str
-    phone: str              # normalised
+    phone: str              # E.164 (contract.phone)
     source: str             # which data it came from ("platform_orders", "crm", …)
 
 
@@ -54,28 +55,6 @@ class CallerDirectory(Protocol):
     def check_pin(self, customer_id: str, pin: str) -> bool: ...
 
     def orders(self, customer_id: str) -> list[OrderStatus]: ...
-
-
-def numbers_in(text: str) -> list[str]:
-    """Every phone number in a field, normalised (separators / , ; and 'or' split numbers;
-    spaces, dashes, dots and brackets inside one number are ignored)."""
-    out = []
-    for part in re.split(r"[/,;，；、]|\bor\b", str(text or "")):
-        n = normalise_number(part)
-        if n and n not in out:
-            out.append(n)
-    return out
-
-
-def normalise_number(text: str) -> str:
-    """Digits only, without the country prefix +86 / 0086 (a Chinese mobile starts 1, a fixed
-    line with its area code 0…)."""
-    d = re.sub(r"\D", "", str(text or ""))
-    for prefix in ("0086", "86"):
-        if d.startswith(prefix) and len(d) - len(prefix) >= 10:
-            d = d[len(prefix):]
-            break
-    return d if len(d) >= 5 else ""
 
 
 OrderSource = Callable[[str], list[dict]]
@@ -125,8 +104,9 @@ class HubDirectory:
                 yield name, row
 
     def customers(self, number: str) -> list[Customer]:
-        phone = normalise_number(number)
-        if not phone:
+        try:
+            phone = e164(number)
+        except PhoneError:
             return []
         found = list(self._rows(phone))
         if not found:

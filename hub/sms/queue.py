@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 
+from contract.phone import PhoneError, e164
 from hub.business.localtime import network_offset
 from hub.errors import HubError
 from hub.sms import templates
@@ -40,17 +41,12 @@ def now_ms() -> int:
 
 
 def normalize_phone(phone: str) -> str:
-    """One form per number: digits with a leading ``+``; a Chinese mobile number (11 digits from
-    1) gets ``+86``, ``0086…`` becomes ``+86…``.  :class:`SmsError` when it is no number."""
-    p = "".join(c for c in phone.strip() if c not in " -()")
-    if p.startswith("00"):
-        p = "+" + p[2:]
-    digits = p[1:] if p.startswith("+") else p
-    if not digits.isascii() or not digits.isdigit() or not 3 <= len(digits) <= 20:
-        raise SmsError(f"not a phone number: {phone!r}")
-    if not p.startswith("+") and len(digits) == 11 and digits.startswith("1"):
-        return "+86" + digits
-    return p
+    """One form per number, E.164 (``contract.phone.e164``: ``138 0000 0000`` and
+    ``0086 13800000000`` are ``+8613800000000``); :class:`SmsError` when it is no number."""
+    try:
+        return e164(phone)
+    except PhoneError as e:
+        raise SmsError(str(e)) from None
 
 
 # --- policy -----------------------------------------------------------------------------------
