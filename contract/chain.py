@@ -20,6 +20,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 
+from contract.protocol import seq_ranges
 from contract.scan import CONTENT_FIELDS
 
 GENESIS = ""
@@ -33,16 +34,6 @@ def content_digest(row: Mapping) -> str:
 
 def link(prev: str | None, epoch: str, seq: int, digest: str) -> str:
     return hashlib.sha256(f"{prev or GENESIS}\n{epoch}\n{seq}\n{digest}".encode()).hexdigest()
-
-
-def _ranges(seqs) -> list[list[int]]:
-    out: list[list[int]] = []
-    for s in sorted(set(seqs)):
-        if out and s == out[-1][1] + 1:
-            out[-1][1] = s
-        else:
-            out.append([s, s])
-    return out
 
 
 def verify(epoch: str, scans: Iterable[tuple[int, str | None, str]]) -> dict:
@@ -64,7 +55,7 @@ def verify(epoch: str, scans: Iterable[tuple[int, str | None, str]]) -> dict:
         by_seq.setdefault(seq, (chain, digest))
     chained = sorted(s for s, (c, _) in by_seq.items() if c)
     if not chained:
-        return {"chained": False, "first_chained": None, "verified": 0, "altered": _ranges(altered),
+        return {"chained": False, "first_chained": None, "verified": 0, "altered": seq_ranges(altered),
                 "unverified": []}
     first = chained[0]
     unverified, verified = set(), 0
@@ -85,5 +76,5 @@ def verify(epoch: str, scans: Iterable[tuple[int, str | None, str]]) -> dict:
             verified += 1
         else:
             altered.add(seq)
-    return {"chained": True, "first_chained": first, "verified": verified, "altered": _ranges(altered),
-            "unverified": _ranges(unverified)}
+    return {"chained": True, "first_chained": first, "verified": verified, "altered": seq_ranges(altered),
+            "unverified": seq_ranges(unverified)}
