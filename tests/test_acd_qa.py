@@ -43,9 +43,14 @@ def test_weights_and_consistency_agree_with_ahpy(n, data):
     m = ahp.matrix_from(names, {f"{a}/{b}": v for (a, b), v in judg.items()})
     ours = ahp.weights(m, names, refuse=False)
     oracle = ahpy.Compare("x", judg, precision=10, random_index="saaty", iterations=1000, tolerance=1e-12)
-    for k in names:
-        assert ours["weights"][k] == pytest.approx(oracle.target_weights[k], abs=1e-6)
-    assert ours["ci"] == pytest.approx(oracle.consistency_ratio * AHPY_SAATY_RI[n], abs=1e-6)
+    assert sum(ours["weights"].values()) == pytest.approx(1.0) and min(ours["weights"].values()) > 0
+    theirs = [oracle.target_weights[k] for k in names] + [oracle.consistency_ratio]
+    # ahpy finds the eigenvector by squaring the matrix; on a very inconsistent matrix of five or
+    # more criteria that overflows and it answers nan: the oracle has no answer there to compare
+    if all(math.isfinite(x) for x in theirs):
+        for k in names:
+            assert ours["weights"][k] == pytest.approx(oracle.target_weights[k], abs=1e-6)
+        assert ours["ci"] == pytest.approx(oracle.consistency_ratio * AHPY_SAATY_RI[n], abs=1e-6)
     assert ours["cr"] == pytest.approx(ours["ci"] / ahp.RANDOM_INDEX[n])
     if ours["cr"] >= 0.1:
         with pytest.raises(InconsistentError) as e:
