@@ -224,8 +224,8 @@ class ExpectedFee(Base):
 
 
 class ProblemResolution(Base):
-    """How a problem or hold scan was handled (seed 5.6.2: visible network-wide): who handled it
-    (a staff code), how (free text, and an ``action`` word), when.  Append-only: one per problem
+    """How a problem or hold scan was handled, visible network-wide (docs/hub-business.md,
+    "Problem parcels"): who handled it (a staff code), how (free text, and an ``action`` word), when.  Append-only: one per problem
     scan, never edited; a scan with a resolution is no longer an open problem."""
     scan_id = pw.CharField(primary_key=True, max_length=64)
     waybill = pw.CharField(max_length=40, index=True)
