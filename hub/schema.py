@@ -12,6 +12,7 @@ import peewee
 from hub.acd import tables as acd
 from hub.access import tables as access
 from hub.business import tables as business
+from hub.crm import tables as crm
 from hub.fleet import tables as fleet
 from hub.ivr import tables as ivr
 from hub.kb import tables as kb
@@ -27,7 +28,8 @@ from hub.waybills import tables as waybills
 TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES,
                                           *business.TABLES, *fleet.TABLES, *waybills.TABLES, *acd.TABLES,
                                           *ivr.TABLES, *access.TABLES,
-                                          *telephony.TABLES, *kb.TABLES, *sms.TABLES)
+                                          *telephony.TABLES, *kb.TABLES, *sms.TABLES,
+                                          *crm.TABLES)
 
 
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:
