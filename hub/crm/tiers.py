@@ -104,9 +104,11 @@ def _day(ms: int) -> dt.date:
 
 
 def _task(customer: CrmCustomer, kind: str, due: dt.date, note: str, dedupe: str | None) -> bool:
-    q = CrmTask.insert(customer=customer.id, owner=customer.owner, kind=kind, due=due.isoformat(), note=note,
-                       dedupe=dedupe, created_ms=now_ms())
-    return bool(q.on_conflict_ignore().execute()) if dedupe else bool(q.execute())
+    if dedupe and CrmTask.select().where(CrmTask.dedupe == dedupe).exists():
+        return False
+    CrmTask.create(customer=customer.id, owner=customer.owner, kind=kind, due=due.isoformat(), note=note,
+                   dedupe=dedupe, created_ms=now_ms())
+    return True
 
 
 def remind(*, days: int = 7, inactive_days: int = 90, at_ms: int | None = None) -> int:
