@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from contract.phone import PhoneError, parse, written_forms
+from contract.phone import Phone, PhoneError, e164, parse, written_forms
 from hub.crm import records
 from hub.crm.customers import CrmError, by_phone, row
 from hub.crm.tables import CrmPhone, CrmTask
@@ -109,8 +109,12 @@ def lookup(number: str, *, limit: int = LIMIT) -> dict:
     """The whole picture for a caller's number (the JSON fields are in docs/crm.md)."""
     try:
         p = parse(number)
-    except PhoneError as e:
-        raise CrmError(str(e)) from None
+    except PhoneError:
+        try:                            # a caller id need not be a valid number to be looked up
+            n = e164(number)
+        except PhoneError as e:
+            raise CrmError(str(e)) from None
+        p = Phone(e164=n, kind="unknown", extension="", national=n)
     found = by_phone(p.e164)
     ids = [c.id for c in found]
     phones = sorted({p.e164, *_phones_of(ids)})

@@ -1,6 +1,6 @@
 """CSV import and export of customers, duplicate detection and merge.
 
-Export writes one row per customer: the generic fields, ``phones`` (E.164, `` / `` between
+Export writes one row per customer: the generic fields, ``phones`` (E.164, ``/`` between
 numbers, `` ext N`` for an extension) and each custom field as a ``custom.NAME`` column.  Import
 reads the same shape (any subset of columns; ``name`` is required): a row whose ``id`` is an
 existing customer changes it, any other row adds one.  Every row is checked as a command would
@@ -47,7 +47,7 @@ def export_csv(out, *, category: str | None = None) -> int:
     """Write the customers (of ``category``) as CSV to the text stream ``out``; returns the rows."""
     rows = cu.customers(category=category)
     custom = sorted({k for r in rows for k in r["custom"]})
-    w = csv.writer(out, lineterminator="\n")
+    w = csv.writer(out)                 # \r\n rows: a cell with \r or \n in it is quoted
     w.writerow([*COLUMNS, *(CUSTOM + k for k in custom)])
     for r in rows:
         w.writerow([*("/".join(r["phones"]) if c == "phones" else r[c] for c in COLUMNS),
@@ -68,8 +68,11 @@ def import_csv(text: str, *, actor: str, area_code: str = "") -> dict:
     ``ImportFailed`` with every bad row (and nothing written)."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    reader = csv.DictReader(io.StringIO(text))
-    head = reader.fieldnames or []
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        head = reader.fieldnames or []
+    except csv.Error as e:
+        raise cu.CrmError(f"not a CSV file: {e}") from None
     if "name" not in head:
         raise cu.CrmError("the CSV needs a header row with at least a name column "
                           f"(columns: {', '.join(COLUMNS)}, custom.FIELD …)")
@@ -78,8 +81,12 @@ def import_csv(text: str, *, actor: str, area_code: str = "") -> dict:
         raise cu.CrmError(f"unknown column {unknown[0]!r} (columns: {', '.join(COLUMNS)}, custom.FIELD …)")
     errors, counts = [], {"added": 0, "changed": 0, "unchanged": 0}
     cu.ensure_defaults()
+    try:
+        rows = list(reader)
+    except csv.Error as e:
+        raise cu.CrmError(f"not a CSV file, at line {reader.line_num}: {e}") from None
     with database.atomic() as txn:
-        for n, r in enumerate(reader, start=2):          # row 1 is the header
+        for n, r in enumerate(rows, start=2):          # row 1 is the header
             if n > MAX_ROWS + 1:
                 errors.append({"row": n, "error": f"more than {MAX_ROWS} rows"})
                 break
