@@ -49,6 +49,8 @@ COMMANDS = {
     "sms": "hub.cli.sms:sms",
     "problems": "hub.cli.problems:problems",
     "pod": "hub.cli.pod:pod",
+    "workorder": "hub.cli.workorder:workorder",
+    "mail": "hub.cli.mail:mail",
 }
 
 
