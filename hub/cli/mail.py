@@ -14,10 +14,10 @@ def mail():
     \b
     Examples:
       scanhub mail setup --smtp smtp.example.com:587 --from service@example.com --security starttls \\
-          --user service@example.com --password-env SCANHUB_SMTP_PASSWORD
+          --user service@example.com --password-env SMTP_PASSWORD
       scanhub mail send-test you@example.com
       scanhub mail serve --listen 0.0.0.0:2525        receive mail (point the MX or a forward here)
-      scanhub mail poll --imap imap.example.com --user service@example.com --password-env SCANHUB_IMAP_PASSWORD
+      scanhub mail poll --imap imap.example.com --user service@example.com --password-env IMAP_PASSWORD
     """
 
 
