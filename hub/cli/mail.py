@@ -40,8 +40,8 @@ def _secret(env_name):
 @mail.command("setup")
 @click.option("--smtp", "server", help="HOST:PORT of the SMTP server.")
 @click.option("--from", "sender", help="The sender address of replies and notices.")
-@click.option("--security", type=click.Choice(["none", "starttls", "tls"]))
-@click.option("--user")
+@click.option("--security", type=click.Choice(["none", "starttls", "tls"]), help="Plain, STARTTLS (port 587) or TLS from the start (port 465).")
+@click.option("--user", help="The SMTP login, when the server wants one.")
 @click.option("--password-env", metavar="VAR", help="The variable that holds the password (never on the command line).")
 @json_option
 @db_option
@@ -98,9 +98,9 @@ def mail_serve(listen, db):
 
 @mail.command("poll")
 @click.option("--imap", "server", required=True, help="HOST[:PORT] of the IMAP server.")
-@click.option("--user", required=True)
+@click.option("--user", required=True, help="The IMAP login.")
 @click.option("--password-env", metavar="VAR", required=True, help="The variable that holds the password.")
-@click.option("--mailbox", default="INBOX", show_default=True)
+@click.option("--mailbox", default="INBOX", show_default=True, help="The folder to read.")
 @click.option("--plain", is_flag=True, help="Without TLS (port 143).")
 @json_option
 @db_option

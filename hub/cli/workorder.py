@@ -50,9 +50,9 @@ def _time(ms):
 @click.option("--subkind", default="", help="exception: lost, damaged, delayed, wrong_delivery; pickup: missed, late, other.")
 @click.option("--content", default="", help="What the customer said.")
 @click.option("--phone", default="", help="The customer's phone (any national form; kept in E.164).")
-@click.option("--name", default="")
-@click.option("--gender", type=click.Choice(["", "male", "female", "other"]), default="")
-@click.option("--address", default="")
+@click.option("--name", default="", help="The customer's name (the complaint form).")
+@click.option("--gender", type=click.Choice(["", "male", "female", "other"]), default="", help="The customer's gender (the complaint form).")
+@click.option("--address", default="", help="The customer's address (the complaint form).")
 @click.option("--email", default="", help="The customer's e-mail address (notices and replies go there).")
 @click.option("--waybill", default="", help="The parcel it is about (routes the order to its site).")
 @click.option("--call", "call_id", default="", help="The call's id (its recording is linked).")
@@ -100,11 +100,11 @@ def wo_show(ticket, fmt):
 
 
 @workorder.command("list")
-@click.option("--status", type=click.Choice(["open", "closed"]))
-@click.option("--kind")
+@click.option("--status", type=click.Choice(["open", "closed"]), help="Only open or only closed orders.")
+@click.option("--kind", help="Only orders of this kind (complaint, inquiry, …).")
 @click.option("--assignee", help="site:CODE or department:NAME.")
-@click.option("--phone")
-@click.option("--waybill")
+@click.option("--phone", help="Only the orders of this phone number (any national form).")
+@click.option("--waybill", help="Only the orders about this parcel.")
 @click.option("--overdue", is_flag=True, help="Only open orders past their step's deadline.")
 @format_option
 @db_option
@@ -140,7 +140,7 @@ _simple("close", "close", "Close an order early, whatever its step (a duplicate,
 @workorder.command("assign")
 @click.argument("ticket")
 @click.option("--to", help="site:CODE or department:NAME; without it the flow's rules decide.")
-@click.option("--by", "actor", default="")
+@click.option("--by", "actor", default="", help="Who did it (staff code or name).")
 @json_option
 @db_option
 @with_store
@@ -153,7 +153,7 @@ def wo_assign(ticket, to, actor, fmt):
 @workorder.command("reply")
 @click.argument("ticket")
 @click.argument("text")
-@click.option("--by", "actor", default="")
+@click.option("--by", "actor", default="", help="Who did it (staff code or name).")
 @json_option
 @db_option
 @with_store
@@ -165,9 +165,9 @@ def wo_reply(ticket, text, actor, fmt):
 
 @workorder.command("verify")
 @click.argument("ticket")
-@click.option("--note", default="")
+@click.option("--note", default="", help="What the customer said (kept with the order).")
 @click.option("--not-satisfied", is_flag=True, help="The customer is not satisfied: back to handle.")
-@click.option("--by", "actor", default="")
+@click.option("--by", "actor", default="", help="Who did it (staff code or name).")
 @json_option
 @db_option
 @with_store
@@ -179,8 +179,8 @@ def wo_verify(ticket, note, not_satisfied, actor, fmt):
 
 @workorder.command("reopen")
 @click.argument("ticket")
-@click.option("--reason", required=True)
-@click.option("--by", "actor", default="")
+@click.option("--reason", required=True, help="Why it is reopened (kept with the order).")
+@click.option("--by", "actor", default="", help="Who did it (staff code or name).")
 @json_option
 @db_option
 @with_store
@@ -243,8 +243,8 @@ def wo_scan_auto(days, boxes, fmt):
 
 
 @workorder.command("report")
-@click.option("--since")
-@click.option("--until")
+@click.option("--since", help="Orders opened from this time: YYYY-MM-DD[THH:MM] or epoch ms.")
+@click.option("--until", help="Orders opened before this time.")
 @format_option
 @db_option
 @with_store
