@@ -12,12 +12,10 @@ import os
 import re
 from dataclasses import dataclass, field
 
-import yaml
-
 from contract.clock import ZoneError, parse_utc_offset
 from hub.crm.workorders.calendar import MINUTE_MS, BusinessCalendar
 from hub.errors import HubError
-from hub.ivr.flow import LineDict, _LineLoader
+from hub.ivr.flow import LineDict, read_marked
 from hub.ivr.schedule import check_schedule
 
 STEPS = ("accept", "assign", "handle", "reply", "verify", "close")
@@ -118,15 +116,9 @@ class Flow:
 
 
 def load_flow(path: str, tz_offset_min: int = 480) -> Flow:
-    if not os.path.exists(path):
-        raise WorkOrderFlowError(path, ["file not found"])
-    try:
-        with open(path, encoding="utf-8") as f:
-            raw = yaml.load(f, Loader=_LineLoader)   # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as e:
-        raise WorkOrderFlowError(path, [f"not valid YAML: {' '.join(str(e).split())}"]) from e
-    except UnicodeDecodeError as e:
-        raise WorkOrderFlowError(path, [f"not UTF-8 text: {e}"]) from e
+    raw, problem = read_marked(path)
+    if problem:
+        raise WorkOrderFlowError(path, [problem])
     return check_flow(raw, path, os.path.dirname(os.path.abspath(path)), tz_offset_min)
 
 

@@ -150,13 +150,14 @@ def _assign(o: WorkOrder, flow: Flow, to: str | None, at: int, actor: str) -> No
     _advance(o, flow, at, actor, f"to {to} ({why})" if why else f"to {to}", action="assign")
 
 
-def _change(ticket: str, want: tuple[str, ...], fn, at_ms: int | None) -> dict:
+def _change(ticket: str, want: tuple[str, ...], fn, at_ms: int | None, status: str = "open") -> dict:
     flow = current_flow()
     at = now_ms() if at_ms is None else at_ms
     with write_transaction():
         o = _get(ticket)
-        if o.status != "open":
-            raise WorkOrderError(f"{o.ticket} is closed (reopen it first)")
+        if o.status != status:
+            raise WorkOrderError(f"{o.ticket} is closed (reopen it first)" if status == "open"
+                                 else f"{o.ticket} is open (at {o.step})")
         if want and o.step not in want:
             raise WorkOrderError(f"{o.ticket} is at step {o.step} ({STEP_NAMES.get(o.step)}), "
                                  f"not {' or '.join(want)}")
@@ -254,18 +255,12 @@ def reopen(ticket: str, reason: str, actor: str = "", at_ms: int | None = None) 
     """A closed order back to ``handle`` (its responsible party keeps it), with a new deadline."""
     if not reason.strip():
         raise WorkOrderError("reopening needs a reason")
-    flow = current_flow()
-    at = now_ms() if at_ms is None else at_ms
-    with write_transaction():
-        o = _get(ticket)
-        if o.status != "closed":
-            raise WorkOrderError(f"{o.ticket} is open (at {o.step})")
+
+    def go(o, f, at):
         o.status, o.closed_ms, o.reopened = "open", None, o.reopened + 1
-        _enter(o, flow, "handle" if "handle" in flow.steps else flow.next_step("accept"), at)
+        _enter(o, f, "handle" if "handle" in f.steps else f.next_step("accept"), at)
         _event(o, at, "reopen", actor, reason)
-        o.save()
-    _notify(o, flow, at)
-    return show(o.ticket)
+    return _change(ticket, (), go, at_ms, status="closed")
 
 
 def note(ticket: str, text: str, actor: str = "", action: str = "note", at_ms: int | None = None) -> None:
