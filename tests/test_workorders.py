@@ -150,6 +150,11 @@ def test_an_agent_opens_a_complaint_and_it_goes_to_the_parcels_site(store):
     assert lost["assignee"] == "department:service"                    # no such parcel: the last resort
     s = orders.open_work_order("suggestion", content="早点派送", at_ms=T0)
     assert s["assignee"] == "department:quality"
+    from hub.telephony.tables import CallRecording
+    CallRecording.create(call_id="c0ffee", path="2026-12-01/c0ffee.wav", caller="+8613800138000", callee="95311",
+                         start_ms=T0, end_ms=T0 + MIN, seconds=60, bytes=960000)
+    assert orders.open_work_order("complaint", call_id="c0ffee", at_ms=T0)["ticket"]
+    assert orders.show("WO000004")["recording"] == "2026-12-01/c0ffee.wav"     # the call's recording
     with pytest.raises(orders.WorkOrderError, match="unknown kind"):
         orders.open_work_order("rant")
     with pytest.raises(orders.WorkOrderError):
@@ -203,7 +208,9 @@ def test_the_hubs_facts_open_orders_once(store, tmp_path):
     from hub.ivr.tables import Voicemail
     pipeline.commit([scan("dispatch", "900", -200, waybill=wb(20), next_site="901"),
                      scan("sign", "100", 10, waybill=wb(21), signer="Li"),
-                     scan("problem", "100", 60, waybill=wb(21), reason="A02")])
+                     scan("problem", "100", 60, waybill=wb(21), reason="A02"),
+                     scan("problem", "100", 5, waybill=wb(22), reason="A04"),       # before its sign: no dispute
+                     scan("sign", "100", 30, waybill=wb(22), signer="Wu")])
     Voicemail.create(box="complaints", caller="13800138000", recorded_ms=T0, duration_ms=5000, file="x/1.wav",
                      sha256="0" * 64, size=1)
     now = T0 + 5 * 24 * HOUR

@@ -44,7 +44,9 @@ def scan_auto(now: int | None = None, days: int = DEFAULT_DAYS, boxes: tuple[str
             content=f"dispatched from {r['site']} to {r['next_site']}, not arrived {r['overdue_min'] // 1440} "
                     f"day(s) after its expected arrival"))
     E = m.ScanEvent
-    signed = {wb: ms for wb, ms in E.select(E.waybill, E.event_ms).where(E.kind == "sign", m.live_events()).tuples()}
+    signed: dict[str, int] = {}          # the first sign of each signed parcel
+    for wb, ms in E.select(E.waybill, E.event_ms).where(E.kind == "sign", m.live_events()).tuples():
+        signed[wb] = min(ms, signed.get(wb, ms))
     if signed:
         for sid, wb, site, ms, reason in (E.select(E.id, E.waybill, E.site, E.event_ms, E.reason)
                                           .where(E.kind == "problem", E.waybill.in_(list(signed)), m.live_events())
