@@ -50,6 +50,8 @@ COMMANDS = {
     "problems": "hub.cli.problems:problems",
     "pod": "hub.cli.pod:pod",
     "crm": "hub.cli.crm:crm",
+    "workorder": "hub.cli.workorder:workorder",
+    "mail": "hub.cli.mail:mail",
 }
 
 

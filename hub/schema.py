@@ -13,9 +13,11 @@ from hub.acd import tables as acd
 from hub.access import tables as access
 from hub.business import tables as business
 from hub.crm import tables as crm
+from hub.crm.workorders import tables as workorders
 from hub.fleet import tables as fleet
 from hub.ivr import tables as ivr
 from hub.kb import tables as kb
+from hub.mail import tables as mail
 from hub.network import tables as network
 from hub.scans import tables as scans
 from hub.sms import tables as sms
@@ -29,7 +31,8 @@ TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *netwo
                                           *business.TABLES, *fleet.TABLES, *waybills.TABLES, *acd.TABLES,
                                           *ivr.TABLES, *access.TABLES,
                                           *telephony.TABLES, *kb.TABLES, *sms.TABLES,
-                                          *crm.TABLES)
+                                          *crm.TABLES,
+                                          *mail.TABLES, *workorders.TABLES)
 
 
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:
