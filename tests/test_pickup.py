@@ -242,3 +242,16 @@ def test_links_and_states_follow_the_live_receive_scans_in_any_order(hub_store, 
                                         if e["extra"]["pickup"] == c)
     pk.refresh(set(events), {})                           # every scan deleted: open again
     assert all(t["state"] == "open" for t in pk.tasks())
+
+
+def test_the_protocol_docs_examples_read_as_the_contract_says():
+    import os
+    import re
+
+    from contract.pickup import parse_task_list
+    from contract.scan import validate_scan
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "docs", "protocol.md"), encoding="utf-8").read()
+    listed = json.loads(re.search(r"<!-- example-pickup-list -->\s*```json\n(.*?)```", doc, re.S).group(1))
+    assert parse_task_list(json.dumps(listed), "100")["tasks"][0]["code"] == "PK000001"
+    batch = json.loads(re.search(r"<!-- example-pickup -->\s*```json\n(.*?)```", doc, re.S).group(1))
+    assert [json.loads(validate_scan(s)["extra_json"]) for s in batch["scans"]] == [{"pickup": "PK000001"}]
