@@ -255,3 +255,20 @@ def test_the_protocol_docs_examples_read_as_the_contract_says():
     assert parse_task_list(json.dumps(listed), "100")["tasks"][0]["code"] == "PK000001"
     batch = json.loads(re.search(r"<!-- example-pickup -->\s*```json\n(.*?)```", doc, re.S).group(1))
     assert [json.loads(validate_scan(s)["extra_json"]) for s in batch["scans"]] == [{"pickup": "PK000001"}]
+
+
+def test_the_printed_task_sheet_decodes_to_what_the_gun_accepts(hub_store, tmp_path):
+    """``scanhub print pickups``: each task's %U<code> decodes (zxing-cpp) from the rendered PDF."""
+    zxingcpp = pytest.importorskip("zxingcpp", reason="needs zxing-cpp: pip install zxing-cpp")
+    pdfium = pytest.importorskip("pypdfium2", reason="needs pypdfium2: pip install pypdfium2")
+    db = ["--db", hub_store]
+    t1, t2 = add(db, "--site", "100"), add(db, "--site", "100", "--parcels", "3")
+    out = tmp_path / "pickups.pdf"
+    r = run("print", "pickups", "--site", "100", "--out", str(out), *db)
+    assert r.exit_code == 0 and "2 task(s)" in r.output, r.output
+    pdf = pdfium.PdfDocument(str(out))
+    found = [b.text for b in zxingcpp.read_barcodes(pdf[0].render(scale=300 / 72).to_pil().convert("L"))]
+    pdf.close()
+    assert sorted(found) == [f"%U{t1['code']}", f"%U{t2['code']}"]
+    r = run("print", "pickups", "--site", "101", "--out", str(out), *db)
+    assert r.exit_code == 1 and "no open pickup tasks at site 101" in r.output
