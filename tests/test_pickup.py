@@ -272,3 +272,32 @@ def test_the_printed_task_sheet_decodes_to_what_the_gun_accepts(hub_store, tmp_p
     assert sorted(found) == [f"%U{t1['code']}", f"%U{t2['code']}"]
     r = run("print", "pickups", "--site", "101", "--out", str(out), *db)
     assert r.exit_code == 1 and "no open pickup tasks at site 101" in r.output
+
+
+def test_the_console_lists_the_open_tasks_and_says_when_they_change(tmp_path):
+    from rich.console import Console
+
+    from edge.agent import EdgeAgent
+    from edge.console import StationScreen, window_text
+    from edge.station import StationConfig
+    agent = EdgeAgent(StationConfig(station="st-100-1", site="100", broker="mqtt://127.0.0.1:9",
+                                    outbox=str(tmp_path / "console.outbox.db")))
+    try:
+        screen = StationScreen(agent)
+        screen._devices_from = float("inf")
+        con = Console(width=120, record=True, file=open("/dev/null", "w"))
+        con.print(screen.render(120))
+        assert "no task list from the hub yet" in con.export_text()
+        agent._on_pickup(json.dumps(_good(n=2)).encode())
+        first, second = (window_text(dict(t, overdue=True)) for t in agent.pickup_tasks())
+        assert [ln for ln in screen.changes() if ln.startswith("pickups:")] == [
+            f"pickups: 2 open; new PK000001 ({first}, 1 pc, addr), PK000002 ({second}, 1 pc, addr)"]
+        con.print(screen.render(120))
+        text = con.export_text()
+        assert "pickups (2 open)" in text and "PK000002" in text and "OVERDUE" in text
+        agent._on_pickup(json.dumps(_good(n=1)).encode())
+        assert "pickups: 1 open; closed or cancelled PK000002" in screen.changes()
+        assert screen.changes() == []
+    finally:
+        agent.outbox.close()
+        agent.proofs.close()
