@@ -52,6 +52,12 @@ def test_task_to_station_and_closed_by_the_receive_scan(hub_service, hub_store, 
     assert codes(offline) == [first["code"]]          # kept in the outbox: survives the restart, offline
     assert offline.pickup_task(first["code"])["parcels"] == 2
     offline.stop()
+    import yaml
+    station = tmp_path / "station.yaml"
+    station.write_text(yaml.safe_dump({"station": "st-100-1", "site": "100", "outbox": offline.cfg.outbox}))
+    listed = json.loads(run("edge", "pickups", "--config", str(station), "--json").output)
+    assert [t["code"] for t in listed["tasks"]] == [first["code"]] and listed["tasks"][0]["overdue"] is False
+    assert first["code"] in run("edge", "pickups", "--config", str(station)).output
 
     edge = make_edge()                                # back online: the retained list has both
     wait_for(lambda: codes(edge) == [first["code"], second["code"]], timeout=30, what="both tasks")
