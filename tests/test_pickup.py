@@ -312,3 +312,41 @@ def test_the_console_lists_the_open_tasks_and_says_when_they_change(tmp_path):
     finally:
         agent.outbox.close()
         agent.proofs.close()
+
+
+def test_the_gun_keeps_the_task_for_its_parcels_and_across_a_restart(tmp_path):
+    from edge.agent import EdgeAgent
+    from edge.station import StationConfig
+
+    def station():
+        return EdgeAgent(StationConfig(station="st-100-1", site="100", broker="mqtt://127.0.0.1:9",
+                                       outbox=str(tmp_path / "gun.outbox.db")))
+    agent = station()
+    good = _good(n=1)
+    good["tasks"][0]["parcels"] = 3
+    from contract.pickup import list_version
+    good["version"] = list_version("100", good["tasks"])
+    agent._on_pickup(json.dumps(good).encode())
+    c = agent.capture
+    for code in ("%KRECEIVE", "%P1001"):
+        c.scan(code, device="gun-1")
+    assert c.scan("%UPK12", device="gun-1").outcome == "refused"
+    v = c.scan("%Upk000001", device="gun-1")
+    assert v.outcome == "control" and "3 parcel(s)" in v.reason
+    assert c.scan(wb(1), device="gun-1").scan["extra"] == {"pickup": "PK000001"}
+    agent.capture.save_contexts(), agent.outbox.close(), agent.proofs.close()
+    agent = station()                                  # restarted: the gun is still on the task
+    c = agent.capture
+    assert c.context("gun-1").pickup == "PK000001" and c.context("gun-1").pickup_left == 2
+    assert "pickup PK000001" in str(c.scan(wb(2), device="gun-1"))
+    assert c.scan("%U", device="gun-1").reason == "pickup PK000001 ended"
+    assert "extra" not in c.scan(wb(3), device="gun-1").scan
+    v = c.scan("%UPK000077", device="gun-1")           # not on the list: taken for one parcel
+    assert v.outcome == "control" and "not in this station's task list" in v.reason
+    assert c.scan(wb(4), device="gun-1").scan["extra"] == {"pickup": "PK000077"}
+    assert "extra" not in c.scan(wb(5), device="gun-1").scan
+    c.scan("%UPK000001", device="gun-1")
+    c.scan("%KARRIVE", device="gun-1")                 # another kind ends it
+    assert c.context("gun-1").pickup is None
+    agent.outbox.close()
+    agent.proofs.close()
