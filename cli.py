@@ -52,6 +52,7 @@ COMMANDS = {
     "crm": "hub.cli.crm:crm",
     "workorder": "hub.cli.workorder:workorder",
     "mail": "hub.cli.mail:mail",
+    "pickup": "hub.cli.pickup:pickup",
 }
 
 

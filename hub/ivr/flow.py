@@ -30,7 +30,7 @@ from hub.ivr.schedule import Schedule, check_schedule
 KINDS = ("announce", "menu", "collect", "service", "branch", "set", "schedule", "transfer", "voicemail",
          "hangup")
 ENDINGS = ("transfer", "voicemail", "hangup")
-SERVICES = ("track", "quote", "nearest_site", "authenticate", "my_orders")
+SERVICES = ("track", "quote", "nearest_site", "authenticate", "my_orders", "pickup_order")
 SAY_KINDS = ("digits", "number", "amount", "weight", "time", "date")
 BUILTIN_VARS = ("caller", "callee")
 KEYS = tuple("0123456789*#")
@@ -56,7 +56,7 @@ FIELDS: dict[str, dict[str, bool]] = {
 # what a service reads (variables) and writes
 SERVICE_VARS = {"track": (("waybill",), ()), "quote": (("origin", "dest", "weight"), ("quote_cents",)),
                 "nearest_site": (("area",), ("site",)), "authenticate": (("pin",), ("customer",)),
-                "my_orders": (("customer",), ())}
+                "my_orders": (("customer",), ()), "pickup_order": (("area", "parcels"), ("pickup_code",))}
 
 
 class _LineLoader(yaml.SafeLoader):
