@@ -132,3 +132,24 @@ def test_gaps_status_and_recheck_commands(store_url):
     assert run("hub", "gaps", "--recheck").exit_code == 0
     r = run("hub", "gaps", "--repair")
     assert r.exit_code == 2 and "--repair goes with --recheck" in r.output
+
+
+HEX = st.text("0123456789abcdef", min_size=64, max_size=64)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), picks=st.lists(st.tuples(st.integers(0, 11), st.sampled_from(["e1", "e2", ""]),
+                                               st.integers(1, 14), st.one_of(st.none(), HEX, st.text(max_size=64))),
+                                     min_size=1, max_size=25))
+def test_whatever_stations_send_the_commit_stands_and_the_verdicts_are_those_of_all_the_scans(sqlite_store, data, picks):
+    """Fuzz: any chain text (or none), any seqs and epochs, duplicates, in batches in any order: the
+    commit never fails on the chain, and the verdicts found batch by batch equal a recomputation."""
+    base = make(12)
+    scans = [dict(base[i], id=f"f{k}", epoch=ep, seq=seq, **({} if chain is None else {"chain": chain}))
+             for k, (i, ep, seq, chain) in enumerate(picks)]
+    with database.atomic() as tx:
+        order = data.draw(st.permutations(scans))
+        for lo in range(0, len(order), 4):
+            commit_scans(stamped(order[lo:lo + 4]))      # a scan the schema refuses is dead-lettered
+        assert recheck() == []
+        tx.rollback()

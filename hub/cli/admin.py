@@ -274,8 +274,9 @@ def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, deri
 @format_option
 def status(db, stale_after, max_lag, fmt):
     """The hub at a glance, from its store: scans committed, dead letters, stations online /
-    stale / offline and what their outboxes hold, and the derivation lag (how far parcels,
-    monitoring facts and fees are behind the committed scans).
+    stale / offline and what their outboxes hold, the derivation lag (how far parcels,
+    monitoring facts and fees are behind the committed scans), and the scan chain's breaks found
+    on ingest (`scanhub hub gaps` says where).
 
     \b
     Examples:
