@@ -26,20 +26,21 @@ def candidates(hits: list[int], titled: set[int], n: int) -> set[int]:
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(docs=st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.integers(0, 40)), min_size=1, max_size=30),
-       cap=st.integers(1, 8), limit=st.integers(1, 6))
-def test_a_broad_query_ranks_the_best_of_its_candidates(sqlite_kb, monkeypatch, docs, cap, limit):
+@given(docs=st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.integers(0, 40), st.sampled_from(["faq", "system"])),
+                    min_size=1, max_size=30),
+       cap=st.integers(1, 8), limit=st.integers(1, 6), category=st.sampled_from([None, "faq"]))
+def test_a_broad_query_ranks_the_best_of_its_candidates(sqlite_kb, monkeypatch, docs, cap, limit, category):
     monkeypatch.setattr(ks, "CANDIDATES", cap)
     with database.atomic() as tx:
         titled = set()
-        for in_title, times, pad in docs:
+        for in_title, times, pad, cat in docs:
             body = "说明" + "运费" * times + "其他" * pad
-            i = ka.add("faq", "运费问题" if in_title else "其他问题", body, "e")
-            if in_title:
+            i = ka.add(cat, "运费问题" if in_title else "其他问题", body, "e")
+            if in_title and category in (None, cat):
                 titled.add(i)
-        every = ks.hit_ids("运费", limit=None)          # unbounded: every hit, all scored
+        every = ks.hit_ids("运费", category, limit=None)          # unbounded: every hit, all scored
         hits = [i for i, _ in every]
-        got = ks.hit_ids("运费", limit=limit)
+        got = ks.hit_ids("运费", category, limit=limit)
         score = dict(every)
         assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
         assert all(abs(score[i] - s) < 1e-9 for i, s in got)             # the score it has unbounded

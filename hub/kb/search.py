@@ -151,8 +151,9 @@ _SCORE = "bm25(kb_fts, 4.0, 1.0, 2.0)"
 def _sqlite_hits(terms: list[list[str]], category: str | None, limit: int | None) -> list[tuple[int, float]]:
     """The SQLite ranking.  ``bm25`` costs about a microsecond per hit, so a broad query (费 hits
     most of a large knowledge base) cannot score them all within an agent's patience: with a
-    ``limit`` and more than ``CANDIDATES`` hits, only the hits with a query term in their title and
-    the ``CANDIDATES`` newest hits are scored (the same ``bm25`` of the same expression, so a
+    ``limit`` and more than ``CANDIDATES`` hits (in the category, when one is asked for), only the
+    ``CANDIDATES`` newest hits with a query term in their title and the ``CANDIDATES`` newest hits
+    are scored (the same ``bm25`` of the same expression, so a
     candidate's score is what it would have been), and the best ``limit`` of those are returned.
     Counting and walking the hits is cheap; only the scoring is bounded."""
     db = database.obj
@@ -171,11 +172,12 @@ def _sqlite_hits(terms: list[list[str]], category: str | None, limit: int | None
         rows = db.execute_sql(sql, [*cat, expr]).fetchall()
     else:
         title_any = " OR ".join(f"{{title_bi}} : {_phrase(t)}" for t in terms)
-        sql = (f"WITH cand(id) AS MATERIALIZED (SELECT * FROM (SELECT rowid FROM kb_fts WHERE kb_fts MATCH ? "
-               f"ORDER BY rowid DESC LIMIT {CANDIDATES}) UNION SELECT rowid FROM kb_fts WHERE kb_fts MATCH ? AND rowid > ?) "
+        sql = (f"WITH cand(id) AS MATERIALIZED (SELECT * FROM (SELECT f.rowid FROM kb_fts f{cat_join} "
+               f"WHERE kb_fts MATCH ? ORDER BY f.rowid DESC LIMIT {CANDIDATES}) UNION "
+               f"SELECT f.rowid FROM kb_fts f{cat_join} WHERE kb_fts MATCH ? AND f.rowid > ?) "
                f"SELECT f.rowid, {_SCORE} AS score FROM kb_fts f CROSS JOIN cand c ON c.id = f.rowid{cat_join} "
                f"WHERE kb_fts MATCH ?{order}")
-        rows = db.execute_sql(sql, [f"({need}) AND ({title_any})", need, newest, *cat, expr]).fetchall()
+        rows = db.execute_sql(sql, [*cat, f"({need}) AND ({title_any})", *cat, need, newest, *cat, expr]).fetchall()
     return [(r[0], -float(r[1])) for r in rows]
 
 
