@@ -135,3 +135,11 @@ def test_the_hub_reports_an_edited_outbox(store_url, tmp_path):
     g = [x for x in json.loads(r.output) if x["station"] == "st-100-1"][0]
     assert g["chained"] is True and g["altered"] == [[3, 3]] and g["altered_count"] == 1 and g["missing"] == []
     assert "3" in run("hub", "gaps", "--db", store_url).output
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(), st.text())))
+def test_the_digest_encoder_writes_what_the_protocol_says(values):
+    """docs/protocol.md: the content as Python's json.dumps with no spaces and UTF-8 unescaped."""
+    from contract.chain import _CANONICAL
+    assert _CANONICAL.encode(values) == json.dumps(values, separators=(",", ":"), ensure_ascii=False)
