@@ -155,7 +155,8 @@ def _sqlite_hits(terms: list[list[str]], category: str | None, limit: int | None
     ``CANDIDATES`` newest hits with a query term in their title and the ``CANDIDATES`` newest hits
     are scored (the same ``bm25`` of the same expression, so a
     candidate's score is what it would have been), and the best ``limit`` of those are returned.
-    Counting and walking the hits is cheap; only the scoring is bounded."""
+    Walking the hits is cheap, and the walk that scores starts at the oldest candidate (FTS5 seeks
+    to a rowid), so it passes over the older hits not at all."""
     db = database.obj
     expr = _fts_expr(terms)
     cat_join = ' JOIN "kbarticle" a ON a."id" = f.rowid AND a."category" = ?' if category else ""
@@ -176,7 +177,7 @@ def _sqlite_hits(terms: list[list[str]], category: str | None, limit: int | None
                f"WHERE kb_fts MATCH ? ORDER BY f.rowid DESC LIMIT {CANDIDATES}) UNION "
                f"SELECT f.rowid FROM kb_fts f{cat_join} WHERE kb_fts MATCH ? AND f.rowid > ?) "
                f"SELECT f.rowid, {_SCORE} AS score FROM kb_fts f CROSS JOIN cand c ON c.id = f.rowid{cat_join} "
-               f"WHERE kb_fts MATCH ?{order}")
+               f"WHERE kb_fts MATCH ? AND f.rowid >= (SELECT min(id) FROM cand){order}")
         rows = db.execute_sql(sql, [*cat, f"({need}) AND ({title_any})", *cat, need, newest, *cat, expr]).fetchall()
     return [(r[0], -float(r[1])) for r in rows]
 
