@@ -36,7 +36,7 @@ from collections.abc import Iterable
 
 import peewee
 
-from contract.chain import GENESIS, content_digest, link
+from contract.chain import GENESIS, content_digest, link, values_digest
 from contract.errors import PayloadError
 from contract.protocol import seq_ranges
 from contract.scan import CONTENT_FIELDS, validate_scan
@@ -52,7 +52,11 @@ _CHUNK = 100                                       # (station, epoch, seq range)
 
 def _one(held: Entries, seq: int) -> tuple[str | None, str] | None:
     e = held.get(seq)
-    return min(e, key=lambda x: (x[0] or "", x[1])) if e else None
+    if not e:
+        return None
+    if len(e) == 1:
+        return next(iter(e))
+    return min(e, key=lambda x: (x[0] or "", x[1]))
 
 
 def judge(epoch: str, held: Entries, seq: int) -> str | None:
@@ -121,7 +125,7 @@ def _held(window: dict[tuple[str, str], set[int]]) -> dict[tuple[str, str], Entr
     keys = [(st, ep, lo, hi) for (st, ep), seqs in window.items() for lo, hi in seq_ranges(seqs)]
     out: dict[tuple[str, str], Entries] = {}
     for st, ep, seq, chain, *content in _read("scanevent", _SCAN_COLUMNS, keys):
-        out.setdefault((st, ep), {}).setdefault(seq, set()).add((chain or None, content_digest(dict(zip(CONTENT_FIELDS, content)))))
+        out.setdefault((st, ep), {}).setdefault(seq, set()).add((chain or None, values_digest(content)))
     lacking = {}
     for key, seqs in window.items():
         held = out.get(key, {})
