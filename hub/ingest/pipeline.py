@@ -43,8 +43,9 @@ def derive(waybills: set[str]) -> None:
     entries = load_entries(waybills)          # the entered waybills among them (hub.waybills)
     parcels.refresh(waybills, events)
     ctx = load_context()
-    facts.refresh(waybills, ctx, events, entries)
-    touched = fees.refresh(waybills, ctx, events, entries)
+    resolved = facts.resolve_all(waybills, ctx, events, entries)   # once, for facts and fees
+    facts.refresh(waybills, ctx, events, entries, resolved)
+    touched = fees.refresh(waybills, ctx, events, entries, resolved)
     accounts.update_blocks(fees.sites_of(touched))
     notices.refresh(waybills, events)
 

@@ -128,6 +128,23 @@ def delete_where_in(model, column: str, values: list) -> None:
                        f'({", ".join(db.param for _ in chunk)})', chunk)
 
 
+def rows_where_in(sql: str, values, chunk: int = 500, params: tuple = ()) -> list[tuple]:
+    """Run ``sql`` (a prepared statement whose ``{in}`` is replaced by a list of placeholders) once
+    per ``chunk`` of ``values`` and return every row a SELECT gives: the set-based reads and
+    updates of the hot paths, without the ORM building SQL per value.  ``params`` follow the values (placeholders after ``{in}``)."""
+    values = list(values)
+    db = database.obj
+    if db.param != "?":
+        sql = sql.replace("?", db.param)
+    out: list[tuple] = []
+    for i in range(0, len(values), chunk):
+        part = values[i:i + chunk]
+        cur = db.execute_sql(sql.replace("{in}", ", ".join(db.param for _ in part)), tuple(part) + tuple(params))
+        if cur.description is not None:           # a SELECT (an UPDATE or DELETE returns no rows)
+            out += cur.fetchall()
+    return out
+
+
 def write_transaction():
     """A transaction that takes the write lock at once (SQLite ``BEGIN IMMEDIATE``): one that reads
     first and writes later would otherwise fail with "database is locked" when another process
