@@ -21,6 +21,8 @@ says how to add a step.
 """
 from __future__ import annotations
 
+import peewee
+
 from hub.business import accounts, facts, fees
 from hub.business.context import load_context
 from hub.scans import parcels
@@ -72,11 +74,16 @@ def commit_waybills(records: list[dict], received_ms: int | None = None, derive:
 def derive_dirty(limit: int = 500) -> int:
     """Derive up to ``limit`` dirty waybills, oldest first, in one transaction; returns how many.
 
-    A waybill scanned again meanwhile keeps its mark (its ``mark`` moved on) and comes back."""
+    A waybill scanned again meanwhile keeps its mark (its ``mark`` moved on) and comes back.  On
+    PostgreSQL the waybills are claimed ``FOR UPDATE SKIP LOCKED``, so several hub processes
+    derive side by side, each its own waybills: a waybill is derived by one of them at a time,
+    and a process that dies releases its claim with its transaction (docs/deployment.md).  On
+    SQLite the write lock serialises them anyway."""
     db = database.obj
+    claim = " FOR UPDATE SKIP LOCKED" if isinstance(db, peewee.PostgresqlDatabase) else ""
     with write_transaction():
         rows = db.execute_sql(f'SELECT "waybill", "mark" FROM "dirtywaybill" ORDER BY "since_ms" '
-                              f'LIMIT {int(limit)}').fetchall()
+                              f'LIMIT {int(limit)}{claim}').fetchall()
         if not rows:
             return 0
         derive({wb for wb, _ in rows})
