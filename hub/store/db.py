@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlparse
 
 import peewee
 import psycopg2
+import psycopg2.extras
 
 from hub.errors import HubError
 
@@ -83,6 +84,11 @@ def executemany(sql: str, rows: list[tuple]) -> int:
     if db.param != "?":
         sql = sql.replace("?", db.param)
     cur = db.cursor()
+    if isinstance(db, peewee.PostgresqlDatabase):
+        # psycopg2's executemany is one round trip a row; execute_batch sends pages of them (its
+        # rowcount is the last page's only, so: cannot tell)
+        psycopg2.extras.execute_batch(cur, sql, rows, page_size=500)
+        return -1
     cur.executemany(sql, rows)
     return cur.rowcount if cur.rowcount is not None else -1
 
