@@ -256,13 +256,14 @@ def refresh(waybills: Iterable[str], ctx: Context | None = None,
     events = load_events(wbs) if events is None else events
     entries = load_entries(wbs) if entries is None else entries
     resolved = resolve_all(wbs, ctx, events, entries) if resolved is None else resolved
+    via_prepaid = lambda site: modes.get(site, True)  # noqa: E731
     touched: set[str] = set()
     for i in range(0, len(wbs), 500):
         chunk = wbs[i:i + 500]
         want: dict[str, tuple[str, Entry]] = {}
         for wb in chunk:
-            for src, entry in compute(events.get(wb, []), ctx, book, lambda s: modes.get(s, True),
-                                      entries.get(wb), resolved=resolved.get(wb)).items():
+            for src, entry in compute(events.get(wb, []), ctx, book, via_prepaid, entries.get(wb),
+                                      resolved=resolved.get(wb)).items():
                 want[src] = (wb, entry)
         have = {(src, wb) for src, wb in rows_where_in(
             f'SELECT DISTINCT "source", "waybill" FROM "{bm.JournalEntry._meta.table_name}" WHERE "waybill" IN ({{in}})',

@@ -41,6 +41,8 @@ def receiver_phone(waybills: set[str]) -> dict[str, str]:
 
 def arrived(events: list[dict]) -> dict | None:
     """The first arrival scan at the destination site, if any."""
+    if not any(e["kind"] == "arrive" for e in events):
+        return None
     dest = parcel_dest(events)
     hits = [e for e in events if e["kind"] == "arrive" and dest and e["site"] == dest]
     return min(hits, key=lambda e: (e["event_ms"], e["id"])) if hits else None
