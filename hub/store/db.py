@@ -9,6 +9,7 @@ Here too: the prepared bulk helpers the hot paths use.
 from __future__ import annotations
 
 import operator
+import re
 import os
 import sqlite3
 from urllib.parse import unquote, urlparse
@@ -72,6 +73,10 @@ def open_database(url: str, must_exist: bool = False) -> peewee.Database:
     )
 
 
+PG_PAGE = 1000
+_VALUES_GROUP = re.compile(r"VALUES \((?:%s, )*%s\)")
+
+
 def executemany(sql: str, rows: list[tuple]) -> int:
     """Run one statement over many rows without the ORM building SQL per row (the hot paths).
 
@@ -85,9 +90,19 @@ def executemany(sql: str, rows: list[tuple]) -> int:
         sql = sql.replace("?", db.param)
     cur = db.cursor()
     if isinstance(db, peewee.PostgresqlDatabase):
-        # psycopg2's executemany is one round trip a row; execute_batch sends pages of them (its
+        # psycopg2's executemany is one round trip a row.  An INSERT becomes one multi-row
+        # statement a page (execute_values; the rows of one statement must not repeat a key an
+        # ON CONFLICT DO UPDATE names), anything else pages of statements (execute_batch, whose
         # rowcount is the last page's only, so: cannot tell)
-        psycopg2.extras.execute_batch(cur, sql, rows, page_size=500)
+        group = _VALUES_GROUP.search(sql)
+        if group and sql.lstrip()[:6].upper() == "INSERT":
+            sql = sql[:group.start()] + "VALUES %s" + sql[group.end():]
+            changed = 0
+            for i in range(0, len(rows), PG_PAGE):
+                psycopg2.extras.execute_values(cur, sql, rows[i:i + PG_PAGE], page_size=PG_PAGE)
+                changed += max(cur.rowcount, 0)
+            return changed
+        psycopg2.extras.execute_batch(cur, sql, rows, page_size=PG_PAGE)
         return -1
     cur.executemany(sql, rows)
     return cur.rowcount if cur.rowcount is not None else -1

@@ -111,7 +111,7 @@ def commit_records(records: list[dict], received_ms: int | None = None,
         waybills = {r["waybill"] for r in rows}
         refold(waybills)
         if derive is None:
-            executemany(DIRTY_UPSERT, [(wb, received_ms) for wb in waybills])
+            executemany(DIRTY_UPSERT, [(wb, received_ms) for wb in sorted(waybills)])
         else:
             derive(waybills)
     return committed, rejected
