@@ -21,7 +21,7 @@ BENCH = os.path.join(ROOT, "bench")
 # bench -> (tiny arguments, headline rows it must report)
 CASES = {
     "capture": (["--scans", "200"], {"steady_p99", "burst", "cradle"}),
-    "drain": (["--scans", "10000"], {"drain", "e2e"}),
+    "drain": (["--scans", "10000"], {"drain", "e2e", "derive"}),
     "devices": (["--frames", "300", "--live-seconds", "0.5"], {"decode_mean", "decode_ratio", "live"}),
     "e1": (["--line-seconds", "1", "--calls", "2"], {"framer", "mf", "r2_setup"}),
     "gun_image": ([], {"size", "build", "flash"}),
@@ -105,3 +105,15 @@ def test_ab_help_says_which_refs_work():
     p = subprocess.run([sys.executable, os.path.join(BENCH, "ab.py"), "--help"], capture_output=True, text=True,
                        timeout=20)
     assert p.returncode == 0 and "harness.py" in p.stdout
+
+
+@pytest.mark.timeout(150)
+def test_drain_bench_on_postgresql(pg_server):
+    """``bench/drain.py --db postgresql://…``: the same drain into fresh PostgreSQL databases."""
+    if not have_mosquitto():
+        needs("Mosquitto", "drain runs a real broker")
+    res = run_json([sys.executable, os.path.join(BENCH, "drain.py"), "--quick", "--rounds", "2", "--scans", "4000",
+                    "--db", pg_server, "--json"], timeout=120)
+    assert {"drain", "e2e", "derive"} <= set(res["headline"])
+    assert res["params"]["hub_journal"] == "PostgreSQL"
+    assert res["rows"]["not_committed"]["figure"]["median"] == 0

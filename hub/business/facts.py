@@ -74,12 +74,20 @@ def resolved_events(events: Iterable[Mapping], ctx: Context, entry: Mapping | No
     return evs, dest
 
 
-def derive(events: Iterable[Mapping], ctx: Context, entry: Mapping | None = None
-           ) -> tuple[list[dict], dict | None]:
+def resolve_all(waybills: Iterable[str], ctx: Context, events: Mapping[str, list[dict]],
+                entries: Mapping[str, dict]) -> dict[str, tuple[list[dict], str | None]]:
+    """``resolved_events`` of each of ``waybills`` that has events, once for every step of the
+    derivation that takes them (facts, fees, expected fees)."""
+    return {wb: resolved_events(events[wb], ctx, entries.get(wb)) for wb in waybills if events.get(wb)}
+
+
+def derive(events: Iterable[Mapping], ctx: Context, entry: Mapping | None = None,
+           resolved: tuple | None = None) -> tuple[list[dict], dict | None]:
     """``(scan facts, parcel fact)`` for ONE waybill's events (dicts shaped like ``ScanEvent``);
     ``entry``: its entered state (``hub.waybills.records.entry_dict``) when it was entered, which
-    gives the origin and destination the scans do not."""
-    evs, dest = resolved_events(events, ctx, entry)
+    gives the origin and destination the scans do not; ``resolved``: ``resolved_events`` of them
+    when the caller has it."""
+    evs, dest = resolved_events(events, ctx, entry) if resolved is None else resolved
     if not evs:
         return [], None
     facts = []
@@ -158,19 +166,21 @@ def _insert(model, rows: list[dict]) -> None:
 
 
 def refresh(waybills: Iterable[str], ctx: Context | None = None,
-            events: dict[str, list[dict]] | None = None, entries: Mapping[str, dict] | None = None) -> None:
+            events: dict[str, list[dict]] | None = None, entries: Mapping[str, dict] | None = None,
+            resolved: Mapping[str, tuple] | None = None) -> None:
     """Recompute ``ScanFact`` and ``ParcelFact`` rows of ``waybills`` from all their scans
     (``events`` from ``load_events`` when the caller already has them) and their entered state
-    (``entries``: ``hub.waybills.records.load_entries``)."""
+    (``entries``: ``hub.waybills.records.load_entries``; ``resolved``: ``resolve_all``)."""
     wbs = sorted(set(waybills))
     if not wbs:
         return
     ctx = ctx or load_context()
     events = load_events(wbs) if events is None else events
     entries = load_entries(wbs) if entries is None else entries
+    resolved = {} if resolved is None else resolved
     facts, parcels = [], []
     for wb in wbs:
-        f, p = derive(events.get(wb, []), ctx, entries.get(wb))
+        f, p = derive(events.get(wb, []), ctx, entries.get(wb), resolved=resolved.get(wb))
         facts.extend(f)
         if p:
             parcels.append(p)

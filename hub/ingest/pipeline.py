@@ -23,6 +23,8 @@ says how to add a step.
 """
 from __future__ import annotations
 
+import peewee
+
 from hub.business import accounts, facts, fees, pickup
 from hub.business.context import load_context
 from hub.scans import parcels
@@ -45,8 +47,9 @@ def derive(waybills: set[str]) -> None:
     entries = load_entries(waybills)          # the entered waybills among them (hub.waybills)
     parcels.refresh(waybills, events)
     ctx = load_context()
-    facts.refresh(waybills, ctx, events, entries)
-    touched = fees.refresh(waybills, ctx, events, entries)
+    resolved = facts.resolve_all(waybills, ctx, events, entries)   # once, for facts and fees
+    facts.refresh(waybills, ctx, events, entries, resolved)
+    touched = fees.refresh(waybills, ctx, events, entries, resolved)
     accounts.update_blocks(fees.sites_of(touched))
     notices.refresh(waybills, events)
     pickup.refresh(waybills, events)
@@ -74,11 +77,16 @@ def commit_waybills(records: list[dict], received_ms: int | None = None, derive:
 def derive_dirty(limit: int = 500) -> int:
     """Derive up to ``limit`` dirty waybills, oldest first, in one transaction; returns how many.
 
-    A waybill scanned again meanwhile keeps its mark (its ``mark`` moved on) and comes back."""
+    A waybill scanned again meanwhile keeps its mark (its ``mark`` moved on) and comes back.  On
+    PostgreSQL the waybills are claimed ``FOR UPDATE SKIP LOCKED``, so several hub processes
+    derive side by side, each its own waybills: a waybill is derived by one of them at a time,
+    and a process that dies releases its claim with its transaction (docs/deployment.md).  On
+    SQLite the write lock serialises them anyway."""
     db = database.obj
+    claim = " FOR UPDATE SKIP LOCKED" if isinstance(db, peewee.PostgresqlDatabase) else ""
     with write_transaction():
         rows = db.execute_sql(f'SELECT "waybill", "mark" FROM "dirtywaybill" ORDER BY "since_ms" '
-                              f'LIMIT {int(limit)}').fetchall()
+                              f'LIMIT {int(limit)}{claim}').fetchall()
         if not rows:
             return 0
         derive({wb for wb, _ in rows})

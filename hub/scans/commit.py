@@ -85,7 +85,7 @@ def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int
             dead_letter_item("scan", reason, item, kept=kept, received_ms=received_ms)
         waybills = {r["waybill"] for r in rows} | {d["waybill"] for d in dels}
         if derive is None:
-            executemany(DIRTY_UPSERT, [(wb, received_ms) for wb in waybills])
+            executemany(DIRTY_UPSERT, [(wb, received_ms) for wb in sorted(waybills)])   # one lock order
         else:
             derive(waybills)
     return committed, rejected

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Mapping
 
 from hub.scans.tables import LIVE
-from hub.store.db import database
+from hub.store.db import rows_where_in
 
 EVENT_FIELDS = ("id", "waybill", "kind", "site", "event_ms", "courier", "next_site", "prev_site", "dest_site",
                 "shift", "weight_g", "signer", "sign_type", "reason", "bag", "seal", "extra_json")
@@ -28,17 +28,12 @@ def event_dict(row: Mapping) -> dict:
 
 
 def load_events(waybills: Iterable[str]) -> dict[str, list[dict]]:
-    """All live events of ``waybills`` (deleted scans are history, not state), grouped by waybill
-    (one prepared query per 300 waybills: this runs after every ingest batch)."""
+    """All live events of ``waybills`` (deleted scans are history, not state), grouped by waybill:
+    one prepared query per 500 waybills (this runs for every derived set of waybills)."""
     out: dict[str, list[dict]] = {}
-    wbs = sorted(set(waybills))
-    db = database.obj
     cols = ", ".join(f'"{f}"' for f in EVENT_FIELDS)
-    for i in range(0, len(wbs), 300):
-        chunk = wbs[i:i + 300]
-        marks = ", ".join(db.param for _ in chunk)
-        cur = db.execute_sql(f'SELECT {cols} FROM "scanevent" WHERE "waybill" IN ({marks}) AND {LIVE}', chunk)
-        for values in cur.fetchall():
-            row = dict(zip(EVENT_FIELDS, values))
-            out.setdefault(row["waybill"], []).append(event_dict(row))
+    sql = f'SELECT {cols} FROM "scanevent" WHERE "waybill" IN ({{in}}) AND {LIVE}'
+    for values in rows_where_in(sql, sorted(set(waybills))):
+        row = dict(zip(EVENT_FIELDS, values))
+        out.setdefault(row["waybill"], []).append(event_dict(row))
     return out

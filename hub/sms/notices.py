@@ -16,6 +16,7 @@ from hub.business.facts import parcel_dest
 from hub.network.tables import Site
 from hub.sms import queue, templates
 from hub.sms.tables import SmsMessage
+from hub.store.db import rows_where_in
 from hub.waybills.records import load_entries
 
 
@@ -40,6 +41,8 @@ def receiver_phone(waybills: set[str]) -> dict[str, str]:
 
 def arrived(events: list[dict]) -> dict | None:
     """The first arrival scan at the destination site, if any."""
+    if not any(e["kind"] == "arrive" for e in events):
+        return None
     dest = parcel_dest(events)
     hits = [e for e in events if e["kind"] == "arrive" and dest and e["site"] == dest]
     return min(hits, key=lambda e: (e["event_ms"], e["id"])) if hits else None
@@ -50,8 +53,9 @@ def refresh(waybills: set[str], events: dict[str, list[dict]]) -> int:
     arrivals = {wb: a for wb in waybills if (a := arrived(events.get(wb, [])))}
     gone = [f"arrival:{wb}" for wb in waybills if wb not in arrivals]
     if gone:
-        SmsMessage.update(state="cancelled", reason="the arrival scan was deleted").where(
-            SmsMessage.dedupe.in_(gone) & (SmsMessage.state == "queued")).execute()
+        rows_where_in(f'UPDATE "{SmsMessage._meta.table_name}" SET "state" = \'cancelled\', '
+                      f'"reason" = \'the arrival scan was deleted\' WHERE "dedupe" IN ({{in}}) AND "state" = ?',
+                      sorted(gone), params=("queued",))
     if not arrivals or not queue.get_policy().arrival_notices:
         return 0
     phones = receiver_phone(set(arrivals))

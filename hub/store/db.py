@@ -9,12 +9,14 @@ Here too: the prepared bulk helpers the hot paths use.
 from __future__ import annotations
 
 import operator
+import re
 import os
 import sqlite3
 from urllib.parse import unquote, urlparse
 
 import peewee
 import psycopg2
+import psycopg2.extras
 
 from hub.errors import HubError
 
@@ -71,6 +73,10 @@ def open_database(url: str, must_exist: bool = False) -> peewee.Database:
     )
 
 
+PG_PAGE = 1000
+_VALUES_GROUP = re.compile(r"VALUES \((?:%s, )*%s\)")
+
+
 def executemany(sql: str, rows: list[tuple]) -> int:
     """Run one statement over many rows without the ORM building SQL per row (the hot paths).
 
@@ -83,6 +89,21 @@ def executemany(sql: str, rows: list[tuple]) -> int:
     if db.param != "?":
         sql = sql.replace("?", db.param)
     cur = db.cursor()
+    if isinstance(db, peewee.PostgresqlDatabase):
+        # psycopg2's executemany is one round trip a row.  An INSERT becomes one multi-row
+        # statement a page (execute_values; the rows of one statement must not repeat a key an
+        # ON CONFLICT DO UPDATE names), anything else pages of statements (execute_batch, whose
+        # rowcount is the last page's only, so: cannot tell)
+        group = _VALUES_GROUP.search(sql)
+        if group and sql.lstrip()[:6].upper() == "INSERT":
+            sql = sql[:group.start()] + "VALUES %s" + sql[group.end():]
+            changed = 0
+            for i in range(0, len(rows), PG_PAGE):
+                psycopg2.extras.execute_values(cur, sql, rows[i:i + PG_PAGE], page_size=PG_PAGE)
+                changed += max(cur.rowcount, 0)
+            return changed
+        psycopg2.extras.execute_batch(cur, sql, rows, page_size=PG_PAGE)
+        return -1
     cur.executemany(sql, rows)
     return cur.rowcount if cur.rowcount is not None else -1
 
@@ -126,6 +147,23 @@ def delete_where_in(model, column: str, values: list) -> None:
         chunk = values[i:i + 500]
         db.execute_sql(f'DELETE FROM "{model._meta.table_name}" WHERE "{column}" IN '
                        f'({", ".join(db.param for _ in chunk)})', chunk)
+
+
+def rows_where_in(sql: str, values, chunk: int = 500, params: tuple = ()) -> list[tuple]:
+    """Run ``sql`` (a prepared statement whose ``{in}`` is replaced by a list of placeholders) once
+    per ``chunk`` of ``values`` and return every row a SELECT gives: the set-based reads and
+    updates of the hot paths, without the ORM building SQL per value.  ``params`` follow the values (placeholders after ``{in}``)."""
+    values = list(values)
+    db = database.obj
+    if db.param != "?":
+        sql = sql.replace("?", db.param)
+    out: list[tuple] = []
+    for i in range(0, len(values), chunk):
+        part = values[i:i + chunk]
+        cur = db.execute_sql(sql.replace("{in}", ", ".join(db.param for _ in part)), tuple(part) + tuple(params))
+        if cur.description is not None:           # a SELECT (an UPDATE or DELETE returns no rows)
+            out += cur.fetchall()
+    return out
 
 
 def write_transaction():

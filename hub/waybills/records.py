@@ -20,7 +20,7 @@ from hub.errors import HubError
 from hub.network import basic_data
 from hub.network import tables as net
 from hub.scans.commit import DIRTY_UPSERT, dead_letter_item
-from hub.store.db import bulk_insert, database, delete_where_in, executemany
+from hub.store.db import bulk_insert, database, delete_where_in, executemany, rows_where_in
 from hub.store.meta import get_meta
 from hub.waybills import tables as wt
 
@@ -111,7 +111,7 @@ def commit_records(records: list[dict], received_ms: int | None = None,
         waybills = {r["waybill"] for r in rows}
         refold(waybills)
         if derive is None:
-            executemany(DIRTY_UPSERT, [(wb, received_ms) for wb in waybills])
+            executemany(DIRTY_UPSERT, [(wb, received_ms) for wb in sorted(waybills)])
         else:
             derive(waybills)
     return committed, rejected
@@ -154,12 +154,12 @@ def entry_dict(row) -> dict:
 
 def load_entries(waybills: Iterable[str]) -> dict[str, dict]:
     """The entered state of those of ``waybills`` that were entered (for the derivation)."""
-    wbs = sorted(set(waybills))
     out = {}
-    E = wt.WaybillEntry
-    for i in range(0, len(wbs), 300):
-        for r in E.select().where(E.waybill.in_(wbs[i:i + 300])):
-            out[r.waybill] = entry_dict(r)
+    sql = ('SELECT "waybill", "origin_site", "entered_ms", "updated_ms", "records", "fields_json" '
+           f'FROM "{wt.WaybillEntry._meta.table_name}" WHERE "waybill" IN ({{in}})')
+    for wb, origin, entered, updated, records, fields in rows_where_in(sql, sorted(set(waybills))):
+        out[wb] = {"waybill": wb, "origin_site": origin, "entered_ms": entered, "updated_ms": updated,
+                   "records": records, "fields": json.loads(fields)}
     return out
 
 
