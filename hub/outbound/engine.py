@@ -30,11 +30,12 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hub.acd.agents import LOGGED_OUT, READY, RINGING, TALKING, WRAPUP, Agent
 from hub.outbound import compliance
 from hub.outbound.campaign import Campaign
+from hub.outbound.contacts import Contact
 from hub.outbound.errors import OutboundError
 from hub.outbound.pacing import Pacer
 
@@ -83,25 +84,6 @@ class Hangup:
 
 
 # ---------------------------------------------------------------- state
-
-@dataclass
-class Contact:
-    number: str                     # E.164
-    name: str = ""
-    customer: str = ""
-    tz: str = ""                    # IANA zone; empty: the campaign's
-    fields: dict = field(default_factory=dict)
-    attempts: int = 0
-    last_ms: int | None = None
-    next_ms: int = 0
-    done: bool = False
-    outcome: str = ""
-    callback_agent: str | None = None
-
-    def record(self) -> dict:
-        return {"number": self.number, "name": self.name, "customer": self.customer, "attempts": self.attempts,
-                "fields": dict(self.fields)}
-
 
 @dataclass
 class Outgoing:

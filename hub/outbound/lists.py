@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Iterable
 
 from contract.phone import PhoneError, e164
-from hub.outbound.engine import Contact
+from hub.outbound.contacts import Contact
 from hub.outbound.errors import OutboundError
 
 PHONE_COLUMNS = ("phone", "mobile", "tel", "number", "电话", "手机")
