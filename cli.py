@@ -49,6 +49,7 @@ COMMANDS = {
     "sms": "hub.cli.sms:sms",
     "problems": "hub.cli.problems:problems",
     "pod": "hub.cli.pod:pod",
+    "campaign": "hub.cli.campaign:campaign",
 }
 
 

@@ -16,6 +16,7 @@ from hub.fleet import tables as fleet
 from hub.ivr import tables as ivr
 from hub.kb import tables as kb
 from hub.network import tables as network
+from hub.outbound import tables as outbound
 from hub.scans import tables as scans
 from hub.sms import tables as sms
 from hub.store import tables as store
@@ -27,7 +28,8 @@ from hub.waybills import tables as waybills
 TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES,
                                           *business.TABLES, *fleet.TABLES, *waybills.TABLES, *acd.TABLES,
                                           *ivr.TABLES, *access.TABLES,
-                                          *telephony.TABLES, *kb.TABLES, *sms.TABLES)
+                                          *telephony.TABLES, *kb.TABLES, *sms.TABLES,
+                                          *outbound.TABLES)
 
 
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:
