@@ -208,10 +208,10 @@ def check_campaign(raw, source: str = "campaign", base_dir: str = ".") -> Campai
         else:
             c.recycle_min[k] = float(v)
     amd = raw.get("amd", {}) or {}
-    if not isinstance(amd, dict) or set(amd) - {"enabled", "on_machine", "min_speech_s", "max_greeting_s",
-                                                "silence_s", "threshold_db"}:
-        problems.append(f"{source}: amd takes enabled, on_machine (hangup | leave-message), min_speech_s, "
-                        "max_greeting_s, silence_s, threshold_db")
+    from hub.outbound.amd import DEFAULTS as AMD_DEFAULTS
+    if not isinstance(amd, dict) or set(amd) - {"enabled", "on_machine", *AMD_DEFAULTS}:
+        problems.append(f"{source}: amd takes enabled, on_machine (hangup | leave-message), "
+                        + ", ".join(AMD_DEFAULTS))
     else:
         c.amd = {"enabled": bool(amd.get("enabled", False)), "on_machine": amd.get("on_machine", "hangup"),
                  **{k: v for k, v in amd.items() if k not in ("enabled", "on_machine")}}
