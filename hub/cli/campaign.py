@@ -61,10 +61,12 @@ def campaign_import(file, csv_path, fmt):
 
 @campaign.command("simulate")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--minutes", type=click.FloatRange(1, 60 * 24 * 7), default=60, show_default=True)
-@click.option("--answer-rate", type=click.FloatRange(0.01, 1), default=0.35, show_default=True)
+@click.option("--minutes", type=click.FloatRange(1, 60 * 24 * 7), default=60, show_default=True,
+              help="Simulated minutes to play.")
+@click.option("--answer-rate", type=click.FloatRange(0.01, 1), default=0.35, show_default=True,
+              help="Share of calls a person answers.")
 @click.option("--talk-s", type=click.FloatRange(1, 3600), default=90, show_default=True, help="Mean talk time.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="The simulated people (same seed, same traffic).")
 @click.option("--store/--no-store", "keep", default=False, help="Store the records (the stored list is dialled).")
 @json_option
 @db_option
@@ -107,7 +109,8 @@ def campaign_status(name, fmt):
 
 @campaign.command("report")
 @click.argument("name")
-@click.option("--what", type=click.Choice(["outcomes", "refusals", "survey"]), default="outcomes", show_default=True)
+@click.option("--what", type=click.Choice(["outcomes", "refusals", "survey"]), default="outcomes", show_default=True,
+              help="Calls by outcome, refusals by reason, or survey answers per question.")
 @format_option
 @db_option
 @with_store

@@ -54,8 +54,14 @@ def add_dnc(phone: str, list_: str = "internal", reason: str = "") -> str:
         number = e164(phone)
     except PhoneError as e:
         raise OutboundError(str(e)) from None
-    DoNotCall.insert(phone=number, list=list_, reason=reason, at_ms=now_ms()).on_conflict_replace().execute()
+    _put_dnc(number, list_, reason, now_ms())
     return number
+
+
+def _put_dnc(number: str, list_: str, reason: str, at_ms: int) -> None:
+    DoNotCall.insert(phone=number, list=list_, reason=reason, at_ms=at_ms).on_conflict(
+        conflict_target=[DoNotCall.phone, DoNotCall.list],
+        update={DoNotCall.reason: reason, DoNotCall.at_ms: at_ms}).execute()
 
 
 def remove_dnc(phone: str, list_: str = "internal") -> int:
@@ -100,8 +106,7 @@ def sink(campaign, hook=low_score_hook):
                     CampaignRefusal.create(campaign=campaign.name, number=r["number"], reason=r["reason"],
                                            at_ms=r["at_ms"])
                 elif r["kind"] == "dnc":
-                    DoNotCall.insert(phone=r["number"], list="internal", reason=r["reason"],
-                                     at_ms=r["at_ms"]).on_conflict_replace().execute()
+                    _put_dnc(r["number"], "internal", r["reason"], r["at_ms"])
                 elif r["kind"] == "attempt":
                     CampaignAttempt.create(campaign=campaign.name, call=r["call"], number=r["number"],
                                            customer=r.get("customer") or "", attempt=r["attempt"], agent=r["agent"],
