@@ -116,6 +116,7 @@ class Dialer:
         self._pending: list[dict] = []
         self.extra_dnc: set[str] = set()          # numbers put on the DNC list by this run's dispositions
         self.previews: dict[str, Contact] = {}    # agent -> the record they are looking at
+        self._callbacks: dict[str, Contact] = {}  # number -> a contact waiting for its own agent
         for ct in contacts:
             self.add(ct)
 
@@ -153,9 +154,10 @@ class Dialer:
     def _next_contact(self, now: int, agent: str | None = None) -> Contact | None:
         """The next number that may be dialled now, every refusal on the way logged."""
         if agent is not None:                     # this agent's own callbacks first
-            for ct in self.contacts.values():
+            for ct in list(self._callbacks.values()):
                 if ct.callback_agent == agent and not ct.done and ct.next_ms <= now and self._allowed(ct, now):
                     ct.callback_agent = None
+                    self._callbacks.pop(ct.number, None)
                     return ct
         deferred = []
         found = None
@@ -182,6 +184,7 @@ class Dialer:
         if no.retry_ms is None:
             ct.done, ct.outcome = True, no.reason
             ct.callback_agent = None
+            self._callbacks.pop(ct.number, None)
         else:
             self._reschedule(ct, no.retry_ms)
         return False
@@ -246,7 +249,7 @@ class Dialer:
         return out
 
     def _own_callback_due(self, agent: str, now: int) -> bool:
-        return any(ct.callback_agent == agent and not ct.done and ct.next_ms <= now for ct in self.contacts.values())
+        return any(ct.callback_agent == agent and not ct.done and ct.next_ms <= now for ct in self._callbacks.values())
 
     def _predict(self, now: int) -> list:
         ready = len(self._ready())
@@ -312,6 +315,8 @@ class Dialer:
             if callback_ms is None:
                 raise OutboundError(f"disposition {outcome} needs a callback time")
             ct.callback_agent = call.agent if same_agent and call.agent else None
+            if ct.callback_agent is not None:
+                self._callbacks[ct.number] = ct
             self._reschedule(ct, callback_ms)
             return
         if ct.attempts >= self.c.max_attempts:
@@ -463,8 +468,7 @@ class Dialer:
         later = [t for t, _, n in self._heap if t > now]
         if later:
             times.append(min(later))
-        times += [ct.next_ms for ct in self.contacts.values()
-                  if ct.callback_agent is not None and not ct.done and ct.next_ms > now]
+        times += [ct.next_ms for ct in self._callbacks.values() if not ct.done and ct.next_ms > now]
         return min(times) if times else None
 
     def tick(self) -> list:
