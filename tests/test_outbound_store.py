@@ -93,3 +93,28 @@ def test_a_bad_campaign_file_is_one_clear_error(tmp_path):
     assert "Traceback" not in r.output
     with pytest.raises(Exception, match="no such file"):
         load_campaign(str(tmp_path / "missing.yaml"))
+
+
+def test_the_receivers_of_yesterdays_signed_parcels_at_given_sites(db):
+    import json
+
+    from contract.clock import now_ms
+    from hub.business.localtime import network_offset
+    from hub.outbound import lists
+    from hub.scans.tables import ScanEvent
+    from hub.waybills.tables import WaybillEntry
+    off = network_offset() * 60_000
+    yesterday_noon = ((now_ms() + off) // 86_400_000 - 1) * 86_400_000 - off + 12 * 3_600_000
+    for i, (site, when, phone) in enumerate([("100", yesterday_noon, "138 0013 8000"),
+                                            ("100", yesterday_noon + 1000, "+86 13800138000"),   # same receiver
+                                            ("200", yesterday_noon, "13900139000"),               # another site
+                                            ("100", yesterday_noon - 86_400_000, "13700137000")]):  # the day before
+        wb = f"SF{i:010d}"
+        ScanEvent.create(id=f"s{i}", station="st-100-1", seq=i, kind="sign", waybill=wb, site=site, edge_ms=when,
+                         event_ms=when, clock="trusted", received_ms=when)
+        WaybillEntry.create(waybill=wb, origin_site="100", entered_ms=when, updated_ms=when, records=1,
+                            fields_json=json.dumps({"receiver_phone": phone, "receiver_name": f"r{i}"}))
+    got = lists.load({"source": "signed", "sites": ["100"]})
+    assert [(c.number, c.name, c.fields["waybill"]) for c in got] == [("+8613800138000", "r0", "SF0000000000")]
+    assert lists.check_spec({"source": "signed", "sites": [], "day": "someday"}) == [
+        "signed needs sites: a list of site codes", "signed: day must be yesterday or a date like 2026-12-01, not 'someday'"]

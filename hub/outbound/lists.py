@@ -6,7 +6,10 @@ A source is a function ``(spec, base_dir) -> iterable of row dicts`` (``phone`` 
 ``register(name, check)``; the campaign file's ``list: {source: NAME, …}`` picks it.  Built in:
 
 * ``csv``: ``{source: csv, path: list.csv}``, a header row naming ``phone`` (or ``mobile``,
-  ``tel``, ``电话``, ``手机``) and any other columns.
+  ``tel``, ``电话``, ``手机``) and any other columns;
+* ``signed``: ``{source: signed, sites: [100, 200], day: yesterday}``, the receivers of the
+  parcels signed that day (the network's local day) at those sites, by the receiver's phone of
+  the entered waybill (``hub.waybills``).
 
 Other packages add theirs (the CRM's customers of a tier, senders with open work orders, the
 receivers of parcels signed at given sites) by calling ``register`` when they are imported.
@@ -94,3 +97,54 @@ def _csv_rows(spec, base_dir):
 
 
 register("csv", _csv_rows, _csv_check)
+
+
+# ---------------------------------------------------------------- the hub's own data
+
+def _signed_check(spec, base_dir):
+    problems = []
+    if set(spec) - {"source", "sites", "day"}:
+        problems.append(f"signed takes sites and day, not {', '.join(sorted(set(spec) - {'source', 'sites', 'day'}))}")
+    sites = spec.get("sites")
+    if not isinstance(sites, list) or not sites or not all(isinstance(s, (str, int)) for s in sites):
+        problems.append("signed needs sites: a list of site codes")
+    day = str(spec.get("day", "yesterday"))
+    if day != "yesterday":
+        import datetime as dt
+        try:
+            dt.date.fromisoformat(day)
+        except ValueError:
+            problems.append(f"signed: day must be yesterday or a date like 2026-12-01, not {day!r}")
+    return problems
+
+
+def _signed_rows(spec, base_dir):
+    """The receivers of the parcels signed on ``day`` (network local day; default yesterday) at
+    ``sites``, with the receiver's phone and name from the entered waybill."""
+    import datetime as dt
+    import json
+
+    from contract.clock import now_ms
+    from hub.business.localtime import network_offset
+    from hub.scans.tables import ScanEvent
+    from hub.waybills.tables import WaybillEntry
+    off = network_offset() * 60_000
+    if str(spec.get("day", "yesterday")) == "yesterday":
+        local_today = (now_ms() + off) // 86_400_000
+        start = (local_today - 1) * 86_400_000 - off
+    else:
+        d = dt.date.fromisoformat(str(spec["day"]))
+        start = (d - dt.date(1970, 1, 1)).days * 86_400_000 - off
+    sites = [str(s) for s in spec["sites"]]
+    signed = [r.waybill for r in ScanEvent.select(ScanEvent.waybill).where(
+        (ScanEvent.kind == "sign") & ScanEvent.site.in_(sites) & (ScanEvent.event_ms >= start)
+        & (ScanEvent.event_ms < start + 86_400_000)).distinct()]
+    rows = []
+    for e in WaybillEntry.select().where(WaybillEntry.waybill.in_(signed)).order_by(WaybillEntry.waybill):
+        f = json.loads(e.fields_json)
+        if f.get("receiver_phone"):
+            rows.append({"phone": f["receiver_phone"], "name": f.get("receiver_name") or "", "waybill": e.waybill})
+    return rows
+
+
+register("signed", _signed_rows, _signed_check)
