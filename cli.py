@@ -53,6 +53,7 @@ COMMANDS = {
     "workorder": "hub.cli.workorder:workorder",
     "mail": "hub.cli.mail:mail",
     "pickup": "hub.cli.pickup:pickup",
+    "campaign": "hub.cli.campaign:campaign",
 }
 
 

@@ -19,6 +19,7 @@ from hub.ivr import tables as ivr
 from hub.kb import tables as kb
 from hub.mail import tables as mail
 from hub.network import tables as network
+from hub.outbound import tables as outbound
 from hub.scans import tables as scans
 from hub.sms import tables as sms
 from hub.store import tables as store
@@ -32,7 +33,8 @@ TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *netwo
                                           *ivr.TABLES, *access.TABLES,
                                           *telephony.TABLES, *kb.TABLES, *sms.TABLES,
                                           *crm.TABLES,
-                                          *mail.TABLES, *workorders.TABLES)
+                                          *mail.TABLES, *workorders.TABLES,
+                                          *outbound.TABLES)
 
 
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:

@@ -31,6 +31,7 @@ CASES = {
     "ivr": (["--keys", "50", "--parcels", "10"], {"track_key_p99"}),
     "kb": (["--articles", "300"], {"search_p50"}),
     "crm": (["--customers", "2000"], {"lookup_p99"}),
+    "dialer": (["--agents", "5", "--minutes", "20"], {"occupancy", "abandon"}),
     "stations": (["--count", "12", "--processes", "2", "--window", "2"],
                  {"probe_p99", "fleet_p99", "cpu_per_station", "rss_per_station", "republish"}),
 }

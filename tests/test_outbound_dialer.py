@@ -1,0 +1,182 @@
+"""The outbound dialer on a simulated clock: predictive pacing against progressive on the same
+traffic, compliance in the dial path over random lists, windows and clocks, every dial recorded."""
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from hub.outbound import simulate
+from hub.outbound.campaign import check_campaign
+from hub.outbound.engine import Contact, Dial
+from hub.outbound.errors import CampaignError, OutboundError
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def campaign(mode, agents=10, **over):
+    doc = {"name": "t", "mode": mode, "window": {"mon-sun": ["00:00-24:00"]},
+           "agents": [f"a{i}" for i in range(agents)], "abandon_message": "abandon.wav", "max_attempts": 3,
+           "min_spacing_min": 30, "wrapup_s": 5, "dispositions": [{"code": "done", "final": True}],
+           "flow": "notice.yaml"}
+    doc.update(over)
+    return check_campaign(doc)
+
+
+def numbers(n, start=0):
+    return [Contact(f"+86138{i:08d}") for i in range(start, start + n)]
+
+
+def test_predictive_keeps_abandons_under_the_cap_and_agents_busier_than_progressive():
+    traffic = simulate.Traffic(answer_rate=0.35, talk_s=90, seed=7)
+    prog = simulate.run(campaign("progressive"), numbers(4000), traffic, 150).figures
+    pred = simulate.run(campaign("predictive"), numbers(4000), traffic, 150).figures
+    assert prog["abandoned"] == 0                              # one call per free agent never abandons
+    assert pred["answered"] > 300                              # enough answered calls for a rate
+    assert pred["abandon_rate"] < 0.03, pred
+    assert pred["occupancy"] > prog["occupancy"] * 1.05, (pred, prog)
+
+
+def test_every_abandoned_call_hears_the_identifying_message():
+    res = simulate.run(campaign("predictive", pacing={"abandon_cap": 0.2, "backoff_at": 1.0}), numbers(2000),
+                       simulate.Traffic(answer_rate=0.6, talk_s=120, seed=3), 60)
+    abandons = [a for a in res.actions if type(a).__name__ == "Abandon"]
+    recorded = [r for r in res.records if r["kind"] == "attempt" and r["outcome"] == "abandoned"]
+    assert abandons and len(abandons) == len(recorded)
+    assert all(a.message == "abandon.wav" for a in abandons)
+    for r in recorded:                                         # waited exactly the 2 s allowed
+        assert r["ended_ms"] - r["answered_ms"] == 2000
+
+
+@pytest.mark.parametrize("mode", ["preview", "progressive", "predictive", "agentless"])
+def test_every_dialled_number_has_its_outcome_in_the_records(mode):
+    c = campaign(mode, survey={"questions": [{"id": "q1", "kind": "score"}]})
+    res = simulate.run(c, numbers(300), simulate.Traffic(answer_rate=0.4, machine_rate=0.1, seed=2), 40)
+    dials = [a.call for a in res.actions if isinstance(a, Dial)]
+    attempts = {r["call"]: r for r in res.records if r["kind"] == "attempt"}
+    in_progress = set(res.dialer.calls)
+    assert dials and set(dials) == set(attempts) | in_progress
+    assert len(dials) == len(set(dials))
+    assert all(r["outcome"] in c.outcomes() + ["answered"] for r in attempts.values())
+    if mode == "agentless":
+        assert any(r["answers"] for r in attempts.values())
+
+
+window_ranges = st.lists(st.tuples(st.integers(0, 23 * 60), st.integers(1, 12 * 60)), min_size=1, max_size=2)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), days=st.sets(st.sampled_from(DAYS), min_size=1), ranges=window_ranges,
+       start=st.integers(1_700_000_000_000, 1_800_000_000_000), n=st.integers(1, 40),
+       mode=st.sampled_from(["progressive", "predictive", "agentless"]))
+def test_no_listed_number_and_none_outside_its_window_is_ever_dialled(data, days, ranges, start, n, mode):
+    hhmm = [f"{a // 60:02d}:{a % 60:02d}-{min(24 * 60, a + d) // 60:02d}:{min(24 * 60, a + d) % 60:02d}"
+            for a, d in ranges]
+    window = {d: hhmm for d in days}
+    zones = ["Asia/Shanghai", "America/New_York", "Europe/London", "Asia/Kolkata"]
+    contacts = numbers(n)
+    for ct in contacts:
+        ct.tz = data.draw(st.sampled_from(zones + [""]))
+    listed = {ct.number for ct in contacts if data.draw(st.booleans())}
+    holiday = data.draw(st.booleans())
+    cal = None
+    c = campaign(mode, agents=3, window=window, max_attempts=data.draw(st.integers(1, 3)),
+                 min_spacing_min=data.draw(st.integers(0, 120)), lines=3)
+    if holiday:                                   # one random day of the run is a holiday everywhere
+        day = dt.date.fromtimestamp(start / 1000) + dt.timedelta(days=data.draw(st.integers(0, 2)))
+        from hub.ivr.schedule import Calendar
+        cal = {day}
+        c.window.calendar = Calendar(holidays={day: "test"})
+    dialled = []
+
+    def oracle(ms, dial):
+        assert dial.number not in listed, f"{dial.number} is on a DNC list"
+        ct = next(x for x in contacts if x.number == dial.number)
+        local = dt.datetime.fromtimestamp(ms / 1000, zoneinfo.ZoneInfo(ct.tz or c.timezone)).replace(tzinfo=None)
+        assert not cal or local.date() not in cal, "dialled on a holiday"
+        assert DAYS[local.weekday()] in days, f"{local} is not a calling day"
+        minute = local.hour * 60 + local.minute
+        assert any(a <= minute < a + d for a, d in ranges), f"{local} is outside the window"
+        dialled.append((ms, dial.number))
+
+    res = simulate.run(c, contacts, simulate.Traffic(answer_rate=0.5, seed=1), 60 * 24 * 3, start_ms=start,
+                       dnc=lambda num: "internal" if num in listed else None, on_dial=oracle)
+    for num in {x for _, x in dialled}:                         # attempts and spacing per number
+        times = sorted(t for t, x in dialled if x == num)
+        assert len(times) <= c.max_attempts
+        assert all(b - a >= c.min_spacing_min * 60_000 for a, b in zip(times, times[1:]))
+    refused = {r["number"]: r["reason"] for r in res.records if r["kind"] == "refusal"}
+    for num in listed:
+        assert refused.get(num, "dnc:internal") == "dnc:internal"
+
+
+def test_a_dnc_disposition_stops_further_calls_and_a_callback_comes_back_to_its_agent():
+    c = campaign("progressive", agents=1, dispositions=[{"code": "stop", "dnc": True},
+                                                          {"code": "later", "callback": True}])
+    now = [simulate.START_MS]
+    from hub.outbound.engine import Dialer
+    records = []
+    d = Dialer(c, numbers(2), lambda: now[0], log=records.extend)
+    first = d.login("a0")
+    assert [type(a).__name__ for a in first] == ["Dial"] and first[0].agent == "a0"
+    d.answered(first[0].call)
+    now[0] += 30_000
+    d.hangup(first[0].call, "later", callback_ms=now[0] + 3_600_000, same_agent=True)
+    now[0] += 10_000
+    second = d.tick()
+    assert [a.number for a in second if isinstance(a, Dial)] == ["+8613800000001"]
+    d.answered(second[0].call)
+    d.hangup(second[0].call, "stop")
+    now[0] += 3_600_000
+    third = d.tick()
+    assert [a.number for a in third if isinstance(a, Dial)] == ["+8613800000000"]     # the callback
+    d.failed(third[0].call, "busy")
+    assert d.extra_dnc == {"+8613800000001"}
+    other = Dialer(c, numbers(1, start=5), lambda: now[0])
+    dial = other.login("a0")[0]
+    other.answered(dial.call)
+    with pytest.raises(OutboundError, match="not a disposition"):
+        other.hangup(dial.call, "no-such-code")
+
+
+def test_the_campaign_check_lists_every_problem_with_its_place():
+    with pytest.raises(CampaignError) as e:
+        check_campaign({"name": "two words", "mode": "robot", "window": {"mon-fry": ["9-5"]}, "agents": [],
+                        "pacing": {"abandon_cap": 0.9, "speed": 1}, "recycle": {"sale": 5},
+                        "dispositions": [{"code": "busy"}], "survey": {"questions": [{"id": "q", "kind": "stars"}]},
+                        "colour": "red"})
+    text = str(e.value)
+    for part in ("unknown key 'colour'", "name must be one word", "mode 'robot'", "'mon-fry' is not a weekday",
+                 "abandon_cap must be", "pacing: unknown key 'speed'", "recycle: 'sale'",
+                 "code 'busy' is already an outcome", "kind must be score"):
+        assert part in text, part
+
+
+def test_lists_are_deduplicated_by_the_normalised_number(tmp_path):
+    from hub.outbound import lists
+    p = tmp_path / "list.csv"
+    p.write_text("phone,name,tier\n138 0013 8000,Wang,gold\n+86 13800138000,Wang again,\n12,bad,\n"
+                 "0086 13900139000,Li,\n", encoding="utf-8")
+    problems = []
+    got = lists.load({"source": "csv", "path": "list.csv"}, str(tmp_path), problems)
+    assert [(c.number, c.name, c.fields) for c in got] == [("+8613800138000", "Wang", {"tier": "gold"}),
+                                                           ("+8613900139000", "Li", {})]
+    assert len(problems) == 2 and "row 2" in problems[0] and "row 3" in problems[1]
+    with pytest.raises(OutboundError, match="no phone column"):
+        (tmp_path / "x.csv").write_text("a,b\n1,2\n")
+        lists.load({"source": "csv", "path": "x.csv"}, str(tmp_path))
+
+
+def test_orders_are_reviewed_against_supply_and_the_retailers_limits():
+    from hub.outbound.ordering import check_rules, review
+    rules = {"supply": {"cig-a": 30, "cig-b": 5}, "limits": {"default": {"cig-a": [1, 20]}, "gold": {"cig-a": [1, 40]}}}
+    assert check_rules(rules) == []
+    assert review({"cig-a": 10}, rules) == []
+    assert review({"cig-a": 25}, rules) == ["cig-a: 25 is outside the retailer's limits 1-20"]
+    assert review({"cig-a": 25}, rules, tier="gold") == []
+    assert review({"cig-a": 25}, rules, tier="gold", taken={"cig-a": 10}) == ["cig-a: 25 asked, 20 left of the supply"]
+    assert review({"cig-b": 1}, rules) == ["cig-a: at least 1 must be ordered"]
+    assert review({"cig-c": 1, "cig-a": 1}, rules) == ["cig-c: not supplied this round"]
+    assert check_rules({"limits": {"default": {"x": [5, 1]}}})
