@@ -1,0 +1,137 @@
+"""The leg an application answers a caller with: prompts out, the caller's audio in.
+
+An :class:`AppLeg` is bridged to the caller's ``a`` leg like any callee (the switch answers the
+caller when it answers).  Its :class:`AppEndpoint` sends one 20 ms A-law frame every 20 ms,
+paced by the event loop's clock: the next frame of what is playing, else silence, so the
+caller's side always has a steady stream (a jitter buffer on an E1 span never runs dry).  What
+the caller says arrives as RTP from a SIP leg (``deliver``) or as RTP built by an E1 leg
+(``send``); while a recording runs it is kept as 16-bit PCM.
+"""
+from __future__ import annotations
+
+import random
+from collections import deque
+
+from drivers.e1_card import alaw
+from hub.telephony import rtp
+from hub.telephony.model import Leg
+
+FRAME = alaw.BLOCK_SAMPLES
+SILENCE = bytes([alaw.SILENCE]) * FRAME
+
+
+class AppEndpoint:
+    def __init__(self, leg: "AppLeg", loop) -> None:
+        self.leg = leg
+        self.loop = loop
+        self.peer = None
+        self.codec, self.codec_pt, self.te_pt = "PCMA", 8, None
+        self.on_packet = None
+        self._frames: deque[bytes] = deque()
+        self._on_done = None
+        self._seq, self._ts, self._ssrc = random.randrange(65536), random.randrange(2 ** 32), random.randrange(2 ** 32)
+        self._t0 = None
+        self._timer = None
+        self.sent = 0
+        self.recording: bytearray | None = None
+
+    # ------------------------------------------------------------ playing
+    @property
+    def playing(self) -> bool:
+        return bool(self._frames)
+
+    def play(self, audio: bytes, on_done=None) -> None:
+        """Queue ``audio`` (A-law) after what is playing; ``on_done()`` once its last frame went out."""
+        for i in range(0, len(audio), FRAME):
+            self._frames.append(audio[i:i + FRAME].ljust(FRAME, bytes([alaw.SILENCE])))
+        if on_done is not None:
+            self._frames.append(on_done)        # a marker: called when the frames before it are sent
+
+    def stop(self) -> None:
+        """Stop playing at once (a key barged in); pending ``on_done`` callbacks are dropped."""
+        self._frames.clear()
+
+    def start(self) -> None:
+        self._t0 = self.loop.time()
+        self._tick()
+
+    def _tick(self) -> None:
+        if self.leg.state == "ended":
+            return
+        due = int((self.loop.time() - self._t0) * 1000 // 20) + 1
+        for _ in range(min(10, max(0, due - self.sent))):      # catch up after a stall, a little
+            self._send_frame()
+        self.sent = max(self.sent, due - 10)
+        self._timer = self.loop.call_later(max(0.0, self._t0 + self.sent * 0.02 - self.loop.time()), self._tick)
+
+    def _send_frame(self) -> None:
+        while self._frames and callable(self._frames[0]):
+            self._frames.popleft()()
+        chunk = self._frames.popleft() if self._frames else SILENCE
+        while self._frames and callable(self._frames[0]):   # the end of a prompt: tell at once
+            self._frames.popleft()()
+        peer = self.peer
+        pt = peer.codec_pt if peer is not None and peer.codec_pt is not None else 8
+        payload = chunk if peer is None or peer.codec == "PCMA" else rtp.alaw_to_ulaw(chunk)
+        if self.on_packet is not None:
+            self.on_packet(self, rtp.Packet(8, self._seq, self._ts, self._ssrc, False, chunk))
+        if peer is not None:
+            data = rtp.build(pt, self._seq, self._ts, self._ssrc, payload, marker=self.sent == 0)
+            peer.deliver(data, rtp.Packet(pt, self._seq, self._ts, self._ssrc, self.sent == 0, payload))
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._ts = (self._ts + FRAME) & 0xFFFFFFFF
+        self.sent += 1
+
+    # ------------------------------------------------------------ what the caller says
+    def deliver(self, data: bytes, pkt: rtp.Packet) -> None:
+        """An RTP packet from the caller's SIP leg."""
+        peer = self.peer
+        if self.recording is not None and peer is not None and pkt.pt == peer.codec_pt:
+            self.recording += rtp.pcm16(pkt.payload, peer.codec)
+
+    def send(self, data: bytes) -> None:
+        """An RTP packet an E1 leg built from its timeslot (always A-law)."""
+        if self.recording is None:
+            return
+        try:
+            pkt = rtp.parse(data)
+        except rtp.RtpError:
+            return
+        self.recording += rtp.pcm16(pkt.payload, "PCMA" if pkt.pt == 8 else "PCMU")
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._frames.clear()
+        self.peer = None
+
+
+class AppLeg(Leg):
+    """``program`` hears the leg's end (``leg_ended(leg, cause)``)."""
+
+    kind = "app"
+
+    def __init__(self, call, name: str, loop, program=None) -> None:
+        super().__init__(call, trunk=None, seat=None, channel=name, peer=name, direction="out")
+        self.loop = loop
+        self.program = program
+        self.media = AppEndpoint(self, loop)
+
+    def start(self) -> None:
+        """Answer: the switch bridges the caller to us and answers the caller."""
+        self.codec = "PCMA"
+        offer = getattr(self.call.a, "offer", None)
+        if offer is not None and offer.first_g711 is not None:
+            self.codec = offer.codec(offer.first_g711)
+        self._answered()
+        self.media.start()
+
+    def answer(self) -> None:
+        pass
+
+    def hangup(self, cause: str = "normal") -> None:
+        if self.state != "ended":
+            self.media.close()
+            self._ended(cause)
+            if self.program is not None:
+                self.program.leg_ended(self, cause)
