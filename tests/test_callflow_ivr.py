@@ -35,13 +35,16 @@ nodes:
 DIGIT_PCAP = {"#": "pound", "*": "star"}
 
 
-def flow_with_prompts(tmp_path):
-    """The test flow, with every prompt it may play made as 0.4 s of distinct noise (A-law WAV)."""
+def flow_with_prompts(tmp_path, extra: str = "", key3: str | None = None):
+    """The test flow (with ``extra`` nodes, and key 3 going to ``key3``), with every prompt it may play made as 0.4 s of distinct noise (A-law WAV)."""
     from drivers.e1_card import alaw
     from hub.ivr import prompts
     from hub.ivr.flow import load_flow
     path = tmp_path / "flow.yaml"
-    path.write_text(FLOW)
+    text = FLOW + extra
+    if key3:
+        text = text.replace('"2": vm}', f'"2": vm, "3": {key3}}}')
+    path.write_text(text)
     flow = load_flow(str(path))
     rng = random.Random(7)
     for pid in prompts.texts(flow, prompts.site_texts()):
