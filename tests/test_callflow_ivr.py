@@ -35,13 +35,13 @@ nodes:
 DIGIT_PCAP = {"#": "pound", "*": "star"}
 
 
-def flow_with_prompts(tmp_path, extra: str = "", key3: str | None = None):
+def flow_with_prompts(tmp_path, extra: str = "", key3: str | None = None, text: str | None = None):
     """The test flow (with ``extra`` nodes, and key 3 going to ``key3``), with every prompt it may play made as 0.4 s of distinct noise (A-law WAV)."""
     from drivers.e1_card import alaw
     from hub.ivr import prompts
     from hub.ivr.flow import load_flow
     path = tmp_path / "flow.yaml"
-    text = FLOW + extra
+    text = (text or FLOW) + extra
     if key3:
         text = text.replace('"2": vm}', f'"2": vm, "3": {key3}}}')
     path.write_text(text)
@@ -116,9 +116,8 @@ def caller_scenario(tmp_path, steps: list, name="ivr_caller") -> str:
     return str(path)
 
 
-@pytest.fixture
-def ivr_pbx(tmp_path, pbx):  # noqa: F811
-    from hub.callflow.apps import install
+def _store_parcel() -> None:
+    """The sample network and a parcel received at 100 and dispatched to 900, through the pipeline."""
     from hub.ingest import pipeline
     from hub.network.basic_data import import_network
     from hub.network.file import load_network
@@ -130,6 +129,12 @@ def ivr_pbx(tmp_path, pbx):  # noqa: F811
         {"id": uuid.uuid4().hex, "station": "st-100-1", "epoch": "e1", "seq": 2, "kind": "dispatch", "waybill": WB,
          "site": "100", "edge_ms": t0 + 60_000, "event_ms": t0 + 60_000, "next_site": "900"}])
     assert rejected == []
+
+
+@pytest.fixture
+def ivr_pbx(tmp_path, pbx):  # noqa: F811
+    from hub.callflow.apps import install
+    _store_parcel()
     flow = flow_with_prompts(tmp_path)
     trunk_port = free_udp_port()
     p = pbx(trunk_port, recording={"default": True}, dialplan=[{"number": "95311", "to": "ivr t"}])
@@ -212,3 +217,84 @@ def test_the_dial_plan_must_name_loaded_flows(tmp_path, pbx):  # noqa: F811
                                        {"number": "95312", "to": "queue service"}])
     with pytest.raises(CallflowError, match="IVR flow 'hotline'.*queue 'service' but no --queues"):
         install(p, {})
+
+
+def test_an_e1_caller_tracks_a_parcel_by_in_band_dtmf(tmp_path, pbx):  # noqa: F811
+    """The simulated carrier calls on the R2 span, keys the menu and the waybill as in-band tones;
+    what the carrier hears back holds every expected prompt, bit for bit (A-law end to end)."""
+    from drivers.e1_card import alaw
+    from drivers.e1_card.dtmf import dtmf_samples
+    from hub.callflow.apps import install
+    from test_telephony_e1 import idle
+    _store_parcel()
+    flow = flow_with_prompts(tmp_path)
+    trunk_port = free_udp_port()
+    p = pbx(trunk_port,
+            trunks=[{"name": "carrier", "kind": "sip", "host": "127.0.0.1", "port": trunk_port},
+                    {"name": "ct-bj-1", "kind": "e1", "span": 1, "protocol": "r2-cn", "max_dnis": 5}],
+            dialplan=[{"number": "95311", "to": "ivr t"}])
+    apps = install(p, {"t": flow}, voicemail_dir=str(tmp_path / "voicemail"))
+    span = p.e1.spans["ct-bj-1"]
+    out = p.call(lambda: span.carrier.dial("95311", "13912345678"))
+    wait_for(lambda: p.call(lambda: out.state) == "answered", 20, "the IVR answered the carrier's call")
+    heard = bytearray()
+
+    def take():
+        heard.extend(p.call(lambda: (bytes(out.audio_in), out.audio_in.clear())[0]))
+    silence = bytes([alaw.SILENCE]) * 160
+
+    def keys(text):
+        p.call(lambda: [out.play(alaw.encode(dtmf_samples(k, 800)) + silence * 4) for k in text])
+    wait_for(lambda: (take(), heard.find(apps.prompt(flow, "main_menu")) >= 0)[1], 20, "the menu heard")
+    keys("1")
+    wait_for(lambda: (take(), heard.find(apps.prompt(flow, "enter_waybill")) >= 0)[1], 20, "asked for the waybill")
+    keys(WB + "#")
+    def got():
+        return "".join(e.data["key"] for c in p.call(lambda: list(p.switch.calls.values())) for e in c.events
+                       if e.kind == "dtmf")
+    try:
+        wait_for(lambda: (take(), heard.find(apps.prompt(flow, "bye")) >= 0)[1], 60, "the status and goodbye")
+    except pytest.fail.Exception:
+        from hub.telephony.cdr import show_call
+        evs = [(e["kind"], e["data"].get("event"), e["data"].get("key")) for c in cdrs()
+               for e in show_call(c["call_id"])["events"]]
+        pytest.fail(f"no goodbye; the keys heard: {got()!r}; {evs}")
+    at = 0
+    for pid in ["main_menu", "enter_waybill", "track/intro", "status/dispatch", "track/at", "site/100",
+                "track/next", "site/900", "bye"]:
+        found = heard.find(apps.prompt(flow, pid)[400:2000], at)
+        assert found >= 0, pid
+        at = found
+    wait_for(lambda: len(cdrs()) == 1, 20, "the CDR")
+    from hub.telephony.cdr import show_call
+    events = show_call(cdrs()[0]["call_id"])["events"]
+    assert "".join(e["data"]["key"] for e in events if e["kind"] == "dtmf" and e["data"].get("via") == "inband") \
+        == "1" + WB + "#"
+    wait_for(lambda: idle(p, span), 15, "every timeslot idle")
+
+
+def test_a_call_at_night_gets_the_closed_flow(tmp_path, pbx):  # noqa: F811
+    from hub.callflow.apps import install
+    from test_ivr_engine import Clock
+    night = FLOW.replace("start: main", "start: hours").replace("nodes:\n", """schedules:
+  office: {mon-fri: ["08:30-18:00"]}
+nodes:
+  hours: {type: schedule, schedule: office, open: main, closed: closed}
+  closed: {type: hangup, play: closed}
+""").replace("bye: b,", "bye: b, closed: c,")
+    (tmp_path / "night").mkdir()
+    flow = flow_with_prompts(tmp_path / "night", text=night)
+    trunk_port = free_udp_port()
+    p = pbx(trunk_port, recording={"default": True}, dialplan=[{"number": "95311", "to": "ivr t"}])
+    apps = install(p, {"t": flow}, clock=Clock("2026-12-02 03:00"))
+    caller = Sipp(tmp_path, caller_scenario(tmp_path, [("pause", 100)], "night"), target(p), port=trunk_port,
+                  args=["-s", "95311", "-m", "1", "-mp", str(free_udp_port(pairs=True))])
+    caller.expect_success(60)
+    wait_for(lambda: len(cdrs()) == 1, 15, "the CDR")
+    (c,) = cdrs()
+    from hub.telephony.cdr import show_call
+    ivr = [e["data"] for e in show_call(c["call_id"])["events"] if e["kind"] == "ivr"]
+    assert [e["state"] for e in ivr if e["event"] == "schedule"] == ["closed"]
+    wait_for(lambda: __import__("os").path.exists(c["recording"]), 10, "the recording")
+    assert_heard_in_order(heard_by_caller(c), apps, flow, ["closed"])
+    assert prompt_pcm(apps, flow, "main_menu")[800:4000] not in heard_by_caller(c)

@@ -22,6 +22,9 @@ from hub.ivr import audio
 from hub.ivr.engine import Engine
 
 log = logging.getLogger("scanhub.callflow")
+#: how long a call stays up after its last prompt was sent: a jitter buffer (an E1 span's is
+#: 40 ms deep) and the network still hold its end
+DRAIN_S = 0.3
 
 def _beep() -> bytes:
     """300 ms of 1 kHz: the tone before a recording."""
@@ -120,8 +123,8 @@ class IvrProgram:
             if kind == "transfer":
                 self.apps.transfer(self, a["to"], a["target"])
                 return
-            if kind == "hangup":
-                self.leg.hangup("normal")
+            if kind == "hangup":            # after the far end's buffers played the last frames out
+                self.loop.call_later(DRAIN_S, lambda: self.leg.hangup("normal"))
                 return
             log.warning("call %s: unknown IVR action %r", self.call.id, kind)
 
