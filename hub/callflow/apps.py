@@ -169,7 +169,8 @@ def check_dialplan(config, flows: dict, centre) -> None:
 def install(pbx, flows: dict, centre=None, *, queue_log: str | None = None, voicemail_dir: str = "voicemail",
             logins: dict[str, str] | None = None, hold_music: str | None = None, services=None, clock=None,
             sink=None) -> CallFlows:
-    """Register the applications on the running ``pbx`` (from any thread); returns them."""
+    """Register the applications on the running ``pbx`` (from any thread, the loop's own too, e.g.
+    in ``Pbx.on_started``); returns them."""
     check_dialplan(pbx.config, flows, centre)
     music = b""
     if hold_music:
@@ -185,4 +186,9 @@ def install(pbx, flows: dict, centre=None, *, queue_log: str | None = None, voic
             for agent, seat in (logins or {}).items():
                 apps.acd.agent("login", agent, seat)
         return apps
-    return pbx.call(on_loop)
+    import asyncio
+    try:
+        here = asyncio.get_running_loop() is pbx.loop
+    except RuntimeError:
+        here = False
+    return on_loop() if here else pbx.call(on_loop)
