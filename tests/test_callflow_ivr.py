@@ -298,3 +298,18 @@ nodes:
     wait_for(lambda: __import__("os").path.exists(c["recording"]), 10, "the recording")
     assert_heard_in_order(heard_by_caller(c), apps, flow, ["closed"])
     assert prompt_pcm(apps, flow, "main_menu")[800:4000] not in heard_by_caller(c)
+
+
+@pytest.mark.timeout(150)
+def test_the_dtmf_bench_runs_quick():
+    import json
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = subprocess.run([sys.executable, os.path.join(root, "bench", "telephony.py"), "--section", "dtmf", "--quick",
+                        "--rounds", "2", "--json"], cwd=root, env=dict(os.environ, PYTHONPATH=root),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    assert "dtmf_p99" in res["headline"] and isinstance(res["rows"]["dtmf_p99"]["figure"]["median"], (int, float))

@@ -130,14 +130,14 @@ class IvrProgram:
 
     def _play(self, ids: list[str], gen: int) -> None:
         media = self.leg.media
-        for i, pid in enumerate(ids):
+        media.play(b"", on_start=lambda: self.call.event("prompt", None, prompts=list(ids), flow=self.flow.name))
+        for pid in ids:
             try:
                 data = self.apps.prompt(self.flow, pid)
             except audio.IvrError as e:
                 self.call.event("error", None, error=str(e))
                 continue
             media.play(data, (lambda pid=pid: self.call.event("prompt-end", None, prompt=pid)))
-        self.call.event("prompt", None, prompts=list(ids), flow=self.flow.name)
         media.play(b"", lambda: self._played(gen))
 
     def _played(self, gen: int) -> None:

@@ -20,6 +20,16 @@ FRAME = alaw.BLOCK_SAMPLES
 SILENCE = bytes([alaw.SILENCE]) * FRAME
 
 
+class _Start:
+    """A marker in the frame queue called as the frame after it is sent (a prompt's start)."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def __call__(self) -> None:
+        self.fn()
+
+
 class AppEndpoint:
     def __init__(self, leg: "AppLeg", loop) -> None:
         self.leg = leg
@@ -40,8 +50,11 @@ class AppEndpoint:
     def playing(self) -> bool:
         return bool(self._frames)
 
-    def play(self, audio: bytes, on_done=None) -> None:
-        """Queue ``audio`` (A-law) after what is playing; ``on_done()`` once its last frame went out."""
+    def play(self, audio: bytes, on_done=None, on_start=None) -> None:
+        """Queue ``audio`` (A-law) after what is playing; ``on_start()`` as its first frame goes out,
+        ``on_done()`` once its last frame went out."""
+        if on_start is not None:
+            self._frames.append(_Start(on_start))
         for i in range(0, len(audio), FRAME):
             self._frames.append(audio[i:i + FRAME].ljust(FRAME, bytes([alaw.SILENCE])))
         if on_done is not None:
@@ -68,8 +81,8 @@ class AppEndpoint:
         while self._frames and callable(self._frames[0]):
             self._frames.popleft()()
         chunk = self._frames.popleft() if self._frames else SILENCE
-        while self._frames and callable(self._frames[0]):   # the end of a prompt: tell at once
-            self._frames.popleft()()
+        while self._frames and callable(self._frames[0]) and not isinstance(self._frames[0], _Start):
+            self._frames.popleft()()                         # the end of a prompt: tell at once
         peer = self.peer
         pt = peer.codec_pt if peer is not None and peer.codec_pt is not None else 8
         payload = chunk if peer is None or peer.codec == "PCMA" else rtp.alaw_to_ulaw(chunk)
