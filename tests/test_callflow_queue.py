@@ -107,6 +107,15 @@ def reference_waits(agents: int, arrivals, talks):
 
 
 def test_callers_choose_the_queue_by_digit_and_wait_as_the_reference_model(tmp_path, pbx):  # noqa: F811
+    queue_calls(tmp_path, pbx, 10)
+
+
+@pytest.mark.slow
+def test_fifty_calls_through_the_queue(tmp_path, pbx):  # noqa: F811
+    queue_calls(tmp_path, pbx, 50)
+
+
+def queue_calls(tmp_path, pbx, calls: int):  # noqa: F811
     from hub.acd import callbacks, kpi
     from hub.acd import store as qstore
     from hub.acd.config import parse_queues
@@ -115,7 +124,6 @@ def test_callers_choose_the_queue_by_digit_and_wait_as_the_reference_model(tmp_p
     trunk_port = free_udp_port()
     p = pbx(trunk_port, dialplan=[{"number": "95311", "to": "ivr t"}])
     ports = [register(tmp_path, p, "8001", PASSWORD), register(tmp_path, p, "8002", "pw-8002")]
-    calls = 10
     agent_xml = tmp_path / "agent.xml"
     agent_xml.write_text(AGENT.replace("MEAN_MS", "2500"))
     agents = [Sipp(tmp_path, str(agent_xml), target(p), port=port, name=f"agent-{port}",
@@ -129,8 +137,8 @@ def test_callers_choose_the_queue_by_digit_and_wait_as_the_reference_model(tmp_p
     callers = Sipp(tmp_path, scen, target(p), port=trunk_port,
                    args=["-s", "95311", "-m", str(calls), "-r", "1", "-rp", "1200", "-l", str(calls),
                          "-mp", media_ports()])
-    callers.run(240)
-    callers.expect_success(240)
+    callers.run(60 + 6 * calls)
+    callers.expect_success(60 + 6 * calls)
     wait_for(lambda: len(cdrs()) == calls, 30, "every CDR")
     for a in agents:
         a.stop()
