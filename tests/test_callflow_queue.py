@@ -112,10 +112,11 @@ def test_callers_choose_the_queue_by_digit_and_wait_as_the_reference_model(tmp_p
 
 @pytest.mark.slow
 def test_fifty_calls_through_the_queue(tmp_path, pbx):  # noqa: F811
-    queue_calls(tmp_path, pbx, 50)
+    queue_calls(tmp_path, pbx, 50, talk_ms=1500)
 
 
-def queue_calls(tmp_path, pbx, calls: int):  # noqa: F811
+def queue_calls(tmp_path, pbx, calls: int, talk_ms: int = 2500):  # noqa: F811
+    """``calls`` callers, one every 1.2 s, two agents talking ``talk_ms`` on average (exponential)."""
     from hub.acd import callbacks, kpi
     from hub.acd import store as qstore
     from hub.acd.config import parse_queues
@@ -125,9 +126,9 @@ def queue_calls(tmp_path, pbx, calls: int):  # noqa: F811
     p = pbx(trunk_port, dialplan=[{"number": "95311", "to": "ivr t"}])
     ports = [register(tmp_path, p, "8001", PASSWORD), register(tmp_path, p, "8002", "pw-8002")]
     agent_xml = tmp_path / "agent.xml"
-    agent_xml.write_text(AGENT.replace("MEAN_MS", "2500"))
+    agent_xml.write_text(AGENT.replace("MEAN_MS", str(talk_ms)))
     agents = [Sipp(tmp_path, str(agent_xml), target(p), port=port, name=f"agent-{port}",
-                   args=["-m", str(calls), "-mp", media_ports()]).listening() for port in ports]
+                   args=["-m", str(calls), "-timeout", f"{60 + 6 * calls}s", "-mp", media_ports()]).listening() for port in ports]
     apps = install(p, {"t": flow}, parse_queues(QUEUES), queue_log=str(tmp_path / "queue_log"),
                    logins={"8001": "8001", "8002": "8002"}, voicemail_dir=str(tmp_path / "vm"))
     steps = [("pause", 1000), ("key", "3")]
@@ -136,7 +137,7 @@ def queue_calls(tmp_path, pbx, calls: int):  # noqa: F811
     open(scen, "w").write(text)
     callers = Sipp(tmp_path, scen, target(p), port=trunk_port,
                    args=["-s", "95311", "-m", str(calls), "-r", "1", "-rp", "1200", "-l", str(calls),
-                         "-mp", media_ports()])
+                         "-timeout", f"{60 + 6 * calls}s", "-mp", media_ports()])
     callers.run(60 + 6 * calls)
     callers.expect_success(60 + 6 * calls)
     wait_for(lambda: len(cdrs()) == calls, 30, "every CDR")

@@ -9,12 +9,12 @@ the caller says arrives as RTP from a SIP leg (``deliver``) or as RTP built by a
 """
 from __future__ import annotations
 
-import random
 from collections import deque
 
 from drivers.e1_card import alaw
 from hub.telephony import rtp
 from hub.telephony.model import Leg
+from hub.telephony.playback import FileEndpoint, FileLeg
 
 FRAME = alaw.BLOCK_SAMPLES
 SILENCE = bytes([alaw.SILENCE]) * FRAME
@@ -30,19 +30,11 @@ class _Start:
         self.fn()
 
 
-class AppEndpoint:
+class AppEndpoint(FileEndpoint):
     def __init__(self, leg: "AppLeg", loop) -> None:
-        self.leg = leg
+        super().__init__(leg, b"")
         self.loop = loop
-        self.peer = None
-        self.codec, self.codec_pt, self.te_pt = "PCMA", 8, None
-        self.on_packet = None
         self._frames: deque[bytes] = deque()
-        self._on_done = None
-        self._seq, self._ts, self._ssrc = random.randrange(65536), random.randrange(2 ** 32), random.randrange(2 ** 32)
-        self._t0 = None
-        self._timer = None
-        self.sent = 0
         self.recording: bytearray | None = None
 
     # ------------------------------------------------------------ playing
@@ -64,7 +56,7 @@ class AppEndpoint:
         """Stop playing at once (a key barged in); pending ``on_done`` callbacks are dropped."""
         self._frames.clear()
 
-    def start(self) -> None:
+    def start(self, loop=None) -> None:
         self._t0 = self.loop.time()
         self._tick()
 
@@ -83,17 +75,7 @@ class AppEndpoint:
         chunk = self._frames.popleft() if self._frames else SILENCE
         while self._frames and callable(self._frames[0]) and not isinstance(self._frames[0], _Start):
             self._frames.popleft()()                         # the end of a prompt: tell at once
-        peer = self.peer
-        pt = peer.codec_pt if peer is not None and peer.codec_pt is not None else 8
-        payload = chunk if peer is None or peer.codec == "PCMA" else rtp.alaw_to_ulaw(chunk)
-        if self.on_packet is not None:
-            self.on_packet(self, rtp.Packet(8, self._seq, self._ts, self._ssrc, False, chunk))
-        if peer is not None:
-            data = rtp.build(pt, self._seq, self._ts, self._ssrc, payload, marker=self.sent == 0)
-            peer.deliver(data, rtp.Packet(pt, self._seq, self._ts, self._ssrc, self.sent == 0, payload))
-        self._seq = (self._seq + 1) & 0xFFFF
-        self._ts = (self._ts + FRAME) & 0xFFFFFFFF
-        self.sent += 1
+        self._emit(chunk)
 
     # ------------------------------------------------------------ what the caller says
     def deliver(self, data: bytes, pkt: rtp.Packet) -> None:
@@ -119,32 +101,20 @@ class AppEndpoint:
         self.peer = None
 
 
-class AppLeg(Leg):
-    """``program`` hears the leg's end (``leg_ended(leg, cause)``)."""
+class AppLeg(FileLeg):
+    """Answers like a ``play`` target's leg (``FileLeg``), with an endpoint that plays what it is
+    told; ``program`` hears the leg's end (``leg_ended(leg, cause)``)."""
 
     kind = "app"
 
     def __init__(self, call, name: str, loop, program=None) -> None:
-        super().__init__(call, trunk=None, seat=None, channel=name, peer=name, direction="out")
+        Leg.__init__(self, call, trunk=None, seat=None, channel=name, peer=name, direction="out")
         self.loop = loop
         self.program = program
         self.media = AppEndpoint(self, loop)
 
-    def start(self) -> None:
-        """Answer: the switch bridges the caller to us and answers the caller."""
-        self.codec = "PCMA"
-        offer = getattr(self.call.a, "offer", None)
-        if offer is not None and offer.first_g711 is not None:
-            self.codec = offer.codec(offer.first_g711)
-        self._answered()
-        self.media.start()
-
-    def answer(self) -> None:
-        pass
-
     def hangup(self, cause: str = "normal") -> None:
         if self.state != "ended":
-            self.media.close()
-            self._ended(cause)
+            super().hangup(cause)
             if self.program is not None:
                 self.program.leg_ended(self, cause)
