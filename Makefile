@@ -42,9 +42,11 @@ BENCHES = capture drain devices e1 gun_image monitor telephony kb stations crm d
 
 bench: venv system-deps
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
+	$(BIN)/python bench/telephony.py --section dtmf
 
 bench-quick: venv system-deps
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py --quick || exit 1; done
+	$(BIN)/python bench/telephony.py --section dtmf --quick
 
 venv: $(STAMP)
 

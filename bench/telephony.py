@@ -11,6 +11,14 @@ hang up at once; the figure is completed calls per second of wall time (setup, a
 Goal: the B2BUA at least 0.3x the direct rate.  Also reported: the PBX process's CPU per second
 of the run (cores).  The 180-concurrent-calls-with-RTP figure of the issue is not measured yet.
 Needs SIPp (Debian package sip-tester).
+
+``--section dtmf``: a key to the start of the next prompt, on the real path of an IVR call: the
+simulated carrier calls the IVR on an R2 span of a PBX in this process and keys ``1`` in-band
+(the E1 driver's detector hears it); the figure is the time from the call's ``dtmf`` event to
+the ``prompt`` event, written as the first 20 ms frame of the answering prompt goes out.  Goal:
+p99 <= 100 ms.  Baseline, in the same rounds: the same call and path with the IVR engine's answer
+to the key replaced by a constant (the same actions, computed once), so the ratio is what the
+engine and its program cost on top of the media path's 20 ms framing.
 """
 from __future__ import annotations
 
@@ -117,12 +125,104 @@ class PbxProcess:
         self.proc.wait(20)
 
 
+def dtmf_section(args) -> None:
+    """Key -> next prompt on an IVR call over the simulated E1 span (see the module's docstring)."""
+    import struct
+
+    from drivers.e1_card import alaw
+    from drivers.e1_card.dtmf import dtmf_samples
+    from hub.callflow.apps import install
+    from hub.ivr.flow import load_flow
+    from hub.schema import connect
+    from hub.telephony.config import check_pbx
+    from hub.telephony.service import Pbx
+    work = tempfile.mkdtemp(prefix="bench-dtmf-")
+    connect(os.path.join(work, "hub.db"), create=True)
+    os.makedirs(os.path.join(work, "prompts"))
+    with open(os.path.join(work, "flow.yaml"), "w") as f:
+        f.write("flow: b\nstart: menu\nprompts_dir: prompts\nprompts: {m: m, a: a}\nnodes:\n"
+                "  menu: {type: menu, play: m, keys: {'1': ann}, timeout_s: 30, retries: 3, exhausted: bye}\n"
+                "  ann: {type: announce, play: a, next: menu}\n  bye: {type: hangup}\n")
+    for name, n in (("m", 1600), ("a", 1600)):
+        data = alaw.encode([int(3000 * ((i * 7919) % 17 - 8) / 8) for i in range(n)])
+        fmt = struct.pack("<HHIIHH", 6, 1, 8000, 8000, 1, 8)
+        with open(os.path.join(work, "prompts", f"{name}.wav"), "wb") as f:
+            f.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE" + b"fmt " +
+                    struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data)
+    flow = load_flow(os.path.join(work, "flow.yaml"))
+    cfg = check_pbx({"sip": {"listen": f"127.0.0.1:{free_port()}", "media_ports": "41000-41099"},
+                     "trunks": [{"name": "ct", "kind": "e1", "span": 1, "protocol": "r2-cn", "max_dnis": 5}],
+                     "dialplan": [{"number": "95311", "to": "ivr b"}]}, "bench")
+    cfg.recording_dir = os.path.join(work, "rec")
+    pbx = Pbx(cfg, worker="bench").start()
+    apps = install(pbx, {"b": flow})
+    span = pbx.e1.spans["ct"]
+    keys = 10 if args.quick else 40
+    tone = alaw.encode(dtmf_samples("1", 800)) + bytes([alaw.SILENCE]) * 800
+
+    def one_call(constant: bool) -> dict:
+        out = pbx.call(lambda: span.carrier.dial("95311", "139"))
+        deadline = time.monotonic() + 20
+        while pbx.call(lambda: out.state) != "answered":
+            if time.monotonic() > deadline:
+                raise SystemExit("the IVR did not answer the carrier's call")
+            time.sleep(0.02)
+        call = pbx.call(lambda: next(c for c in pbx.switch.calls.values()))
+        prog = apps.programs[call.id]
+        if constant:
+            answer = prog.engine.digit
+            fixed = []
+
+            def digit(key):
+                if not fixed:
+                    fixed.extend(answer(key))
+                    return list(fixed)
+                return list(fixed)
+            prog.engine.digit = digit
+        lat = []
+        for _ in range(keys):
+            n = len(call.events)
+            pbx.call(lambda: out.play(tone))
+            deadline = time.monotonic() + 10
+            while True:
+                evs = call.events[n:]
+                d = next((e.t_ms for e in evs if e.kind == "dtmf"), None)
+                pr = next((e.t_ms for e in evs if e.kind == "prompt" and d is not None and e.t_ms >= d), None)
+                if pr is not None:
+                    lat.append(pr - d)
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit("no prompt after a key")
+                time.sleep(0.01)
+            time.sleep(0.25)            # the announcement and the menu prompt play out (0.2 s each)
+        pbx.call(lambda: span.carrier.channels[out.channel].hangup())
+        lat.sort()
+        return {"p50_ms": lat[len(lat) // 2], "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))]}
+
+    b = harness.Bench("telephony", args, params={"section": "dtmf", "keys_per_round": keys})
+    b.part("constant", lambda r: one_call(True))
+    b.part("engine", lambda r: one_call(False))
+    b.compare("dtmf_p99", "key -> start of the next prompt, p99 (E1 in-band, IVR engine)", "engine.p99_ms",
+              "constant.p99_ms", unit="ms", figure_goal=("<=", 100), headline=True, better="lower")
+    b.compare("dtmf_p50", "key -> start of the next prompt, p50", "engine.p50_ms", "constant.p50_ms", unit="ms",
+              better="lower")
+    b.noise_from("constant.p99_ms")
+    try:
+        b.run()
+    finally:
+        pbx.stop()
+
+
 def main() -> None:
     ap = harness.parser(__doc__)
     ap.add_argument("--calls", type=int, default=None, help="calls per part and round (default 2000; 100 quick)")
     ap.add_argument("--rate", type=int, default=500, help="new calls per second offered (default 500)")
     ap.add_argument("--limit", type=int, default=50, help="calls at once at most (default 50)")
+    ap.add_argument("--section", choices=("setups", "dtmf"), default="setups",
+                    help="setups: call setups/s through the B2BUA (default); dtmf: key -> next IVR prompt")
     args = harness.parse(ap)
+    if args.section == "dtmf":
+        return dtmf_section(args)
     if shutil.which("sipp") is None:
         raise SystemExit("bench/telephony.py needs SIPp: apt-get install sip-tester")
     calls = args.calls or (100 if args.quick else 2000)

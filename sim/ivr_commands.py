@@ -71,6 +71,64 @@ def _call(flow, services, clock, keys, caller, vm_dir, voice_wav):
     return e, played
 
 
+def _live_call(flow, services, clock, waybill: str, out: str) -> list[str]:
+    """One tracking call on the real telephony path: a PBX with a simulated R2 span in this process,
+    the dial plan's ``ivr hotline``, the carrier keying in-band tones; ``out`` gets what the carrier
+    heard (16-bit WAV).  Returns the prompts played."""
+    import socket
+    import time
+    import wave
+
+    from drivers.e1_card import alaw
+    from drivers.e1_card.dtmf import dtmf_samples
+    from hub.callflow.apps import install
+    from hub.telephony.config import check_pbx
+    from hub.telephony.service import Pbx
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    cfg = check_pbx({"sip": {"listen": f"127.0.0.1:{port}", "media_ports": "42000-42099"},
+                     "trunks": [{"name": "ct", "kind": "e1", "span": 1, "protocol": "r2-cn", "max_dnis": 5}],
+                     "dialplan": [{"number": "95311", "to": f"ivr {flow.name}"}]}, "demo")
+    pbx = Pbx(cfg, worker="demo", store=False).start()
+    try:
+        apps = install(pbx, {flow.name: flow}, services=services, clock=lambda: clock[0])
+        span = pbx.e1.spans["ct"]
+        out_call = pbx.call(lambda: span.carrier.dial("95311", "13800000001"))
+        heard = bytearray()
+
+        def wait(cond, what, seconds=60):
+            deadline = time.monotonic() + seconds
+            while not cond():
+                heard.extend(pbx.call(lambda: (bytes(out_call.audio_in), out_call.audio_in.clear())[0]))
+                if time.monotonic() > deadline:
+                    raise click.ClickException(f"the demo call did not get {what} in {seconds} s")
+                time.sleep(0.02)
+        wait(lambda: pbx.call(lambda: out_call.state) == "answered", "answered")
+        call = pbx.call(lambda: next(iter(pbx.switch.calls.values())))
+
+        def collecting():
+            prog = apps.programs.get(call.id)
+            return prog is not None and pbx.call(lambda: prog._collect is not None and not prog.leg.media.playing)
+        silence = bytes([alaw.SILENCE]) * 160
+        for keys in ("2", "1", waybill + "#"):
+            wait(collecting, "to a menu")
+            pbx.call(lambda: [out_call.play(alaw.encode(dtmf_samples(k, 800)) + silence * 4) for k in keys])
+            wait(lambda: not collecting(), "past the keys")
+        wait(collecting, "its answer read out")
+        played = [p for e in call.events if e.kind == "prompt" for p in e.data["prompts"]]
+        pbx.call(lambda: span.carrier.channels[out_call.channel].hangup())
+    finally:
+        pbx.stop()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(alaw.decode(bytes(heard)).tobytes())
+    return played
+
+
 @click.command("ivr")
 @click.option("--calls", default=12, show_default=True, help="Calls placed into the IVR.")
 @click.option("--parcels", default=8, show_default=True, help="Parcels moving through the network meanwhile.")
@@ -79,7 +137,11 @@ def _call(flow, services, clock, keys, caller, vm_dir, voice_wav):
 @click.option("--dir", "workdir", default=None, type=click.Path(file_okay=False),
               help="Keep the store, prompts and voicemail here (default: a temporary folder, removed).")
 @click.option("--seed", default=7, show_default=True, help="Seed of the random callers.")
-def ivr(calls, parcels, out, workdir, seed):
+@click.option("--line", type=click.Choice(["engine", "e1"]), default="engine", show_default=True,
+              help="engine: every call straight through the IVR engine; e1: the saved call is placed on a "
+                   "simulated E1 span into a running PBX (in-band keys, the real telephony path) and the WAV "
+                   "is what the caller heard.")
+def ivr(calls, parcels, out, workdir, seed, line):
     """Callers walk the sample IVR while parcels move; saves one tracking call's audio.
 
     Needs espeak-ng and sox (the prompts are made on the first run, in --dir when given).
@@ -88,6 +150,7 @@ def ivr(calls, parcels, out, workdir, seed):
     Examples:
       scanhub sim ivr --out call.wav && play call.wav
       scanhub sim ivr --calls 40 --dir /tmp/ivr-demo
+      scanhub sim ivr --line e1 --out call.wav   (the saved call over the simulated E1 span)
     """
     from hub.business.tariff import install, load_tariff
     from hub.ingest import pipeline
@@ -151,7 +214,10 @@ def ivr(calls, parcels, out, workdir, seed):
                                 "target": e.result.get("target") or e.result.get("box") or "",
                                 "path": " > ".join(e.path)})
                 if what == "track" and saved is None:
-                    prompts.render(flow, played, out)
+                    if line == "e1":
+                        played = _live_call(flow, services, clock, w, out)
+                    else:
+                        prompts.render(flow, played, out)
                     saved = (caller, w, played)
                 click.echo(f"  call {n} from {caller} ({what}): {e.result['end']} "
                            f"{results[-1]['target']}  [{len(e.path)} nodes]")

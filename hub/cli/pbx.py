@@ -44,8 +44,26 @@ def check(pbx_file, fmt):
 @click.option("--worker", help="This worker's name in the store (default host:pid:port); several workers "
                                "behind a SIP dispatcher share one store.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every call's events on stderr.")
-def run(pbx_file, db, listen, worker, verbose):
-    """Run the telephony service for PBX_FILE until Ctrl-C or SIGTERM; CDRs go to the hub store."""
+@click.option("--flow", "flows", multiple=True, type=click.Path(dir_okay=False),
+              help="An IVR flow file (repeatable): the dial plan's 'ivr NAME' runs the flow named NAME.")
+@click.option("--queues", type=click.Path(dir_okay=False),
+              help="The queues and agents file: the dial plan's 'queue NAME' and IVR transfers to queues.")
+@click.option("--queue-log", metavar="FILE", help="Also append the queue log to FILE, in Asterisk's format "
+                                                  "(the store always has it).")
+@click.option("--login", "logins", multiple=True, metavar="AGENT=SEAT",
+              help="Log AGENT in at SEAT when the service starts (repeatable).")
+@click.option("--hold-music", type=click.Path(dir_okay=False), help="An 8 kHz A-law WAV played, looped, to "
+                                                                   "callers waiting in a queue.")
+@click.option("--voicemail-dir", envvar="SCANHUB_VOICEMAIL_DIR", default="voicemail", show_default=True,
+              help="Where voicemail left in IVR flows is stored.")
+def run(pbx_file, db, listen, worker, verbose, flows, queues, queue_log, logins, hold_music, voicemail_dir):
+    """Run the telephony service for PBX_FILE until Ctrl-C or SIGTERM; CDRs go to the hub store.
+
+    \b
+    With IVR flows and queues (docs/telephony.md, "IVR and queues on calls"):
+      scanhub pbx run pbx.yaml --db hub.db --flow hub/ivr/flows/hotline.yaml \\
+          --queues queues.yaml --login 1001=8001 --queue-log queue_log
+    """
     import logging
 
     from hub.telephony.config import load_pbx
@@ -60,6 +78,20 @@ def run(pbx_file, db, listen, worker, verbose):
             raise TelephonyError(f"--listen {listen!r} is not HOST:PORT")
         cfg.listen_host, cfg.listen_port = host, int(port)
     open_store(db)
+    from hub.callflow.apps import check_dialplan, install, load
+    flow_map, centre = load(flows, queues)
+    check_dialplan(cfg, flow_map, centre)
+    if hold_music:
+        from hub.ivr.audio import prompt_samples
+        prompt_samples(hold_music)                 # a clear error now, not once calls come
+    agents = {}
+    for item in logins:
+        agent, sep, seat = item.partition("=")
+        if not sep or not agent or not seat:
+            raise TelephonyError(f"--login {item!r} is not AGENT=SEAT")
+        if centre is None or agent not in centre.agents:
+            raise TelephonyError(f"--login {item!r}: agent {agent!r} is not in the --queues file")
+        agents[agent] = seat
     service = Pbx(cfg, worker=worker)
     log = logging.getLogger("scanhub.telephony")
 
@@ -69,7 +101,11 @@ def run(pbx_file, db, listen, worker, verbose):
                        f"{call.billable_s()} s", err=True)
         elif verbose:
             log.info("call %s %s %s %s", call.id, event.kind, event.leg or "", event.data)
-    service.on_started = lambda: (service.switch.listeners.append(announce),
+    def started():
+        if flow_map or centre is not None:
+            install(service, flow_map, centre, queue_log=queue_log, voicemail_dir=voicemail_dir, logins=agents,
+                    hold_music=hold_music)
+    service.on_started = lambda: (started(), service.switch.listeners.append(announce),
                                   click.echo(f"pbx running: SIP on {service.address[0]}:{service.address[1]}, "
                                              f"store {db}", err=True))
     service.run()

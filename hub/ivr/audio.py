@@ -108,3 +108,22 @@ def join(paths: list[str], dst: str) -> None:
         raise IvrError("nothing to join: no prompts were played")
     sox = _program("sox", "sox")
     _run([sox, "-V1", *paths, "-r", "8000", "-c", "1", "-e", "a-law", "-b", "8", dst], f"writing {dst}")
+
+
+def prompt_samples(path: str) -> bytes:
+    """The A-law bytes of a prompt file (8 kHz mono A-law WAV), what a G.711a channel carries as is;
+    ``IvrError`` naming the file for any other format."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise IvrError(f"{path}: {e.strerror}") from e
+    if not wav_info(data, path).is_prompt:
+        raise IvrError(f"{path}: not an 8 kHz mono A-law WAV (run `scanhub ivr prompts` to make it)")
+    pos = 12
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        if cid == b"data":
+            return data[pos + 8:pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    raise IvrError(f"{path}: a WAV file without audio data")

@@ -28,7 +28,7 @@ import yaml
 from hub.telephony.errors import PbxConfigError
 
 #: what a dial plan target can be, and the SIP status of each ``hangup`` cause
-TARGET_KINDS = ("seat", "trunk", "number", "hangup", "play")
+TARGET_KINDS = ("seat", "trunk", "number", "hangup", "play", "ivr", "queue")
 HANGUP_CAUSES = {"busy": 486, "no-answer": 480, "unavailable": 480, "rejected": 603, "congestion": 503,
                  "not-found": 404}
 E1_KEYS = {"span", "name", "protocol", "timing", "lbo", "crc4", "line_code", "idle_abcd", "max_dnis", "max_ani",
@@ -39,7 +39,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 @dataclass(frozen=True)
 class Target:
-    kind: str          # seat | trunk | number | hangup
+    kind: str          # seat | trunk | number | hangup | play | ivr | queue
     arg: str
 
     def __str__(self) -> str:
@@ -302,7 +302,7 @@ def check_pbx(raw, source: str = "pbx", base_dir: str = ".") -> PbxConfig:
         arg = arg.strip()
         if kind not in TARGET_KINDS or not arg:
             problems.append(f"{where}: {key} {text!r} must be 'seat EXT', 'trunk NAME', 'number N', "
-                            f"'hangup CAUSE' or 'play FILE.wav'")
+                            f"'hangup CAUSE', 'play FILE.wav', 'ivr FLOW' or 'queue NAME'")
             return None
         if kind == "seat" and arg not in cfg.seats:
             problems.append(f"{where}: {key} names seat {arg}, which is not in seats")
@@ -312,6 +312,8 @@ def check_pbx(raw, source: str = "pbx", base_dir: str = ".") -> PbxConfig:
             problems.append(f"{where}: {key} number {arg!r} is not a dialable number")
         elif kind == "hangup" and arg not in HANGUP_CAUSES:
             problems.append(f"{where}: {key} cause {arg!r} is not one of {', '.join(HANGUP_CAUSES)}")
+        elif kind in ("ivr", "queue") and not _NAME.match(arg):
+            problems.append(f"{where}: {key} {kind} {arg!r} is not a name (letters, digits, '.', '_', '-')")
         elif kind == "play":
             path = arg if os.path.isabs(arg) else os.path.join(base_dir, arg)
             from hub.telephony.playback import check_wav

@@ -68,20 +68,26 @@ class FileEndpoint:
         while self.sent < due and self.pos < len(self.audio):
             chunk = self.audio[self.pos:self.pos + FRAME].ljust(FRAME, bytes([alaw.SILENCE]))
             self.pos += FRAME
-            peer = self.peer
-            pt = peer.codec_pt if peer is not None and peer.codec_pt is not None else 8
-            payload = chunk if peer is None or peer.codec == "PCMA" else rtp.alaw_to_ulaw(chunk)
-            if self.on_packet is not None:
-                self.on_packet(self, rtp.Packet(8, self._seq, self._ts, self._ssrc, False, chunk))
-            if peer is not None:
-                peer.send(rtp.build(pt, self._seq, self._ts, self._ssrc, payload, marker=self.sent == 0))
-            self._seq = (self._seq + 1) & 0xFFFF
-            self._ts = (self._ts + FRAME) & 0xFFFFFFFF
-            self.sent += 1
+            self._emit(chunk)
         if self.pos >= len(self.audio):
             self.leg.hangup("normal")
             return
         self._timer = self._loop.call_later(max(0.0, self._t0 + self.sent * 0.02 - self._loop.time()), self._tick)
+
+    def _emit(self, chunk: bytes) -> None:
+        """One 20 ms A-law frame to the bridged leg (in its codec) and the recorder."""
+        peer = self.peer
+        pt = peer.codec_pt if peer is not None and peer.codec_pt is not None else 8
+        payload = chunk if peer is None or peer.codec == "PCMA" else rtp.alaw_to_ulaw(chunk)
+        if self.on_packet is not None:
+            self.on_packet(self, rtp.Packet(8, self._seq, self._ts, self._ssrc, False, chunk))
+        if peer is not None:          # deliver: an RTP endpoint sends it on, an E1 one plays it out
+            marker = self.sent == 0
+            peer.deliver(rtp.build(pt, self._seq, self._ts, self._ssrc, payload, marker=marker),
+                         rtp.Packet(pt, self._seq, self._ts, self._ssrc, marker, payload))
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._ts = (self._ts + FRAME) & 0xFFFFFFFF
+        self.sent += 1
 
     def close(self) -> None:
         if self._timer is not None:

@@ -35,6 +35,9 @@ class Switch:
         self._state: dict[str, dict] = {}      # call id -> routing state
         self.media = None                      # bridges two legs' media (hub.telephony.media)
         self.loop = getattr(scheduler, "__self__", None)   # the event loop, for paced playback
+        #: applications by dial plan target kind (``ivr``, ``queue``: hub.callflow registers them):
+        #: ``app(call, arg)`` returns the leg that answers the caller, or None when it cannot
+        self.apps: dict[str, object] = {}
 
     # ------------------------------------------------------------------ entry
     def new_call(self, *, origin: str, caller: str, callee: str) -> Call:
@@ -84,6 +87,13 @@ class Switch:
             leg = FileLeg(call, target.arg, self.loop)
             st["leg"] = leg
             leg.start()
+            return
+        if target.kind in self.apps:
+            leg = self.apps[target.kind](call, target.arg)
+            if leg is None:
+                self._fail(call, "congestion")
+                return
+            st["leg"] = leg
             return
         line_kind = "sip"
         if target.kind == "trunk":
@@ -145,8 +155,28 @@ class Switch:
         self._finish(call)
 
     # ------------------------------------------------------------------ reports from legs
+    def connect(self, call: Call, leg: Leg) -> None:
+        """An application hands its caller to ``leg`` (answered, e.g. a queue's agent): the leg the
+        caller was bridged to ends and the caller is bridged to ``leg``."""
+        st = self._state.get(call.id)
+        if st is None or not call.a.active:
+            leg.hangup("normal")
+            return
+        old, st["bridged"], st["leg"] = st["bridged"], leg, leg
+        leg.owner = None
+        if old is not None and old.media is not None:
+            old.media.peer = None
+        if self.media is not None and call.a.media is not None and leg.media is not None:
+            self.media.bridge(call, call.a, leg)
+        call.event("bridged", None, legs=[call.a.name, leg.name])
+        if old is not None and old.active:
+            old.hangup("normal")
+
     def on_ringing(self, leg: Leg) -> None:
         call = leg.call
+        if getattr(leg, "owner", None) is not None:      # a leg an application opened reports to it
+            leg.owner.leg_changed(leg)
+            return
         if leg is not call.a and call.a.state == "offered":
             call.a.ring()
 
@@ -154,6 +184,9 @@ class Switch:
         call = leg.call
         st = self._state.get(call.id)
         if st is None or leg is call.a:
+            return
+        if getattr(leg, "owner", None) is not None:
+            leg.owner.leg_changed(leg)
             return
         if st["timer"] is not None:
             st["timer"].cancel()
@@ -184,6 +217,9 @@ class Switch:
             if call.t_answer is None:
                 st.setdefault("fail", "abandoned" if leg.cause in ("normal", "cancelled", "abandoned") else leg.cause)
             self._finish(call)
+            return
+        if getattr(leg, "owner", None) is not None:
+            leg.owner.leg_changed(leg)
             return
         if st["timer"] is not None and st["leg"] is leg:
             st["timer"].cancel()
