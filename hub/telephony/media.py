@@ -92,6 +92,7 @@ class RtpEndpoint:
         self.codec_pt: int | None = None
         self.codec = "PCMA"
         self.on_packet = None          # recorder tap: fn(endpoint, Packet)
+        self.last_out: rtp.Packet | None = None
         self.stats = {"packets_in": 0, "bytes_in": 0, "packets_out": 0, "lost": 0, "rtcp_in": 0}
         self._last_seq: int | None = None
         self._last_event_ts: int | None = None
@@ -135,6 +136,7 @@ class RtpEndpoint:
 
     def deliver(self, data: bytes, pkt: rtp.Packet) -> None:
         """A packet from the bridged leg: relayed to our peer unchanged."""
+        self.last_out = pkt               # a mixer taking over continues this stream
         if self.remote is not None and self._rtp is not None:
             self._rtp.sendto(data, self.remote)
             self.stats["packets_out"] += 1

@@ -107,9 +107,15 @@ class _Member:
         self.target = target                  # whisper: the endpoint that hears it
         self.buf = bytearray()
         self.playing = False
-        self.seq = random.randrange(1 << 16)
-        self.ts = random.randrange(1 << 32)
-        self.ssrc = random.randrange(1, 1 << 32)
+        last = getattr(ep, "last_out", None)
+        if last is not None and last.pt == ep.codec_pt:
+            # the stream the peer already receives goes on (a peer's jitter buffer would take a
+            # new stream with lower sequence numbers for late packets and drop them)
+            self.seq, self.ts, self.ssrc = (last.seq + 1) & 0xFFFF, (last.ts + FRAME) & 0xFFFFFFFF, last.ssrc
+        else:
+            self.seq = random.randrange(1 << 16)
+            self.ts = random.randrange(1 << 32)
+            self.ssrc = random.randrange(1, 1 << 32)
         self.marker = True
 
 

@@ -269,7 +269,7 @@ class Switch:
             del talk[leg]
             if self.media is not None and call.id in self.media._mixers and leg.media is not None:
                 self.media.mixer(call).remove(leg.media)
-        talkers = [m for m, r in talk.items() if r in ("party", "barge") and m.active]
+        talkers = [m for m, r in talk.items() if r == "party" and m.active]    # supervisors keep no call
         if len(talkers) < 2 and not st.get("joining"):
             st["closing"] = True
             for m in call.legs:
