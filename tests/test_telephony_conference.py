@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import needs, wait_for
-from sip_peers import free_udp_port
+from sip_peers import free_udp_port, stop_all, write_baresip
 from test_telephony_baresip import free_tcp_and_udp_port
 from test_telephony_sip import pbx, target  # noqa: F401 - the pbx fixture
 
@@ -33,26 +33,7 @@ def phone(tmp_path, p, ext: str, rtp: int, dial: str | None = None):
         w.setsampwidth(2)
         w.setframerate(8000)
         w.writeframes(tone.tobytes())
-    (d / "config").write_text(f"""poll_method epoll
-sip_listen 127.0.0.1:{free_tcp_and_udp_port()}
-audio_source aufile,{d / 'say.wav'}
-audio_player aubridge,x
-ausrc_srate 8000
-auplay_srate 8000
-ausrc_channels 1
-auplay_channels 1
-rtp_ports {rtp}-{rtp + 20}
-snd_path {d}
-module_path /usr/lib/baresip/modules
-module g711.so
-module aufile.so
-module aubridge.so
-module sndfile.so
-module account.so
-module menu.so
-""")
-    (d / "accounts").write_text(f"<sip:{ext}@{target(p)}>;auth_pass=pw-{ext};answermode=auto;regint=600;"
-                                "audio_codecs=PCMA\n")
+    write_baresip(d, target(p), ext, f"pw-{ext}", free_tcp_and_udp_port(), rtp, d / "say.wav", ("menu.so",))
     args = ["baresip", "-f", str(d), "-t", "120"] + (["-e", f"/dial sip:{dial}@{target(p)}"] if dial else [])
     log = open(d / "log", "wb")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -100,13 +81,7 @@ def three_phones(tmp_path, pbx):  # noqa: F811
         call = p.call(lambda: next(iter(p.switch.calls.values())))
         yield p, call, dirs
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs)
 
 
 def _ticks(p, call, n: int, what: str) -> None:

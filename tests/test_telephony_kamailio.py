@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import needs, wait_for
-from sip_peers import Sipp, free_udp_port, port_taken
+from sip_peers import Sipp, free_udp_port, port_taken, stop_all
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = Path(__file__).resolve().parent / "data" / "kamailio" / "dispatcher.cfg"
@@ -67,14 +67,7 @@ def cluster(tmp_path):
         assert k.poll() is None, (tmp_path / "kamailio.log").read_text()[-2000:]
         yield kport, agent_port, db
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
 
 
 def test_calls_are_spread_over_two_workers_behind_kamailio(tmp_path, cluster):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import wait_for
-from sip_peers import SCENARIOS, Sipp, free_udp_port, variant
+from sip_peers import SCENARIOS, Sipp, free_udp_port, recv_ok, seat_request, variant
 from test_telephony_sip import PASSWORD, cdrs, pbx, register, target  # noqa: F401 - the pbx fixture
 
 SECOND = "13800000002"
@@ -24,19 +24,7 @@ def caller_hung_up(tmp_path, number: str = SECOND) -> str:
     text = (SCENARIOS / "caller.xml").read_text().replace("13912345678", number)
     head = text.split("  <pause/>")[0]
     path = tmp_path / "caller-hung-up.xml"
-    path.write_text(head + """  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-  <timewait milliseconds="500"/>
+    path.write_text(head + recv_ok("BYE") + """  <timewait milliseconds="500"/>
 </scenario>
 """)
     return str(path)
@@ -95,34 +83,12 @@ def test_attended_transfer_by_refer_with_replaces(tmp_path, pbx):  # noqa: F811
     port1, port2 = free_udp_port(), free_udp_port()
     p = pbx(port1, trunks=trunks(port1, port2))
     s1 = register(tmp_path, p, "8001", PASSWORD)
-    notify = """  <recv request="NOTIFY">
-    <action><ereg regexp="SIP/2.0 {status}" search_in="body" check_it="true" assign_to="f{status}"/></action>
-  </recv>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      X-Sipfrag: [$f{status}]
-      Content-Length: 0
-    ]]>
-  </send>
-"""
-    bye_ok = """  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>"""
+    def notify(status: int) -> str:
+        return recv_ok("NOTIFY", f'<ereg regexp="SIP/2.0 {status}" search_in="body" check_it="true" '
+                                 f'assign_to="f{status}"/><log message="NOTIFY [$f{status}]"/>')
+    bye_ok = recv_ok("BYE").rstrip("\n")
+    refer_headers = ("Refer-To: <sip:8002@[remote_ip]?Replaces=[$g_cid]%3Bto-tag%3D[$g_ftag]%3Bfrom-tag%3D[pid]seat1>\n"
+                     "Referred-By: <sip:8001@[local_ip]>")
     transferor = variant(tmp_path, "seat.xml", {
         '<scenario name="scanhub seat answering">':
             '<scenario name="scanhub seat answering">\n  <Global variables="g_cid,g_ftag"/>',
@@ -148,22 +114,8 @@ def test_attended_transfer_by_refer_with_replaces(tmp_path, pbx):  # noqa: F811
   <nop next="end"/>
   <label id="refer"/>
   <pause milliseconds="300"/>
-  <send retrans="500">
-    <![CDATA[
-      REFER sip:scanhub@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:8001@[local_ip]>;tag=[pid]seat[call_number]
-      To: [$remote_from]
-      [last_Call-ID:]
-      CSeq: 1 REFER
-      Refer-To: <sip:8002@[remote_ip]?Replaces=[$g_cid]%3Bto-tag%3D[$g_ftag]%3Bfrom-tag%3D[pid]seat1>
-      Referred-By: <sip:8001@[local_ip]>
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv response="202"/>
-{notify.format(status=100)}{notify.format(status=200)}{bye_ok}
+{seat_request("REFER", 1, refer_headers)}  <recv response="202"/>
+{notify(100)}{notify(200)}{bye_ok}
   <label id="end"/>"""}, "seat-attended-transfer")
     seat = Sipp(tmp_path, transferor, target(p), port=s1, args=["-m", "2"], name="seat-transferor").listening()
     caller1 = Sipp(tmp_path, "caller.xml", target(p), port=port1, args=["-s", "8001", "-d", "5000", "-m", "1"]).start()

@@ -285,6 +285,11 @@ class SipLeg(Leg):
         if not number:
             stx.respond(sipmsg.response(req, 400, "Bad Request (Refer-To has no number)"))
             return
+        self.call.switch.transfer(self.call, self, number, self._refer_accepted(req, stx))
+
+    def _refer_accepted(self, req: SipMessage, stx):
+        """202 for the REFER and NOTIFY 100 Trying; returns ``done(status)``, which sends the
+        final NOTIFY with the transfer's outcome."""
         stx.respond(sipmsg.response(req, 202))
         self._notify_refer("SIP/2.0 100 Trying", "active;expires=60")
 
@@ -292,7 +297,7 @@ class SipLeg(Leg):
             if self.state != "ended":
                 self._notify_refer(f"SIP/2.0 {status} {sipmsg.REASONS.get(status, '')}".rstrip(),
                                    "terminated;reason=noresource")
-        self.call.switch.transfer(self.call, self, number, done)
+        return done
 
     def _refer_replaces(self, req: SipMessage, stx, replaces: tuple[str, str, str]) -> None:
         """Attended transfer (RFC 5589 §7): the Refer-To carries ``Replaces`` (RFC 3891) naming
@@ -302,13 +307,7 @@ class SipLeg(Leg):
         dialogs is reported as 481 in the NOTIFY."""
         call_id, to_tag, from_tag = replaces
         other = self.line.dialogs.get((call_id, to_tag)) or self.line.dialogs.get((call_id, from_tag))
-        stx.respond(sipmsg.response(req, 202))
-        self._notify_refer("SIP/2.0 100 Trying", "active;expires=60")
-
-        def done(status: int) -> None:
-            if self.state != "ended":
-                self._notify_refer(f"SIP/2.0 {status} {sipmsg.REASONS.get(status, '')}".rstrip(),
-                                   "terminated;reason=noresource")
+        done = self._refer_accepted(req, stx)
         if other is None or other is self or other.state != "answered":
             done(481)
             return
