@@ -148,3 +148,21 @@ def test_three_way_conference_everyone_hears_the_other_two(three_phones):
             assert sum(h[f]) >= 7, (ext, f, sum(h[f]))
         # a party does not hear itself back beyond the codec's faint echo (never its own tone)
         assert sum(h[TONES[ext]]) <= 1, (ext, sum(h[TONES[ext]]))
+
+
+def test_supervisor_takes_over_and_the_agent_leaves(three_phones):
+    """The queues' takeover: the supervisor joins, becomes a party, the agent is hung up; the
+    customer then hears the supervisor and the call goes on until the customer leaves."""
+    p, call, dirs = three_phones
+    leg = p.call(p.switch.supervise, call, "8001", "takeover")
+    _joined(p, call, "the supervisor")
+    agent = next(m for m in call.legs if m.seat == "8002")
+    wait_for(lambda: not agent.active, 10, "the agent to be hung up")
+    assert leg.active and not call.ended
+    _ticks(p, call, 150, "3 s of the supervisor with the customer")
+    _end(p, call)
+    modes = [e.data["mode"] for e in call.events if e.kind == "supervise"]
+    assert modes == ["barge", "takeover"], modes
+    customer = heard(dirs["8003"])
+    assert sum(customer[1700]) >= 4, "the customer hears the supervisor after the takeover"
+    assert sum(heard(dirs["8001"])[440]) >= 4, "the supervisor hears the customer"

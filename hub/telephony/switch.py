@@ -208,8 +208,15 @@ class Switch:
         """A supervisor joins an answered call from ``supervisor_seat`` (called like any seat):
         ``listen`` hears both, heard by none; ``whisper`` is heard by the agent only; ``barge``
         is heard by both.  Called again for a supervisor already on the call, it changes the
-        mode.  Returns the supervisor's leg."""
+        mode.  ``takeover`` (the queues' fourth mode): the supervisor becomes a party of the call
+        and the agent leaves.  Returns the supervisor's leg."""
         st = self._state.get(call.id) or {}
+        if mode == "takeover":
+            leg = self.supervise(call, supervisor_seat, "barge", agent)
+            st["takeover"] = leg
+            if leg in st.get("talk", {}):
+                self._take_over(call, leg)
+            return leg
         for leg, role in list(st.get("talk", {}).items()) + [(k, v[0]) for k, v in st.get("joining", {}).items()]:
             if leg.seat == supervisor_seat and leg.active and role != "party":
                 self.set_role(call, leg, mode, agent)
@@ -232,7 +239,10 @@ class Switch:
         self.media.mixer(call).set_role(leg.media, role, agent.media if agent is not None else None)
         leg._whisper_to = agent
         talk[leg] = role
-        call.event("supervise", leg, mode=role)
+        if role == "party":
+            call.event("role", leg, role=role)
+        else:
+            call.event("supervise", leg, mode=role)
 
     def _joined(self, call: Call, leg: Leg) -> None:
         st = self._state[call.id]
@@ -256,6 +266,18 @@ class Switch:
         call.event("joined", leg, role=role, members=[m.name for m in talk])
         if role != "party":
             call.event("supervise", leg, mode=role)
+        if st.get("takeover") is leg:
+            self._take_over(call, leg)
+
+    def _take_over(self, call: Call, leg: Leg) -> None:
+        """The supervisor on ``leg`` takes the call: a party now, and the agent is hung up."""
+        st = self._state[call.id]
+        st.pop("takeover", None)
+        agent = getattr(leg, "_whisper_to", None)
+        self.set_role(call, leg, "party")
+        call.event("supervise", leg, mode="takeover", agent=agent.name if agent is not None else None)
+        if agent is not None and agent.active:
+            agent.hangup("normal")
 
     def _member_ended(self, call: Call, leg: Leg) -> None:
         st = self._state[call.id]
