@@ -40,7 +40,7 @@ test-all: venv system-deps
 # Benchmarks (bench/harness.py: subject and baseline in interleaved rounds). `bench` is full size
 # (about 40 minutes); `bench-quick` runs each with --quick (a few minutes in all).
 # Before/after a change: $(BIN)/python bench/ab.py --ref <rev> -- capture.py --quick
-BENCHES = capture drain devices e1 gun_image monitor telephony kb stations
+BENCHES = capture drain devices e1 gun_image monitor telephony kb stations crm
 
 bench: venv system-deps
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done

@@ -49,6 +49,10 @@ COMMANDS = {
     "sms": "hub.cli.sms:sms",
     "problems": "hub.cli.problems:problems",
     "pod": "hub.cli.pod:pod",
+    "crm": "hub.cli.crm:crm",
+    "workorder": "hub.cli.workorder:workorder",
+    "mail": "hub.cli.mail:mail",
+    "pickup": "hub.cli.pickup:pickup",
 }
 
 

@@ -11,6 +11,7 @@ All payloads are UTF-8 JSON objects with ``"v": 1``.  Topics::
     scanhub/v1/station/{station}/time/reply   hub  -> edge  QoS 0   {"t0", "m0", "hub_ms"}
     scanhub/v1/station/{station}/proof        edge -> hub   QoS 1   a chunk of a proof-of-delivery image
     scanhub/v1/station/{station}/proof/ack    hub  -> edge  QoS 1   how much of it the hub holds
+    scanhub/v1/station/{station}/pickup       hub  -> edge  QoS 1   retained: the site's open pickup tasks
 
 A station's status (``STATUS_FIELDS``) goes out every ``STATUS_EVERY_S`` seconds while it is
 connected; the hub counts a station it has not heard from for ``STALE_AFTER_S`` as stale.
@@ -25,6 +26,7 @@ ROOT = "scanhub/v1/station"
 SCANS, ACK, CONFIG, FORECAST, STATUS, TIME, TIME_REPLY = (
     "scans", "ack", "config", "forecast", "status", "time", "time/reply")
 PROOF, PROOF_ACK = "proof", "proof/ack"        # contract.proof
+PICKUP = "pickup"                              # contract.pickup
 
 STATUS_EVERY_S = 5.0       # a connected station reports its status this often
 STALE_AFTER_S = 30.0       # the hub calls a station silent this long stale (six missed reports)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from contract.clock import CLOCK_SANE_MS
 from contract.errors import PayloadError
+from contract.pickup import check_link
 
 KINDS = ("receive", "dispatch", "arrive", "deliver", "sign", "problem", "hold",
          "bag_build", "bag_open", "load", "unload")
@@ -156,6 +157,8 @@ def validate_scan(scan, *, stamped: bool = True) -> dict:
         raise PayloadError("extra must be an object")
     row["extra_json"] = json.dumps(extra, sort_keys=True, ensure_ascii=False) if extra else None
     kind = row["kind"]
+    if extra:
+        check_link(extra, kind)          # extra.pickup: the receive scan closes a pickup task
     if kind == "dispatch" and not (row["next_site"] or row["dest_site"]):
         raise PayloadError("dispatch scan without next_site or dest_site")
     if kind in _BAGGED:

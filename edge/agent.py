@@ -35,15 +35,17 @@ class EdgeAgent:
         self.config = json.loads(cached) if cached else None
         cached = self.outbox.get_meta("forecast")
         self.forecast = json.loads(cached) if cached else None
+        self.pickup = self._cached_pickup()           # the site's open pickup tasks (contract.pickup)
+        self.pickup_error: str | None = None
         self.capture = Capture(cfg.station, cfg.site, self.outbox, self.clock, self.config, weight_source,
                                offline_staff=cfg.staff,
                                idle_logout_ms=int(cfg.idle_logout_min * 60_000) if cfg.idle_logout_min else None,
-                               login=cfg.login)
+                               login=cfg.login, pickup_task=self.pickup_task)
         self.uplink = Uplink(cfg.station, cfg.site, self.outbox, self.clock, cfg.broker,
                              username=cfg.username, password=cfg.password, tls=cfg.tls,
                              batch_size=cfg.batch_size, window=cfg.window,
                              on_config=self._on_config, on_forecast=self._on_forecast,
-                             extra_status=self._extra_status, proofs=self.proofs)
+                             extra_status=self._extra_status, proofs=self.proofs, on_pickup=self._on_pickup)
         self.uplink.config_version = self.config.get("version") if self.config else None
         self.capture.listeners.append(lambda device, verdict: verdict.accepted and self.uplink.wake())
         self.entry = Entry(self.capture, wake=self.uplink.wake)     # waybill entry (edge.entry)
@@ -75,6 +77,45 @@ class EdgeAgent:
         self.outbox.set_meta("forecast", json.dumps(fc, ensure_ascii=False))
         self.forecast = fc
 
+    def _cached_pickup(self) -> dict | None:
+        from contract.errors import PayloadError
+        from contract.pickup import parse_task_list
+        raw = self.outbox.get_meta("pickup")
+        if not raw:
+            return None
+        try:
+            return parse_task_list(raw, self.cfg.site)
+        except PayloadError:
+            log.warning("ignoring the kept pickup task list: it no longer reads")
+            return None
+
+    def _on_pickup(self, payload: bytes) -> None:
+        """A task list from the hub: kept (in the outbox's meta, so it survives a restart and
+        serves offline) when it checks out, else refused with the reason and the last good one kept."""
+        from contract.errors import PayloadError
+        from contract.pickup import parse_task_list
+        try:
+            tasks = parse_task_list(payload, self.cfg.site)
+        except PayloadError as e:
+            self.pickup_error = str(e)
+            self.uplink.stats["refused_pickups"] = self.uplink.stats.get("refused_pickups", 0) + 1
+            log.error("refusing a pickup task list: %s", e)
+            return
+        self.pickup_error = None
+        if self.pickup and self.pickup["version"] == tasks["version"]:
+            return
+        self.outbox.set_meta("pickup", json.dumps(tasks, ensure_ascii=False))
+        self.pickup = tasks
+        log.info("pickup tasks %s: %d open", tasks["version"], len(tasks["tasks"]))
+
+    def pickup_tasks(self) -> list[dict]:
+        """The site's open pickup tasks as last received (empty before the first list)."""
+        return list(self.pickup["tasks"]) if self.pickup else []
+
+    def pickup_task(self, code: str) -> dict | None:
+        """The task ``code`` of the kept list, or None."""
+        return next((t for t in self.pickup_tasks() if t["code"] == code), None)
+
     def predispatch(self, since_ms: int | None = None) -> dict:
         """Pre-dispatch comparison against the last forecast (see ``edge.predispatch``)."""
         return predispatch(self.outbox, self.forecast, since_ms)
@@ -85,6 +126,9 @@ class EdgeAgent:
         if self.config_error:
             out["config_error"] = self.config_error
         out["link_since_ms"] = self.uplink.link_since_ms
+        out["pickup_version"] = self.pickup["version"] if self.pickup else None
+        if self.pickup_error:
+            out["pickup_error"] = self.pickup_error
         if self.devices:
             from edge.devices import device_states
             out["devices"] = device_states(self)
@@ -113,4 +157,6 @@ class EdgeAgent:
                 "config_version": self.config.get("version") if self.config else None,
                 "clock_offset_ms": self.clock.wall_offset_ms, "clock_synced": self.clock.synced,
                 "config_error": self.config_error,
+                "pickup_version": self.pickup["version"] if self.pickup else None,
+                "pickup_tasks": len(self.pickup["tasks"]) if self.pickup else None,
                 "uplink": dict(self.uplink.stats)}

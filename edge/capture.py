@@ -18,6 +18,7 @@ Control barcodes (printable as Code 128; see docs/operations.md)::
     %N<pin>      the PIN after %P<login> (``login="pin"``: operators are the hub's gun users)
 
     %E<site>     waybill entry mode to that destination (``edge.entry``); %E alone ends it
+    %U<task>     pickup task (receive scans): the next receives close it (``contract.pickup``); %U alone ends it
 
 A load or unload scan reads a bag number (``BAG_RE``) instead of a waybill: the bag is scanned as
 one unit, and every parcel built into it inherits the scan at the hub (docs/hub-business.md, "Bags").
@@ -74,6 +75,8 @@ class Context:
     login: str | None = None          # login="pin": the gun user logged in on this device
     pending_login: str | None = None  # login="pin": %P seen, waiting for %N
     pin_failures: int = 0
+    pickup: str | None = None         # the pickup task the next receive scans close (%U)
+    pickup_left: int | None = None    # receives still to link to it (its parcels expected)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Context":
@@ -112,6 +115,8 @@ class Verdict:
             out.append(f"weight {self.scan['weight_g']} g")
         if self.scan.get("next_site"):
             out.append(f"next stop {self.scan['next_site']}")
+        if (self.scan.get("extra") or {}).get("pickup"):
+            out.append(f"pickup {self.scan['extra']['pickup']}")
         return ", ".join(out)
 
     def __str__(self) -> str:
@@ -156,7 +161,8 @@ class Capture:
     def __init__(self, station: str, site: str, outbox: Outbox, clock: StationClock,
                  config: dict | None = None, weight_source: Callable[[], int | None] | None = None,
                  repeat_window_ms: int = REPEAT_WINDOW_MS, offline_staff=None,
-                 idle_logout_ms: int | None = None, keep_contexts: bool = True, login: str = "staff"):
+                 idle_logout_ms: int | None = None, keep_contexts: bool = True, login: str = "staff",
+                 pickup_task: Callable[[str], dict | None] | None = None):
         self.station, self.site = station, site
         self.outbox, self.clock = outbox, clock
         self.view = ConfigView(config)
@@ -169,6 +175,7 @@ class Capture:
         self.offline_staff = None if offline_staff is None else set(offline_staff)
         self.idle_logout_ms = idle_logout_ms
         self.login = login
+        self.pickup_task = pickup_task    # code -> the task of the station's list, or None
         self.keep_contexts = keep_contexts
         self.contexts: dict[str, Context] = self._load_contexts() if keep_contexts else {}
         self._lock = threading.RLock()
@@ -270,11 +277,20 @@ class Capture:
             if seqs is not None:
                 for (i, (scan, _, _)), seq in zip(staged, seqs):
                     self._remember(scan)
+                    self._used_pickup(self.context(scan["device"]), scan)
                     verdicts[i] = Verdict("accepted", scan=scan, seq=seq, warning=self._fill_warning())
         for it, v in zip(items, verdicts):
             for fn in self.listeners:
                 fn(it.get("device", "batch"), v)
         return verdicts
+
+    @staticmethod
+    def _used_pickup(ctx: Context, scan: dict) -> None:
+        """One more parcel of the device's pickup task is received: the task ends on its last."""
+        if ctx.pickup and (scan.get("extra") or {}).get("pickup") == ctx.pickup:
+            ctx.pickup_left = (ctx.pickup_left or 1) - 1
+            if ctx.pickup_left <= 0:
+                ctx.pickup = ctx.pickup_left = None
 
     def _fill_warning(self) -> str | None:
         limit = self.outbox.limits.max_pending
@@ -296,6 +312,7 @@ class Capture:
         ctx.active_ms = scan["edge_ms"]
         if scan.get("extra"):                     # amounts were for this waybill only
             ctx.freight_collect_cents = ctx.cod_cents = None
+            self._used_pickup(ctx, scan)
             self.save_contexts()
         return Verdict("accepted", scan=scan, seq=seq, warning=self._fill_warning())
 
@@ -368,6 +385,8 @@ class Capture:
                     return (f"site {self.site} is blocked (prepaid balance under its warning amount): "
                             "no freight-collect or COD waybills until it tops up")
                 scan["extra"] = money
+            if c.pickup:
+                scan["extra"] = {**scan.get("extra", {}), "pickup": c.pickup}
         elif c.kind == "dispatch":
             nxt = c.site_ref or v.routing.resolve(self.site, c.dest, c.shift)
             if not nxt:
@@ -488,6 +507,22 @@ class Capture:
         return Verdict("control", f"logged in {user['login']} (staff {user['staff']}): "
                                   f"{', '.join(user.get('kinds', []))}")
 
+    def _pickup(self, ctx: Context, code: str) -> Verdict:
+        from contract.pickup import is_code
+        if not code:
+            had, ctx.pickup, ctx.pickup_left = ctx.pickup, None, None
+            return Verdict("control", f"pickup {had} ended" if had else "no pickup task")
+        if not is_code(code):
+            return Verdict("refused", f"{code[:20]!r} is not a pickup task code (PK and 6-12 digits)")
+        if ctx.kind != "receive":
+            return Verdict("refused", "a pickup task is closed by receive scans: scan %KRECEIVE first")
+        task = self.pickup_task(code) if self.pickup_task else None
+        ctx.pickup, ctx.pickup_left = code, (task or {}).get("parcels") or 1
+        if task is None:
+            return Verdict("control", f"pickup {code} (not in this station's task list: the next receive links to it)")
+        who = task.get("sender") or task.get("phone") or ""
+        return Verdict("control", f"pickup {code} {who}: receive its {ctx.pickup_left} parcel(s)")
+
     def _control(self, text: str, device: str) -> Verdict:
         code, value = text[1:2].upper(), text[2:].strip()
         ctx = self.context(device)
@@ -502,13 +537,15 @@ class Capture:
                 return Verdict("refused", f"unknown scan kind {value!r}")
             if ctx.kind != kind:
                 ctx.site_ref = ctx.dest = ctx.shift = ctx.signer = ctx.sign_type = ctx.reason = None
-                ctx.bag = ctx.seal = None
+                ctx.bag = ctx.seal = ctx.pickup = ctx.pickup_left = None
             ctx.kind = kind
             return Verdict("control", f"kind {kind}")
         if code == "X":
             kind, op = ctx.kind, ctx.operator
             self.contexts[device] = Context(kind=kind, operator=op, login=ctx.login, active_ms=now)
             return Verdict("control", "context cleared")
+        if code == "U":
+            return self._pickup(ctx, value.upper())
         if not value:
             return Verdict("refused", f"control code {text!r} has no value")
         v = self.view

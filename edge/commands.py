@@ -541,6 +541,62 @@ def forecast(config_path, since_hours, fmt, as_json):
 
 @edge.command()
 @config_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="table (one line per task), csv, or json (the list as the hub sent it, with overdue).")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+def pickups(config_path, fmt, as_json):
+    """The site's open pickup tasks as this station last received them from the hub (kept in the
+    outbox: works offline).  A courier closes one with receive scans: %KRECEIVE, then the task's
+    %U<code>, then the labels he put on its parcels (docs/station.md, "Pickup tasks").
+
+    \b
+    Examples:
+      scanhub edge pickups --config station.yaml
+      scanhub edge pickups --config station.yaml --format csv > pickups.csv
+    """
+    from contract.errors import PayloadError
+    from contract.pickup import parse_task_list
+    from edge.clock import wall_ms
+    from edge.console import window_text
+    cfg = load(config_path)
+    with outbox_errors(config_path, cfg.outbox):
+        ob = _read_outbox(cfg)
+        try:
+            raw = ob.get_meta("pickup")
+        finally:
+            ob.close()
+    try:
+        got = parse_task_list(raw, cfg.site) if raw else None
+    except PayloadError:
+        got = None
+    now = wall_ms()
+    tasks = [dict(t, overdue=t["window_to_ms"] < now) for t in (got or {}).get("tasks", [])]
+    fmt = "json" if as_json else fmt
+    if fmt == "json":
+        click.echo(json.dumps({"site": cfg.site, "version": got and got["version"],
+                               "generated_ms": got and got["generated_ms"], "tasks": tasks}, ensure_ascii=False))
+        return
+    cols = ("code", "window_from_ms", "window_to_ms", "overdue", "sender", "phone", "address", "parcels", "note")
+    if fmt == "csv":
+        import csv
+        import io
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        w.writerows([t.get(c, "") for c in cols] for t in tasks)
+        click.echo(buf.getvalue(), nl=False)
+        return
+    if got is None:
+        click.echo("no pickup task list from the hub yet")
+        return
+    click.echo(f"{len(tasks)} open pickup task(s) at site {cfg.site}")
+    for t in tasks:
+        click.echo(f"  {t['code']}  {window_text(t):<24} {t['parcels']:>3} pc  "
+                   f"{t.get('sender', '')} {t.get('phone', '')}  {t['address']}")
+
+
+@edge.command()
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
 def salvage(config_path, as_json):
     """Rebuild a damaged outbox: every readable scan and tombstone into a new outbox (new epoch).

@@ -37,6 +37,7 @@ from edge.devices import device_states
 
 GOOD, ERROR = "good", "error"
 DEVICE_SETTLE_S = 1.0
+PICKUP_ROWS = 8                               # open pickup tasks the full screen lists
 COLOURS = {"accepted": "green", "refused": "red", "control": "blue"}
 WORDS = {"accepted": "ACCEPTED", "refused": "REFUSED", "control": "OK"}
 LABELS = {"scanner": "gun"}                   # what operators call a scanner
@@ -104,6 +105,7 @@ class StationScreen:
         self._lock = threading.Lock()
         self._link = False                        # a station starts offline: its first connection is a change
         self._devs: dict[str, tuple] = {}
+        self._pickup_codes: set[str] | None = None   # the open tasks last reported (changes())
         # devices are first reported once they had a moment to open (a port being opened is
         # not yet "not connected"); from then on each change is a line
         self._devices_from = time.monotonic() + DEVICE_SETTLE_S
@@ -145,6 +147,11 @@ class StationScreen:
             if self._devs.get(key) != now:
                 out.append(device_line(d))
             self._devs[key] = now
+        tasks = self.pickups()
+        codes = {t["code"] for t in tasks}
+        if self.agent.pickup is not None and codes != self._pickup_codes:
+            out.append(pickup_line(tasks, codes - (self._pickup_codes or set()), (self._pickup_codes or set()) - codes))
+            self._pickup_codes = codes
         for line in out:
             self.note(line, "change")
         return out
@@ -164,8 +171,15 @@ class StationScreen:
             if c.kind == "dispatch":
                 nxt = c.site_ref or view.routing.resolve(cap.site, c.dest, c.shift)
             rows.append({"device": device, "kind": c.kind, "operator": c.operator, "operator_name": name,
-                         "site": c.site_ref, "dest": c.dest, "shift": c.shift, "next_stop": nxt})
+                         "site": c.site_ref, "dest": c.dest, "shift": c.shift, "next_stop": nxt,
+                         "pickup": c.pickup, "pickup_left": c.pickup_left})
         return rows
+
+    def pickups(self) -> list[dict]:
+        """The site's open pickup tasks (``contract.pickup``), earliest window first, each with
+        ``overdue`` (its window has ended)."""
+        now = wall_ms()
+        return [dict(t, overdue=t["window_to_ms"] < now) for t in self.agent.pickup_tasks()]
 
     def link(self) -> dict:
         up = self.agent.uplink
@@ -201,7 +215,8 @@ class StationScreen:
             op = Text(r["operator"] or "not logged in", style="bold" if r["operator"] else "yellow")
             if r["operator_name"]:
                 op.append(f" {r['operator_name']}")
-            site = " ".join(filter(None, (r["site"], f"dest {r['dest']}" if r["dest"] else None))) or "-"
+            site = " ".join(filter(None, (r["site"], f"dest {r['dest']}" if r["dest"] else None,
+                                          f"pickup {r['pickup']} ({r['pickup_left']} to go)" if r["pickup"] else None))) or "-"
             head.add_row(r["device"], Text((r["kind"] or "no kind").upper(), style="bold cyan"), op, site,
                          r["shift"] or "-", Text(r["next_stop"] or "-", style="bold"))
         context = Panel(head, title=f"station {cfg.station} - site {cfg.site}", title_align="left")
@@ -250,11 +265,26 @@ class StationScreen:
             st.add_row("prepaid", Text(near, style="bold yellow"))
         if self.typed:
             st.add_row("typing", Text(self.typed, style="bold"))
+        tasks = self.pickups()
+        pk = Table.grid(expand=True, padding=(0, 2))
+        for _ in range(5):
+            pk.add_column()
+        if self.agent.pickup is None:
+            pk.add_row(Text("no task list from the hub yet", style="dim"), "", "", "", "")
+        elif not tasks:
+            pk.add_row(Text("no open pickups", style="dim"), "", "", "", "")
+        for t in tasks[:PICKUP_ROWS]:
+            pk.add_row(Text(t["code"], style="bold"), Text(window_text(t), style="bold red" if t["overdue"] else ""),
+                       f"{t.get('sender', '')} {t.get('phone', '')}".strip(), t["address"], f"{t['parcels']} pc")
+        if len(tasks) > PICKUP_ROWS:
+            pk.add_row(Text(f"… {len(tasks) - PICKUP_ROWS} more (scanhub edge pickups)", style="dim"), "", "", "", "")
+        pickups = Panel(pk, title=f"pickups ({len(tasks)} open): scan %KRECEIVE, %U<code>, then the labels",
+                        title_align="left")
         ev = Text()
         for ms, kind, line in events:
             ev.append(f"{clock_text(ms)} ", style="dim")
             ev.append(line + "\n", style=COLOURS.get(kind, "yellow"))
-        return Group(context, big, st, Panel(ev, title="recent", title_align="left", border_style="dim"))
+        return Group(context, big, st, pickups, Panel(ev, title="recent", title_align="left", border_style="dim"))
 
 
 @functools.lru_cache(maxsize=32)      # the screen is redrawn four times a second
@@ -273,6 +303,28 @@ def banner(word: str, width: int) -> str:
             w = max(len(ln) for ln in lines)
             return "\n".join(ln.ljust(w) for ln in lines)
     return word
+
+
+def window_text(t: dict) -> str:
+    """A task's time window in the station's local time (``HH:MM-HH:MM``, dated when not today)."""
+    import datetime as dt
+    a = dt.datetime.fromtimestamp(t["window_from_ms"] / 1000)
+    b = dt.datetime.fromtimestamp(t["window_to_ms"] / 1000)
+    day = "" if a.date() == dt.date.today() else a.strftime("%m-%d ")
+    end = b.strftime("%H:%M") if b.date() == a.date() else b.strftime("%m-%d %H:%M")
+    return f"{day}{a:%H:%M}-{end}" + (" OVERDUE" if t.get("overdue") else "")
+
+
+def pickup_line(tasks: list[dict], added: set[str], gone: set[str]) -> str:
+    """The plain console's line when the task list changes."""
+    line = f"pickups: {len(tasks)} open"
+    if added:
+        line += "; new " + ", ".join(
+            f"{t['code']} ({window_text(t)}, {t['parcels']} pc, {t['address'][:40]})"
+            for t in tasks if t["code"] in added)
+    if gone:
+        line += "; closed or cancelled " + ", ".join(sorted(gone))
+    return line
 
 
 def verdict_line(device: str, verdict) -> str:

@@ -41,13 +41,14 @@ class Uplink:
                  username: str | None = None, password: str | None = None, tls: dict | None = None,
                  batch_size: int = 500, window: int = 8, fresh_window: int = 4, ack_timeout_s: float = 10.0,
                  status_every_s: float = P.STATUS_EVERY_S, probe_every_s: float = 60.0,
-                 on_config=None, on_forecast=None, extra_status=None, proofs=None):
+                 on_config=None, on_forecast=None, extra_status=None, proofs=None, on_pickup=None):
         self.station, self.site = station, site
         self.outbox, self.clock = outbox, clock
         self.batch_size, self.window, self.fresh_window = batch_size, window, fresh_window
         self.ack_timeout_ms = int(ack_timeout_s * 1000)
         self.status_every_ms, self.probe_every_ms = int(status_every_s * 1000), int(probe_every_s * 1000)
         self.on_config, self.on_forecast, self.extra_status = on_config, on_forecast, extra_status
+        self.on_pickup = on_pickup        # the raw task-list message (edge.agent checks it)
         will = (P.topic(station, P.STATUS), P.encode({"online": False, "site": site}))
         self.client, self.broker = make_client(broker_url, f"scanhub-edge-{station}", username=username or station,
                                                password=password, tls=tls, will=will)
@@ -114,7 +115,7 @@ class Uplink:
             return
         client.subscribe([(P.topic(self.station, P.ACK), 1), (P.topic(self.station, P.CONFIG), 1),
                           (P.topic(self.station, P.FORECAST), 1), (P.topic(self.station, P.TIME_REPLY), 0),
-                          (P.topic(self.station, P.PROOF_ACK), 1)])
+                          (P.topic(self.station, P.PROOF_ACK), 1), (P.topic(self.station, P.PICKUP), 1)])
         if self.proofs is not None:
             self.proofs.reset()
         with self._lock:
@@ -136,6 +137,13 @@ class Uplink:
 
     def _on_message(self, client, userdata, msg):
         what = (P.parse_topic(msg.topic) or ("", ""))[1]
+        if what == P.PICKUP:
+            if self.on_pickup is not None:
+                try:
+                    self.on_pickup(msg.payload)
+                except Exception:           # a bad downlink never stops the station
+                    log.exception("handling a pickup task list failed")
+            return
         if what == P.PROOF_ACK:
             if self.proofs is not None and self.proofs.on_ack(msg.payload):
                 self._wake.set()

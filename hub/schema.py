@@ -12,9 +12,12 @@ import peewee
 from hub.acd import tables as acd
 from hub.access import tables as access
 from hub.business import tables as business
+from hub.crm import tables as crm
+from hub.crm.workorders import tables as workorders
 from hub.fleet import tables as fleet
 from hub.ivr import tables as ivr
 from hub.kb import tables as kb
+from hub.mail import tables as mail
 from hub.network import tables as network
 from hub.scans import tables as scans
 from hub.sms import tables as sms
@@ -27,7 +30,9 @@ from hub.waybills import tables as waybills
 TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *network.LOG_TABLES, *scans.TABLES,
                                           *business.TABLES, *fleet.TABLES, *waybills.TABLES, *acd.TABLES,
                                           *ivr.TABLES, *access.TABLES,
-                                          *telephony.TABLES, *kb.TABLES, *sms.TABLES)
+                                          *telephony.TABLES, *kb.TABLES, *sms.TABLES,
+                                          *crm.TABLES,
+                                          *mail.TABLES, *workorders.TABLES)
 
 
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:

@@ -10,6 +10,9 @@ in docs/operations.md)::
     next-sites   %S<site>    the site's next stops (next-stop rules, shifts' destinations, its
                              center, the sites it is the center of)
     destinations %D<site>    destinations of the site's next-stop rules
+
+A second sheet lists a site's open pickup tasks (``pickup_section``): ``%U<task>`` for each, the
+code a courier scans before the receive scans that close it (``contract.pickup``).
 """
 from __future__ import annotations
 
@@ -100,3 +103,15 @@ def control_sections(cfg: dict, only: tuple[str, ...] = SECTIONS) -> list[Sectio
         if sec.codes:
             out.append(sec)
     return out
+
+
+def pickup_section(tasks: list[dict], when) -> Section:
+    """The open pickup tasks (``contract.pickup`` task dicts) as ``%U<code>`` codes, each named
+    by its code and sender, with ``when(task)`` (its window, as the caller prints times), its
+    parcels and address beside it."""
+    codes = []
+    for t in tasks:
+        who = " ".join(x for x in (t.get("sender"), t.get("phone")) if x)
+        codes.append(Code(check_code128(f"%U{t['code']}"), f"{t['code']} {who}".strip(),
+                          f"{when(t)}, {t['parcels']} pc: {t['address']}"[:120]))
+    return Section("pickups", "Pickup tasks: %KRECEIVE, the task's code, then each parcel's label", codes)

@@ -90,6 +90,7 @@ def print_group():
       scanhub print codes --station station.yaml --out codes.svg  from a station's cached configuration
       scanhub print codes --site 900 --only kinds,shifts,next-sites
       scanhub print label 70000000000016 --dest 200 --out label.pdf
+      scanhub print pickups --site 100 --out pickups-100.pdf       the open pickup tasks
     """
 
 
@@ -137,6 +138,71 @@ def codes(site, db, station_file, out, only):
         raise click.ClickException(str(e)) from None
     n = sum(len(s.codes) for s in sections)
     click.echo(f"wrote {', '.join(files)}: {n} codes on {len(doc.pages)} page(s)")
+
+
+def _pickup_tasks(db, station_file, site) -> tuple[str, list[dict]]:
+    """``(site, open tasks)`` from the hub store, or the list a station keeps (``--station``)."""
+    if db and station_file:
+        raise click.ClickException("give either --db or --station, not both")
+    if station_file:
+        from contract.errors import PayloadError
+        from contract.pickup import parse_task_list
+        from edge.outbox import Outbox
+        from edge.station import StationConfig
+        cfg = StationConfig.load(station_file)
+        if site is not None and cfg.site != site:
+            raise click.ClickException(f"{station_file} is a station of site {cfg.site}, not {site}")
+        if not os.path.exists(cfg.outbox):
+            raise click.ClickException(f"{station_file}: no outbox at {cfg.outbox} yet: run the station first")
+        box = Outbox(cfg.outbox, cfg.limits)
+        try:
+            raw = box.get_meta("pickup")
+        finally:
+            box.close()
+        try:
+            return cfg.site, parse_task_list(raw, cfg.site)["tasks"] if raw else []
+        except PayloadError as e:
+            raise click.ClickException(f"station {cfg.station}'s pickup list does not read: {e}") from None
+    if site is None:
+        raise click.ClickException("name the site (--site SITE), or a station file (--station)")
+    from hub.business.pickup import site_tasks
+    from hub.cli.common import open_store
+    from hub.network import tables as m
+    from hub.settings import value
+    open_store(db or value("db"))
+    if m.Site.get_or_none(m.Site.code == site) is None:
+        raise click.ClickException(f"unknown site {site} in the hub store")
+    return site, site_tasks(site)
+
+
+@print_group.command("pickups")
+@click.option("--site", help="Site whose open pickup tasks to print (required with --db).")
+@click.option("--db", help=SOURCE_HELP)
+@click.option("--station", "station_file", type=click.Path(dir_okay=False),
+              help="Print the task list this station keeps (its station file) instead: works offline.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Output file, .pdf or .svg (default pickups-SITE.pdf).")
+def pickups(site, db, station_file, out):
+    """Print SITE's open pickup tasks: one %U<code> Code 128 per task, with its window, parcels
+    and address, for the couriers to take along (docs/station.md, "Pickup tasks").
+
+    \b
+    Examples:
+      scanhub print pickups --site 100 --db hub.db --out pickups-100.pdf
+      scanhub print pickups --station /etc/scanhub/station.yaml
+    """
+    from edge.console import window_text
+    site, tasks = _pickup_tasks(db, station_file, site)
+    if not tasks:
+        raise click.ClickException(f"no open pickup tasks at site {site}: nothing to print")
+    out = out or f"pickups-{site}.pdf"
+    fmt = _format(out)
+    try:
+        sec = sheet_codes.pickup_section(tasks, window_text)
+        doc = render.code_sheet([sec], f"Site {site}: open pickup tasks", f"printed {_today()}")
+        files = render.write(doc, out, fmt)
+    except LabelError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"wrote {', '.join(files)}: {len(tasks)} task(s) on {len(doc.pages)} page(s)")
 
 
 def _hub_dest(db: str | None, waybill: str) -> str | None:

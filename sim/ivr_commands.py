@@ -140,11 +140,11 @@ def ivr(calls, parcels, out, workdir, seed):
                 caller = f"1380000{n:04d}"
                 what = rng.choice(["track", "track", "quote", "complaint", "random"])
                 w = rng.choice(wbs)
-                keys = {"track": ["2", "1", w + "#", "9", "3"], "quote": ["1", "1", "0571#", "021#", "3#", "9", "0"],
+                keys = {"track": ["2", "1", w + "#", "9", "3", "0"], "quote": ["1", "1", "0571#", "021#", "3#", "9", "0"],
                         "complaint": ["2", "3"],
                         "random": [rng.choice("0123456789*#.") for _ in range(rng.randint(1, 8))]}[what]
                 if saved is None and step == 0:
-                    what, keys = "track", ["2", "1", w + "#", "9", "3"]
+                    what, keys = "track", ["2", "1", w + "#", "9", "3", "0"]
                 clock[0] += 60_000
                 e, played = _call(flow, services, clock, keys, caller, os.path.join(tmp, "voicemail"), voice)
                 results.append({"call": n, "caller": caller, "wants": what, "end": e.result["end"],

@@ -30,6 +30,7 @@ CASES = {
     "acd": (["--decisions", "200", "--agents", "50", "--waiting", "20"], {"decision_p99"}),
     "ivr": (["--keys", "50", "--parcels", "10"], {"track_key_p99"}),
     "kb": (["--articles", "300"], {"search_p50"}),
+    "crm": (["--customers", "2000"], {"lookup_p99"}),
     "stations": (["--count", "12", "--processes", "2", "--window", "2"],
                  {"probe_p99", "fleet_p99", "cpu_per_station", "rss_per_station", "republish"}),
 }

@@ -59,14 +59,8 @@ def test_stations_without_a_chain_are_accepted_as_before():
 MUTATIONS = ("alter", "alter_and_rehash", "remove_and_renumber", "swap", "replay", "strip")
 
 
-@settings(max_examples=300, deadline=None)
-@given(n=st.integers(3, 12), data=st.data(), how=st.sampled_from(MUTATIONS))
-def test_any_single_altered_removed_reordered_or_replayed_scan_is_detected(n, data, how):
-    """What an edited outbox looks like at the hub, one change at a time: the chain fields as the
-    station wrote them, the content changed.  (A scan altered *and* given a recomputed chain is
-    caught at its successor, so the altered one is never the last here.)"""
-    scans = make(n)
-    i = data.draw(st.integers(0, n - 2), label="which")
+def mutate(scans: list[dict], how: str, i: int) -> list[dict]:
+    """The scans as an edited outbox sends them: one change (``how``) at index ``i`` (not the last)."""
     bad = [dict(s) for s in scans]
     if how == "alter":
         bad[i]["waybill"] = wb(500 + i)
@@ -84,6 +78,18 @@ def test_any_single_altered_removed_reordered_or_replayed_scan_is_detected(n, da
         bad[i + 1] = dict(bad[i], id=bad[i + 1]["id"], seq=bad[i + 1]["seq"])
     elif how == "strip":
         del bad[i]["chain"]
+    return bad
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(3, 12), data=st.data(), how=st.sampled_from(MUTATIONS))
+def test_any_single_altered_removed_reordered_or_replayed_scan_is_detected(n, data, how):
+    """What an edited outbox looks like at the hub, one change at a time: the chain fields as the
+    station wrote them, the content changed.  (A scan altered *and* given a recomputed chain is
+    caught at its successor, so the altered one is never the last here.)"""
+    scans = make(n)
+    i = data.draw(st.integers(0, n - 2), label="which")
+    bad = mutate(scans, how, i)
     shuffled = data.draw(st.permutations(bad))
     got = verify(EPOCH, entries(shuffled))
     assert got["altered"], (how, i, got)
@@ -129,3 +135,11 @@ def test_the_hub_reports_an_edited_outbox(store_url, tmp_path):
     g = [x for x in json.loads(r.output) if x["station"] == "st-100-1"][0]
     assert g["chained"] is True and g["altered"] == [[3, 3]] and g["altered_count"] == 1 and g["missing"] == []
     assert "3" in run("hub", "gaps", "--db", store_url).output
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(), st.text())))
+def test_the_digest_encoder_writes_what_the_protocol_says(values):
+    """docs/protocol.md: the content as Python's json.dumps with no spaces and UTF-8 unescaped."""
+    from contract.chain import _CANONICAL
+    assert _CANONICAL.encode(values) == json.dumps(values, separators=(",", ":"), ensure_ascii=False)

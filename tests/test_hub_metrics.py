@@ -94,6 +94,9 @@ def test_metrics_move_with_real_scans(hub_store, hub_with_metrics, make_edge):
     assert value(s, "scanhub_station_outbox_depth", station="st-100-1", site="100") is not None
     assert 0 <= value(s, "scanhub_station_last_heard_seconds", station="st-100-1", site="100") < 30
     assert value(s, "scanhub_station_online", station="st-200-1", site="200") == 0
+    # the station's outbox chained the scans, the hub verified them on ingest: nothing broken or waiting
+    assert all(value(s, "scanhub_chain_breaks", kind=k) == 0 for k in ("altered", "missing", "reordered", "replayed"))
+    assert value(s, "scanhub_chain_pending") == 0
 
     hold_derivation(hub_store, False)          # the derivation catches up; the lag goes back to 0
     wait_for(lambda: value(scrape(url), "scanhub_derivation_lag_waybills") == 0, what="the lag to clear",
@@ -137,3 +140,21 @@ def test_the_sample_alert_rules_name_only_exported_metrics():
         for metric in re.findall(r"\bscanhub_[a-z_]+", rule["expr"]):
             base = re.sub(r"_(bucket|count|sum)$", "", metric)
             assert base in METRICS, f"{name} names {metric}, which the hub does not export"
+
+
+def test_a_chain_break_found_on_ingest_shows_in_the_metrics(hub_store, hub_with_metrics):
+    from test_chain import make, mutate
+    from test_chain_ingest import stamped
+    from hub.scans.commit import commit_scans
+    from hub.schema import connect
+    from hub.store.db import database
+    _, url = hub_with_metrics
+    connect(hub_store)
+    try:
+        commit_scans(stamped(mutate(make(5), "alter", 1)))          # an outbox edited before it was sent
+        commit_scans(stamped(make(5)[3:4]))                          # sent again: no new verdict
+    finally:
+        database.close()
+    s = wait_for(lambda: (lambda m: m if value(m, "scanhub_chain_breaks", kind="altered") == 1 else None)(scrape(url)),
+                 what="the break in the metrics", interval=0.3)
+    assert value(s, "scanhub_chain_breaks", kind="replayed") == 0

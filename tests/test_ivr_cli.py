@@ -28,9 +28,9 @@ def run(*args):
 
 def test_check_says_what_is_fine_or_every_problem(tmp_path):
     r = run("ivr", "check", SAMPLE_FLOW)
-    assert r.exit_code == 0 and "flow hotline is fine: 31 nodes" in r.output
+    assert r.exit_code == 0 and "flow hotline is fine: 36 nodes" in r.output
     r = run("ivr", "check", SAMPLE_FLOW, "--json")
-    assert json.loads(r.output)["kinds"]["menu"] == 5
+    assert json.loads(r.output)["kinds"]["menu"] == 6
     bad = tmp_path / "bad.yaml"
     bad.write_text("start: a\nnodes:\n  a: {type: menu, play: x, keys: {'1': a}, exhausted: a}\n", encoding="utf-8")
     r = run("ivr", "check", str(bad))
@@ -144,11 +144,11 @@ def test_try_walks_the_flow_and_writes_what_the_caller_heard(made, tmp_path):
     d, db, _ = made
     out = tmp_path / "call.wav"
     r = run("ivr", "try", str(d / "hotline.yaml"), "--db", db, "--at", "2026-12-02 10:00",
-            "--keys", "7,.,1,9,3", "--wav", str(out))
+            "--keys", "7,.,1,9,3,0", "--wav", str(out))
     assert r.exit_code == 0, r.output
     assert "输入有误" in r.output and "您没有按键" in r.output and "→ transfer to queue pickup" in r.output
     heard = ["welcome", "promo", "main_menu", "invalid_key", "main_menu", "no_input", "main_menu", "consult_menu",
-             "main_menu", "transfer_pickup"]
+             "main_menu", "pickup_menu", "transfer_pickup"]
     total = sum(read_wav_info(str(d / "prompts" / f"{p}.wav")).data_bytes for p in heard)
     info = read_wav_info(str(out))
     assert info.is_prompt and abs(info.data_bytes - total) <= 8 * len(heard)

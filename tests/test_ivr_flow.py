@@ -46,8 +46,9 @@ def test_the_sample_flow_is_fine_and_follows_the_menu_of_the_hotline():
     assert f.nodes[main["keys"]["1"]]["type"] == "menu"                     # 1 consult
     query = f.nodes[main["keys"]["2"]]                                      # 2 query / complaint
     assert {f.nodes[t]["type"] for t in query["keys"].values()} >= {"collect", "voicemail"}
-    assert f.nodes[main["keys"]["3"]] == {**f.nodes["pickup"], "type": "transfer"} and \
-        f.nodes["pickup"]["to"] == "queue"                                  # 3 order a pickup
+    pickup = f.nodes[main["keys"]["3"]]                                     # 3 order a pickup:
+    assert f.nodes[pickup["keys"]["0"]]["type"] == "transfer" and f.nodes["pickup"]["to"] == "queue"   # by an agent
+    assert f.nodes[pickup["keys"]["1"]]["type"] == "collect"                # or self-service (pickup_order)
     assert f.nodes[f.start]["type"] == "schedule"
     assert f.schedules["office"].calendar.holidays                          # holidays from the calendar file
 

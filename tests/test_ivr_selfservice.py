@@ -203,3 +203,32 @@ def test_the_hub_directory_finds_callers_by_their_entered_waybills(store, tmp_pa
     assert d.check_pin(receiver.id, wb(31)[-4:]) and not d.check_pin(receiver.id, "0000")
     assert [o.waybill for o in d.orders(receiver.id)] == [wb(31)]
     assert d.customers("13900001112") == []
+
+
+def test_option_3_records_a_pickup_order_from_the_callers_number(store):
+    """Self-service pickup: district code and parcels by keypad, the order at the covering site,
+    its code read back, then the exact address into voicemail box pickup."""
+    from hub.business import orders as po
+    from hub.business import pickup as pk
+    po.load_coverage([{"site": "101", "province": "33", "city": "3301", "district": "330106"}])
+    clock = Clock("2026-12-02 10:00")
+    e = Engine(FLOW, HubServices(clock=clock), clock)
+    plays(e.start("0086 138 0000 0000", "95311"))
+    heard = []
+    for step in ("prompt_done", "prompt_done"):
+        heard += plays(getattr(e, step)())
+    for k in "31330106#2#":
+        heard += plays(e.digit(k))
+    task = pk.tasks()[0]
+    assert task["site"] == "101" and task["phone"] == "+8613800000000" and task["parcels"] == 2
+    assert task["source"] == "ivr" and task["window_from_ms"] == clock.ms and "voicemail box pickup" in task["note"]
+    assert heard[-len(say.digits(task["code"][2:])) - 1:] == ["pickup/ok", *say.digits(task["code"][2:])]
+    assert plays(e.prompt_done()) == ["say_pickup_address"]
+    assert e.variables["pickup_code"] == task["code"]
+    e2 = Engine(FLOW, HubServices(clock=clock), clock)      # an area no site serves: to an agent
+    plays(e2.start("13800000001", "95311"))
+    plays(e2.prompt_done()), plays(e2.prompt_done())
+    for k in "3199999#1#":
+        plays(e2.digit(k))
+    assert e2.path[-1] == "pickup_order" and plays(e2.prompt_done()) == ["transfer_pickup"]
+    assert e2.path[-1] == "pickup" and len(pk.tasks()) == 1

@@ -270,7 +270,7 @@ def test_the_screen_shows_context_verdict_link_devices_and_fill(tmp_path, make_e
     nxt = screen.context_rows()[0]["next_stop"]
     assert nxt and screen.context_rows()[0] == {"device": "gun-1", "kind": "dispatch", "operator": "1002",
                                                 "operator_name": "Li Qiang", "site": None, "dest": "200",
-                                                "shift": None, "next_stop": nxt}
+                                                "shift": None, "next_stop": nxt, "pickup": None, "pickup_left": None}
     show("gun-1", wb(11), agent.capture.scan(wb(11), device="gun-1"))
     text = screen_text(screen)
     assert "DISPATCH" in text and "Li Qiang" in text and f"next stop {nxt}" in text and "█" in text

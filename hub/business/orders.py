@@ -143,6 +143,16 @@ def _place(d: dict, parsed, rules: list) -> tuple[str | None, str]:
     return site, ""
 
 
+def place(address: str, province: str = "", city: str = "", district: str = "") -> tuple[str | None, dict, str]:
+    """The site covering one address, as for a platform order: ``(site, codes, reason)`` with
+    ``codes`` the province / city / district used (parsed from ``address`` when none are given)
+    and ``reason`` why no site was found ("" when one was)."""
+    d = {"address": address or "", "province": province or "", "city": city or "", "district": district or ""}
+    parsed = _parsed([d]).get(0)
+    site, reason = _place(d, parsed, list(bm.Coverage.select()))
+    return site, {k: d[k] for k in ("province", "city", "district")}, reason
+
+
 def _parsed(rows: list[dict]) -> dict[int, object]:
     """The address of each order without codes, parsed (one call for the batch)."""
     from hub.business.address import parse_many

@@ -240,5 +240,47 @@ class ProblemResolution(Base):
         table_name = "problem_resolution"
 
 
+class PickupTask(Base):
+    """A telephone pickup order and the task it is at its site (docs/hub-business.md, "Telephone
+    pickup orders").  ``state``: open, done (a receive scan named it: ``PickupLink``) or
+    cancelled.  The window is UTC epoch ms; ``phone`` is E.164 (``contract.phone``)."""
+    id = pw.AutoField()
+    code = pw.CharField(max_length=14, unique=True)
+    sender = pw.CharField(max_length=100, default="")
+    phone = pw.CharField(max_length=32, default="")
+    address = pw.CharField(max_length=300)
+    province = pw.CharField(max_length=16, default="")
+    city = pw.CharField(max_length=16, default="")
+    district = pw.CharField(max_length=16, default="")
+    site = pw.CharField(max_length=32, index=True)
+    parcels = pw.IntegerField()
+    window_from_ms = pw.BigIntegerField()
+    window_to_ms = pw.BigIntegerField(index=True)
+    note = pw.CharField(max_length=300, default="")
+    source = pw.CharField(max_length=16)                 # agent | ivr
+    created_by = pw.CharField(max_length=64, default="")
+    created_ms = pw.BigIntegerField()
+    state = pw.CharField(max_length=16, index=True)      # open | done | cancelled
+    done_ms = pw.BigIntegerField(null=True)              # the first receive scan that named it
+    cancelled_ms = pw.BigIntegerField(null=True)
+    cancel_reason = pw.CharField(max_length=300, default="")
+
+    class Meta:
+        table_name = "pickup_task"
+
+
+class PickupLink(Base):
+    """Derived: a live receive scan that named a pickup task (``extra.pickup``), one per scan."""
+    scan_id = pw.CharField(primary_key=True, max_length=64)
+    code = pw.CharField(max_length=14, index=True)
+    waybill = pw.CharField(max_length=40, index=True)
+    site = pw.CharField(max_length=32)
+    courier = pw.CharField(max_length=32, null=True)
+    event_ms = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "pickup_link"
+
+
 TABLES = (ScanFact, ParcelFact, SignDeadline, JournalEntry, Posting, Account, TariffVersion, Coverage,
-          PlatformOrder, OrderTransfer, ExpectedFee, ProblemResolution)
+          PlatformOrder, OrderTransfer, ExpectedFee, ProblemResolution, PickupTask, PickupLink)

@@ -274,8 +274,9 @@ def run(db, broker, listen, broker_password_file, cred_dir, shared, tls_ca, deri
 @format_option
 def status(db, stale_after, max_lag, fmt):
     """The hub at a glance, from its store: scans committed, dead letters, stations online /
-    stale / offline and what their outboxes hold, and the derivation lag (how far parcels,
-    monitoring facts and fees are behind the committed scans).
+    stale / offline and what their outboxes hold, the derivation lag (how far parcels,
+    monitoring facts and fees are behind the committed scans), and the scan chain's breaks found
+    on ingest (`scanhub hub gaps` says where).
 
     \b
     Examples:
@@ -297,11 +298,17 @@ def status(db, stale_after, max_lag, fmt):
               {"figure": "stations", "value": f"{s['total']}: {s['online']} online, {s['stale']} stale, "
                                               f"{s['offline']} offline, {s['never']} never heard"},
               {"figure": "scans in station outboxes", "value": st["outbox_scans"]},
-              {"figure": "derivation", "value": lag_text(lag)}], fmt, "hub status", totals=False)
+              {"figure": "derivation", "value": lag_text(lag)},
+              {"figure": "scan chain", "value": _chain_text(st["chain"])}], fmt, "hub status", totals=False)
     lag = st["derivation_lag"]
     if max_lag is not None and lag["age_s"] is not None and lag["age_s"] > max_lag:
         click.echo(f"derivation lag {lag['age_s']:.1f} s is over --max-lag {max_lag:g} s", err=True)
         raise SystemExit(1)
+
+
+def _chain_text(counts: dict) -> str:
+    breaks = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n and kind != "pending")
+    return (f"breaks: {breaks}" if breaks else "no breaks") + f"; {counts.get('pending', 0)} scans wait for their predecessor"
 
 
 @hub.command()
@@ -361,20 +368,45 @@ def _ago(seconds: int) -> str:
 @hub.command()
 @db_option
 @click.option("--station", default=None, help="Only this station.")
+@click.option("--recheck", is_flag=True,
+              help="Recompute the scan chain's verdicts from every scan held and list where the stored ones "
+                   "differ (exit status 1 when they do).")
+@click.option("--repair", is_flag=True, help="With --recheck: store the recomputed verdicts.")
 @format_option
-def gaps(db, station, fmt):
+def gaps(db, station, recheck, repair, fmt):
     """Missing sequence ranges, audited deletions and breaks of the scan chain per station.
 
-    `altered` lists scans whose hash chain does not follow from the scan before them (an edited
-    outbox, a replayed or reordered scan); an epoch from a station on older software shows
-    `chained` false (docs/protocol.md, "The scan chain").
+    The hub verifies each station's scan chain as its scans commit and keeps the verdicts:
+    `breaks` names each kind (altered, missing, renumbered, reordered, replayed) with its seqs,
+    `altered` lists them all; `unverified` are chained scans whose predecessor has not arrived.
+    An epoch from a station on older software shows `chained` false (docs/protocol.md, "The scan
+    chain").  --recheck recomputes the verdicts from the scans themselves (a consistency check;
+    --repair stores them, e.g. for scans committed before the hub checked on ingest).
 
-    
+    \b
     Examples:
       scanhub hub gaps
       scanhub hub gaps --station st-100-1 --json
+      scanhub hub gaps --recheck || echo "stored chain verdicts differ"
+      scanhub hub gaps --recheck --repair
     """
     open_store(db)
+    if repair and not recheck:
+        raise click.UsageError("--repair goes with --recheck")
+    if recheck:
+        from hub.scans.gaps import recheck as do_recheck
+        diffs = do_recheck(station, repair=repair)
+        if fmt == "json":
+            echo_json({"differences": diffs, "repaired": repair and bool(diffs)})
+        elif not diffs:
+            click.echo("the stored scan chain verdicts agree with the scans")
+        else:
+            emit(diffs, fmt, "scan chain verdicts: stored and recomputed differ", totals=False)
+            click.echo("stored verdicts replaced by the recomputed ones" if repair else
+                       "run `scanhub hub gaps --recheck --repair` to store the recomputed verdicts", err=True)
+        if diffs and not repair:
+            raise SystemExit(1)
+        return
     from hub.scans.gaps import gaps as compute
     rows = compute(station)
     if fmt == "json":
@@ -386,7 +418,9 @@ def gaps(db, station, fmt):
     emit([{"station": r["station"], "epoch": r["epoch"], "max_seq": r["max_seq"], "scans": r["scans"],
            "missing_count": r["missing_count"], "ranges": ranges(r), "deleted": r["deleted"],
            "deleted_unuploaded": r["deleted_unuploaded"], "conflicts": r["conflicts"],
-           "chained": r["chained"], "altered": ranges(r, "altered")} for r in rows],
+           "chained": r["chained"], "altered": ranges(r, "altered"),
+           "breaks": "; ".join(f"{kind} {ranges(r['breaks'], kind)}" for kind in r["breaks"]),
+           "unverified": ranges(r, "unverified")} for r in rows],
          fmt, "sequence gaps")
 
 

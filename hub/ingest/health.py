@@ -13,6 +13,7 @@ import logging
 from contract.protocol import STALE_AFTER_S
 from hub.network.stations import STATES, station_states
 from hub.scans import tables as scans
+from hub.scans import chain_check
 from hub.scans.lag import derivation_lag
 
 log = logging.getLogger("scanhub.hub")
@@ -59,11 +60,12 @@ def heartbeat_line(h: dict, interval_s: float) -> str:
 def store_status(stale_after_s: float = STALE_AFTER_S) -> dict:
     """What ``scanhub hub status`` shows, read from the bound store (no running hub needed):
     ``{"scans", "dead_letters", "stations": {"total", "online", "stale", "offline", "never"},
-    "outbox_scans", "derivation_lag": hub.scans.lag.derivation_lag()}``; ``outbox_scans`` sums
-    the outbox depths the stations last reported."""
+    "outbox_scans", "derivation_lag": hub.scans.lag.derivation_lag(), "chain": {kind: n}}``;
+    ``outbox_scans`` sums the outbox depths the stations last reported, ``chain`` counts the scan
+    chain's breaks by kind and its pending scans (``hub.scans.chain_check.totals``)."""
     states = station_states(stale_after_s=stale_after_s)
     counts = {k: sum(1 for s in states if s["state"] == k) for k in STATES}
     return {"scans": scans.ScanEvent.select().count(), "dead_letters": scans.DeadLetter.select().count(),
             "stations": dict(total=len(states), **counts),
             "outbox_scans": sum(s["outbox_depth"] or 0 for s in states if s["state"] != "never"),
-            "derivation_lag": derivation_lag()}
+            "derivation_lag": derivation_lag(), "chain": chain_check.totals()}

@@ -7,7 +7,8 @@ Each scrape reads its figures where they are true, so they are right across the 
   thread taking a batch to its acknowledgement being published, observed as it happens);
 * from the store, read on the scrape: the derivation lag (``hub.scans.lag``: the dirty marks the
   ingest writes and the derivation process clears; the derivation process itself needs no
-  exporter of its own), dead letters, and every station's state, outbox depth and last-heard age
+  exporter of its own), dead letters, the scan chain's breaks and pending scans
+  (``hub.scans.chain_check``), and every station's state, outbox depth and last-heard age
   as the stations last reported them (``hub.network.stations``).
 
 Store figures are read at most once every ``STORE_EVERY_S`` (several scrapers cost one read), in
@@ -30,6 +31,7 @@ from contract.version import SOFTWARE_VERSION
 from hub.errors import HubError
 from hub.network.stations import STATES, station_states
 from hub.scans import tables as scans
+from hub.scans.chain_check import BREAKS as CHAIN_BREAKS, totals as chain_totals
 from hub.scans.lag import derivation_lag
 
 log = logging.getLogger("scanhub.hub.metrics")
@@ -58,6 +60,8 @@ METRICS = {
     "scanhub_station_outbox_depth": "scans waiting in a station's outbox for the hub, as the station last reported",
     "scanhub_station_outbox_fraction": "how full a station's outbox is, 0-1 of its max_pending, as it last reported",
     "scanhub_station_last_heard_seconds": "seconds since the hub last heard from a station (absent: never)",
+    "scanhub_chain_breaks": "breaks of the stations' scan chains found on ingest, by kind (altered, missing, …)",
+    "scanhub_chain_pending": "chained scans whose predecessor has not arrived yet (verified when it does)",
 }
 
 
@@ -80,7 +84,8 @@ class HubCollector:
                 return self._store
             try:
                 self._store = {"lag": derivation_lag(), "dead_letters": scans.DeadLetter.select().count(),
-                               "stations": station_states(stale_after_s=self.stale_after_s)}
+                               "stations": station_states(stale_after_s=self.stale_after_s),
+                               "chain": chain_totals()}
             except Exception as e:            # a broken store is a figure, never a failed scrape
                 log.warning("metrics: cannot read the store: %s", e)
                 self._store = None
@@ -112,6 +117,11 @@ class HubCollector:
             key = f"scanhub_derivation_lag_{name}"
             yield GaugeMetricFamily(key, METRICS[key], value=value)
         yield GaugeMetricFamily("scanhub_dead_letters", METRICS["scanhub_dead_letters"], value=store["dead_letters"])
+        breaks = GaugeMetricFamily("scanhub_chain_breaks", METRICS["scanhub_chain_breaks"], labels=["kind"])
+        for kind in CHAIN_BREAKS:
+            breaks.add_metric([kind], store["chain"][kind])
+        yield breaks
+        yield GaugeMetricFamily("scanhub_chain_pending", METRICS["scanhub_chain_pending"], value=store["chain"]["pending"])
         by_state = GaugeMetricFamily("scanhub_stations", METRICS["scanhub_stations"], labels=["state"])
         for state in STATES:
             by_state.add_metric([state], sum(1 for s in store["stations"] if s["state"] == state))

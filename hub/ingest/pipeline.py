@@ -8,7 +8,9 @@ For the waybills of a committed batch, ``derive`` runs, inside the caller's tran
 3. **fees** — fees booked to the ledger as the scans now say (``hub.business.fees``);
 4. **blocks** — prepaid sites whose balance changed are blocked or unblocked
    (``hub.business.accounts.update_blocks``), which reaches the stations with their configuration;
-5. **notices** — SMS notices the scans call for, queued once per waybill (``hub.sms.notices``).
+5. **notices** — SMS notices the scans call for, queued once per waybill (``hub.sms.notices``);
+6. **pickups** — receive scans that name a pickup task link it to their waybill and close it
+   (``hub.business.pickup.refresh``).
 
 The batch's live events are read once (``hub.scans.events``) and shared by steps 1-3, basic
 data (``Context``) by steps 2-3.  Every step is a pure function of all of a waybill's scans, so the result is the same whatever the
@@ -21,7 +23,7 @@ says how to add a step.
 """
 from __future__ import annotations
 
-from hub.business import accounts, facts, fees
+from hub.business import accounts, facts, fees, pickup
 from hub.business.context import load_context
 from hub.scans import parcels
 from hub.sms import notices
@@ -32,7 +34,7 @@ from hub.store.db import database, executemany, write_transaction
 from hub.waybills.records import commit_records, load_entries
 
 #: The steps, in the order ``derive`` calls them (for docs and tests; ``derive`` is the code).
-STEPS = ("parcels", "facts", "fees", "blocks", "notices")
+STEPS = ("parcels", "facts", "fees", "blocks", "notices", "pickups")
 
 
 def derive(waybills: set[str]) -> None:
@@ -47,6 +49,7 @@ def derive(waybills: set[str]) -> None:
     touched = fees.refresh(waybills, ctx, events, entries)
     accounts.update_blocks(fees.sites_of(touched))
     notices.refresh(waybills, events)
+    pickup.refresh(waybills, events)
 
 
 _derive = derive

@@ -23,6 +23,8 @@ import uuid
 from contract import protocol as P
 from contract.broker import make_client
 from contract.clock import now_ms
+from contract.pickup import task_list
+from hub.business import pickup
 from hub.business.forecast import site_forecast
 from hub.ingest import pipeline
 from hub.network import station_config
@@ -148,6 +150,9 @@ class HubService:
         self._config_due.set()
         self.forecast_every_s = forecast_every_s
         self._next_forecast = 0.0
+        self.published_pickup: dict[str, str] = {}     # station -> version of the task list it has
+        self._seen_pickup: str | None = None
+        self._pickup_due = True
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "HubService":
@@ -188,6 +193,8 @@ class HubService:
         self.published_config.clear()     # the broker may have lost retained configs
         self._config_due.set()
         self._next_forecast = 0.0
+        self.published_pickup.clear()
+        self._pickup_due = True
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
         """Only once the broker has granted the subscriptions is the hub ready: a batch published
@@ -267,6 +274,7 @@ class HubService:
             self._watch_derivation()
             try:
                 self._publish_configs()
+                self._publish_pickups()
                 if time.monotonic() >= self._next_forecast and self.connected.is_set():
                     self._publish_forecasts()
                     self._next_forecast = time.monotonic() + self.forecast_every_s
@@ -536,6 +544,7 @@ class HubService:
                 return          # unknown station for an unknown site: nothing to configure
             row = net.Station.create(id=station, site=site)
             self._config_due.set()
+            self._pickup_due = True
         online = bool(st.get("online"))
         spoke = type(st.get("ts")) is int           # the station's own status, not its last will
         fields = {"online": online}
@@ -572,6 +581,24 @@ class HubService:
             self.client.publish(P.topic(st.id, P.FORECAST),
                                 P.encode({"site": st.site, "generated_ms": now, "waybills": by_site[st.site]}),
                                 qos=1, retain=True)
+
+    def _publish_pickups(self) -> None:
+        """Each station gets its site's open pickup tasks (retained, ``contract.pickup``), again
+        whenever a task is added, closed or cancelled (``hub.business.pickup.changed``) and
+        after a reconnect; a station whose list did not change gets nothing new."""
+        version = pickup.changed()
+        if not self.connected.is_set() or (version == self._seen_pickup and not self._pickup_due):
+            return
+        self._seen_pickup, self._pickup_due = version, False
+        lists: dict[str, dict] = {}
+        now = now_ms()
+        for st in net.Station.select(net.Station.id, net.Station.site):
+            if st.site not in lists:
+                lists[st.site] = task_list(st.site, pickup.site_tasks(st.site), now)
+            msg = lists[st.site]
+            if self.published_pickup.get(st.id) != msg["version"]:
+                self.client.publish(P.topic(st.id, P.PICKUP), P.encode(msg), qos=1, retain=True)
+                self.published_pickup[st.id] = msg["version"]
 
     def _publish_configs(self) -> None:
         # basic data, or the prepaid warning of a site's slice (hub.business.accounts.update_blocks)

@@ -68,13 +68,14 @@ def platform_orders(phone: str) -> list[dict]:
     out = []
     for o in bm.PlatformOrder.select().where(bm.PlatformOrder.phone.contains(tail)).order_by(bm.PlatformOrder.order_no):
         if phone in numbers_in(o.phone):
-            out.append({"order_no": o.order_no, "waybill": o.waybill or "", "name": o.sender or ""})
+            out.append({"order_no": o.order_no, "waybill": o.waybill or "", "name": o.sender or "", "role": "sender"})
     return out
 
 
 def entered_waybills(phone: str) -> list[dict]:
     """Entered waybills (``hub.waybills``) whose sender or receiver phone holds ``phone``, found
-    the way ``platform_orders`` finds orders; the name is the sender's or the receiver's."""
+    the way ``platform_orders`` finds orders; the name and ``role`` are the sender's or the
+    receiver's."""
     import json
     E = wt.WaybillEntry
     out = []
@@ -82,7 +83,8 @@ def entered_waybills(phone: str) -> list[dict]:
         f = json.loads(e.fields_json)
         for role in ("sender", "receiver"):
             if phone in numbers_in(f.get(f"{role}_phone") or ""):
-                out.append({"order_no": e.waybill, "waybill": e.waybill, "name": f.get(f"{role}_name") or ""})
+                out.append({"order_no": e.waybill, "waybill": e.waybill, "name": f.get(f"{role}_name") or "",
+                            "role": role})
                 break
     return out
 

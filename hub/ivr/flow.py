@@ -30,7 +30,7 @@ from hub.ivr.schedule import Schedule, check_schedule
 KINDS = ("announce", "menu", "collect", "service", "branch", "set", "schedule", "transfer", "voicemail",
          "hangup")
 ENDINGS = ("transfer", "voicemail", "hangup")
-SERVICES = ("track", "quote", "nearest_site", "authenticate", "my_orders")
+SERVICES = ("track", "quote", "nearest_site", "authenticate", "my_orders", "pickup_order")
 SAY_KINDS = ("digits", "number", "amount", "weight", "time", "date")
 BUILTIN_VARS = ("caller", "callee")
 KEYS = tuple("0123456789*#")
@@ -56,7 +56,7 @@ FIELDS: dict[str, dict[str, bool]] = {
 # what a service reads (variables) and writes
 SERVICE_VARS = {"track": (("waybill",), ()), "quote": (("origin", "dest", "weight"), ("quote_cents",)),
                 "nearest_site": (("area",), ("site",)), "authenticate": (("pin",), ("customer",)),
-                "my_orders": (("customer",), ())}
+                "my_orders": (("customer",), ()), "pickup_order": (("area", "parcels"), ("pickup_code",))}
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -136,17 +136,26 @@ def edges(node: dict) -> tuple[list[str], list[str]]:
     return [], []
 
 
-def load_flow(path: str) -> Flow:
-    """Read and check the flow file at ``path`` (``FlowError`` with every problem)."""
+def read_marked(path: str) -> tuple[object, str | None]:
+    """The YAML file at ``path`` parsed with line marks (``LineDict``): ``(raw, None)``, or
+    ``(None, problem)`` when it is missing, not YAML or not UTF-8.  Work-order flows read theirs
+    with it too."""
     if not os.path.exists(path):
-        raise FlowError(path, ["file not found"])
+        return None, "file not found"
     try:
         with open(path, encoding="utf-8") as f:
-            raw = yaml.load(f, Loader=_LineLoader)   # noqa: S506 - a SafeLoader subclass
+            return yaml.load(f, Loader=_LineLoader), None   # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
-        raise FlowError(path, [f"not valid YAML: {' '.join(str(e).split())}"]) from e
+        return None, f"not valid YAML: {' '.join(str(e).split())}"
     except UnicodeDecodeError as e:
-        raise FlowError(path, [f"not UTF-8 text: {e}"]) from e
+        return None, f"not UTF-8 text: {e}"
+
+
+def load_flow(path: str) -> Flow:
+    """Read and check the flow file at ``path`` (``FlowError`` with every problem)."""
+    raw, problem = read_marked(path)
+    if problem:
+        raise FlowError(path, [problem])
     return check_flow(raw, path, os.path.dirname(os.path.abspath(path)))
 
 

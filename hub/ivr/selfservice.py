@@ -13,6 +13,11 @@
 * ``authenticate`` (reads ``caller`` and ``pin``): the caller directory's PIN check; sets
   ``customer``.  ``my_orders`` (reads ``customer``): up to ``MAX_ORDERS_READ`` orders, newest
   first, each as the last four digits of its waybill (or order number) and its status.
+* ``pickup_order`` (reads ``caller``, ``area``: a six-digit district code or a telephone area
+  code, ``parcels``): records a telephone pickup order (``hub.business.pickup.add``) from the
+  caller's number for the next ``PICKUP_WINDOW_H`` hours, at the site whose coverage holds the
+  district (else the area's nearest site); the caller then says the exact address into voicemail
+  box ``pickup``, which the task's note names.  Sets ``pickup_code``; reads its digits back.
 
 Every prompt id they answer with is in ``PROMPTS`` (fixed texts) or is ``site/<code>`` (the site's
 name, made by ``scanhub ivr prompts --db``), or one of ``hub.ivr.say``'s.
@@ -31,6 +36,8 @@ from hub.ivr.engine import ServiceResult, Services, _wall_ms
 from hub.network import tables as net
 
 MAX_ORDERS_READ = 3
+PICKUP_WINDOW_H = 4
+PICKUP_BOX = "pickup"
 STATUS_PROMPT = {"receive": "status/receive", "dispatch": "status/dispatch", "arrive": "status/arrive",
                  "deliver": "status/deliver", "sign": "status/sign", "problem": "status/problem",
                  "hold": "status/hold"}
@@ -44,6 +51,7 @@ PROMPTS = {
     "site/intro": "离您最近的网点是", "site/none": "抱歉，没有找到这个地区的网点",
     "auth/ok": "身份验证成功", "auth/failed": "验证失败",
     "orders/none": "您没有订单记录", "orders/order": "尾号",
+    "pickup/ok": "您的取件预约已登记，预约号是", "pickup/none": "抱歉，无法为这个地区预约取件",
 }
 
 
@@ -117,6 +125,33 @@ class HubServices(Services):
             prompts += ["orders/order"] + say.digits((o.waybill or o.order_no)[-4:])
             prompts.append(STATUS_PROMPT.get(o.kind or "", "status/pending"))
         return ServiceResult("ok", prompts, detail={"orders": len(orders)})
+
+    # --------------------------------------------------------------- pickup order
+    def _pickup_order(self, v, tz) -> ServiceResult:
+        from hub.business import pickup as pk
+        from hub.business.orders import place
+        area, caller, n = v.get("area", "").strip(), v.get("caller", ""), v.get("parcels", "").strip() or "1"
+        detail = {"area": area, "caller": caller, "parcels": n}
+        if not n.isdigit() or not 1 <= int(n) <= 999:
+            return ServiceResult("fail", ["pickup/none"], detail=dict(detail, reason="bad number of parcels"))
+        codes = {}
+        site = None
+        if len(area) == 6 and area.isdigit() and not area.startswith("0"):       # a district code
+            codes = {"province": area[:2], "city": area[:4] if area[2:4] != "00" else "",
+                     "district": area if area[4:] != "00" else ""}
+            site = place("", **codes)[0]
+        site = site or nearest_site(area)
+        if site is None:
+            return ServiceResult("fail", ["pickup/none"], detail=dict(detail, reason="no site for the area"))
+        now = self.clock()
+        try:
+            t = pk.add(address=f"telephone order, area {area}", phone=caller, parcels=int(n), window_from_ms=now,
+                       window_to_ms=now + PICKUP_WINDOW_H * 3_600_000, site=site, source="ivr", created_by="ivr",
+                       note=f"exact address: voicemail box {PICKUP_BOX} from {caller}", **codes)
+        except pk.PickupError as e:
+            return ServiceResult("fail", ["pickup/none"], detail=dict(detail, reason=str(e)))
+        return ServiceResult("ok", ["pickup/ok"] + say.digits(t["code"][2:]), {"pickup_code": t["code"]},
+                             detail=dict(detail, code=t["code"], site=site))
 
 
 def track_prompts(t: dict, tz_offset_min: int) -> list[str]:

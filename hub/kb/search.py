@@ -103,8 +103,14 @@ def _phrase(term: list[str]) -> str:
     return f'"{" ".join(toks)}"' + (" *" if prefix else "")
 
 
+def _need(terms: list[list[str]]) -> str:
+    """The FTS5 expression of the hits: every term in the title or the body."""
+    return " AND ".join(f"{{title_bi body_bi}} : {_phrase(t)}" for t in terms)
+
+
 def _fts_expr(terms: list[list[str]]) -> str:
-    need = " AND ".join(f"{{title_bi body_bi}} : {_phrase(t)}" for t in terms)
+    """The hits (``_need``) with jieba's words of the query as extra phrases for ``bm25``."""
+    need = _need(terms)
     ranked = [f'words : "{"".join(t)}"' for t in terms if len(t) > 1 or not seg.is_cjk(t[0][0])]
     if not ranked:
         return need
@@ -134,10 +140,45 @@ def hit_ids(query: str, category: str | None = None, limit: int | None = 20) -> 
                f"WHERE {' AND '.join(conds)}{cat} ORDER BY score DESC, i.\"article\"{lim}")
         rows = db.execute_sql(sql, [tsq, *bonus_params, *params, *([category] if category else [])]).fetchall()
         return [(r[0], float(r[1])) for r in rows]
-    cat = ' AND a."category" = ?' if category else ""
-    sql = (f'SELECT f.rowid, bm25(kb_fts, 4.0, 1.0, 2.0) AS score FROM kb_fts f '
-           f'JOIN "kbarticle" a ON a."id" = f.rowid WHERE kb_fts MATCH ?{cat} ORDER BY score, f.rowid{lim}')
-    rows = db.execute_sql(sql, [_fts_expr(terms), *([category] if category else [])]).fetchall()
+    return _sqlite_hits(terms, category, limit)
+
+
+#: Above this many hits a ranked search scores a bounded candidate set (``_sqlite_hits``).
+CANDIDATES = 1000
+_SCORE = "bm25(kb_fts, 4.0, 1.0, 2.0)"
+
+
+def _sqlite_hits(terms: list[list[str]], category: str | None, limit: int | None) -> list[tuple[int, float]]:
+    """The SQLite ranking.  ``bm25`` costs about a microsecond per hit, so a broad query (费 hits
+    most of a large knowledge base) cannot score them all within an agent's patience: with a
+    ``limit`` and more than ``CANDIDATES`` hits (in the category, when one is asked for), only the
+    ``CANDIDATES`` newest hits with a query term in their title and the ``CANDIDATES`` newest hits
+    are scored (the same ``bm25`` of the same expression, so a
+    candidate's score is what it would have been), and the best ``limit`` of those are returned.
+    Walking the hits is cheap, and the walk that scores starts at the oldest candidate (FTS5 seeks
+    to a rowid), so it passes over the older hits not at all."""
+    db = database.obj
+    expr = _fts_expr(terms)
+    cat_join = ' JOIN "kbarticle" a ON a."id" = f.rowid AND a."category" = ?' if category else ""
+    cat = [category] if category else []
+    order = f" ORDER BY score, f.rowid{'' if limit is None else f' LIMIT {int(limit)}'}"
+    newest = None
+    if limit is not None:
+        need = _need(terms)
+        row = db.execute_sql(f"SELECT f.rowid FROM kb_fts f{cat_join} WHERE kb_fts MATCH ? "
+                             f"ORDER BY f.rowid DESC LIMIT 1 OFFSET {CANDIDATES}", [*cat, need]).fetchone()
+        newest = None if row is None else row[0]
+    if newest is None:                   # few enough hits: score them all
+        sql = f"SELECT f.rowid, {_SCORE} AS score FROM kb_fts f{cat_join} WHERE kb_fts MATCH ?{order}"
+        rows = db.execute_sql(sql, [*cat, expr]).fetchall()
+    else:
+        title_any = " OR ".join(f"{{title_bi}} : {_phrase(t)}" for t in terms)
+        sql = (f"WITH cand(id) AS MATERIALIZED (SELECT * FROM (SELECT f.rowid FROM kb_fts f{cat_join} "
+               f"WHERE kb_fts MATCH ? ORDER BY f.rowid DESC LIMIT {CANDIDATES}) UNION "
+               f"SELECT f.rowid FROM kb_fts f{cat_join} WHERE kb_fts MATCH ? AND f.rowid > ?) "
+               f"SELECT f.rowid, {_SCORE} AS score FROM kb_fts f CROSS JOIN cand c ON c.id = f.rowid{cat_join} "
+               f"WHERE kb_fts MATCH ? AND f.rowid >= (SELECT min(id) FROM cand){order}")
+        rows = db.execute_sql(sql, [*cat, f"({need}) AND ({title_any})", *cat, need, newest, *cat, expr]).fetchall()
     return [(r[0], -float(r[1])) for r in rows]
 
 

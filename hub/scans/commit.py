@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contract.clock import now_ms
 from contract.errors import PayloadError
 from contract.scan import CONTENT_FIELDS, validate_deletion, validate_scan
+from hub.scans import chain_check
 from hub.scans import tables as m
 from hub.store.db import bulk_insert, database, executemany
 
@@ -78,6 +79,7 @@ def commit_scans(scans: list[dict], deletions: list[dict] = (), received_ms: int
                 d, row = del_items.pop(i), dels.pop(i)
                 rejected.append((d, f"deletion: scan {row['scan_id']} belongs to another station"))
         bulk_insert(m.Deletion, dels, ignore_conflicts=True)
+        chain_check.check(rows, dels, received_ms)      # the scan chain, verified on ingest
         for item, reason in rejected:
             kept = {"sent": item, "stored": _stored(item["id"])} if reason.startswith("conflict:") else item
             dead_letter_item("scan", reason, item, kept=kept, received_ms=received_ms)

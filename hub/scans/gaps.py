@@ -7,20 +7,22 @@ highest seq the hub holds or the station last reported in its status (``max_seq`
 higher: so scans a station made that never reached this store show even when the station makes
 no new ones (a store restored from a backup, docs/operations.md).
 
-Each epoch's hash chain (``contract.chain``) is checked over the committed scans and the deleted
-ones the hub holds tombstones of: ``altered`` ranges are scans whose chain does not follow (edited,
-replaced, reordered, or a scan removed and the rest renumbered), ``unverified`` chained scans whose
-predecessor has not arrived.  An epoch of a station on older software has no chain
+Each epoch's hash chain (``contract.chain``) is verified as its scans commit
+(``hub.scans.chain_check``); ``gaps`` reads those verdicts: ``breaks`` per kind (altered, missing,
+renumbered, reordered, replayed), ``altered`` all their seqs as ranges, ``unverified`` chained scans
+whose predecessor has not arrived.  ``recheck`` recomputes them from every scan the hub holds and
+says where the stored ones differ.  An epoch of a station on older software has no chain
 (``chained: false``) and is judged by its sequence numbers alone, as before.
 """
 from __future__ import annotations
 
 import json
 
-from contract.chain import content_digest, verify
-from contract.errors import PayloadError
-from contract.scan import CONTENT_FIELDS, validate_scan
+from contract.chain import content_digest
+from contract.protocol import seq_ranges
+from contract.scan import CONTENT_FIELDS
 from hub.network.stations import reported_seqs
+from hub.scans import chain_check
 from hub.scans import tables as m
 
 
@@ -41,7 +43,7 @@ def _seqs_by_station(station: str | None):
     return found, rejected
 
 
-def _chain_rows(station: str | None) -> dict[tuple[str, str], list[tuple[int, str | None, str]]]:
+def chain_rows(station: str | None) -> dict[tuple[str, str], list[tuple[int, str | None, str]]]:
     """(station, epoch) -> ``(seq, chain, content digest)`` of every scan the hub holds."""
     E = m.ScanEvent
     cols = [E.station, E.epoch, E.seq, E.chain] + [getattr(E, f) for f in CONTENT_FIELDS]
@@ -56,19 +58,25 @@ def _chain_rows(station: str | None) -> dict[tuple[str, str], list[tuple[int, st
     if station:
         dq = dq.where(m.Deletion.station == station)
     for st, epoch, seq, raw in dq.tuples():
-        try:
-            scan = json.loads(raw)
-            digest = content_digest(validate_scan(scan, stamped=False))
-        except (ValueError, TypeError, PayloadError):
-            continue
-        out.setdefault((st, epoch), []).append((seq, scan.get("chain") or None, digest))
+        entry = chain_check.tombstone_entry(raw)
+        if entry is not None:
+            out.setdefault((st, epoch), []).append((seq, *entry))
     return out
+
+
+def _chained(station: str | None) -> set[tuple[str, str]]:
+    E = m.ScanEvent
+    q = E.select(E.station, E.epoch).where(E.chain.is_null(False)).group_by(E.station, E.epoch)
+    if station:
+        q = q.where(E.station == station)
+    return set(q.tuples())
 
 
 def gaps(station: str | None = None) -> list[dict]:
     """One entry per station and epoch: ``{"station", "epoch", "max_seq", "station_max_seq", "scans",
     "deleted", "deleted_unuploaded", "conflicts", "missing": [[lo, hi], …], "missing_count",
-    "chained", "altered": [[lo, hi], …], "altered_count", "unverified": [[lo, hi], …]}``;
+    "chained", "breaks": {kind: [[lo, hi], …]}, "altered": [[lo, hi], …], "altered_count",
+    "unverified": [[lo, hi], …]}`` (the chain's verdicts as stored on ingest, ``chain_check``);
     ``station_max_seq`` is what the station last reported (null when it has not), ``conflicts``
     counts scans sent again under a committed id with other content (dead-lettered)."""
     found, rejected = _seqs_by_station(station)
@@ -91,7 +99,7 @@ def gaps(station: str | None = None) -> list[dict]:
         q = q.where(m.Deletion.station == station)
     for st, epoch, uploaded in q.tuples():
         dels.setdefault((st, epoch), []).append(uploaded)
-    chains = _chain_rows(station)
+    stored, chained = chain_check.verdicts(station), _chained(station)
     out = []
     for (st, epoch), seqs in sorted(found.items()):
         have = seqs | rejected.get(st, set())
@@ -110,7 +118,17 @@ def gaps(station: str | None = None) -> list[dict]:
                     "deleted": len(d), "deleted_unuploaded": sum(1 for u in d if not u),
                     "conflicts": conflicts.get((st, epoch), 0),
                     "missing": missing, "missing_count": sum(hi - lo + 1 for lo, hi in missing)})
-        chain = verify(epoch, chains.get((st, epoch), []))
-        out[-1].update(chained=chain["chained"], altered=chain["altered"],
-                       altered_count=sum(hi - lo + 1 for lo, hi in chain["altered"]), unverified=chain["unverified"])
+        v = stored.get((st, epoch), {})
+        broken = [x for kind in chain_check.BREAKS for x in v.get(kind, [])]
+        out[-1].update(chained=(st, epoch) in chained,
+                       breaks={kind: seq_ranges(v[kind]) for kind in chain_check.BREAKS if v.get(kind)},
+                       altered=seq_ranges(broken), altered_count=len(broken),
+                       unverified=seq_ranges(v.get(chain_check.PENDING, [])))
     return out
+
+
+def recheck(station: str | None = None, repair: bool = False) -> list[dict]:
+    """Recompute the chain's verdicts from every scan the hub holds and compare with the stored
+    ones (``chain_check.recheck``); with ``repair`` store the recomputed ones."""
+    from contract.clock import now_ms
+    return chain_check.recheck(chain_rows(station), station, repair=repair, found_ms=now_ms())

@@ -145,6 +145,34 @@ class ProofLink(Base):
 
 TABLES = (ScanEvent, Deletion, Parcel, DirtyWaybill, DeadLetter, ProofImage, ProofChunk, ProofLink)
 
+
+class ChainBreak(Base):
+    """A break of a station's scan chain, found as the scans committed (``hub.scans.chain_check``):
+    ``kind`` is altered, missing, renumbered, reordered or replayed."""
+    station = pw.CharField(max_length=STATION_LEN)
+    epoch = pw.CharField(max_length=EPOCH_LEN, default="")
+    seq = pw.BigIntegerField()
+    kind = pw.CharField(max_length=16)
+    found_ms = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "chain_break"
+        primary_key = pw.CompositeKey("station", "epoch", "seq")
+
+
+class ChainPending(Base):
+    """A chained scan whose predecessor the hub does not hold yet (checked when it arrives)."""
+    station = pw.CharField(max_length=STATION_LEN)
+    epoch = pw.CharField(max_length=EPOCH_LEN, default="")
+    seq = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "chain_pending"
+        primary_key = pw.CompositeKey("station", "epoch", "seq")
+
+
+TABLES += (ChainBreak, ChainPending)
+
 #: A deleted scan is history, not state (docs/hub-business.md): every derivation reads only the
 #: live scans, those without an audited tombstone.  SQL condition on "scanevent" rows:
 LIVE = 'NOT EXISTS (SELECT 1 FROM "deletion" AS "d" WHERE "d"."scan_id" = "scanevent"."id")'

@@ -1,0 +1,42 @@
+"""Inbound e-mail into work orders: a message names its order by the ticket in its subject
+(``[WO000123]`` or ``WO000123``) or by threading (In-Reply-To / References of a message kept
+with an order); it is kept with that order's thread and noted on it.  A message that names no
+order opens an inquiry with the sender's address (notices by e-mail).  The same message twice
+(same Message-ID) changes nothing the second time."""
+from __future__ import annotations
+
+import re
+
+from hub.crm.workorders.orders import note, open_work_order
+from hub.crm.workorders.tables import WorkOrder
+from hub.mail import threads
+from hub.mail.message import parse
+
+_TICKET = re.compile(r"\bWO(\d{6,})\b", re.IGNORECASE)
+
+
+def ticket_in(subject: str) -> str:
+    """The ticket named in a subject that the hub knows, or ``""``."""
+    for m in _TICKET.finditer(subject or ""):
+        t = f"WO{m.group(1)}"
+        if WorkOrder.select().where(WorkOrder.ticket == t).exists():
+            return t
+    return ""
+
+
+def handle(raw: bytes, at_ms: int | None = None) -> str:
+    """Take one received message (bytes); what was done, in one line (``MailError`` when it is
+    unreadable: nothing is stored)."""
+    msg = parse(raw)
+    ticket = threads.ticket_of(msg.thread_ids()) or ticket_in(msg.subject)
+    row, new = threads.store_inbound(msg, ticket, at_ms)
+    if not new:
+        return f"{msg.message_id}: already kept (ticket {row['ticket'] or 'none'})"
+    if ticket:
+        note(ticket, f"{msg.subject}\n\n{msg.body}"[:4000], actor=msg.sender, action="mail", at_ms=at_ms)
+        return f"{msg.message_id}: added to {ticket}"
+    o = open_work_order("inquiry", content=f"{msg.subject}\n\n{msg.body}"[:4000], email=msg.sender,
+                        notify_email=True, source="email", source_key=f"email:{msg.message_id}"[:120],
+                        accept=False, at_ms=at_ms)
+    threads.set_ticket(msg.message_id, o["ticket"])
+    return f"{msg.message_id}: opened {o['ticket']}"
