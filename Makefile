@@ -17,6 +17,8 @@ DEBS    = mosquitto mosquitto-clients libopenr2-dev libpri-dev gcc binutils font
 DEBS   += tmux
 # SIPp (sip-tester) and baresip: the SIP peers the telephony tests call through our B2BUA
 DEBS   += sip-tester baresip
+# Kamailio: the SIP dispatcher in front of two telephony workers in tests/test_telephony_kamailio.py
+DEBS   += kamailio
 # espeak-ng and sox: the IVR makes its prompts with them (docs/ivr.md)
 DEBS   += espeak-ng sox
 # the web console's browser tests drive the same chromium (Playwright, executable_path) and

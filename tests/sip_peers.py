@@ -139,3 +139,84 @@ def variant(tmp_path: Path, base: str, replacements: dict[str, str], name: str) 
     path = tmp_path / f"{name}.xml"
     path.write_text(text)
     return str(path)
+
+
+#: a scenario's answer to the request it just received: 200 OK echoing the dialog's headers
+OK_200 = """  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+
+def recv_ok(request: str, action: str = "") -> str:
+    """Scenario text: receive ``request`` (with an optional ``<action>`` body) and answer 200."""
+    if action:
+        return f'  <recv request="{request}">\n    <action>{action}</action>\n  </recv>\n' + OK_200
+    return f'  <recv request="{request}"/>\n' + OK_200
+
+
+def seat_request(method: str, cseq: int, headers: str = "", user: str = "8001") -> str:
+    """Scenario text: a seat (the UAS of the dialog, whose INVITE's From was stored in
+    ``$remote_from``) sends an in-dialog request to us, retransmitted until answered."""
+    extra = "".join(f"      {h}\n" for h in headers.splitlines() if h.strip())
+    return f"""  <send retrans="500">
+    <![CDATA[
+      {method} sip:scanhub@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{user}@[local_ip]>;tag=[pid]seat[call_number]
+      To: [$remote_from]
+      [last_Call-ID:]
+      CSeq: {cseq} {method}
+{extra}      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+
+def stop_all(procs) -> None:
+    """Terminate processes started by a test, then wait for each (kill after 15 s)."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def write_baresip(d: Path, pbx_addr: str, ext: str, password: str, port: int, rtp: int, say: Path,
+                  modules: tuple[str, ...] = ()) -> Path:
+    """A baresip configuration in ``d``: seat ``ext`` registered at ``pbx_addr``, answering at
+    once, saying the WAV ``say`` and recording what it hears (sndfile: dump-*-dec.wav in ``d``)."""
+    extra = "".join(f"module {m}\n" for m in modules)
+    (d / "config").write_text(f"""poll_method epoll
+sip_listen 127.0.0.1:{port}
+audio_source aufile,{say}
+audio_player aubridge,x
+ausrc_srate 8000
+auplay_srate 8000
+ausrc_channels 1
+auplay_channels 1
+rtp_ports {rtp}-{rtp + 20}
+snd_path {d}
+module_path /usr/lib/baresip/modules
+module g711.so
+module aufile.so
+module aubridge.so
+module sndfile.so
+module account.so
+{extra}""")
+    (d / "accounts").write_text(f"<sip:{ext}@{pbx_addr}>;auth_pass={password};answermode=auto;regint=600;"
+                                "audio_codecs=PCMA\n")
+    return d

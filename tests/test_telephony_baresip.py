@@ -10,7 +10,7 @@ import wave
 import pytest
 
 from conftest import needs, wait_for
-from sip_peers import Sipp, free_udp_port
+from sip_peers import Sipp, free_udp_port, write_baresip
 from test_telephony_media import PCAP, pcap_rtp_payloads
 from test_telephony_sip import cdrs, pbx, target  # noqa: F401 - the pbx fixture
 
@@ -45,25 +45,7 @@ def baresip_dir(tmp_path, pbx_addr, port: int, rtp: int):
         import struct
         w.writeframes(b"".join(struct.pack("<h", int(2000 * math.sin(2 * math.pi * 440 * i / 8000)))
                                for i in range(8000 * 20)))
-    (d / "config").write_text(f"""poll_method epoll
-sip_listen 127.0.0.1:{port}
-audio_source aufile,{d / 'say.wav'}
-audio_player aubridge,x
-ausrc_srate 8000
-auplay_srate 8000
-ausrc_channels 1
-auplay_channels 1
-rtp_ports {rtp}-{rtp + 20}
-snd_path {d}
-module_path /usr/lib/baresip/modules
-module g711.so
-module aufile.so
-module aubridge.so
-module sndfile.so
-module account.so
-""")
-    (d / "accounts").write_text(f"<sip:8002@{pbx_addr}>;auth_pass=pw-8002;answermode=auto;regint=600;"
-                                "audio_codecs=PCMA\n")
+    write_baresip(d, pbx_addr, "8002", "pw-8002", port, rtp, d / "say.wav")
     return d
 
 

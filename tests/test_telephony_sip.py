@@ -8,9 +8,10 @@ import re
 import pytest
 
 from conftest import wait_for
-from sip_peers import Sipp, free_udp_port, variant
+from sip_peers import Sipp, free_udp_port, recv_ok, variant
 
 PASSWORD = "s3cret-8001"
+BYE_OK = recv_ok("BYE").rstrip("\n")       # seat.xml's answer to the caller's BYE, as written there
 
 
 def config(trunk_port: int, listen_port: int, media_lo: int, **over) -> dict:
@@ -110,18 +111,7 @@ def test_the_seat_hangs_up_first(tmp_path, pbx):
     p = pbx(trunk_port)
     seat_port = register(tmp_path, p)
     seat_bye = variant(tmp_path, "seat.xml", {
-        """  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>""": """  <pause milliseconds="500"/>
+        BYE_OK: """  <pause milliseconds="500"/>
   <send retrans="500">
     <![CDATA[
       BYE sip:scanhub@[remote_ip]:[remote_port] SIP/2.0
@@ -157,18 +147,7 @@ def test_the_seat_hangs_up_first(tmp_path, pbx):
       Content-Length: 0
     ]]>
   </send>
-  <recv response="200" crlf="true"/>""": """  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>"""}, "caller-waits")
+  <recv response="200" crlf="true"/>""": BYE_OK}, "caller-waits")
     caller = Sipp(tmp_path, caller_waits, target(p), port=trunk_port, args=["-s", "8001", "-m", "1"])
     caller.run()
     caller.expect_success()
@@ -569,36 +548,13 @@ def test_blind_transfer_by_refer(tmp_path, pbx):
     p = pbx(trunk_port)
     port1 = register(tmp_path, p, "8001", PASSWORD)
     port2 = register(tmp_path, p, "8002", "pw-8002")
-    notify_ok = """  <recv request="NOTIFY"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-"""
+    notify_ok = recv_ok("NOTIFY")
     transferor = variant(tmp_path, "seat.xml", {
         '<recv request="INVITE" crlf="true"/>':
             '<recv request="INVITE" crlf="true">\n    <action>\n'
             '      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>\n'
             '    </action>\n  </recv>',
-        """  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>""": """  <pause milliseconds="300"/>
+        BYE_OK: """  <pause milliseconds="300"/>
   <send retrans="500">
     <![CDATA[
       REFER sip:scanhub@[remote_ip]:[remote_port] SIP/2.0

@@ -92,6 +92,7 @@ class RtpEndpoint:
         self.codec_pt: int | None = None
         self.codec = "PCMA"
         self.on_packet = None          # recorder tap: fn(endpoint, Packet)
+        self.last_out: rtp.Packet | None = None
         self.stats = {"packets_in": 0, "bytes_in": 0, "packets_out": 0, "lost": 0, "rtcp_in": 0}
         self._last_seq: int | None = None
         self._last_event_ts: int | None = None
@@ -135,6 +136,7 @@ class RtpEndpoint:
 
     def deliver(self, data: bytes, pkt: rtp.Packet) -> None:
         """A packet from the bridged leg: relayed to our peer unchanged."""
+        self.last_out = pkt               # a mixer taking over continues this stream
         if self.remote is not None and self._rtp is not None:
             self._rtp.sendto(data, self.remote)
             self.stats["packets_out"] += 1
@@ -234,6 +236,7 @@ class MediaRelay:
         self._ports_free = set(range(lo, ports[1], 2))
         self._recorders: dict[str, Recorder] = {}
         self._endpoints: dict[str, list[RtpEndpoint]] = {}
+        self._mixers: dict = {}                # call id -> hub.telephony.mixer.Mixer
 
     def open(self, call_id: str) -> RtpEndpoint:
         """A new endpoint with both sockets bound (MediaError when no pair of ports is free)."""
@@ -259,11 +262,28 @@ class MediaRelay:
             ea.on_packet = lambda ep, pkt: pkt.pt == ep.codec_pt and rec.add(0, pkt, ep.codec)
             eb.on_packet = lambda ep, pkt: pkt.pt == ep.codec_pt and rec.add(1, pkt, ep.codec)
 
+    def mixer(self, call):
+        """The call's conference mixer (made on first use; ``hub.telephony.mixer``)."""
+        if call.id not in self._mixers:
+            from hub.telephony.mixer import Mixer
+            self._mixers[call.id] = Mixer(self.loop)
+        return self._mixers[call.id]
+
+    def move(self, ep: RtpEndpoint, from_call, to_call) -> None:
+        """``ep`` now belongs to ``to_call`` (a leg joined to another call by a transfer)."""
+        eps = self._endpoints.get(from_call.id, [])
+        if ep in eps:
+            eps.remove(ep)
+            self._endpoints.setdefault(to_call.id, []).append(ep)
+
     def record(self, call, path: str) -> None:
         self._recorders[call.id] = Recorder(path, call.t_start)
         call.recording = path
 
     def release(self, call) -> None:
+        mixer = self._mixers.pop(call.id, None)
+        if mixer is not None:
+            mixer.stop()
         for ep in self._endpoints.pop(call.id, []):
             ep.close()
         rec = self._recorders.pop(call.id, None)

@@ -60,6 +60,11 @@ class Pbx:
                                      f"{self.config.listen_port}: {e.strerror}") from None
             self.transport = SipTransport(self.loop, self._on_request)
             await self.loop.create_datagram_endpoint(lambda: self.transport, sock=sock)
+            try:
+                await self.transport.listen_tcp(self.config.listen_host, self.transport.address[1])
+            except OSError as e:
+                log.warning("SIP over TCP is off: cannot listen on %s:%s (%s)", self.config.listen_host,
+                            self.transport.address[1], e.strerror)
             self.sip = SipLine(self.config, self.switch, self.transport, self.media)
             self.switch.lines["sip"] = self.sip
             if any(t.kind == "e1" for t in self.config.trunks.values()):
@@ -91,6 +96,7 @@ class Pbx:
             self.e1.stop()
         if self.cdr is not None:
             self.cdr.stop()
+        self.transport.close_tcp()
         self.transport.sock.close()
 
     def _spans_every(self, seconds: float) -> None:

@@ -51,6 +51,26 @@ class Binding:
                 "expires_s": max(0, int(self.expires_at - time.time())), "user_agent": self.user_agent}
 
 
+def _replaces(refer_to: str) -> tuple[str, str, str] | None:
+    """The Replaces header embedded in a Refer-To URI (``sip:x@h?Replaces=cid%3Bto-tag%3D…``) as
+    (Call-ID, to-tag, from-tag), or None when there is none; SipParseError when it is unreadable."""
+    from urllib.parse import parse_qs, unquote
+    uri = refer_to.strip()
+    if uri.startswith("<") or "<" in uri:
+        uri = uri[uri.index("<") + 1:uri.rindex(">")] if ">" in uri else uri
+    _, q, headers = uri.partition("?")
+    if not q:
+        return None
+    values = {k.lower(): v for k, v in parse_qs(headers, keep_blank_values=True).items()}
+    if "replaces" not in values:
+        return None
+    call_id, *params = unquote(values["replaces"][0]).split(";")
+    p = dict(x.strip().partition("=")[::2] for x in params)
+    if not call_id.strip() or "to-tag" not in p or "from-tag" not in p:
+        raise SipParseError("Replaces in Refer-To needs a Call-ID, to-tag and from-tag")
+    return call_id.strip(), p["to-tag"], p["from-tag"]
+
+
 def _uri_addr(uri: str) -> tuple[str, int]:
     u = sipmsg.parse_uri(uri)
     return u.host, u.port or 5060
@@ -257,10 +277,19 @@ class SipLeg(Leg):
             stx.respond(sipmsg.response(req, 400 if not refer_to else 481, "Bad Request (no Refer-To)"
                                         if not refer_to else ""))
             return
+        replaces = _replaces(refer_to)
+        if replaces is not None:
+            self._refer_replaces(req, stx, replaces)
+            return
         number = sipmsg.parse_addr(refer_to).uri.user
         if not number:
             stx.respond(sipmsg.response(req, 400, "Bad Request (Refer-To has no number)"))
             return
+        self.call.switch.transfer(self.call, self, number, self._refer_accepted(req, stx))
+
+    def _refer_accepted(self, req: SipMessage, stx):
+        """202 for the REFER and NOTIFY 100 Trying; returns ``done(status)``, which sends the
+        final NOTIFY with the transfer's outcome."""
         stx.respond(sipmsg.response(req, 202))
         self._notify_refer("SIP/2.0 100 Trying", "active;expires=60")
 
@@ -268,7 +297,24 @@ class SipLeg(Leg):
             if self.state != "ended":
                 self._notify_refer(f"SIP/2.0 {status} {sipmsg.REASONS.get(status, '')}".rstrip(),
                                    "terminated;reason=noresource")
-        self.call.switch.transfer(self.call, self, number, done)
+        return done
+
+    def _refer_replaces(self, req: SipMessage, stx, replaces: tuple[str, str, str]) -> None:
+        """Attended transfer (RFC 5589 §7): the Refer-To carries ``Replaces`` (RFC 3891) naming
+        the transferor's other dialog with us; the party waiting on this leg's call and the
+        party of that dialog's call are joined (``Switch.attended_transfer``) and the transferor
+        leaves both.  The progress goes back as NOTIFYs; a Replaces that names none of our
+        dialogs is reported as 481 in the NOTIFY."""
+        call_id, to_tag, from_tag = replaces
+        other = self.line.dialogs.get((call_id, to_tag)) or self.line.dialogs.get((call_id, from_tag))
+        done = self._refer_accepted(req, stx)
+        if other is None or other is self or other.state != "answered":
+            done(481)
+            return
+        try:
+            self.call.switch.attended_transfer(self, other, done)
+        except TelephonyError as e:
+            log.info("attended transfer refused: %s", e)
 
     def _notify_refer(self, frag: str, state: str) -> None:
         req = self._request("NOTIFY", (frag + "\r\n").encode(), "message/sipfrag;version=2.0")

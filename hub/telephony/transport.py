@@ -1,4 +1,4 @@
-"""SIP over UDP with the transaction layer of RFC 3261 §17, on an asyncio event loop.
+"""SIP over UDP (and TCP) with the transaction layer of RFC 3261 §17, on an asyncio event loop.
 
 :class:`SipTransport` receives datagrams, parses them (``hub.telephony.sipmsg``) and matches
 them to transactions by the Via branch:
@@ -11,6 +11,13 @@ them to transactions by the Via branch:
   64·T1 without a final response reports a ``408``; an INVITE's non-2xx final response is
   ACKed here with the same branch, as §17.1.1.3 says.
 
+TCP (``listen_tcp``, same port as UDP): a connection's byte stream is cut into messages by
+:func:`split_stream` (headers up to the blank line, then ``Content-Length`` bytes of body,
+§18.3) and each message goes the way of a datagram; what we send to that peer goes back on its
+connection, and nothing is retransmitted over it (§17.1.1.2: reliable transports need no timer
+A/E/G).  A stream that breaks the framing (no header end within 64 KB, a body longer than that)
+is closed.
+
 A datagram that is not SIP is counted and dropped; a malformed *request* whose Via, From, To,
 Call-ID and CSeq could be read is answered ``400 Bad Request`` with the reason (§8.2.2 and the
 torture tests of RFC 4475).  Nothing a peer sends can stop the loop.
@@ -19,13 +26,72 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 from hub.telephony import sipmsg
 from hub.telephony.errors import SipParseError
 from hub.telephony.sipmsg import SipMessage
 
 T1, T2, T4 = 0.5, 4.0, 5.0
+MAX_STREAM_MESSAGE = 65536
 log = logging.getLogger("scanhub.telephony.sip")
+_CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$", re.I | re.M)
+
+
+def split_stream(buf: bytearray) -> list[bytes]:
+    """Whole SIP messages at the front of a TCP stream's buffer, removed from it; an incomplete
+    one stays for more bytes.  SipParseError when the stream cannot be framed (the connection is
+    then closed): no end of headers within MAX_STREAM_MESSAGE bytes, or a larger body."""
+    out = []
+    while True:
+        while buf[:2] == b"\r\n":                 # keep-alives between messages (§7.5)
+            del buf[:2]
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buf) > MAX_STREAM_MESSAGE:
+                raise SipParseError(f"no end of SIP headers within {MAX_STREAM_MESSAGE} bytes on a TCP stream")
+            return out
+        head = bytes(buf[:end])
+        m = _CONTENT_LENGTH.search(head)
+        length = int(m.group(1)) if m else 0
+        if length > MAX_STREAM_MESSAGE:
+            raise SipParseError(f"a SIP body of {length} bytes on a TCP stream (at most {MAX_STREAM_MESSAGE})")
+        total = end + 4 + length
+        if len(buf) < total:
+            return out
+        out.append(bytes(buf[:total]))
+        del buf[:total]
+
+
+class _SipStream(asyncio.Protocol):
+    """One TCP connection of a SIP peer: framed messages in, our messages to that peer out."""
+
+    def __init__(self, transport: "SipTransport") -> None:
+        self.owner = transport
+        self.buf = bytearray()
+        self.tr = None
+        self.peer = None
+
+    def connection_made(self, tr) -> None:
+        self.tr = tr
+        self.peer = tuple(tr.get_extra_info("peername")[:2])
+        self.owner._streams[self.peer] = tr
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        try:
+            messages = split_stream(self.buf)
+        except SipParseError as e:
+            log.info("closing the SIP connection from %s:%s: %s", *self.peer, e)
+            self.owner.counters["malformed"] += 1
+            self.tr.close()
+            return
+        for msg in messages:
+            self.owner.datagram_received(msg, self.peer)
+
+    def connection_lost(self, exc) -> None:
+        if self.owner._streams.get(self.peer) is self.tr:
+            del self.owner._streams[self.peer]
 
 
 class ServerTransaction:
@@ -54,6 +120,8 @@ class ServerTransaction:
                 self._expire = self.transport.loop.call_later(64 * T1, self.terminate)
 
     def _retransmit(self, interval: float) -> None:
+        if self.transport.reliable(self.addr):
+            return
         def fire():
             if self.last is not None and self._timer is not None:
                 self.transport.send_raw(self.last, self.addr)
@@ -94,6 +162,8 @@ class ClientTransaction:
         self._expire = self.transport.loop.call_later(64 * T1, self._timeout)
 
     def _schedule(self, interval: float) -> None:
+        if self.transport.reliable(self.addr):
+            return
         def fire():
             if self.final or self._timer is None:
                 return
@@ -163,6 +233,8 @@ class SipTransport(asyncio.DatagramProtocol):
         self._server: dict[tuple[str, str], ServerTransaction] = {}
         self._client: dict[tuple[str, str], ClientTransaction] = {}
         self._awaiting_ack: dict[tuple[str, int], ServerTransaction] = {}
+        self._streams: dict[tuple[str, int], asyncio.Transport] = {}     # TCP peers -> their connection
+        self._tcp_server = None
         self.counters = {"received": 0, "malformed": 0, "bad_request_sent": 0, "retransmissions_in": 0}
 
     # asyncio protocol
@@ -176,7 +248,26 @@ class SipTransport(asyncio.DatagramProtocol):
     def address(self) -> tuple[str, int]:
         return self.sock.get_extra_info("sockname")[:2]
 
+    async def listen_tcp(self, host: str, port: int) -> None:
+        """Accept SIP over TCP on ``host:port`` too (OSError when it cannot be bound)."""
+        self._tcp_server = await self.loop.create_server(lambda: _SipStream(self), host, port)
+
+    def close_tcp(self) -> None:
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+            self._tcp_server = None
+        for tr in list(self._streams.values()):
+            tr.close()
+
+    def reliable(self, addr) -> bool:
+        """Whether ``addr`` is a TCP peer (no retransmissions toward it)."""
+        return tuple(addr) in self._streams if addr is not None else False
+
     def send_raw(self, data: bytes, addr) -> None:
+        stream = self._streams.get(tuple(addr)) if addr is not None else None
+        if stream is not None:
+            stream.write(data)
+            return
         if self.sock is not None:
             self.sock.sendto(data, addr)
 
