@@ -14,6 +14,12 @@ import time
 from contract.errors import ContractError
 
 CLOCK_SANE_MS = 1_704_067_200_000      # 2024-01-01T00:00:00Z
+MAX_MS = 253_402_300_799_999           # 9999-12-31T23:59:59.999Z: the last time ``iso`` can write
+
+
+def is_ms(v) -> bool:
+    """An ``int`` that is a writable UTC epoch millisecond time (0 … ``MAX_MS``), not a bool."""
+    return type(v) is int and 0 <= v <= MAX_MS
 
 
 def now_ms() -> int:

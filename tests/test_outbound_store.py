@@ -60,13 +60,14 @@ def test_opted_out_numbers_are_refused_and_every_call_is_recorded(db):
     assert sum(r["calls"] for r in rows if r["question"] == "q1") == len({a.call for a in answers})
 
 
-def test_without_the_work_order_package_a_low_score_is_logged(db, caplog):
-    import importlib.util
-    if importlib.util.find_spec("hub.crm.workorders") is not None:
-        pytest.skip("the work-order package is installed: the hook opens work orders")
-    store.low_score_hook("s", {"number": "+8613800000000", "call": "s-1"}, "q1", 1)
-    assert "scored 1 on q1" in caplog.text
-
+def test_a_low_score_opens_one_work_order_for_the_customer(db):
+    """The hook opens an inquiry for the caller's number, once per call and question."""
+    from hub.crm.workorders.orders import listing, show
+    for _ in range(2):
+        store.low_score_hook("s", {"number": "+8613800000000", "call": "s-1"}, "q1", 1)
+    orders = listing(phone="+8613800000000")
+    assert [(o["kind"], o["source"]) for o in orders] == [("inquiry", "campaign")]
+    assert "low survey score 1 on q1" in show(orders[0]["ticket"])["content"]
 
 def test_the_documented_example_checks_imports_and_simulates(tmp_path):
     url = str(tmp_path / "hub.db")

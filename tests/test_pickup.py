@@ -352,24 +352,17 @@ def test_the_gun_keeps_the_task_for_its_parcels_and_across_a_restart(tmp_path):
     agent.proofs.close()
 
 
-def test_overdue_tasks_raise_one_work_order_each(hub_store, monkeypatch):
-    """Until the work orders package lands, a stand-in module with its ``open_work_order`` takes
-    the calls: each overdue task raises one work order, however often the watch runs."""
-    import sys
-    import types
-    opened = []
-    stand_in = types.ModuleType("hub.crm.workorders")
-    stand_in.open_work_order = lambda **kw: opened.append(kw) or len(opened)
-    if "hub.crm.workorders" not in sys.modules:
-        try:
-            import hub.crm.workorders  # noqa: F401
-        except ImportError:
-            monkeypatch.setitem(sys.modules, "hub.crm.workorders", stand_in)
-    if sys.modules.get("hub.crm.workorders") is not stand_in:
-        pytest.skip("the work orders package is installed: its own tests cover opening")
+def test_overdue_tasks_raise_one_work_order_each(hub_store):
+    """Each overdue task raises one work order (kind pickup, subkind missed) in the work orders
+    package, however often the watch runs; a task still in its window raises none."""
+    from hub.crm.workorders.orders import listing, show
     db = ["--db", hub_store]
     late = add(db, "--site", "100", "--from", "2026-01-05T09:00", "--to", "2026-01-05T12:00")
+    add(db, "--site", "100", "--from", "2099-01-05T09:00", "--to", "2099-01-05T12:00")
     for _ in range(2):
         r = run("pickup", "overdue", "--work-orders", "--json", *db)
         assert r.exit_code == 0, r.output
-    assert [(w["kind"], w["site"], w["source"]) for w in opened] == [("pickup_problem", "100", f"pickup:{late['code']}")]
+    orders = listing(kind="pickup")
+    assert [(o["subkind"], o["source"]) for o in orders] == [("missed", "pickup")]
+    full = show(orders[0]["ticket"])
+    assert late["code"] in full["content"] and "site 100" in full["content"]

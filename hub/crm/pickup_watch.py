@@ -2,7 +2,7 @@
 
 ``hub.business.pickup.overdue`` finds the open tasks whose window has passed; the business layer
 sits below the CRM, so the raising is here: ``raise_overdue(rows)`` opens one work order of kind
-``pickup_problem`` per overdue task through the work orders package's ``open_work_order`` and
+``pickup`` (subkind ``missed``) per overdue task through the work orders package's ``open_work_order`` and
 remembers it (meta ``pickup_watch:<code>``), so running it again (``scanhub pickup overdue
 --work-orders``, from cron say) opens none twice.  Without the work orders package it says so.
 """
@@ -18,7 +18,7 @@ class PickupWatchError(HubError):
 
 def _opener():
     try:
-        from hub.crm.workorders import open_work_order
+        from hub.crm.workorders.orders import open_work_order
     except ImportError:
         raise PickupWatchError("the work orders package (hub.crm.workorders) is not in this scanhub: "
                                "overdue pickups are listed, no work order was opened") from None
@@ -34,10 +34,10 @@ def raise_overdue(rows: list[dict]) -> int:
     open_work_order = _opener()
     n = 0
     for r in todo:
-        wo = open_work_order(kind="pickup_problem", site=r["site"], phone=r["phone"], name=r["sender"],
-                             address=r["address"], source=f"pickup:{r['code']}",
-                             content=f"pickup {r['code']} not done: its window ended "
+        wo = open_work_order("pickup", subkind="missed", phone=r["phone"] or "", name=r["sender"] or "",
+                             address=r["address"] or "", source="pickup", source_key=f"pickup:{r['code']}",
+                             content=f"pickup {r['code']} at site {r['site']} not done: its window ended "
                                      f"{r['overdue_min']} min ago ({r['parcels']} parcel(s))")
-        set_meta(f"pickup_watch:{r['code']}", str(getattr(wo, "id", wo)))
+        set_meta(f"pickup_watch:{r['code']}", str(wo.get("ticket", "")) if isinstance(wo, dict) else str(wo))
         n += 1
     return n

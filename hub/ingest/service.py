@@ -22,7 +22,7 @@ import uuid
 
 from contract import protocol as P
 from contract.broker import make_client
-from contract.clock import now_ms
+from contract.clock import MAX_MS, is_ms, now_ms
 from contract.pickup import task_list
 from hub.business import pickup
 from hub.business.forecast import site_forecast
@@ -88,6 +88,14 @@ def _get(item, key):
     return item.get(key) if isinstance(item, dict) else None
 
 
+def _count(v) -> bool:
+    return type(v) is int and 0 <= v < 2**53
+
+
+def _offset(v) -> bool:
+    return type(v) is int and abs(v) <= MAX_MS
+
+
 def _heard_ms(status: dict, retained: bool, now: int) -> int | None:
     """When the hub heard a station's status: now for one it sent now; for one the broker kept
     (retained), the time the station made it, on hub time (``ts`` + the station's clock offset),
@@ -95,9 +103,10 @@ def _heard_ms(status: dict, retained: bool, now: int) -> int | None:
     if not retained:
         return now
     ts, offset = status.get("ts"), status.get("clock_offset_ms")
-    if type(ts) is not int:
+    if not is_ms(ts):
         return None
-    return min(now, ts + (offset if type(offset) is int else 0))
+    heard = min(now, ts + (offset if type(offset) is int and abs(offset) <= MAX_MS else 0))
+    return heard if is_ms(heard) else None
 
 
 class HubService:
@@ -546,7 +555,7 @@ class HubService:
             self._config_due.set()
             self._pickup_due = True
         online = bool(st.get("online"))
-        spoke = type(st.get("ts")) is int           # the station's own status, not its last will
+        spoke = is_ms(st.get("ts"))                 # the station's own status, not its last will
         fields = {"online": online}
         heard = _heard_ms(st, retained, now_ms()) if spoke else None
         if heard is not None and (row.last_seen_ms is None or heard > row.last_seen_ms):
@@ -560,9 +569,10 @@ class HubService:
                 before = {}
             merged = dict(before, **st) if isinstance(before, dict) else st
             fields["status_json"] = json.dumps(merged, ensure_ascii=False)[:4000]
-        for key, col in (("outbox_depth", "outbox_depth"), ("clock_offset_ms", "clock_offset_ms"),
-                         ("rtt_ms", "clock_rtt_ms"), ("last_ack_ms", "last_ack_ms")):
-            if isinstance(st.get(key), int):
+        # numbers a store column and ``iso`` can hold; anything else is left as the station last had it
+        for key, col, ok in (("outbox_depth", "outbox_depth", _count), ("clock_offset_ms", "clock_offset_ms", _offset),
+                             ("rtt_ms", "clock_rtt_ms", _count), ("last_ack_ms", "last_ack_ms", is_ms)):
+            if ok(st.get(key)):
                 fields[col] = st[key]
         if isinstance(st.get("config_version"), str):
             fields["config_version"] = st["config_version"][:80]

@@ -88,14 +88,15 @@ def dnc_lookup(campaign: str):
 def low_score_hook(campaign: str, row: dict, question: str, score: int) -> None:
     """A low survey score: open a work order for the customer when the work orders exist, else log."""
     try:
-        from hub.crm.workorders import open_work_order  # the work-order package, when installed
+        from hub.crm.workorders.orders import open_work_order  # the work-order package
     except ImportError:
         log.warning("campaign %s: %s scored %s on %s (call %s); no work-order package to open one",
                     campaign, row["number"], score, question, row["call"])
         return
-    open_work_order(customer=row.get("customer") or row["number"], subject=f"low survey score on {question}",
-                    source=f"campaign {campaign} call {row['call']}", details={"score": score})
-
+    open_work_order("inquiry", phone=row["number"], customer_id=row.get("customer") or "",
+                    content=f"campaign {campaign}: low survey score {score} on {question} (call {row['call']})",
+                    call_id=str(row.get("call") or ""), source="campaign",
+                    source_key=f"campaign:{campaign}:{row['call']}:{question}")
 
 def sink(campaign, hook=low_score_hook):
     """A ``log`` for the dialer that stores its records (``campaign``: the checked campaign)."""
