@@ -149,7 +149,9 @@ class StationScreen:
             self._devs[key] = now
         tasks = self.pickups()
         codes = {t["code"] for t in tasks}
-        if self.agent.pickup is not None and codes != self._pickup_codes:
+        if self.agent.pickup is not None and self._pickup_codes is None and not codes:
+            self._pickup_codes = codes         # an empty first list is not news
+        elif self.agent.pickup is not None and codes != self._pickup_codes:
             out.append(pickup_line(tasks, codes - (self._pickup_codes or set()), (self._pickup_codes or set()) - codes))
             self._pickup_codes = codes
         for line in out:

@@ -124,8 +124,8 @@ def test_edge_killed_while_scanning_every_accepted_scan_arrives_once(hub_service
         edge.stdin.write("%KRECEIVE\n%P1002\n")
         edge.stdin.flush()
 
-        def verdict():       # link changes are printed between the verdicts
-            while (line := read_line(edge.stdout, what="a verdict")).startswith("link: "):
+        def verdict():       # link and pickup-list changes are printed between the verdicts
+            while (line := read_line(edge.stdout, what="a verdict")).startswith(("link: ", "pickups: ")):
                 pass
             return line
         for _ in range(2):
