@@ -274,6 +274,12 @@ def dtmf_section(args) -> None:
         pbx.stop()
 
 
+def concurrent_calls(args) -> int:
+    if args.concurrent is not None:
+        return max(0, args.concurrent)
+    return 30 if args.quick else 180
+
+
 def main() -> None:
     ap = harness.parser(__doc__)
     ap.add_argument("--calls", type=int, default=None, help="calls per part and round (default 2000; 100 quick)")
@@ -282,7 +288,7 @@ def main() -> None:
     ap.add_argument("--section", choices=("setups", "dtmf"), default="setups",
                     help="setups: call setups/s through the B2BUA (default); dtmf: key -> next IVR prompt")
     ap.add_argument("--concurrent", type=int, default=None,
-                    help="concurrent calls with RTP both ways (default 180; 30 quick)")
+                    help="concurrent calls with RTP both ways (default 180; 30 quick; 0 leaves that part out)")
     ap.add_argument("--talk", type=float, default=None,
                     help="seconds each of those calls talks, in 8-s plays of the sample (default 16; 8 quick)")
     args = harness.parse(ap)
@@ -294,7 +300,7 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="bench-telephony-")
     pbx = PbxProcess(work)
     b = harness.Bench("telephony", args, params={"calls": calls, "rate": args.rate, "limit": args.limit,
-                                                 "concurrent": args.concurrent or (30 if args.quick else 180)})
+                                                 "concurrent": concurrent_calls(args)})
 
     def direct(r):
         uas_port = free_port()
@@ -307,7 +313,7 @@ def main() -> None:
                         pbx.seat_port, calls, args.rate, args.limit, work)
         return {"cps": cps, "cores": (proc_cpu(pbx.proc.pid) - c0) / (time.monotonic() - t0)}
 
-    concurrent = args.concurrent or (30 if args.quick else 180)
+    concurrent = concurrent_calls(args)
     talk = args.talk or (8 if args.quick else 16)
     scenario = media_scenario(work, talk)
     media_rate = max(10, concurrent // 3)
@@ -323,16 +329,20 @@ def main() -> None:
 
     b.part("direct", direct)
     b.part("b2bua", b2bua)
-    b.part("media_direct", media_direct)
-    b.part("media_b2bua", media_b2bua)
+    if concurrent:
+        b.part("media_direct", media_direct)
+        b.part("media_b2bua", media_b2bua)
     b.compare("setups", "call setups/s through the B2BUA over SIPp->SIPp", "b2bua.cps", "direct.cps",
               unit="calls/s", goal=(">=", 0.3), headline=True, better="higher")
     b.figure("pbx_cores", "PBX process CPU while calling", "b2bua.cores", unit="cores")
-    b.figure("media_cores", f"PBX process CPU, {concurrent} concurrent calls with RTP both ways",
-             "media_b2bua.cores", unit="cores", goal=("<=", 1.0), better="lower")
-    b.compare("media_vs_sipp", f"PBX CPU over SIPp<->SIPp's CPU for the same {concurrent} calls",
-              "media_b2bua.cores", "media_direct.cores", unit="cores", better="lower")
-    b.noise_from("direct.cps", "media_direct.cores")
+    if concurrent:
+        b.figure("media_cores", f"PBX process CPU, {concurrent} concurrent calls with RTP both ways",
+                 "media_b2bua.cores", unit="cores", goal=("<=", 1.0), better="lower")
+        b.compare("media_vs_sipp", f"PBX CPU over SIPp<->SIPp's CPU for the same {concurrent} calls",
+                  "media_b2bua.cores", "media_direct.cores", unit="cores", better="lower")
+        b.noise_from("direct.cps", "media_direct.cores")
+    else:
+        b.noise_from("direct.cps")
     try:
         b.run()
     finally:

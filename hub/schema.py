@@ -7,6 +7,8 @@ refused (``hub.store.versions``); ``scanhub hub migrate`` upgrades it.
 """
 from __future__ import annotations
 
+import os
+
 import peewee
 
 from hub.acd import tables as acd
@@ -37,6 +39,28 @@ TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *netwo
                                           *outbound.TABLES)
 
 
+def _identity(url: str):
+    """What makes two URLs the same store: the URL and, for a SQLite file, the file itself (a file
+    removed and made again under the same name is another store)."""
+    path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
+    if "://" in path or path == ":memory:":
+        return (url, None)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (url, None)
+    return (url, (st.st_dev, st.st_ino))
+
+
+def _bound(url: str) -> peewee.Database | None:
+    """The database already bound to ``url`` and open, else None."""
+    db = database.obj
+    key = getattr(db, "_scanhub_key", None)
+    if db is None or key is None or key[1] is None or key != _identity(url):
+        return None
+    return db
+
+
 def connect(url: str, create: bool = False, check: bool = True) -> peewee.Database:
     """Bind ``hub.store.db.database`` to ``url``; with ``create`` make a new store (or missing
     tables in an existing one).
@@ -44,12 +68,15 @@ def connect(url: str, create: bool = False, check: bool = True) -> peewee.Databa
     Raises ``StoreError`` when the store cannot be opened, is not an initialised hub store and
     ``create`` is false (a SQLite file is then never created), or, unless ``check`` is false
     (``scanhub hub migrate``), is at another schema version than this scanhub's."""
-    db = open_database(url, must_exist=not create)
-    database.initialize(db)
+    db = _bound(url)
+    if db is None:              # a second connect to the same store (a command run inside a running hub,
+        db = open_database(url, must_exist=not create)      # as the tests do) keeps the bound one:
+        database.initialize(db)                 # rebinding would pull it from under an open transaction
     try:
         db.connect(reuse_if_open=True)
     except peewee.OperationalError as e:
         raise StoreError(f"cannot open the hub store {url}: {e}") from e
+    db._scanhub_key = _identity(url)
     if not create and not db.table_exists("meta"):
         raise StoreError(f"{url} is not an initialised hub store: run `scanhub hub init --db {url}`")
     if not db.table_exists("meta"):

@@ -26,7 +26,8 @@ CASES = {
     "e1": (["--line-seconds", "1", "--calls", "2"], {"framer", "mf", "r2_setup"}),
     "gun_image": ([], {"size", "build", "flash"}),
     "monitor": (["--scans", "20000"], {"worst_single_site", "tracking"}),
-    "telephony": (["--calls", "20", "--rate", "50"], {"setups"}),
+    # the 8-s plays of its concurrent-calls part run under -m slow (test_telephony_media_part_runs)
+    "telephony": (["--calls", "20", "--rate", "50", "--concurrent", "0"], {"setups"}),
     "acd": (["--decisions", "200", "--agents", "50", "--waiting", "20"], {"decision_p99"}),
     "ivr": (["--keys", "50", "--parcels", "10"], {"track_key_p99"}),
     "kb": (["--articles", "300"], {"search_p50"}),
@@ -118,3 +119,15 @@ def test_drain_bench_on_postgresql(pg_server):
     assert {"drain", "e2e", "derive"} <= set(res["headline"])
     assert res["params"]["hub_journal"] == "PostgreSQL"
     assert res["rows"]["not_committed"]["figure"]["median"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+def test_telephony_media_part_runs():
+    """The concurrent calls with RTP both ways (8-s plays of the sample, so it takes a minute)."""
+    if shutil.which("sipp") is None:
+        needs("SIPp", "telephony calls through SIPp (Debian package sip-tester)")
+    res = run_json([sys.executable, os.path.join(BENCH, "telephony.py"), "--quick", "--rounds", "2", "--calls", "20",
+                    "--rate", "50", "--concurrent", "6", "--json"], timeout=180)
+    assert {"media_cores", "media_vs_sipp"} <= set(res["rows"])
+    assert res["rows"]["media_cores"]["figure"]["n"] == 2
