@@ -263,7 +263,7 @@ def random_centre(strategy):
          "members": [{"agent": "a1"}, {"agent": "a2", "level": 1}], "tier_wait_s": 5}]})
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(strategy=st.sampled_from(STRATEGIES), evs=st.lists(event_st, min_size=20, max_size=80))
 def test_random_event_orders_keep_every_invariant(strategy, evs):
     clock, log = Clock(), []
@@ -294,7 +294,7 @@ def test_random_event_orders_keep_every_invariant(strategy, evs):
     assert all(v["outcome"] != "waiting" for v in kpi.call_waits(log))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(strategy=st.sampled_from(STRATEGIES), evs=st.lists(event_st, min_size=20, max_size=80))
 def test_agent_state_history_tiles_every_session_under_random_events(strategy, evs):
     """Pause times and every other state add up: the intervals of each log-in session follow one

@@ -317,7 +317,7 @@ def model_apply(raw, kind, action, key, fields):
     return new, None
 
 
-@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(operations(), min_size=1, max_size=8))
 def test_record_changes_agree_with_editing_and_importing_the_file(tmp_path_factory, ops):
     import uuid

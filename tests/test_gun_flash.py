@@ -308,7 +308,7 @@ requests = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.lists(requests, max_size=25))
 def test_any_request_sequence_gets_an_answer_and_keeps_the_active_image(tmp_path_factory, reqs):
     from sim.gun_storage import GunStorage

@@ -93,7 +93,7 @@ def slices(draw):
             "issuance": sorted(issuance.values(), key=lambda r: r["first"])}
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(slices(), st.randoms(use_true_random=False))
 def test_round_trip_and_determinism_for_generated_networks(cfg, rnd):
     img = container.build_image(cfg, KEY, 42)

@@ -188,7 +188,7 @@ def _survives(fuzz_hub, payload):
     assert svc.healthy
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(PAYLOADS)
 def test_ingest_survives_any_payload(fuzz_hub, payload):
     """Arbitrary bytes and JSON: the hub never stops acknowledging the next good batch."""

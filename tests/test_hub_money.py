@@ -209,7 +209,7 @@ def model_fees(model: Model, t: tariff.Tariff, cod_prepaid=lambda s: True) -> di
     return {a: c for a, c in bal.items() if c}
 
 
-@settings(max_examples=50, **SETTINGS)
+@settings(max_examples=25, **SETTINGS)
 @given(data=st.data())
 def test_fees_match_the_model_and_are_recomputed_not_doubled(store, data):
     net = data.draw(networks())

@@ -45,7 +45,7 @@ def model_sign_records(model: Model, deadlines: dict, as_of: int) -> list[tuple]
     return sorted(out)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(data=st.data())
 def test_sign_records_match_the_model(store, data):

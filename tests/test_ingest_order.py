@@ -66,7 +66,7 @@ def hub_state():
     return events, parcels
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories())
 def test_any_delivery_order_gives_the_reference_state(h):
     scans, batches, order = h

@@ -298,7 +298,7 @@ def exhaustive_walk(flow) -> bool:
     return not any(k not in colour and cyclic(k) for k in list(graph))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_flows())
 def test_the_checker_refuses_exactly_the_flows_an_exhaustive_walk_finds_a_trap_in(raw):
     try:

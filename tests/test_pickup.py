@@ -151,7 +151,7 @@ def _mutations():
     return (top | in_task | JSONISH).map(lambda o: json.dumps(o).encode()) | st.binary(max_size=200)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=_mutations())
 def test_bad_task_lists_never_crash_the_station_and_keep_the_last_good(tmp_path, payload):
     from contract.errors import PayloadError
@@ -196,7 +196,7 @@ def test_a_list_for_another_site_or_with_a_wrong_version_is_refused():
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=320)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sender=TEXT, phone=st.one_of(TEXT, st.sampled_from(["13800000000", "+86 571 8888 1234", "0571-88881234"])),
        address=TEXT, parcels=st.one_of(st.integers(-5, 1200), st.none()), start=st.integers(-10, 10**13),
        length=st.integers(-10**6, 30 * 86_400_000), note=TEXT)

@@ -42,7 +42,7 @@ def journal(prefix: str) -> dict:
     return out
 
 
-@settings(max_examples=40, **SETTINGS)
+@settings(max_examples=20, **SETTINGS)
 @given(rounds=rounds)
 def test_reconcile_many_books_what_reconcile_books(store, rounds):
     wipe([bm.JournalEntry, bm.Posting])

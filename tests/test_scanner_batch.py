@@ -178,7 +178,7 @@ def records(draw, gun="G1"):
     return out
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(records(), st.sampled_from([b"\r\n", b"\n", b"\r"]), st.integers(1, 64))
 def test_round_trip_any_records_any_terminator_any_chunking(recs, eol, chunk):
     data = b"".join(line.encode() + eol for line in batch_lines("G1", recs, "img-1"))
@@ -191,7 +191,7 @@ def test_round_trip_any_records_any_terminator_any_chunking(recs, eol, chunk):
     assert all(record_problem(r) is None for r in records_of(reads))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(records(), st.data())
 def test_any_single_byte_damage_never_yields_a_wrong_read(recs, data):
     up = bytearray(encode_batch("G1", recs))
@@ -205,7 +205,7 @@ def test_any_single_byte_damage_never_yields_a_wrong_read(recs, data):
     assert [r for r in reads if r.record is None] == [], "damage never becomes a live read"
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(records(), min_size=1, max_size=4), st.lists(st.binary(max_size=30), min_size=5, max_size=5))
 def test_noise_between_uploads_never_changes_the_records(uploads, noise):
     # Different guns so de-duplication does not hide anything.

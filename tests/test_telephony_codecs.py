@@ -261,7 +261,7 @@ def test_options_and_a_400_for_a_readable_but_bad_request(live_pbx):
     assert sipmsg.parse(again).status == 200
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(0, 200), st.binary(min_size=1, max_size=6))
 def test_fuzzed_requests_never_stop_the_pbx(live_pbx, pos, junk):
     branch = hashlib.sha1(bytes([pos]) + junk).hexdigest()[:12]

@@ -37,7 +37,7 @@ def rec(i, fields, t=T0, site="100", waybill=None, station="st-100-1"):
     return r
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(field_sets, st.integers(0, 5)), min_size=1, max_size=8), st.randoms())
 def test_corrections_in_any_order_give_the_same_state(specs, rnd):
     records = [validate_record(rec(i, f, T0 + dt * 1000)) for i, (f, dt) in enumerate(specs)]
@@ -54,7 +54,7 @@ def test_corrections_in_any_order_give_the_same_state(specs, rnd):
         assert state.get(name) == last
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20) | st.floats(),
                     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=5),
                     max_leaves=20))
@@ -455,7 +455,7 @@ junk_records = st.one_of(
                                                                max_size=4), st.text(max_size=3))}))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(records=st.lists(junk_records, max_size=6))
 def test_any_records_commit_or_are_refused_and_nothing_else_happens(model_store, records):
