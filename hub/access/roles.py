@@ -17,6 +17,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "orders": frozenset({"admin", "supervisor", "agent", "site"}),  # platform / pickup orders
     "pickup": frozenset({"admin", "site"}),                         # bind orders to waybills
     "accounts": frozenset({"admin", "supervisor", "site"}),         # prepaid balances
+    "workorders": frozenset({"admin", "supervisor", "agent", "site"}),  # site staff: their site's only
+    "workorders_manage": frozenset({"admin", "supervisor", "agent"}),   # open, verify, close, reopen
+    "agent_desk": frozenset({"admin", "supervisor", "agent"}),  # state buttons, screen pop, knowledge base
+    "wallboard": frozenset({"admin", "supervisor"}),                    # queues and agents live
     "users": frozenset({"admin"}),                                  # users, tokens
     "audit": frozenset({"admin"}),
 }

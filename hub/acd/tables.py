@@ -6,6 +6,7 @@
 ``acd_callback_attempt`` each try to call back
 ``acd_qa_form``, ``acd_qa_score``  evaluation forms (criteria and AHP weights) and scores per call
 ``acd_shift``, ``acd_shift_seat``, ``acd_work_item``, ``acd_notice``, ``acd_notice_ack``  shift operations
+``acd_live``, ``acd_command``  the running engine's snapshot and agents' requests to it (``hub.acd.presence``)
 """
 from __future__ import annotations
 
@@ -147,5 +148,27 @@ class NoticeAck(Base):
         primary_key = pw.CompositeKey("notice", "agent")
 
 
+class AcdLive(Base):
+    name = pw.CharField(max_length=32, primary_key=True)
+    body = pw.TextField()                                  # JSON: agents and calls (presence.snapshot_body)
+    updated_ms = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "acd_live"
+
+
+class AcdCommand(Base):
+    id = pw.AutoField()
+    agent = pw.CharField(max_length=128, index=True)
+    command = pw.CharField(max_length=16)                 # login | ready | pause | logout
+    arg = pw.CharField(max_length=64, default="")         # the seat (login) or the pause code
+    at_ms = pw.BigIntegerField()
+    done_ms = pw.BigIntegerField(null=True, index=True)
+    result = pw.TextField(default="")                     # JSON: {"ok": …, "agent" | "error": …}
+
+    class Meta:
+        table_name = "acd_command"
+
+
 TABLES = (QueueLogEntry, Callback, CallbackCall, CallbackAttempt, QaForm, QaScore, Shift, ShiftSeat, WorkItem,
-          Notice, NoticeAck)
+          Notice, NoticeAck, AcdLive, AcdCommand)

@@ -10,10 +10,19 @@ agent, the app leg ends) or ``Refuse`` (the agent's leg is hung up).  Ring timeo
 engine's; ``StopRing`` cancels the agent's leg.  The hang-ups of the caller and of the agent
 are told back (``hangup`` / ``agent_hangup``), and the engine's queue log goes to the file and
 the store through ``hub.acd.store.Sink``.
+
+A bridge thread (``presence=True``) shares the engine with other processes through the store
+(``hub.acd.presence``): every ``POLL_S`` it carries out the agents' requests made elsewhere (the
+web console's state buttons) on the loop, and writes the engine's snapshot when it changed, which
+the wallboard and the agents' screen pop read.  The store's waits happen on that thread, never on
+the loop that carries the media.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import logging
+import threading
+import time
 
 from contract.clock import now_ms
 from hub.acd import engine as acd
@@ -64,7 +73,7 @@ class QueueProgram:
 
 class Acd:
     def __init__(self, apps, centre, *, queue_log: str | None = None, hold_music: bytes = b"",
-                 sink=None) -> None:
+                 sink=None, presence: bool = True) -> None:
         from hub.acd.store import Sink
         self.apps = apps
         self.switch = apps.switch
@@ -77,6 +86,43 @@ class Acd:
         self.bridged: dict[str, tuple[str, object]] = {}     # call -> (agent, leg)
         self._timer = None
         apps.switch.listeners.append(self._on_event)
+        self.bridge = threading.Thread(target=self._bridge, name="acd-presence", daemon=True) if presence else None
+        if self.bridge is not None:
+            self.bridge.start()
+
+    # ------------------------------------------------------------ other processes (the store)
+    def _on_loop(self, fn, timeout: float = 5.0):
+        """``fn()`` on the loop's thread, from the bridge thread; its result (or its exception)."""
+        done: concurrent.futures.Future = concurrent.futures.Future()
+
+        def go():
+            try:
+                done.set_result(fn())
+            except BaseException as e:           # noqa: BLE001 - handed back to the caller
+                done.set_exception(e)
+        self.loop.call_soon_threadsafe(go)
+        return done.result(timeout)
+
+    def _bridge(self) -> None:
+        from hub.acd import presence
+        last, beat = None, 0.0
+        while True:
+            time.sleep(presence.POLL_S)
+            if self.loop.is_closed() or not self.loop.is_running():
+                return
+            try:
+                presence.carry_out(lambda c, a, arg: self._on_loop(lambda: self.agent(c, a, arg)))
+                body = presence.snapshot_body(self._on_loop(self.engine.snapshot))
+                if body != last:
+                    presence.publish(body)
+                    last, beat = body, time.monotonic()
+                elif time.monotonic() - beat > presence.STALE_MS / 2000:
+                    presence.heartbeat()
+                    beat = time.monotonic()
+            except RuntimeError:                 # the loop closed under us: the PBX stopped
+                return
+            except Exception as e:               # noqa: BLE001 - a busy store is tried again next time
+                log.warning("ACD presence: %s", e)
 
     # ------------------------------------------------------------ the engine
     def run(self, fn) -> list:

@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hub.errors import HubError
-from hub.web import api, live, pages, security
+from hub.web import api, desk, live, pages, security, workorders
 from hub.web.views import base, HERE, render
 
 SESSION_MAX_AGE_S = 8 * 3600
@@ -90,6 +90,17 @@ def create_app(db_url: str | None = None, *, secure_cookies: bool = True, refres
         Route("/users", pages.user_change, methods=["POST"]),
         Route("/audit", pages.audit_list),
         Route("/track", pages.public_track),
+        Route("/workorders", workorders.listing, methods=["GET"]),
+        Route("/workorders", workorders.open_order, methods=["POST"]),
+        Route("/workorders/{ticket}", workorders.detail, methods=["GET"]),
+        Route("/workorders/{ticket}", workorders.act, methods=["POST"]),
+        Route("/agent", desk.agent_page, methods=["GET"]),
+        Route("/agent/state", desk.agent_state, methods=["POST"]),
+        Route("/agent/events", desk.agent_events),
+        Route("/agent/pop", desk.pop_page),
+        Route("/agent/kb", desk.kb_search),
+        Route("/wallboard", desk.wallboard),
+        Route("/wallboard/events", desk.wallboard_events),
         Route("/api/v1/openapi.json", api.openapi),
         Mount("/api/v1", routes=[Route(p, fn, methods=m) for p, fn, m in api.ROUTES]),
         Mount("/static", StaticFiles(directory=os.path.join(HERE, "static")), name="static"),

@@ -1,0 +1,252 @@
+"""The call center's pages: the agent desk (state buttons, the screen pop, the knowledge base)
+and the supervisor's wallboard.
+
+Both read the running engine through the store (``hub.acd.presence``): the PBX writes its
+snapshot when it changes, the pages' live feeds look at it every ``POLL_S``.  A state button adds a
+request the PBX carries out; the page waits for its result (at most ``COMMAND_WAIT_S``).  The
+agent's ACD id is their console user name (the ``id`` in the queues file).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from markupsafe import Markup, escape
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse
+
+from hub.access.roles import may
+from hub.web import security
+from hub.web.views import base, env, fragment, int_param, page, render
+
+POLL_S = 0.2
+COMMAND_WAIT_S = 3.0
+PAUSE_CODES = ("break", "lunch", "training", "meeting", "after-call work")
+SL_TARGET = 0.8
+
+
+def _marked(snippet: str) -> Markup:
+    """A knowledge-base snippet (terms between 【】) as HTML: escaped, the terms in <mark>."""
+    return Markup(str(escape(snippet)).replace("【", "<mark>").replace("】", "</mark>"))
+
+
+env.filters["marked"] = _marked
+
+
+def _secs(ms) -> str:
+    if not isinstance(ms, int) or ms < 0:
+        return ""
+    s = ms // 1000
+    return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+env.filters["mmss"] = _secs
+
+
+# --- the agent desk ----------------------------------------------------------------------------
+def pop_data(number: str | None, call: dict | None = None) -> dict:
+    """The screen pop for a caller's number: ``hub.crm.lookup.lookup`` (an unreadable number is
+    shown as such, not an error)."""
+    from hub.crm.customers import CrmError
+    from hub.crm.lookup import lookup
+    from hub.crm.workorders.flow import KINDS
+    if not number:
+        return {"number": "", "who": None, "error": None, "call": call, "kinds": KINDS}
+    try:
+        who = lookup(number)
+    except CrmError as e:
+        return {"number": number, "who": None, "error": str(e), "call": call, "kinds": KINDS}
+    return {"number": number, "who": who, "error": None, "call": call, "kinds": KINDS}
+
+
+def state_data(agent: str) -> dict:
+    from contract.clock import now_ms
+    from hub.acd import presence
+    v = presence.agent_view(agent)
+    return {**v, "now": now_ms(), "pause_codes": PAUSE_CODES}
+
+
+@page("agent_desk")
+def agent_page(request: Request):
+    from hub.acd import presence
+    me = request.state.user.username
+    result = None
+    if request.query_params.get("cmd"):
+        result = presence.command(int_param(request.query_params.get("cmd"), 0, 0, 2**62))
+        if result is not None and result["agent"] != me:
+            result = None
+    st = state_data(me)
+    call = st["call"]
+    pop = pop_data(call["caller"] if call else None, call)
+    return render(request, "agent.html", me=me, result=result, st=st, pop=pop, phrases=_phrases())
+
+
+def _phrases() -> list[dict]:
+    from hub.kb.articles import phrases
+    return phrases()[:50]
+
+
+@page("agent_desk")
+def agent_state(request: Request):
+    """A state button: ``command`` login (with ``seat``), ready, pause (with ``code``), logout."""
+    from hub.acd import presence
+    from hub.acd.errors import AcdError
+    f, me = request.state.form, request.state.user.username
+    command = str(f.get("command") or "")
+    arg = str(f.get("seat") or me) if command == "login" else str(f.get("code") or "") if command == "pause" else ""
+    try:
+        cid = presence.request(me, command, arg)
+    except AcdError as e:
+        return render(request, "error.html", 400, title="Cannot do that", message=str(e))
+    deadline = time.monotonic() + COMMAND_WAIT_S
+    while time.monotonic() < deadline:
+        c = presence.command(cid)
+        if c and c["done_ms"] is not None:
+            break
+        time.sleep(0.05)
+    from hub.access import audit
+    audit.record(me, f"agent.{command}", me, arg, security.address(request))
+    return RedirectResponse(f"{base(request)}/agent?cmd={cid}", 303)
+
+
+@page("agent_desk")
+def pop_page(request: Request):
+    """The screen pop for a number typed in (a callback, a caller who gave another number)."""
+    number = (request.query_params.get("number") or "").strip()[:40]
+    return render(request, "agent_pop.html", pop=pop_data(number))
+
+
+@page("agent_desk")
+def kb_search(request: Request):
+    """Knowledge-base hits for ``q`` (the desk's search box; a fragment for htmx)."""
+    from hub.kb.search import SearchError, search
+    q = (request.query_params.get("q") or "").strip()[:200]
+    hits, error = [], None
+    if q:
+        try:
+            hits = search(q, limit=20)
+        except SearchError as e:
+            error = str(e)
+    html = fragment("_kb.html", q=q, hits=hits, error=error, root=base(request))
+    from starlette.responses import HTMLResponse
+    return HTMLResponse(html)
+
+
+async def _session(request: Request, permission: str):
+    user = await run_in_threadpool(security.session_user, request)
+    if user is None or not may(user.role, permission):
+        return None
+    return user
+
+
+async def agent_events(request: Request):
+    """The desk's live feed: ``state`` (the state panel) when it changes, ``pop`` (the screen
+    pop) when the agent is rung or answers a new call."""
+    user = await _session(request, "agent_desk")
+    if user is None:
+        return PlainTextResponse("log in as an agent", 403)
+    root = base(request)
+
+    def read(last_call):
+        st = state_data(user.username)
+        call = st["call"]
+        out = {"state": fragment("_agent_state.html", st=st, root=root)}
+        if call and call["call"] != last_call:
+            out["pop"] = fragment("_pop.html", pop=pop_data(call["caller"], call), root=root,
+                                  csrf=security.csrf_token(request))
+        return out, (call["call"] if call else last_call)
+
+    async def feed():
+        sent_state, last_call = None, None
+        first = True
+        while True:
+            try:
+                parts, now_call = await run_in_threadpool(read, last_call)
+            except Exception:          # noqa: BLE001 - a store that cannot be read now is tried again
+                parts, now_call = {}, last_call
+            if first:                  # the page already shows the pop of the call it opened with
+                parts.pop("pop", None)
+                first = False
+            last_call = now_call
+            if parts.get("state") is not None and parts["state"] != sent_state:
+                sent_state = parts["state"]
+                yield {"event": "state", "data": sent_state}
+            if "pop" in parts:
+                yield {"event": "pop", "data": parts["pop"]}
+            await asyncio.sleep(POLL_S)
+
+    return EventSourceResponse(feed(), ping=15)
+
+
+# --- the wallboard -----------------------------------------------------------------------------
+def wallboard_data() -> dict:
+    """Queues now (waiting, longest wait) and today (offered, answered, abandoned, SL, ASA, AHT),
+    agents with their state and its duration and today's answered calls, the callback list and
+    the alarms (SL under target, stations offline, no PBX writing)."""
+    from contract.clock import now_ms
+    from hub.acd import callbacks, kpi, presence
+    from hub.acd import store as qstore
+    from hub.business.localtime import network_offset
+    from hub.business.sign_rate import period_of, period_start
+    from hub.network.stations import station_states
+    now, off = now_ms(), network_offset()
+    today = period_start(period_of(now, "day", off), off)
+    live = presence.live(now)
+    entries = qstore.entries(today, now + 1)
+    kpis = {k["group"]: k for k in kpi.queue_kpis(entries)}
+    agents_today = {a["agent"]: a for a in kpi.agent_kpis(entries, now)}
+    queues = sorted({c["queue"] for c in live["calls"]} | set(kpis))
+    rows = []
+    for q in queues:
+        waiting = [c for c in live["calls"] if c["queue"] == q and c["state"] != "talking"]
+        k = kpis.get(q, {})
+        rows.append({"queue": q, "waiting": len(waiting),
+                     "longest_ms": max((c["waited_ms"] for c in waiting), default=None),
+                     "talking": sum(c["queue"] == q and c["state"] == "talking" for c in live["calls"]),
+                     "offered": k.get("offered", 0), "answered": k.get("answered", 0),
+                     "abandoned": k.get("abandoned", 0), "sl": k.get("service_level_rate"),
+                     "asa_s": k.get("asa_s"), "aht_s": k.get("aht_s")})
+    agents = [{**a, "for_ms": now - a["since_ms"] if a.get("since_ms") else None,
+               "answered": agents_today.get(a["agent"], {}).get("answered", 0)} for a in live["agents"]]
+    alarms = []
+    if live["updated_ms"] is None:
+        alarms.append("no PBX has written the queues' state: is `scanhub pbx run` running with --queues?")
+    elif live["stale"]:
+        alarms.append(f"the PBX has not written the queues' state for {(now - live['updated_ms']) // 1000} s")
+    for r in rows:
+        if r["sl"] is not None and r["sl"] < SL_TARGET:
+            alarms.append(f"queue {r['queue']}: service level today {r['sl'] * 100:.0f}% is under "
+                          f"the target {SL_TARGET * 100:.0f}%")
+    offline = [s["station"] for s in station_states() if s["state"] == "offline"]
+    if offline:
+        alarms.append(f"stations offline: {', '.join(offline[:10])}" + (" …" if len(offline) > 10 else ""))
+    return {"queues": rows, "agents": agents, "alarms": alarms, "now": now,
+            "callbacks": callbacks.listing("open")[:20], "updated_ms": live["updated_ms"]}
+
+
+@page("wallboard")
+def wallboard(request: Request):
+    return render(request, "wallboard.html", **wallboard_data())
+
+
+async def wallboard_events(request: Request):
+    user = await _session(request, "wallboard")
+    if user is None:
+        return PlainTextResponse("log in as a supervisor", 403)
+    root, every = base(request), max(POLL_S, min(1.0, request.app.state.refresh_s))
+
+    async def feed():
+        sent = None
+        while True:
+            try:
+                html = await run_in_threadpool(lambda: fragment("_wallboard.html", root=root, **wallboard_data()))
+            except Exception:          # noqa: BLE001 - tried again next time
+                html = None
+            if html is not None and html != sent:
+                sent = html
+                yield {"event": "board", "data": html}
+            await asyncio.sleep(every)
+
+    return EventSourceResponse(feed(), ping=15)

@@ -1,0 +1,201 @@
+"""The call center's pages over a real store: work orders as each role sees them (site staff only
+their own site's, by list and by id), the agent desk's state requests carried out by the real
+ACD engine through the store, the screen pop of a known customer, the knowledge base search with
+its marks, and the wallboard from the queue log and the engine's snapshot."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from starlette.testclient import TestClient
+
+from conftest import wb
+from web_helpers import commit_two_parcels, console, csrf_of, log_in  # noqa: F401
+
+PHONE = "13912345678"
+
+
+@pytest.fixture
+def app(tmp_path):
+    a, _ = console(tmp_path)
+    return a
+
+
+def client(app, name: str) -> TestClient:
+    c = TestClient(app)
+    r = log_in(c, name)
+    assert r.status_code == 303, r.text
+    return c
+
+
+def post(c: TestClient, path: str, data: dict, page: str | None = None):
+    token = csrf_of(c.get(page or path).text)
+    return c.post(path, data={**data, "csrf": token}, follow_redirects=False)
+
+
+def known_customer() -> int:
+    from contract.clock import now_ms
+    from hub.business.tables import PlatformOrder
+    from hub.crm import customers as cu
+    c = cu.add({"name": "王芳 <script>alert(1)</script>", "category": "sender"}, actor="t", phones=[PHONE])
+    PlatformOrder.create(order_no="TB-77", platform="taobao", sender="王芳", phone=PHONE, accept="accepted",
+                         waybill=wb(1), imported_ms=now_ms())
+    return c["id"]
+
+
+def open_complaint(c: TestClient) -> str:
+    r = post(c, "/workorders", {"kind": "complaint", "content": "包裹三天没动 <b>bold</b>", "phone": PHONE,
+                                "waybill": wb(1), "name": "王芳"}, page="/workorders")
+    assert r.status_code == 303, r.text
+    return r.headers["location"].rsplit("/", 1)[1]
+
+
+def test_a_complaint_reaches_its_site_and_only_that_site(app):
+    agent, lin, sun = client(app, "agent"), client(app, "lin"), client(app, "sun")
+    ticket = open_complaint(agent)
+    page = agent.get(f"/workorders/{ticket}").text
+    assert "site:100" in page                     # wb(1) is held at site 100: the rules route it there
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold</b>" not in page
+    assert ticket in lin.get("/workorders").text
+    assert ticket not in sun.get("/workorders").text
+    assert sun.get(f"/workorders/{ticket}").status_code == 404
+    r = post(sun, f"/workorders/{ticket}", {"action": "handle", "text": "not mine"}, page="/workorders")
+    assert r.status_code == 404
+    # site staff may not close (a manager's action) nor open orders
+    r = post(lin, f"/workorders/{ticket}", {"action": "close", "text": "gone"})
+    assert r.status_code == 403
+    r = post(lin, "/workorders", {"kind": "complaint", "content": "x"}, page="/workorders")
+    assert r.status_code == 403
+    # a forged form (no token, or another session's) is refused and changes nothing
+    r = lin.post(f"/workorders/{ticket}", data={"action": "handle", "text": "forged",
+                                                "csrf": csrf_of(sun.get("/workorders").text)})
+    assert r.status_code == 403 and "forged" not in lin.get(f"/workorders/{ticket}").text
+    r = post(lin, f"/workorders/{ticket}", {"action": "reply", "text": "已联系快递员，今天送达"})
+    assert r.status_code == 303
+    from hub.crm.workorders import orders
+    o = orders.show(ticket)
+    assert o["step"] == "verify" and any(e["text"] == "已联系快递员，今天送达" and e["actor"] == "lin"
+                                          for e in o["events"])
+    assert "已联系快递员" in lin.get(f"/workorders/{ticket}").text
+    r = post(agent, f"/workorders/{ticket}", {"action": "verify", "text": "满意"})
+    assert r.status_code == 303 and orders.show(ticket)["status"] == "closed"
+    assert ticket in lin.get("/workorders?status=closed").text and ticket not in lin.get("/workorders").text
+    # a bad request is explained on the page, the order unchanged
+    r = post(agent, f"/workorders/{ticket}", {"action": "reopen", "text": ""})
+    assert r.status_code == 400 and "reopening needs a reason" in r.text
+    r = post(agent, "/workorders", {"kind": "gripe", "content": "x"}, page="/workorders")
+    assert r.status_code == 400 and "unknown kind" in r.text
+    assert client(app, "qa").get("/workorders").status_code == 403
+
+
+def engine():
+    from contract.clock import now_ms
+    from hub.acd.config import parse_queues
+    from hub.acd.engine import Engine
+    centre = parse_queues({"agents": [{"id": "agent"}, {"id": "8002"}],
+                           "queues": [{"name": "service", "members": [{"agent": "agent"}, {"agent": "8002"}]}]})
+    from hub.acd import store as qstore
+    return Engine(centre, now_ms, log=qstore.record)
+
+
+def pbx_side(eng) -> None:
+    """What the PBX's bridge thread does once: carry out the requests, write the snapshot."""
+    from hub.acd import presence
+
+    def run(command, agent, arg):
+        getattr(eng, command)(*((agent, arg) if command in ("login", "pause") else (agent,)))
+        return eng.agents[agent].snapshot()
+    presence.carry_out(run)
+    presence.publish(presence.snapshot_body(eng.snapshot()))
+
+
+def test_state_buttons_go_through_the_store_to_the_engine(app):
+    from hub.acd import presence
+    desk = client(app, "agent")
+    page = desk.get("/agent").text
+    assert "No PBX is running the queues" in page and 'id="agent-state" class="st-logged-out"' in page
+    r = post(desk, "/agent/state", {"command": "login", "seat": "8001"}, page="/agent")
+    assert r.status_code == 303
+    assert "waiting for the PBX" in desk.get(r.headers["location"]).text
+    eng = engine()
+    pbx_side(eng)
+    assert eng.agents["agent"].state == "ready" and eng.agents["agent"].seat == "8001"
+    page = desk.get(r.headers["location"]).text
+    assert 'class="st-ready">ready<' in page and "seat 8001" in page
+    post(desk, "/agent/state", {"command": "pause", "code": "lunch"}, page="/agent")
+    pbx_side(eng)
+    assert eng.agents["agent"].state == "paused" and eng.agents["agent"].pause_code == "lunch"
+    assert "(lunch)" in desk.get("/agent").text
+    # a request the engine refuses is explained; an unknown command never reaches it
+    sup = client(app, "sup")
+    r = post(sup, "/agent/state", {"command": "ready"}, page="/agent")
+    pbx_side(eng)
+    assert "unknown agent" in sup.get(r.headers["location"]).text
+    r = post(desk, "/agent/state", {"command": "dance"}, page="/agent")
+    assert r.status_code == 400 and "unknown agent command" in r.text
+    # a request nobody carried out in time is not carried out later
+    cid = presence.request("agent", "ready", at_ms=1)
+    pbx_side(eng)
+    assert presence.command(cid)["result"] == {"ok": False, "error": "expired: no PBX carried it out in time"}
+    assert eng.agents["agent"].state == "paused"
+    assert client(app, "lin").get("/agent").status_code == 403
+
+
+def test_the_screen_pop_shows_the_callers_customer_and_parcels(app):
+    known_customer()
+    eng = engine()
+    desk = client(app, "agent")
+    post(desk, "/agent/state", {"command": "login", "seat": "8001"}, page="/agent")
+    pbx_side(eng)
+    eng.join("call-1", "service", PHONE)
+    pbx_side(eng)
+    assert eng.agents["agent"].state == "ringing" or eng.agents["8002"].state != "ready"
+    page = desk.get("/agent").text
+    assert "Ringing" in page and PHONE in page
+    assert "王芳 &lt;script&gt;" in page and "<script>alert" not in page
+    assert wb(1) in page and "TB-77" in page
+    # the pop's work-order form opens an order with the call and the customer
+    form = re.search(r'<form method="post" action="/workorders".*?</form>', page, re.S).group(0)
+    assert 'name="call_id" value="call-1"' in form and f'<option>{wb(1)}</option>' in form
+    r = desk.post("/workorders", data={"csrf": csrf_of(page), "kind": "complaint", "content": "催件",
+                                       "phone": PHONE, "waybill": wb(1), "call_id": "call-1"},
+                  follow_redirects=False)
+    assert r.status_code == 303
+    ticket = r.headers["location"].rsplit("/", 1)[1]
+    assert ticket in desk.get(f"/agent/pop?number={PHONE}").text      # the next pop shows it
+    r = desk.get("/agent/pop?number=not-a-number")
+    assert r.status_code == 200 and "not-a-number" in r.text
+
+
+def test_knowledge_base_hits_are_marked_and_escaped(app):
+    from hub.kb import articles
+    articles.add("logistics", "运费怎么算", "首重 10 元 <i>续重</i> 每公斤 2 元，偏远地区另计。", "t")
+    desk = client(app, "agent")
+    html = desk.get("/agent/kb", params={"q": "偏远"}).text
+    assert "<mark>偏远</mark>" in html and "运费怎么算" in html and "&lt;i&gt;" in html
+    assert "Nothing found" in desk.get("/agent/kb", params={"q": "火箭"}).text
+    assert desk.get("/agent/kb", params={"q": "<script>"}).text.count("<script>") == 0
+
+
+def test_the_wallboard_shows_queues_agents_and_alarms(app):
+    from contract.clock import now_ms
+    from hub.acd import store as qstore
+    from hub.acd.queue_log import Entry
+    sup = client(app, "sup")
+    assert "no PBX has written" in sup.get("/wallboard").text
+    eng = engine()
+    eng.login("8002", "8002")
+    eng.pause("8002", "break")
+    pbx_side(eng)
+    t = now_ms() - 60_000
+    qstore.record([Entry(t, "old-1", "service", "NONE", "ENTERQUEUE", ("", "13800000001")),
+                   Entry(t + 40_000, "old-1", "service", "NONE", "ABANDON", ("1", "1", "40"))])
+    eng.join("call-9", "service", "13800000009")
+    pbx_side(eng)
+    board = sup.get("/wallboard").text
+    queue_row = re.search(r"<tr[^>]*><td>service</td>.*?</tr>", board, re.S).group(0)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", queue_row)
+    assert cells[1] == "1" and cells[4] == "2" and cells[6] == "1", cells     # waiting, offered, abandoned
+    assert "service level today 0% is under the target" in board
+    assert re.search(r"<td>8002</td><td class=\"st-paused\">paused \(break\)", board)
+    assert client(app, "agent").get("/wallboard").status_code == 403
