@@ -6,6 +6,7 @@ With ``SCANHUB_PICTURES=<folder>`` the test saves a screenshot of each page ther
 in docs/pictures/web-*.png are made this way: ``SCANHUB_PICTURES=docs/pictures``)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -59,8 +60,15 @@ def console_url(hub_store):
          "--db", hub_store, stdin=password("admin") + "\n")
     _cli("web", "user", "add", "lin", "--role", "site", "--site", "100", "--name", "林华 Lin Hua",
          "--password-stdin", "--db", hub_store, stdin=password("lin") + "\n")
+    with web_console(hub_store) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def web_console(db: str):
+    """``scanhub web run`` on the store ``db`` as its own process; yields its URL."""
     port = _free_port()
-    proc = subprocess.Popen([SCANHUB, "web", "run", "--db", hub_store, "--listen", f"127.0.0.1:{port}",
+    proc = subprocess.Popen([SCANHUB, "web", "run", "--db", db, "--listen", f"127.0.0.1:{port}",
                              "--insecure-cookies", "--refresh", "0.3"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -73,15 +81,17 @@ def console_url(hub_store):
             return httpx.get(url + "/login", timeout=2).status_code == 200
         except httpx.TransportError:
             return False
-    wait_for(up, 30, "the web console to answer")
-    yield url
-    proc.terminate()
     try:
-        out, _ = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    print("scanhub web run said:", out)          # shown with a failing test
+        wait_for(up, 30, "the web console to answer")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        print("scanhub web run said:", out)      # shown with a failing test
 
 
 def shanghai(broker, waybill: str) -> None:

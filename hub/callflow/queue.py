@@ -122,7 +122,7 @@ class Acd:
             except RuntimeError:                 # the loop closed under us: the PBX stopped
                 return
             except Exception as e:               # noqa: BLE001 - a busy store is tried again next time
-                log.warning("ACD presence: %s", e)
+                log.warning("ACD presence: %r", e)
 
     # ------------------------------------------------------------ the engine
     def run(self, fn) -> list:

@@ -1,0 +1,113 @@
+"""The call center in a real browser against a real PBX: an agent logs in on the desk and goes
+ready (the PBX carries the request out), a SIPp caller from a known customer's number reaches the
+queue and rings the agent's SIPp seat, the screen pop shows the customer's parcels while it
+rings, the agent opens a complaint from the pop, the site user sees it, and the supervisor's
+wallboard follows the call live.
+
+With ``SCANHUB_PICTURES=<folder>`` the screenshots are saved there (docs/pictures/web-*.png)."""
+from __future__ import annotations
+
+import time
+
+from conftest import sample_store, wait_for, wb
+from sip_peers import Sipp, free_udp_port
+from test_callflow_queue import media_ports
+from test_telephony_sip import PASSWORD, cdrs, pbx, register, target  # noqa: F401 - the pbx fixture
+from test_web_browser import browser, log_in, shot, web_console  # noqa: F401 - the browser fixture
+from web_helpers import commit_two_parcels, make_users
+
+PHONE = "13912345678"              # the number tests/data/sipp/caller.xml calls from
+RING_MS = 2500                     # the seat rings this long before it answers
+QUEUES = {"agents": [{"id": "agent"}],
+          "queues": [{"name": "service", "strategy": "leastrecent", "ring_timeout_s": 15, "retry_s": 0,
+                      "members": [{"agent": "agent"}]}]}
+
+
+def seat_scenario(tmp_path) -> str:
+    text = open(__file__.replace("test_web_callcenter.py", "data/sipp/seat.xml")).read()
+    text = text.replace('<pause milliseconds="200"/>', f'<pause milliseconds="{RING_MS}"/>')
+    path = tmp_path / "slow_seat.xml"
+    path.write_text(text)
+    return str(path)
+
+
+def known_customer() -> None:
+    from contract.clock import now_ms
+    from hub.business.tables import PlatformOrder
+    from hub.crm import customers as cu
+    cu.add({"name": "王芳", "category": "sender"}, actor="t", phones=[PHONE])
+    PlatformOrder.create(order_no="TB-77", platform="taobao", sender="王芳", phone=PHONE, accept="accepted",
+                         waybill=wb(1), imported_ms=now_ms())
+
+
+def test_a_call_pops_the_customer_on_the_agents_desk(tmp_path, pbx, browser):  # noqa: F811
+    from playwright.sync_api import expect
+    from hub.acd.config import parse_queues
+    from hub.callflow.apps import install
+    db = sample_store(str(tmp_path / "hub.db"))
+    make_users()
+    commit_two_parcels()
+    known_customer()
+    trunk_port = free_udp_port()
+    p = pbx(trunk_port, dialplan=[{"number": "95311", "to": "queue service"}])
+    seat_port = register(tmp_path, p, "8001", PASSWORD)
+    install(p, {}, parse_queues(QUEUES), queue_log=str(tmp_path / "queue_log"))
+    with web_console(db) as url:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+        desk = ctx.new_page()
+        log_in(desk, url, "agent")
+        desk.goto(url + "/agent")
+        expect(desk.locator("#agent-state")).to_have_text("logged-out")
+        desk.fill("input[name=seat]", "8001")
+        desk.click("button[value=login]")
+        expect(desk.locator("#agent-state")).to_have_text("ready", timeout=10_000)
+        assert p.snapshot()["calls"] == []
+
+        board = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        log_in(board, url, "sup")
+        board.goto(url + "/wallboard")
+        expect(board.locator("#agents")).to_contain_text("ready")
+
+        seat = Sipp(tmp_path, seat_scenario(tmp_path), target(p), port=seat_port,
+                    args=["-m", "1", "-mp", media_ports()]).listening()
+        caller = Sipp(tmp_path, "caller.xml", target(p), port=trunk_port,
+                      args=["-s", "95311", "-d", "8000", "-m", "1", "-mp", media_ports()]).start()
+        # the pop shows while the seat still rings (it answers RING_MS after the ring)
+        expect(desk.locator("#on-call")).to_contain_text("Ringing", timeout=10_000)
+        expect(desk.locator("#pop-parcels")).to_contain_text(wb(1), timeout=RING_MS)
+        expect(desk.locator("#pop-customers")).to_contain_text("王芳")
+        expect(board.locator("#agents")).to_contain_text("ringing", timeout=5_000)
+        shot(desk, tmp_path, "web-agent-desk")
+        expect(desk.locator("#agent-state")).to_have_text("talking", timeout=10_000)
+        expect(board.locator("#agents")).to_contain_text("talking", timeout=5_000)
+        shot(board, tmp_path, "web-wallboard")
+
+        desk.select_option("#open-workorder select[name=waybill]", wb(1))
+        desk.fill("#open-workorder textarea[name=content]", "包裹三天没有动，客户要求今天送达")
+        desk.click("#open-workorder button[type=submit]")
+        expect(desk.locator("#order")).to_contain_text("site:100")
+        ticket = desk.url.rsplit("/", 1)[1]
+
+        site = browser.new_context(viewport={"width": 1400, "height": 800}).new_page()
+        log_in(site, url, "lin")
+        site.goto(url + "/workorders")
+        expect(site.locator("#workorders")).to_contain_text(ticket)
+        site.click(f"text={ticket}")
+        site.fill("#act textarea[name=text]", "已联系快递员，今天下午送达")
+        site.click("#act button[value=reply]")
+        expect(site.locator("#history")).to_contain_text("已联系快递员")
+        shot(site, tmp_path, "web-site-workorder")
+
+        caller.expect_success(60)
+        seat.expect_success(60)
+        wait_for(lambda: len(cdrs()) == 1, 30, "the CDR")
+        row = board.locator("#queues tr", has_text="service")
+        expect(row.locator("td.offered")).to_have_text("1", timeout=10_000)
+        expect(board.locator("#agents")).to_contain_text("ready", timeout=10_000)
+        from hub.crm.workorders import orders
+        o = orders.show(ticket)
+        assert o["call_id"] and o["phone"] == "+86" + PHONE and o["step"] == "verify"
+        ctx.close()
+    deadline = time.monotonic() + 10
+    while p.snapshot()["calls"] and time.monotonic() < deadline:
+        time.sleep(0.1)
