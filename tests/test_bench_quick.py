@@ -33,6 +33,7 @@ CASES = {
     "kb": (["--articles", "300"], {"search_p50"}),
     "crm": (["--customers", "2000"], {"lookup_p99"}),
     "dialer": (["--agents", "5", "--minutes", "20"], {"occupancy", "abandon"}),
+    "web": (["--calls", "3"], {"pop_p99"}),
     "stations": (["--count", "12", "--processes", "2", "--window", "2"],
                  {"probe_p99", "fleet_p99", "cpu_per_station", "rss_per_station", "republish"}),
 }
@@ -57,7 +58,7 @@ def run_json(cmd: list[str], timeout: float) -> dict:
 def test_bench_runs_quick(bench):
     if bench in ("drain", "stations") and not have_mosquitto():
         needs("Mosquitto", f"{bench} runs a real broker")
-    if bench == "telephony" and shutil.which("sipp") is None:
+    if bench in ("telephony", "web") and shutil.which("sipp") is None:
         needs("SIPp", "telephony calls through SIPp (Debian package sip-tester)")
     extra, headline = CASES[bench]
     res = run_json([sys.executable, os.path.join(BENCH, f"{bench}.py"), "--quick", "--rounds", "2", *extra, "--json"],
