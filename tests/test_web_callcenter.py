@@ -2,7 +2,8 @@
 ready (the PBX carries the request out), a SIPp caller from a known customer's number reaches the
 queue and rings the agent's SIPp seat, the screen pop shows the customer's parcels while it
 rings, the agent opens a complaint from the pop, the site user sees it, and the supervisor's
-wallboard follows the call live.
+wallboard follows the call live; the supervisor listens in from their own seat with the
+wallboard's button (the PBX calls that seat and joins it to the call as a listener).
 
 With ``SCANHUB_PICTURES=<folder>`` the screenshots are saved there (docs/pictures/web-*.png)."""
 from __future__ import annotations
@@ -49,8 +50,11 @@ def test_a_call_pops_the_customer_on_the_agents_desk(tmp_path, pbx, browser):  #
     commit_two_parcels()
     known_customer()
     trunk_port = free_udp_port()
-    p = pbx(trunk_port, dialplan=[{"number": "95311", "to": "queue service"}])
+    p = pbx(trunk_port, dialplan=[{"number": "95311", "to": "queue service"}, {"number": "8002", "to": "seat 8002"}])
     seat_port = register(tmp_path, p, "8001", PASSWORD)
+    sup_port = register(tmp_path, p, "8002", "pw-8002")
+    events = []
+    p.switch.listeners.append(lambda call, ev: events.append((ev.kind, dict(ev.data))))
     install(p, {}, parse_queues(QUEUES), queue_log=str(tmp_path / "queue_log"))
     with web_console(db) as url:
         ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
@@ -71,7 +75,9 @@ def test_a_call_pops_the_customer_on_the_agents_desk(tmp_path, pbx, browser):  #
         seat = Sipp(tmp_path, seat_scenario(tmp_path), target(p), port=seat_port,
                     args=["-m", "1", "-mp", media_ports()]).listening()
         caller = Sipp(tmp_path, "caller.xml", target(p), port=trunk_port,
-                      args=["-s", "95311", "-d", "8000", "-m", "1", "-mp", media_ports()]).start()
+                      args=["-s", "95311", "-d", "12000", "-m", "1", "-mp", media_ports()]).start()
+        sup_phone = Sipp(tmp_path, "seat.xml", target(p), port=sup_port, args=["-m", "1", "-mp", media_ports()],
+                         name="supervisor").listening()
         # the pop shows while the seat still rings (it answers RING_MS after the ring)
         expect(desk.locator("#on-call")).to_contain_text("Ringing", timeout=10_000)
         expect(desk.locator("#pop-parcels")).to_contain_text(wb(1), timeout=RING_MS)
@@ -81,6 +87,11 @@ def test_a_call_pops_the_customer_on_the_agents_desk(tmp_path, pbx, browser):  #
         expect(desk.locator("#agent-state")).to_have_text("talking", timeout=10_000)
         expect(board.locator("#agents")).to_contain_text("talking", timeout=5_000)
         shot(board, tmp_path, "web-wallboard")
+        board.fill("#supervise input[name=seat]", "8002")
+        board.click("#agents button.sup-listen")
+        expect(board.locator("#supervising")).to_contain_text("listen on call")
+        wait_for(lambda: ("supervise", {"mode": "listen"}) in events, 10,
+                 "the supervisor's seat answered and joined the call as a listener")
 
         desk.select_option("#open-workorder select[name=waybill]", wb(1))
         desk.fill("#open-workorder textarea[name=content]", "包裹三天没有动，客户要求今天送达")
@@ -100,6 +111,7 @@ def test_a_call_pops_the_customer_on_the_agents_desk(tmp_path, pbx, browser):  #
 
         caller.expect_success(60)
         seat.expect_success(60)
+        sup_phone.expect_success(60)
         wait_for(lambda: len(cdrs()) == 1, 30, "the CDR")
         row = board.locator("#queues tr", has_text="service")
         expect(row.locator("td.offered")).to_have_text("1", timeout=10_000)

@@ -199,3 +199,20 @@ def test_the_wallboard_shows_queues_agents_and_alarms(app):
     assert "service level today 0% is under the target" in board
     assert re.search(r"<td>8002</td><td class=\"st-paused\">paused \(break\)", board)
     assert client(app, "agent").get("/wallboard").status_code == 403
+
+
+def test_supervision_requests_are_checked_before_and_by_the_pbx(app):
+    from hub.acd import presence
+    sup = client(app, "sup")
+    r = post(sup, "/wallboard", {"target": "spy call-1", "seat": "8002"})
+    assert r.status_code == 400 and "listen, whisper, barge or take over" in r.text
+    r = post(sup, "/wallboard", {"target": "listen call-1", "seat": ""})
+    assert r.status_code == 400
+    r = post(sup, "/wallboard", {"target": "listen call-1", "seat": "8002"})
+    assert r.status_code == 303
+    (c,) = [presence.command(int(r.headers["location"].rsplit("=", 1)[1]))]
+    assert (c["agent"], c["command"], c["arg"]) == ("sup", "supervise", "listen call-1 8002")
+    assert "waiting for the PBX" in sup.get(r.headers["location"]).text
+    assert 'value="8002"' in sup.get("/wallboard").text          # the seat is remembered
+    assert post(client(app, "agent"), "/wallboard", {"target": "listen call-1", "seat": "8001"},
+                page="/agent").status_code == 403

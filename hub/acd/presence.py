@@ -6,7 +6,9 @@ store.  Two tables carry what crosses over:
 ``acd_live``     the engine's snapshot (agents with their state and call, calls waiting or
                  ringing with their caller): the PBX writes it when it changes, at most every
                  ``POLL_S``; a wallboard and an agent's screen pop read it.
-``acd_command``  what an agent asked for (log in at a seat, ready, pause with a code, log out):
+``acd_command``  what an agent asked for (log in at a seat, ready, pause with a code, log out;
+                 a supervisor: ``supervise`` with "MODE CALL SEAT", to listen to, whisper to,
+                 barge into or take over a connected call from their seat's phone):
                  any process adds a row, the PBX carries it out in order on its loop and writes
                  the result (the agent's new state, or why not) into the row.
 
@@ -23,11 +25,11 @@ from hub.acd.errors import AcdError
 from hub.acd.tables import AcdCommand, AcdLive
 from hub.store.db import write_transaction
 
-COMMANDS = ("login", "ready", "pause", "logout")
+COMMANDS = ("login", "ready", "pause", "logout", "supervise")
 POLL_S = 0.2
 COMMAND_TTL_MS = 30_000
 STALE_MS = 10_000
-MAX_ARG = 64
+MAX_ARG = 200
 NAME = "centre"
 
 
@@ -39,7 +41,8 @@ def request(agent: str, command: str, arg: str = "", *, at_ms: int | None = None
     if not agent or len(agent) > 128:
         raise AcdError("an agent id is 1 to 128 characters")
     if len(arg) > MAX_ARG or any(c in arg for c in "|\r\n"):
-        raise AcdError(f"a seat or pause code is at most {MAX_ARG} characters, without '|' or line breaks")
+        raise AcdError(f"a seat, pause code or supervision is at most {MAX_ARG} characters, "
+                       "without '|' or line breaks")
     with write_transaction():
         return AcdCommand.create(agent=agent, command=command, arg=arg,
                                  at_ms=now_ms() if at_ms is None else at_ms).id

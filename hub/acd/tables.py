@@ -161,7 +161,7 @@ class AcdCommand(Base):
     id = pw.AutoField()
     agent = pw.CharField(max_length=128, index=True)
     command = pw.CharField(max_length=16)                 # login | ready | pause | logout
-    arg = pw.CharField(max_length=64, default="")         # the seat (login) or the pause code
+    arg = pw.CharField(max_length=200, default="")        # the seat (login), the pause code, "MODE CALL SEAT"
     at_ms = pw.BigIntegerField()
     done_ms = pw.BigIntegerField(null=True, index=True)
     result = pw.TextField(default="")                     # JSON: {"ok": …, "agent" | "error": …}

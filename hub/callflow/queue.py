@@ -84,6 +84,7 @@ class Acd:
         self.programs: dict[str, QueueProgram] = {}
         self.ringing: dict[tuple[str, str], object] = {}     # (agent, call) -> the agent's leg
         self.bridged: dict[str, tuple[str, object]] = {}     # call -> (agent, leg)
+        self.supervisor_seats: dict[str, str] = {}            # supervisor -> the seat they supervise from
         self._timer = None
         apps.switch.listeners.append(self._on_event)
         self.bridge = threading.Thread(target=self._bridge, name="acd-presence", daemon=True) if presence else None
@@ -200,7 +201,12 @@ class Acd:
                 prog.call.event("queue-exit", None, queue=prog.queue, reason=a.reason, to=str(a.target))
                 self.apps.route_out(prog, a.target)
         elif isinstance(a, acd.Supervise):
-            log.info("supervision %s of call %s is not on the live path yet", a.mode, a.call)
+            prog, b = self.programs.get(a.call), self.bridged.get(a.call)
+            seat = self.supervisor_seats.get(a.supervisor)
+            if prog is None or b is None or not seat:
+                log.warning("supervision %s of call %s: the call or the supervisor's seat is gone", a.mode, a.call)
+                return
+            self.switch.supervise(prog.call, seat, a.mode, b[1])
 
     def _ring(self, a: acd.Ring) -> None:
         prog = self.programs.get(a.call)
@@ -250,8 +256,25 @@ class Acd:
 
     # ------------------------------------------------------------ agents
     def agent(self, command: str, agent: str, arg: str = "") -> dict:
-        """``login`` (arg: the seat), ``logout``, ``pause`` (arg: the code), ``ready``."""
+        """``login`` (arg: the seat), ``logout``, ``pause`` (arg: the code), ``ready``;
+        ``supervise`` (``agent`` the supervisor, arg "MODE CALL SEAT": listen, whisper, barge or
+        takeover of a connected call, from the phone at SEAT).  The agent's snapshot (for
+        ``supervise``: the supervised agent's)."""
         eng = self.engine
+        if command == "supervise":
+            parts = arg.split()
+            if len(parts) != 3:
+                raise AcdError("supervise takes MODE CALL SEAT")
+            mode, call, seat = parts
+            if seat not in self.switch.config.seats:
+                raise AcdError(f"{seat} is not a seat of this PBX")
+            c = eng.calls.get(call)
+            if c is None or c.agent is None:
+                raise AcdError(f"call {call!r} is not connected to an agent")
+            talking = c.agent
+            self.supervisor_seats[agent] = seat
+            self.run(lambda e: e.supervise(agent, call, mode))
+            return eng.agents[talking].snapshot()
         if command == "login":
             self.run(lambda e: e.login(agent, arg or agent))
         elif command == "logout":

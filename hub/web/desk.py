@@ -70,13 +70,8 @@ def state_data(agent: str) -> dict:
 
 @page("agent_desk")
 def agent_page(request: Request):
-    from hub.acd import presence
     me = request.state.user.username
-    result = None
-    if request.query_params.get("cmd"):
-        result = presence.command(int_param(request.query_params.get("cmd"), 0, 0, 2**62))
-        if result is not None and result["agent"] != me:
-            result = None
+    result = _result(request)
     st = state_data(me)
     call = st["call"]
     pop = pop_data(call["caller"] if call else None, call)
@@ -91,24 +86,41 @@ def _phrases() -> list[dict]:
 @page("agent_desk")
 def agent_state(request: Request):
     """A state button: ``command`` login (with ``seat``), ready, pause (with ``code``), logout."""
-    from hub.acd import presence
     from hub.acd.errors import AcdError
     f, me = request.state.form, request.state.user.username
     command = str(f.get("command") or "")
     arg = str(f.get("seat") or me) if command == "login" else str(f.get("code") or "") if command == "pause" else ""
     try:
-        cid = presence.request(me, command, arg)
+        cid = _ask(request, command, arg)
     except AcdError as e:
         return render(request, "error.html", 400, title="Cannot do that", message=str(e))
+    return RedirectResponse(f"{base(request)}/agent?cmd={cid}", 303)
+
+
+def _ask(request: Request, command: str, arg: str) -> int:
+    """Hand the request to the PBX through the store and wait (at most ``COMMAND_WAIT_S``) for
+    it to be carried out; audited.  The command's id."""
+    from hub.access import audit
+    from hub.acd import presence
+    me = request.state.user.username
+    cid = presence.request(me, command, arg)
     deadline = time.monotonic() + COMMAND_WAIT_S
     while time.monotonic() < deadline:
         c = presence.command(cid)
         if c and c["done_ms"] is not None:
             break
         time.sleep(0.05)
-    from hub.access import audit
     audit.record(me, f"agent.{command}", me, arg, security.address(request))
-    return RedirectResponse(f"{base(request)}/agent?cmd={cid}", 303)
+    return cid
+
+
+def _result(request: Request) -> dict | None:
+    """The outcome of the user's own request ``?cmd=ID`` (after a state or supervision button)."""
+    from hub.acd import presence
+    if not request.query_params.get("cmd"):
+        return None
+    r = presence.command(int_param(request.query_params.get("cmd"), 0, 0, 2**62))
+    return r if r is not None and r["agent"] == request.state.user.username else None
 
 
 @page("agent_desk")
@@ -222,13 +234,39 @@ def wallboard_data() -> dict:
     offline = [s["station"] for s in station_states() if s["state"] == "offline"]
     if offline:
         alarms.append(f"stations offline: {', '.join(offline[:10])}" + (" …" if len(offline) > 10 else ""))
-    return {"queues": rows, "agents": agents, "alarms": alarms, "now": now,
+    by_hour = {k["group"]: k for k in kpi.queue_kpis(entries, group=lambda r: (r["entered_ms"] - today) // 3_600_000)}
+    hours = [{"hour": h, "offered": by_hour.get(h, {}).get("offered", 0), "answered": by_hour.get(h, {}).get("answered", 0),
+              "sl": by_hour.get(h, {}).get("service_level_rate")} for h in range(24)]
+    return {"queues": rows, "agents": agents, "alarms": alarms, "now": now, "hours": hours,
+            "hours_max": max([h["offered"] for h in hours] + [1]),
             "callbacks": callbacks.listing("open")[:20], "updated_ms": live["updated_ms"]}
+
+
+SUPERVISE_MODES = ("listen", "whisper", "barge", "takeover")
 
 
 @page("wallboard")
 def wallboard(request: Request):
-    return render(request, "wallboard.html", **wallboard_data())
+    return render(request, "wallboard.html", result=_result(request), seat=request.session.get("sup_seat", ""),
+                  **wallboard_data())
+
+
+@page("wallboard")
+def supervise(request: Request):
+    """A supervision button: ``target`` is "MODE CALL", ``seat`` the phone to do it from."""
+    from hub.acd.errors import AcdError
+    f = request.state.form
+    mode, _, call = str(f.get("target") or "").partition(" ")
+    seat = str(f.get("seat") or "").strip()[:64]
+    if mode not in SUPERVISE_MODES or not call.strip() or not seat:
+        return render(request, "error.html", 400, title="Cannot do that",
+                      message="Choose listen, whisper, barge or take over on a call, with the seat whose phone you use.")
+    request.session["sup_seat"] = seat
+    try:
+        cid = _ask(request, "supervise", f"{mode} {call.strip()[:128]} {seat}")
+    except AcdError as e:
+        return render(request, "error.html", 400, title="Cannot do that", message=str(e))
+    return RedirectResponse(f"{base(request)}/wallboard?cmd={cid}", 303)
 
 
 async def wallboard_events(request: Request):
