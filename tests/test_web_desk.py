@@ -216,3 +216,41 @@ def test_supervision_requests_are_checked_before_and_by_the_pbx(app):
     assert 'value="8002"' in sup.get("/wallboard").text          # the seat is remembered
     assert post(client(app, "agent"), "/wallboard", {"target": "listen call-1", "seat": "8001"},
                 page="/agent").status_code == 403
+
+
+def test_qa_scores_recorded_calls_and_shows_results_per_agent(app, tmp_path):
+    import wave
+    from contract.clock import now_ms
+    from hub.acd import qa
+    from hub.acd import store as qstore
+    from hub.acd.queue_log import Entry
+    from hub.telephony.tables import CallRecording
+    path = tmp_path / "c-1.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(b"\0\0" * 8000)
+    t = now_ms()
+    CallRecording.create(call_id="c-1", path=str(path), caller="13800000001", callee="95311", start_ms=t,
+                         end_ms=t + 1000, seconds=1, bytes=path.stat().st_size)
+    qstore.record([Entry(t, "c-1", "service", "NONE", "ENTERQUEUE", ("", "13800000001")),
+                   Entry(t + 2000, "c-1", "service", "8002", "CONNECT", ("2", "x", "1"))])
+    q = client(app, "qa")
+    assert "No evaluation form yet" in q.get("/qa").text
+    qa.save_form(qa.form_from({"name": "inbound", "weights": {"greeting": 0.25, "resolution": 0.75}}))
+    page = q.get("/qa").text
+    assert re.search(r'<tr id="rec-c-1">.*?<td>8002</td>', page, re.S)
+    r = q.get("/qa/recordings/c-1")
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav" and r.content[:4] == b"RIFF"
+    r = post(q, "/qa", {"form": "inbound", "call": "c-1", "agent": "8002", "c.greeting": "80", "c.resolution": "ten"})
+    assert r.status_code == 400 and "resolution: a score from 0 to 100 is needed" in r.text
+    r = post(q, "/qa", {"form": "inbound", "call": "c-1", "agent": "8002", "c.greeting": "80", "c.resolution": "140"})
+    assert r.status_code == 400 and "outside 0..100" in r.text
+    r = post(q, "/qa", {"form": "inbound", "call": "c-1", "agent": "8002", "c.greeting": "80", "c.resolution": "60"})
+    assert r.status_code == 303
+    page = q.get(r.headers["location"]).text
+    assert "65.0 (inbound, qa)" in page                               # 0.25 × 80 + 0.75 × 60
+    row = re.search(r"<table class=\"grid\" id=\"qa-results\">.*?</table>", page, re.S).group(0)
+    assert "<td>8002</td>" in row and ">65.0<" in row
+    agent = client(app, "agent")
+    assert agent.get("/qa").status_code == 403
+    assert agent.get("/qa/recordings/c-1").status_code == 403
+    assert q.get("/qa/recordings/nope").status_code == 404

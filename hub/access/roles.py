@@ -21,6 +21,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "workorders_manage": frozenset({"admin", "supervisor", "agent"}),   # open, verify, close, reopen
     "agent_desk": frozenset({"admin", "supervisor", "agent"}),  # state buttons, screen pop, knowledge base
     "wallboard": frozenset({"admin", "supervisor"}),                    # queues and agents live
+    "qa": frozenset({"admin", "supervisor", "qa"}),                     # recordings, scoring, results
     "users": frozenset({"admin"}),                                  # users, tokens
     "audit": frozenset({"admin"}),
 }

@@ -55,6 +55,22 @@ def get_form(name: str) -> dict:
     return json.loads(row.body)
 
 
+def forms() -> list[dict]:
+    """Every evaluation form: name, weights (criterion -> weight), cr."""
+    return [json.loads(f.body) for f in QaForm.select().order_by(QaForm.name)]
+
+
+def scored(callids) -> dict[str, list[dict]]:
+    """The evaluations of these calls: call -> [{form, evaluator, total, time_ms}]."""
+    ids = sorted(set(callids))
+    out: dict[str, list[dict]] = {}
+    for i in range(0, len(ids), 500):
+        for s in QaScore.select().where(QaScore.callid.in_(ids[i:i + 500])).order_by(QaScore.time_ms):
+            out.setdefault(s.callid, []).append({"form": s.form, "evaluator": s.evaluator,
+                                                 "total": round(s.total, 2), "time_ms": s.time_ms})
+    return out
+
+
 def score(form_name: str, callid: str, agent: str, evaluator: str, scores: dict[str, float]) -> dict:
     """Score a call on every criterion of the form (0–100 each); the weighted total is stored."""
     form = get_form(form_name)

@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hub.errors import HubError
-from hub.web import api, desk, live, pages, security, workorders
+from hub.web import api, desk, live, pages, quality, security, workorders
 from hub.web.views import base, HERE, render
 
 SESSION_MAX_AGE_S = 8 * 3600
@@ -102,6 +102,9 @@ def create_app(db_url: str | None = None, *, secure_cookies: bool = True, refres
         Route("/wallboard", desk.wallboard, methods=["GET"]),
         Route("/wallboard", desk.supervise, methods=["POST"]),
         Route("/wallboard/events", desk.wallboard_events),
+        Route("/qa", quality.qa_page, methods=["GET"]),
+        Route("/qa", quality.qa_score, methods=["POST"]),
+        Route("/qa/recordings/{call}", quality.recording),
         Route("/api/v1/openapi.json", api.openapi),
         Mount("/api/v1", routes=[Route(p, fn, methods=m) for p, fn, m in api.ROUTES]),
         Mount("/static", StaticFiles(directory=os.path.join(HERE, "static")), name="static"),
