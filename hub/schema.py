@@ -14,6 +14,7 @@ import peewee
 from hub.acd import tables as acd
 from hub.access import tables as access
 from hub.business import tables as business
+from hub.chat import tables as chat
 from hub.crm import tables as crm
 from hub.crm.workorders import tables as workorders
 from hub.fleet import tables as fleet
@@ -36,7 +37,7 @@ TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *netwo
                                           *telephony.TABLES, *kb.TABLES, *sms.TABLES,
                                           *crm.TABLES,
                                           *mail.TABLES, *workorders.TABLES,
-                                          *outbound.TABLES)
+                                          *outbound.TABLES, *chat.TABLES)
 
 
 def _identity(url: str):

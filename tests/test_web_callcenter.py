@@ -123,3 +123,65 @@ def test_a_call_pops_the_customer_on_the_agents_desk(tmp_path, pbx, browser):  #
     deadline = time.monotonic() + 10
     while p.snapshot()["calls"] and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def test_a_chat_from_the_public_page_is_routed_like_a_call(tmp_path, pbx, browser):  # noqa: F811
+    """A customer chats from the public page; the chat waits in the ACD queue ``chat``, rings the
+    agent's desk, is accepted, answered (a standard phrase in one click), turned into a work
+    order with its transcript, and ended; the queue log counts it like a call."""
+    from playwright.sync_api import expect
+    from hub.acd import kpi
+    from hub.acd import store as qstore
+    from hub.acd.config import parse_queues
+    from hub.callflow.apps import install
+    from hub.kb import articles
+    db = sample_store(str(tmp_path / "hub.db"))
+    make_users()
+    commit_two_parcels()
+    known_customer()
+    articles.add_phrase("greeting", "您好，很高兴为您服务，请问有什么可以帮您？")
+    p = pbx(free_udp_port(), dialplan=[{"number": "95311", "to": "queue chat"}])
+    queues = {"agents": [{"id": "agent"}],
+              "queues": [{"name": "chat", "ring_timeout_s": 30, "retry_s": 0, "members": [{"agent": "agent"}]}]}
+    apps = install(p, {}, parse_queues(queues), queue_log=str(tmp_path / "queue_log"))
+    with web_console(db) as url:
+        desk = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        log_in(desk, url, "agent")
+        desk.goto(url + "/agent")
+        desk.click("button[value=login]")
+        expect(desk.locator("#agent-state")).to_have_text("ready", timeout=10_000)
+
+        customer = browser.new_context(viewport={"width": 900, "height": 800}).new_page()
+        customer.goto(url + "/chat")
+        customer.fill("input[name=name]", "王芳")
+        customer.fill("input[name=phone]", PHONE)
+        customer.fill("textarea[name=text]", "我的包裹三天没动了")
+        customer.click("#chat-start button[type=submit]")
+        expect(customer.locator("#chat-state")).to_have_text("Waiting for an agent…")
+
+        expect(desk.locator("#on-call")).to_contain_text("Chat waiting for you", timeout=10_000)
+        expect(desk.locator("#pop-parcels")).to_contain_text(wb(1), timeout=5_000)
+        desk.click("#chat-accept button")
+        expect(desk.locator("#agent-state")).to_have_text("talking", timeout=10_000)
+        expect(customer.locator("#chat-state")).to_have_text("An agent is with you.", timeout=5_000)
+        desk.click("#chat-phrases button")                             # one click: the standard phrase
+        expect(customer.locator("#messages")).to_contain_text("很高兴为您服务", timeout=5_000)
+        customer.fill("#chat-say input[name=text]", "单号是 " + wb(1))
+        customer.click("#chat-say button")
+        expect(desk.locator("#chat #messages")).to_contain_text("单号是", timeout=5_000)
+        shot(desk, tmp_path, "web-agent-chat")
+        shot(customer, tmp_path, "web-chat")
+
+        desk.fill("#open-workorder textarea[name=content]", "在线客服：包裹三天未更新")
+        desk.click("#open-workorder button[type=submit]")
+        expect(desk.locator("#transcript")).to_contain_text("单号是")     # the chat is kept with the order
+        desk.goto(url + "/agent")
+        desk.click("#chat-reply button[value=end]")
+        expect(customer.locator("#chat-state")).to_have_text("The chat has ended.", timeout=5_000)
+        expect(desk.locator("#agent-state")).not_to_have_text("talking", timeout=10_000)
+
+    rows = [r for r in kpi.call_waits(qstore.entries()) if r["queue"] == "chat"]
+    assert len(rows) == 1 and rows[0]["outcome"] == "answered" and rows[0]["talk_ms"] is not None, rows
+    (k,) = [k for k in kpi.queue_kpis(qstore.entries()) if k["group"] == "chat"]
+    assert (k["offered"], k["answered"]) == (1, 1)
+    assert p.call(lambda: apps.acd.engine.check()) == [] and p.call(lambda: sorted(apps.acd.chats)) == []

@@ -254,3 +254,31 @@ def test_qa_scores_recorded_calls_and_shows_results_per_agent(app, tmp_path):
     assert agent.get("/qa").status_code == 403
     assert agent.get("/qa/recordings/c-1").status_code == 403
     assert q.get("/qa/recordings/nope").status_code == 404
+
+
+def test_public_chat_without_a_pbx_wrong_keys_and_limits(tmp_path):
+    from hub.web.app import create_app
+    from hub.web.security import Limits
+    from conftest import sample_store
+    path = sample_store(str(tmp_path / "hub.db"))
+    app = create_app(path, secure_cookies=False, limits=Limits(chat_per_address="3/minute"))     # every start counts, good or bad
+    c = TestClient(app)
+    r = post(c, "/chat", {"name": "<script>x</script>", "phone": "", "text": "hello <b>there</b>"})
+    assert r.status_code == 303
+    page = c.get(r.headers["location"])
+    assert page.status_code == 200
+    assert "no agent can take your chat now (our service is not running)" in page.text
+    assert "&lt;b&gt;there&lt;/b&gt;" in page.text and "<b>there</b>" not in page.text
+    chat_id = r.headers["location"].split("/chat/")[1].split("?")[0]
+    assert c.get(f"/chat/{chat_id}?key=wrong").status_code == 404
+    assert c.get(f"/chat/{chat_id}").status_code == 404
+    assert c.get(f"/chat/{chat_id}/events?key=wrong").status_code == 404
+    key = r.headers["location"].split("key=")[1]
+    r2 = post(c, f"/chat/{chat_id}", {"key": key, "text": "anyone?"}, page="/chat")
+    assert r2.status_code == 400 and "this chat has ended" in r2.text
+    assert post(c, "/chat", {"text": "", "phone": ""}).status_code == 400
+    assert post(c, "/chat", {"text": "x", "phone": "12"}).status_code == 400          # not a phone number
+    r3 = post(c, "/chat", {"text": "again"})
+    assert r3.status_code == 429 and "Retry-After" in r3.headers
+    forged = c.post("/chat", data={"text": "x", "csrf": "forged"})
+    assert forged.status_code == 403

@@ -25,7 +25,8 @@ from hub.acd.errors import AcdError
 from hub.acd.tables import AcdCommand, AcdLive
 from hub.store.db import write_transaction
 
-COMMANDS = ("login", "ready", "pause", "logout", "supervise")
+COMMANDS = ("login", "ready", "pause", "logout", "supervise",
+            "chat-join", "chat-answer", "chat-end", "chat-leave")          # hub.chat
 POLL_S = 0.2
 COMMAND_TTL_MS = 30_000
 STALE_MS = 10_000
@@ -46,6 +47,19 @@ def request(agent: str, command: str, arg: str = "", *, at_ms: int | None = None
     with write_transaction():
         return AcdCommand.create(agent=agent, command=command, arg=arg,
                                  at_ms=now_ms() if at_ms is None else at_ms).id
+
+
+def ask(agent: str, command_: str, arg: str = "", wait_s: float = 3.0) -> dict:
+    """``request`` and wait up to ``wait_s`` for the PBX to carry it out: the command as
+    ``command`` returns it (``done_ms`` None: not carried out yet)."""
+    import time
+    cid = request(agent, command_, arg)
+    deadline = time.monotonic() + wait_s
+    while True:
+        c = command(cid)
+        if c["done_ms"] is not None or time.monotonic() >= deadline:
+            return c
+        time.sleep(0.05)
 
 
 def command(command_id: int) -> dict | None:

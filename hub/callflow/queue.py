@@ -85,6 +85,7 @@ class Acd:
         self.ringing: dict[tuple[str, str], object] = {}     # (agent, call) -> the agent's leg
         self.bridged: dict[str, tuple[str, object]] = {}     # call -> (agent, leg)
         self.supervisor_seats: dict[str, str] = {}            # supervisor -> the seat they supervise from
+        self.chats: set[str] = set()                          # chats in the engine (no SIP leg: the desk rings)
         self._timer = None
         apps.switch.listeners.append(self._on_event)
         self.bridge = threading.Thread(target=self._bridge, name="acd-presence", daemon=True) if presence else None
@@ -106,13 +107,21 @@ class Acd:
 
     def _bridge(self) -> None:
         from hub.acd import presence
+        from hub.chat import chats
         last, beat = None, 0.0
+        try:
+            for cid in chats.stranded(set()):        # left open by an earlier PBX
+                chats.ended(cid, "system", "the service restarted: please write again")
+        except Exception as e:                       # noqa: BLE001 - a store without the tables yet
+            log.warning("ACD chats: %r", e)
         while True:
             time.sleep(presence.POLL_S)
             if self.loop.is_closed() or not self.loop.is_running():
                 return
             try:
                 presence.carry_out(lambda c, a, arg: self._on_loop(lambda: self.agent(c, a, arg)))
+                for cid in self._on_loop(self._chats_gone):
+                    chats.ended(cid, "system", "no agent could take the chat: we will get back to you")
                 body = presence.snapshot_body(self._on_loop(self.engine.snapshot))
                 if body != last:
                     presence.publish(body)
@@ -208,7 +217,14 @@ class Acd:
                 return
             self.switch.supervise(prog.call, seat, a.mode, b[1])
 
+    def _chats_gone(self) -> list[str]:
+        gone = [c for c in self.chats if c not in self.engine.calls]
+        self.chats.difference_update(gone)
+        return gone
+
     def _ring(self, a: acd.Ring) -> None:
+        if a.call in self.chats:                  # a chat rings on the agent's desk: the engine times it
+            return
         prog = self.programs.get(a.call)
         seat = self.engine.agents[a.agent].seat or a.agent
         line = self.switch.lines.get("sip")
@@ -254,6 +270,43 @@ class Acd:
             self.programs.pop(call.id, None)
             self.loop.call_soon(lambda: self.run(lambda e: e.hangup(call.id)))
 
+    def _chat(self, command: str, agent: str, arg: str) -> dict:
+        """``chat-join`` (arg "QUEUE CHAT CALLER"), ``chat-answer`` / ``chat-end`` (the agent,
+        arg CHAT), ``chat-leave`` (arg CHAT: the customer left)."""
+        from hub.acd.agents import RINGING
+        eng = self.engine
+        if command == "chat-join":
+            parts = arg.split(" ")
+            if len(parts) != 3:
+                raise AcdError("chat-join takes QUEUE CHAT CALLER")
+            queue, chat, caller = parts
+            self.chats.add(chat)
+            self.run(lambda e: e.join(chat, queue, "" if caller == "-" else caller))
+            if chat not in eng.calls:
+                self.chats.discard(chat)
+                raise AcdError(f"queue {queue} cannot take the chat now (no agent logged in, or full)")
+            return {"chat": chat, "state": eng.calls[chat].state}
+        chat = arg.strip()
+        if chat not in self.chats:
+            raise AcdError(f"no chat {chat!r} in the queues")
+        if command == "chat-answer":
+            a = eng.agents.get(agent)
+            if a is None or a.state != RINGING or a.call != chat:
+                raise AcdError(f"chat {chat} is not ringing for {agent}")
+            self.run(lambda e: e.answered(agent, chat))
+        elif command == "chat-end":
+            c = eng.calls.get(chat)
+            if c is None or c.agent != agent:
+                raise AcdError(f"chat {chat} is not connected to {agent}")
+            self.chats.discard(chat)
+            self.run(lambda e: e.agent_hangup(chat))
+        elif command == "chat-leave":
+            self.chats.discard(chat)
+            self.run(lambda e: e.hangup(chat))
+        else:
+            raise AcdError(f"unknown chat command {command!r}")
+        return {"chat": chat, "state": eng.calls[chat].state if chat in eng.calls else "ended"}
+
     # ------------------------------------------------------------ agents
     def agent(self, command: str, agent: str, arg: str = "") -> dict:
         """``login`` (arg: the seat), ``logout``, ``pause`` (arg: the code), ``ready``;
@@ -261,6 +314,8 @@ class Acd:
         takeover of a connected call, from the phone at SEAT).  The agent's snapshot (for
         ``supervise``: the supervised agent's)."""
         eng = self.engine
+        if command.startswith("chat-"):
+            return self._chat(command, agent, arg)
         if command == "supervise":
             parts = arg.split()
             if len(parts) != 3:

@@ -75,7 +75,9 @@ def web():
 @click.option("--root-path", default="", help="The path prefix the reverse proxy serves the console under, e.g. /console.")
 @click.option("--refresh", "refresh_s", type=click.FloatRange(0.2, 600), default=2.0, show_default=True,
               help="How often (seconds) the live dashboard looks for changes.")
-def run(db, listen, insecure_cookies, forwarded_allow_ips, root_path, refresh_s):
+@click.option("--chat-queue", default="chat", show_default=True, metavar="QUEUE",
+              help="The ACD queue the public page's chats wait in (a queue of the PBX's --queues file).")
+def run(db, listen, insecure_cookies, forwarded_allow_ips, root_path, refresh_s, chat_queue):
     """Serve the web console and the HTTP API on one port, beside `scanhub hub run` on the same store.
 
     \b
@@ -90,7 +92,7 @@ def run(db, listen, insecure_cookies, forwarded_allow_ips, root_path, refresh_s)
     host, port = parse_listen(listen)
     host = host or "0.0.0.0"
     open_store(db)
-    app = create_app(None, secure_cookies=not insecure_cookies, refresh_s=refresh_s)
+    app = create_app(None, secure_cookies=not insecure_cookies, refresh_s=refresh_s, chat_queue=chat_queue)
     click.echo(f"web console on http://{host}:{port}{root_path}/ (store {db})", err=True)
     uvicorn.run(app, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips,
                 root_path=root_path, log_level="warning", access_log=False)

@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hub.errors import HubError
-from hub.web import api, desk, live, pages, quality, security, workorders
+from hub.web import api, chat, desk, live, pages, quality, security, workorders
 from hub.web.views import base, HERE, render
 
 SESSION_MAX_AGE_S = 8 * 3600
@@ -65,10 +65,11 @@ async def _hub_error(request: Request, exc: HubError):
 
 
 def create_app(db_url: str | None = None, *, secure_cookies: bool = True, refresh_s: float = 2.0,
-               limits: security.Limits | None = None) -> Starlette:
+               limits: security.Limits | None = None, chat_queue: str = "chat") -> Starlette:
     """The console over the store at ``db_url`` (None: the store already bound, as in tests).
     ``secure_cookies``: the session cookie is sent over HTTPS only (turn it off only for plain
-    HTTP on this machine); ``refresh_s``: how often the live dashboard looks for changes."""
+    HTTP on this machine); ``refresh_s``: how often the live dashboard looks for changes;
+    ``chat_queue``: the ACD queue the public chats wait in."""
     from hub.business.localtime import network_offset, set_display_offset
     if db_url is not None:
         from hub.schema import connect
@@ -102,6 +103,12 @@ def create_app(db_url: str | None = None, *, secure_cookies: bool = True, refres
         Route("/wallboard", desk.wallboard, methods=["GET"]),
         Route("/wallboard", desk.supervise, methods=["POST"]),
         Route("/wallboard/events", desk.wallboard_events),
+        Route("/chat", chat.start_form, methods=["GET"]),
+        Route("/chat", chat.start, methods=["POST"]),
+        Route("/chat/{chat}", chat.customer_page, methods=["GET"]),
+        Route("/chat/{chat}", chat.customer_act, methods=["POST"]),
+        Route("/chat/{chat}/events", chat.customer_events),
+        Route("/agent/chat", desk.agent_chat, methods=["POST"]),
         Route("/qa", quality.qa_page, methods=["GET"]),
         Route("/qa", quality.qa_score, methods=["POST"]),
         Route("/qa/recordings/{call}", quality.recording),
@@ -116,4 +123,5 @@ def create_app(db_url: str | None = None, *, secure_cookies: bool = True, refres
     ], exception_handlers={HTTPException: _http_error, HubError: _hub_error})
     app.state.limits = limits or security.Limits()
     app.state.refresh_s = refresh_s
+    app.state.chat_queue = chat_queue
     return app

@@ -9,7 +9,6 @@ agent's ACD id is their console user name (the ``id`` in the queues file).
 from __future__ import annotations
 
 import asyncio
-import time
 
 from markupsafe import Markup, escape
 from sse_starlette.sse import EventSourceResponse
@@ -53,12 +52,25 @@ def pop_data(number: str | None, call: dict | None = None) -> dict:
     from hub.crm.lookup import lookup
     from hub.crm.workorders.flow import KINDS
     if not number:
-        return {"number": "", "who": None, "error": None, "call": call, "kinds": KINDS}
+        return {"number": "", "who": None, "error": None, "call": call, "kinds": KINDS, "chats": []}
     try:
         who = lookup(number)
     except CrmError as e:
-        return {"number": number, "who": None, "error": str(e), "call": call, "kinds": KINDS}
-    return {"number": number, "who": who, "error": None, "call": call, "kinds": KINDS}
+        return {"number": number, "who": None, "error": str(e), "call": call, "kinds": KINDS, "chats": []}
+    from hub.chat.chats import for_phone
+    return {"number": number, "who": who, "error": None, "call": call, "kinds": KINDS, "chats": for_phone(who["phone"])}
+
+
+def chat_data(me: str, call: dict | None) -> dict:
+    """The chat the agent holds (ringing or connected), with its transcript; empty otherwise."""
+    from hub.chat import chats
+    if not call or not chats.is_chat(call.get("call")):
+        return {"chat": None, "messages": [], "me": me, "phrases": []}
+    try:
+        c = chats.get(call["call"])
+    except chats.ChatError:
+        return {"chat": None, "messages": [], "me": me, "phrases": []}
+    return {"chat": c, "messages": chats.transcript(c["id"]), "me": me, "phrases": _phrases()}
 
 
 def state_data(agent: str) -> dict:
@@ -75,7 +87,8 @@ def agent_page(request: Request):
     st = state_data(me)
     call = st["call"]
     pop = pop_data(call["caller"] if call else None, call)
-    return render(request, "agent.html", me=me, result=result, st=st, pop=pop, phrases=_phrases())
+    return render(request, "agent.html", me=me, result=result, st=st, pop=pop, phrases=_phrases(),
+                  chat_panel=chat_data(me, call))
 
 
 def _phrases() -> list[dict]:
@@ -100,18 +113,16 @@ def agent_state(request: Request):
 def _ask(request: Request, command: str, arg: str) -> int:
     """Hand the request to the PBX through the store and wait (at most ``COMMAND_WAIT_S``) for
     it to be carried out; audited.  The command's id."""
+    return _ask_result(request, command, arg)["id"]
+
+
+def _ask_result(request: Request, command: str, arg: str) -> dict:
     from hub.access import audit
     from hub.acd import presence
     me = request.state.user.username
-    cid = presence.request(me, command, arg)
-    deadline = time.monotonic() + COMMAND_WAIT_S
-    while time.monotonic() < deadline:
-        c = presence.command(cid)
-        if c and c["done_ms"] is not None:
-            break
-        time.sleep(0.05)
+    c = presence.ask(me, command, arg, COMMAND_WAIT_S)
     audit.record(me, f"agent.{command}", me, arg, security.address(request))
-    return cid
+    return c
 
 
 def _result(request: Request) -> dict | None:
@@ -121,6 +132,33 @@ def _result(request: Request) -> dict | None:
         return None
     r = presence.command(int_param(request.query_params.get("cmd"), 0, 0, 2**62))
     return r if r is not None and r["agent"] == request.state.user.username else None
+
+
+@page("agent_desk")
+def agent_chat(request: Request):
+    """The agent's chat buttons: ``action`` answer (accept the ringing chat), say (``text``), end."""
+    from hub.chat import chats
+    f, me = request.state.form, request.state.user.username
+    action, chat_id = str(f.get("action") or ""), str(f.get("chat") or "")[:40]
+    try:
+        c = chats.get(chat_id)
+        if action == "answer":
+            r = _ask_result(request, "chat-answer", chat_id)
+            if r["done_ms"] is None or not r["result"]["ok"]:
+                raise chats.ChatError(r["result"]["error"] if r["result"] else "the PBX did not answer in time")
+            chats.answered(chat_id, me)
+        elif c["agent"] != me or c["state"] != "talking":
+            raise chats.ChatError("this chat is not yours to write in")
+        elif action == "say":
+            chats.say(chat_id, "agent", str(f.get("text") or ""), author=request.state.user.display_name or me)
+        elif action == "end":
+            _ask_result(request, "chat-end", chat_id)
+            chats.ended(chat_id, "agent")
+        else:
+            raise chats.ChatError(f"unknown chat action {action[:20]!r}")
+    except chats.ChatError as e:
+        return render(request, "error.html", 400, title="Cannot do that", message=str(e))
+    return RedirectResponse(f"{base(request)}/agent", 303)
 
 
 @page("agent_desk")
@@ -161,17 +199,19 @@ async def agent_events(request: Request):
         return PlainTextResponse("log in as an agent", 403)
     root = base(request)
 
+    csrf = security.csrf_token(request)
+
     def read(last_call):
         st = state_data(user.username)
         call = st["call"]
-        out = {"state": fragment("_agent_state.html", st=st, root=root)}
+        out = {"state": fragment("_agent_state.html", st=st, root=root),
+               "chat": fragment("_agent_chat.html", root=root, csrf=csrf, **chat_data(user.username, call))}
         if call and call["call"] != last_call:
-            out["pop"] = fragment("_pop.html", pop=pop_data(call["caller"], call), root=root,
-                                  csrf=security.csrf_token(request))
+            out["pop"] = fragment("_pop.html", pop=pop_data(call["caller"], call), root=root, csrf=csrf)
         return out, (call["call"] if call else last_call)
 
     async def feed():
-        sent_state, last_call = None, None
+        sent_state, sent_chat, last_call = None, None, None
         first = True
         while True:
             try:
@@ -185,6 +225,9 @@ async def agent_events(request: Request):
             if parts.get("state") is not None and parts["state"] != sent_state:
                 sent_state = parts["state"]
                 yield {"event": "state", "data": sent_state}
+            if parts.get("chat") is not None and parts["chat"] != sent_chat:
+                sent_chat = parts["chat"]
+                yield {"event": "chat", "data": sent_chat}
             if "pop" in parts:
                 yield {"event": "pop", "data": parts["pop"]}
             await asyncio.sleep(POLL_S)

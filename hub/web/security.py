@@ -81,13 +81,14 @@ def bearer_user(request: Request) -> WebUser | None:
 
 class Limits:
     """Moving-window limits kept in this process (the limits library): failed logins per user
-    name and per address, public tracking look-ups per address."""
+    name and per address, public tracking look-ups and new chats per address."""
 
     def __init__(self, login_per_user: str = "5/15 minutes", login_per_address: str = "30/15 minutes",
-                 track_per_address: str = "30/minute"):
+                 track_per_address: str = "30/minute", chat_per_address: str = "5/10 minutes"):
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.login_user, self.login_addr = parse(login_per_user), parse(login_per_address)
         self.track = parse(track_per_address)
+        self.chat = parse(chat_per_address)
 
     def _wait(self, item, *keys) -> int:
         if self.limiter.test(item, *keys):
@@ -104,6 +105,12 @@ class Limits:
     def login_failed(self, username: str, addr: str) -> None:
         self.limiter.hit(self.login_user, "login-user", username.lower())
         self.limiter.hit(self.login_addr, "login-addr", addr)
+
+    def chat_start(self, addr: str) -> int:
+        """Count a new public chat; seconds to wait when over the limit (0: go ahead)."""
+        if self.limiter.hit(self.chat, "chat", addr):
+            return 0
+        return self._wait(self.chat, "chat", addr)
 
     def track_lookup(self, addr: str) -> int:
         """Count a public look-up; seconds to wait when over the limit (0: go ahead)."""

@@ -55,10 +55,17 @@ def _order(request: Request) -> dict:
     return o
 
 
+def _transcript(o: dict) -> list[dict]:
+    """The chat an order was opened from, kept with it."""
+    from hub.chat import chats
+    return chats.transcript(o["call_id"]) if chats.is_chat(o.get("call_id")) else []
+
+
 @page("workorders")
 def detail(request: Request):
     from contract.clock import now_ms
-    return render(request, "workorder.html", o=_order(request), error=None, now=now_ms())
+    o = _order(request)
+    return render(request, "workorder.html", o=o, error=None, now=now_ms(), transcript=_transcript(o))
 
 
 @page("workorders")
@@ -89,7 +96,8 @@ def act(request: Request):
         elif action == "assign":
             orders.assign(o["ticket"], _text(f, "to", 80) or None, actor=actor)
     except orders.WorkOrderError as e:
-        return render(request, "workorder.html", 400, o=_order(request), error=str(e), now=now_ms())
+        o = _order(request)
+        return render(request, "workorder.html", 400, o=o, error=str(e), now=now_ms(), transcript=_transcript(o))
     audit.record(actor, f"workorder.{action}", o["ticket"], text[:200], security.address(request))
     return RedirectResponse(f"{base(request)}/workorders/{o['ticket']}", 303)
 
