@@ -280,7 +280,8 @@ def test_the_docs_tables_name_every_endpoint_and_page():
     for path, _, methods in api.ROUTES:
         for m in methods:
             assert f"`{m} /api/v1{path}`" in doc, (m, path)
-    for page in ("/login", "/dashboard", "/parcels", "/orders", "/dead-letters", "/users", "/audit", "/track"):
+    for page in ("/login", "/dashboard", "/parcels", "/orders", "/dead-letters", "/users", "/audit", "/track",
+                 "/agent", "/wallboard", "/workorders", "/qa", "/chat"):
         assert f"`{page}" in doc, page
     for picture in re.findall(r"\(pictures/([\w.-]+)\)", doc):
         assert os.path.exists(os.path.join(os.path.dirname(__file__), "..", "docs", "pictures", picture)), picture

@@ -282,3 +282,56 @@ def test_public_chat_without_a_pbx_wrong_keys_and_limits(tmp_path):
     assert r3.status_code == 429 and "Retry-After" in r3.headers
     forged = c.post("/chat", data={"text": "x", "csrf": "forged"})
     assert forged.status_code == 403
+
+
+def test_the_api_enters_waybills_looks_up_callers_and_moves_work_orders(tmp_path):
+    from web_helpers import T
+    app, tokens = console(tmp_path)
+    known_customer()
+    c = TestClient(app)
+
+    def call(method, path, user, **kw):
+        return c.request(method, "/api/v1" + path, headers={"Authorization": f"Bearer {tokens[user]}"}, **kw)
+
+    rec = {"id": "api-wb-1", "waybill": wb(5), "site": "100", "station": "st-100-1", "operator": "1002",
+           "edge_ms": T, "event_ms": T, "fields": {"dest_site": "200", "weight_g": 1200}}
+    r = call("POST", "/waybills", "lin", json={"records": [rec, dict(rec, id="api-wb-2", site="200"),
+                                                          dict(rec, id="api-wb-3", fields={})]})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["committed"] == ["api-wb-1"]
+    assert {x["id"]: x["reason"] for x in out["rejected"]} == {
+        "api-wb-2": "you enter waybills for site 100 only", "api-wb-3": "a waybill record sets at least one field"}
+    assert call("GET", f"/waybills/{wb(5)}", "lin").json()["fields"]["weight_g"] == 1200
+    assert call("POST", "/waybills", "lin", json={"records": []}).status_code == 400
+    assert call("POST", "/waybills", "agent", json={"records": [rec]}).status_code == 403
+
+    who = call("GET", f"/crm/lookup/{PHONE}", "agent").json()
+    assert who["known"] and [p["order_no"] for p in who["parcels"]] == ["TB-77"]
+    assert call("GET", "/crm/lookup/nonsense", "agent").status_code == 400
+    assert call("GET", f"/crm/lookup/{PHONE}", "lin").status_code == 403
+
+    o = call("POST", "/workorders", "agent", json={"kind": "complaint", "content": "API", "waybill": wb(1),
+                                                    "phone": PHONE}).json()
+    ticket = o["ticket"]
+    assert o["assignee"] == "site:100"
+    assert [w["ticket"] for w in call("GET", "/workorders", "lin").json()] == [ticket]
+    assert call("GET", "/workorders", "sun").json() == []
+    assert call("GET", f"/workorders/{ticket}", "sun").status_code == 404
+    assert call("POST", f"/workorders/{ticket}", "lin", json={"action": "close", "text": "x"}).status_code == 403
+    r = call("POST", f"/workorders/{ticket}", "lin", json={"action": "reply", "text": "今天送达"})
+    assert r.status_code == 200 and r.json()["step"] == "verify"
+    r = call("POST", f"/workorders/{ticket}", "agent", json={"action": "fly"})
+    assert r.status_code == 400
+    spec = c.get("/api/v1/openapi.json").json()
+    assert {"/api/v1/waybills", "/api/v1/workorders/{ticket}", "/api/v1/crm/lookup/{number}",
+            "/api/v1/chats"} <= set(spec["paths"])
+    # chats for a chat app's back end: with no PBX the chat ends at once, saying why
+    r = call("POST", "/chats", "sup", json={"text": "你好", "phone": PHONE})
+    assert r.status_code == 200 and r.json()["state"] == "ended"
+    chat, key = r.json()["chat"], r.json()["key"]
+    msgs = call("GET", f"/chats/{chat}?key={key}", "sup").json()["messages"]
+    assert msgs[0]["text"] == "你好" and "no agent can take your chat" in msgs[-1]["text"]
+    assert call("GET", f"/chats/{chat}?key=nope", "sup").status_code == 404
+    assert call("POST", f"/chats/{chat}/messages", "sup", json={"key": key, "text": "hi"}).status_code == 400
+    assert call("POST", "/chats", "agent", json={"text": "x"}).status_code == 403

@@ -190,6 +190,235 @@ def health(request: Request):
                          "dead_letters": count() if mine is None else None})
 
 
+@api("waybills")
+def waybill_entry(request: Request):
+    """
+    summary: Enter waybills (录单) - waybill records as stations send them
+    description: >-
+      Body `{"records": [...]}`, each record as in docs/protocol.md ("WAYBILL"): id, waybill, site,
+      station, operator, edge_ms, event_ms, fields.  Idempotent by id.  Site-staff tokens enter for
+      their own site only.  At most 1000 records.
+    requestBody: {required: true, content: {application/json: {schema: {type: object}}}}
+    responses:
+      200: {description: "{committed: [ids], rejected: [{id, reason}]}"}
+      400: {description: "the body is not {records: [...]}"}
+    """
+    from hub.waybills.records import commit_records
+    body = request.state.body
+    recs = body.get("records") if isinstance(body, dict) else None
+    if not isinstance(recs, list) or not 1 <= len(recs) <= MAX_PICKUP:
+        raise BadRequest(f"the body is {{\"records\": [...]}} with 1 to {MAX_PICKUP} waybill records")
+    mine = request.state.scope
+    foreign = [r for r in recs if mine is not None and (not isinstance(r, dict) or r.get("site") != mine)]
+    ok = [r for r in recs if not any(r is f for f in foreign)]
+    committed, rejected = commit_records(ok) if ok else ([], [])
+    out = {"committed": [r["id"] for r in committed],
+           "rejected": [{"id": r.get("id") if isinstance(r, dict) else None, "reason": why} for r, why in rejected]
+           + [{"id": r.get("id") if isinstance(r, dict) else None, "reason": f"you enter waybills for site {mine} only"}
+              for r in foreign]}
+    audit.record(request.state.user.username, "api.waybills", "", f"{len(out['committed'])} committed, "
+                 f"{len(out['rejected'])} rejected", security.address(request))
+    return JSONResponse(out)
+
+
+@api("parcels")
+def waybill_show(request: Request):
+    """
+    summary: An entered waybill as the hub holds it (the folded records)
+    parameters:
+      - {name: waybill, in: path, required: true, schema: {type: string, maxLength: 40}}
+    responses:
+      200: {description: "waybill, site, fields, records …"}
+      404: {description: not entered}
+    """
+    from hub.waybills.records import entry
+    waybill = waybill_param(request.path_params["waybill"])
+    e = entry(waybill)
+    mine = request.state.scope
+    if e is None or (mine is not None and mine not in (e["origin_site"], (e["fields"] or {}).get("dest_site"))):
+        return JSONResponse({"error": f"waybill {waybill} is not entered"}, 404)
+    return JSONResponse(e)
+
+
+@api("agent_desk")
+def crm_lookup(request: Request):
+    """
+    summary: Everything about a caller's number - customers, parcels, calls, SMS, quotes, work orders
+    description: The screen pop's data (docs/crm.md, "Caller lookup").
+    parameters:
+      - {name: number, in: path, required: true, schema: {type: string, maxLength: 40}}
+    responses:
+      200: {description: "{phone, national, known, shared, customers, parcels, calls, sms, quotes, tasks, work_orders, related}"}
+      400: {description: not a phone number}
+    """
+    from hub.crm.lookup import lookup
+    return JSONResponse(lookup(request.path_params["number"][:40]))
+
+
+@api("workorders")
+def workorder_list(request: Request):
+    """
+    summary: Work orders, newest first (site-staff tokens - those assigned to their site)
+    parameters:
+      - {name: status, in: query, required: false, schema: {type: string, enum: [open, closed]}}
+      - {name: waybill, in: query, required: false, schema: {type: string}}
+      - {name: phone, in: query, required: false, schema: {type: string}}
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 1000, default: 200}}
+    responses:
+      200: {description: "a list of {ticket, kind, subkind, status, step, deadline_ms, assignee, waybill, phone, name, created_ms …}"}
+    """
+    from hub.crm.workorders import orders
+    q = request.query_params
+    mine = request.state.scope
+    status = q.get("status") or None
+    if status not in (None, "open", "closed"):
+        raise BadRequest("status is open or closed")
+    rows = orders.listing(status=status, waybill=q.get("waybill") or None, phone=q.get("phone") or None,
+                          assignee=f"site:{mine}" if mine else None,
+                          limit=int_param(q.get("limit"), 200, 1, 1000))
+    return JSONResponse(rows)
+
+
+def _workorder(request: Request) -> dict | None:
+    from hub.crm.workorders import orders
+    from hub.web.workorders import visible
+    try:
+        o = orders.show(request.path_params["ticket"][:40])
+    except orders.WorkOrderError:
+        return None
+    return o if visible(request.state.scope, o) else None
+
+
+@api("workorders")
+def workorder_show(request: Request):
+    """
+    summary: One work order with its history (events) and mail thread
+    parameters:
+      - {name: ticket, in: path, required: true, schema: {type: string}}
+    responses:
+      200: {description: "the order's fields, events [{at_ms, action, step, actor, text}], mail"}
+      404: {description: "unknown, or another site's"}
+    """
+    o = _workorder(request)
+    if o is None:
+        return JSONResponse({"error": f"no work order {request.path_params['ticket'][:40]}"}, 404)
+    return JSONResponse(o)
+
+
+@api("workorders")
+def workorder_act(request: Request):
+    """
+    summary: Move a work order - handle, reply, note (site staff and the call center), verify, unsatisfied, close, reopen, assign
+    parameters:
+      - {name: ticket, in: path, required: true, schema: {type: string}}
+    requestBody: {required: true, content: {application/json: {schema: {type: object, properties: {action: {type: string}, text: {type: string}, to: {type: string}}}}}}
+    responses:
+      200: {description: the order after the action}
+      400: {description: "the step does not allow it, or text is missing"}
+      403: {description: "the token's role may not do that action"}
+      404: {description: "unknown, or another site's"}
+    """
+    from hub.access.roles import may
+    from hub.web.workorders import ACTIONS, apply
+    o = _workorder(request)
+    if o is None:
+        return JSONResponse({"error": f"no work order {request.path_params['ticket'][:40]}"}, 404)
+    body = request.state.body if isinstance(request.state.body, dict) else {}
+    action, text = str(body.get("action") or ""), str(body.get("text") or "").strip()[:4000]
+    if action not in ACTIONS:
+        raise BadRequest(f"action is one of {', '.join(ACTIONS)}")
+    if not may(request.state.user.role, ACTIONS[action]):
+        return JSONResponse({"error": f"role {request.state.user.role} may not {action} a work order"}, 403)
+    out = apply(o["ticket"], action, text, request.state.user.username, to=str(body.get("to") or "")[:80] or None)
+    audit.record(request.state.user.username, f"workorder.{action}", o["ticket"], text[:200], security.address(request))
+    return JSONResponse(out)
+
+
+@api("workorders_manage")
+def workorder_open(request: Request):
+    """
+    summary: Open a work order (assigned by the flow's rules)
+    requestBody: {required: true, content: {application/json: {schema: {type: object, properties: {kind: {type: string}, subkind: {type: string}, content: {type: string}, phone: {type: string}, name: {type: string}, waybill: {type: string}, call_id: {type: string}}}}}}
+    responses:
+      200: {description: the new order}
+      400: {description: "unknown kind, bad phone …"}
+    """
+    from hub.web.workorders import open_from
+    body = request.state.body if isinstance(request.state.body, dict) else {}
+    o = open_from(body, request.state.user.username)
+    audit.record(request.state.user.username, "workorder.open", o["ticket"], o["kind"], security.address(request))
+    return JSONResponse(o)
+
+
+@api("chat_api")
+def chat_open(request: Request):
+    """
+    summary: Start a customer's chat on their behalf (a chat app's back end) - it waits in the chat queue
+    requestBody: {required: true, content: {application/json: {schema: {type: object, properties: {name: {type: string}, phone: {type: string}, text: {type: string}}, required: [text]}}}}
+    responses:
+      200: {description: "{chat, key, state}: the key reads and writes the chat"}
+      400: {description: "no text, bad phone"}
+    """
+    from hub.acd import presence
+    from hub.chat import chats
+    body = request.state.body if isinstance(request.state.body, dict) else {}
+    queue = request.app.state.chat_queue
+    c, key = chats.open_chat(queue, str(body.get("text") or ""), name=str(body.get("name") or ""),
+                             phone=str(body.get("phone") or ""))
+    r = presence.ask(c["id"], "chat-join", f"{queue} {c['id']} {c['phone'] or '-'}", 3.0)
+    if r["done_ms"] is None or not r["result"]["ok"]:
+        chats.ended(c["id"], "system", "Sorry, no agent can take your chat now. Please try again later or call us.")
+    return JSONResponse({"chat": c["id"], "key": key, "state": chats.get(c["id"])["state"]})
+
+
+def _chat(request: Request, key) -> dict | None:
+    from hub.chat import chats
+    return chats.by_secret(request.path_params["chat"], str(key or ""))
+
+
+@api("chat_api")
+def chat_read(request: Request):
+    """
+    summary: A chat's state and messages (after message id `after`)
+    parameters:
+      - {name: chat, in: path, required: true, schema: {type: string}}
+      - {name: key, in: query, required: true, schema: {type: string}}
+      - {name: after, in: query, required: false, schema: {type: integer, default: 0}}
+    responses:
+      200: {description: "{chat: {id, state, …}, messages: [{id, at_ms, side, text}]}"}
+      404: {description: "unknown chat or wrong key"}
+    """
+    from hub.chat import chats
+    c = _chat(request, request.query_params.get("key"))
+    if c is None:
+        return JSONResponse({"error": "no such chat"}, 404)
+    after = int_param(request.query_params.get("after"), 0, 0, 2**62)
+    msgs = [{k: m[k] for k in ("id", "at_ms", "side", "text")} for m in chats.transcript(c["id"], after)]
+    return JSONResponse({"chat": {k: c[k] for k in ("id", "state", "started_ms", "answered_ms", "ended_ms")},
+                         "messages": msgs})
+
+
+@api("chat_api")
+def chat_write(request: Request):
+    """
+    summary: The customer writes in their chat
+    parameters:
+      - {name: chat, in: path, required: true, schema: {type: string}}
+    requestBody: {required: true, content: {application/json: {schema: {type: object, properties: {key: {type: string}, text: {type: string}}, required: [key, text]}}}}
+    responses:
+      200: {description: "{id, at_ms}"}
+      400: {description: "no text, or the chat has ended"}
+      404: {description: "unknown chat or wrong key"}
+    """
+    from hub.chat import chats
+    body = request.state.body if isinstance(request.state.body, dict) else {}
+    c = _chat(request, body.get("key"))
+    if c is None:
+        return JSONResponse({"error": "no such chat"}, 404)
+    m = chats.say(c["id"], "customer", str(body.get("text") or ""), author=c["name"])
+    return JSONResponse({"id": m["id"], "at_ms": m["at_ms"]})
+
+
 ROUTES = [
     ("/track/{waybill}", track, ["GET"]),
     ("/stations", stations, ["GET"]),
@@ -200,6 +429,16 @@ ROUTES = [
     ("/orders/pickup", pickup, ["POST"]),
     ("/accounts", accounts, ["GET"]),
     ("/dead-letters", dead_letters, ["GET"]),
+    ("/waybills", waybill_entry, ["POST"]),
+    ("/waybills/{waybill}", waybill_show, ["GET"]),
+    ("/crm/lookup/{number}", crm_lookup, ["GET"]),
+    ("/workorders", workorder_list, ["GET"]),
+    ("/workorders", workorder_open, ["POST"]),
+    ("/workorders/{ticket}", workorder_show, ["GET"]),
+    ("/workorders/{ticket}", workorder_act, ["POST"]),
+    ("/chats", chat_open, ["POST"]),
+    ("/chats/{chat}", chat_read, ["GET"]),
+    ("/chats/{chat}/messages", chat_write, ["POST"]),
 ]
 
 

@@ -21,13 +21,48 @@ ACTIONS = {"handle": "workorders", "reply": "workorders", "note": "workorders",
            "reopen": "workorders_manage", "assign": "workorders_manage"}
 
 
-def _mine(request: Request, o: dict) -> bool:
-    site = request.state.scope
-    return site is None or o["assignee"] == f"site:{site}"
-
-
 def _text(form, name: str, limit: int = 4000) -> str:
     return str(form.get(name) or "").strip()[:limit]
+
+
+def apply(ticket: str, action: str, text: str, actor: str, to: str | None = None) -> dict:
+    """One action on an order (``ACTIONS``; the caller checked the permission); its new view."""
+    from hub.crm.workorders import orders
+    if action == "handle":
+        return orders.handle(ticket, text, actor=actor)
+    if action == "reply":
+        return orders.reply(ticket, text, actor=actor)
+    if action == "note":
+        if not text:
+            raise orders.WorkOrderError("a note needs text")
+        orders.note(ticket, text, actor=actor)
+        return orders.show(ticket)
+    if action in ("verify", "unsatisfied"):
+        return orders.verify(ticket, text, actor=actor, satisfied=action == "verify")
+    if action == "close":
+        return orders.close(ticket, text, actor=actor)
+    if action == "reopen":
+        return orders.reopen(ticket, text, actor=actor)
+    if action == "assign":
+        return orders.assign(ticket, to, actor=actor)
+    raise orders.WorkOrderError(f"unknown action {action[:20]!r}: {', '.join(ACTIONS)}")
+
+
+def visible(scope: str | None, o: dict) -> bool:
+    """Whether a user scoped to ``scope`` (a site, or None for the network) may see order ``o``."""
+    return scope is None or o["assignee"] == f"site:{scope}"
+
+
+def open_from(values: dict, actor: str) -> dict:
+    """Open an order from a form's or a JSON body's fields (strings, cut to their lengths)."""
+    from hub.crm.workorders import orders
+
+    def t(name, limit=4000):
+        return str(values.get(name) or "").strip()[:limit]
+    return orders.open_work_order(
+        t("kind", 20), subkind=t("subkind", 20), content=t("content"), phone=t("phone", 40), name=t("name", 80),
+        waybill=t("waybill", 40), call_id=t("call_id", 128), customer_id=t("customer_id", 20), opened_by=actor,
+        notify_sms=bool(values.get("notify_sms")))
 
 
 @page("workorders")
@@ -50,7 +85,7 @@ def _order(request: Request) -> dict:
         o = orders.show(ticket)
     except orders.WorkOrderError:
         o = None
-    if o is None or not _mine(request, o):
+    if o is None or not visible(request.state.scope, o):
         raise HTTPException(404, f"no work order {ticket}")
     return o
 
@@ -79,22 +114,7 @@ def act(request: Request):
     if action not in ACTIONS or not may(request.state.user.role, ACTIONS[action]):
         raise HTTPException(403, f"you may not {action[:20] or 'do that'} on a work order")
     try:
-        if action == "handle":
-            orders.handle(o["ticket"], text, actor=actor)
-        elif action == "reply":
-            orders.reply(o["ticket"], text, actor=actor)
-        elif action == "note":
-            if not text:
-                raise orders.WorkOrderError("a note needs text")
-            orders.note(o["ticket"], text, actor=actor)
-        elif action in ("verify", "unsatisfied"):
-            orders.verify(o["ticket"], text, actor=actor, satisfied=action == "verify")
-        elif action == "close":
-            orders.close(o["ticket"], text, actor=actor)
-        elif action == "reopen":
-            orders.reopen(o["ticket"], text, actor=actor)
-        elif action == "assign":
-            orders.assign(o["ticket"], _text(f, "to", 80) or None, actor=actor)
+        apply(o["ticket"], action, text, actor, to=_text(f, "to", 80) or None)
     except orders.WorkOrderError as e:
         o = _order(request)
         return render(request, "workorder.html", 400, o=o, error=str(e), now=now_ms(), transcript=_transcript(o))
@@ -109,11 +129,7 @@ def open_order(request: Request):
     from hub.crm.workorders import orders
     f, actor = request.state.form, request.state.user.username
     try:
-        o = orders.open_work_order(
-            _text(f, "kind", 20), subkind=_text(f, "subkind", 20), content=_text(f, "content"),
-            phone=_text(f, "phone", 40), name=_text(f, "name", 80), waybill=_text(f, "waybill", 40),
-            call_id=_text(f, "call_id", 128), customer_id=_text(f, "customer_id", 20), opened_by=actor,
-            notify_sms=bool(f.get("notify_sms")))
+        o = open_from(f, actor)
     except orders.WorkOrderError as e:
         return render(request, "error.html", 400, title="Cannot open the work order", message=str(e))
     audit.record(actor, "workorder.open", o["ticket"], f"{o['kind']} → {o['assignee'] or ''}",
