@@ -238,7 +238,7 @@ def test_qa_scores_recorded_calls_and_shows_results_per_agent(app, tmp_path):
     qa.save_form(qa.form_from({"name": "inbound", "weights": {"greeting": 0.25, "resolution": 0.75}}))
     page = q.get("/qa").text
     assert re.search(r'<tr id="rec-c-1">.*?<td>8002</td>', page, re.S)
-    r = q.get("/qa/recordings/c-1")
+    r = q.get("/recordings/c-1")
     assert r.status_code == 200 and r.headers["content-type"] == "audio/wav" and r.content[:4] == b"RIFF"
     r = post(q, "/qa", {"form": "inbound", "call": "c-1", "agent": "8002", "c.greeting": "80", "c.resolution": "ten"})
     assert r.status_code == 400 and "resolution: a score from 0 to 100 is needed" in r.text
@@ -252,8 +252,9 @@ def test_qa_scores_recorded_calls_and_shows_results_per_agent(app, tmp_path):
     assert "<td>8002</td>" in row and ">65.0<" in row
     agent = client(app, "agent")
     assert agent.get("/qa").status_code == 403
-    assert agent.get("/qa/recordings/c-1").status_code == 403
-    assert q.get("/qa/recordings/nope").status_code == 404
+    assert agent.get("/recordings/c-1").status_code == 200          # agents play them from the pop
+    assert client(app, "lin").get("/recordings/c-1").status_code == 403
+    assert q.get("/recordings/nope").status_code == 404
 
 
 def test_public_chat_without_a_pbx_wrong_keys_and_limits(tmp_path):
@@ -335,3 +336,33 @@ def test_the_api_enters_waybills_looks_up_callers_and_moves_work_orders(tmp_path
     assert call("GET", f"/chats/{chat}?key=nope", "sup").status_code == 404
     assert call("POST", f"/chats/{chat}/messages", "sup", json={"key": key, "text": "hi"}).status_code == 400
     assert call("POST", "/chats", "agent", json={"text": "x"}).status_code == 403
+
+
+def test_from_the_pop_an_sms_a_pickup_and_a_callback(app):
+    from hub.sms.tables import SmsMessage
+    known_customer()
+    desk = client(app, "agent")
+    page = f"/agent/pop?number={PHONE}"
+    r = post(desk, "/agent/pop/sms", {"phone": "+86" + PHONE, "text": "您的包裹今天送达"}, page=page)
+    assert r.status_code == 303 and "SMS" in desk.get(r.headers["location"]).text
+    (m,) = SmsMessage.select()
+    assert (m.phone, m.body, m.state) == ("+86" + PHONE, "您的包裹今天送达", "queued")
+    r = post(desk, "/agent/pop/pickup", {"phone": PHONE, "address": "杭州市西湖区文三路 1 号", "parcels": "2",
+                                         "hours": "3", "site": "100"}, page=page)
+    assert r.status_code == 303, r.text
+    assert "for site 100" in desk.get(r.headers["location"]).text
+    r = post(desk, "/agent/pop/pickup", {"phone": PHONE, "address": "", "site": "100"}, page=page)
+    assert r.status_code == 400
+    lin, sun = client(app, "lin"), client(app, "sun")
+    assert "文三路" in lin.get("/pickups").text and "文三路" not in sun.get("/pickups").text
+    assert sun.get("/pickups?site=100").status_code == 403
+    r = post(desk, "/agent/pop/callback", {"phone": "+86" + PHONE}, page=page)
+    assert r.status_code == 303
+    text = desk.get("/agent").text
+    row = re.search(r'<table class="grid" id="callbacks">.*?</table>', text, re.S).group(0)
+    assert "+86" + PHONE in row and 'value="reached"' in row
+    cid = re.search(r'name="id" value="(\d+)"', row).group(1)
+    assert post(desk, "/agent/callbacks", {"id": cid, "outcome": "reached"}, page="/agent").status_code == 303
+    assert "+86" + PHONE not in re.search(r'id="callbacks">.*?</table>', desk.get("/agent").text, re.S).group(0)
+    assert post(desk, "/agent/callbacks", {"id": cid, "outcome": "reached"}, page="/agent").status_code == 400
+    assert post(desk, "/agent/pop/teleport", {"phone": PHONE}, page=page).status_code == 404

@@ -22,6 +22,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "agent_desk": frozenset({"admin", "supervisor", "agent"}),  # state buttons, screen pop, knowledge base
     "wallboard": frozenset({"admin", "supervisor"}),                    # queues and agents live
     "qa": frozenset({"admin", "supervisor", "qa"}),                     # recordings, scoring, results
+    "recordings": frozenset({"admin", "supervisor", "qa", "agent"}),  # play call recordings
     "waybills": frozenset({"admin", "site"}),                           # waybill entry over the API
     "chat_api": frozenset({"admin", "supervisor"}),                     # chats on customers' behalf (API)
     "users": frozenset({"admin"}),                                  # users, tokens

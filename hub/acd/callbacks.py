@@ -85,6 +85,24 @@ def listing(status: str | None = "open") -> list[dict]:
              "assignee": c.assignee or "", "attempts": c.attempts, "outcome": c.outcome or ""} for c in q]
 
 
+def request(caller: str, agent: str, queue: str = "") -> dict:
+    """A callback an agent promises on a call ("we will call you back"): an entry assigned to
+    ``agent`` (folded into the caller's open one, if there is one)."""
+    caller = str(caller or "").strip()[:128]
+    if not caller:
+        raise AcdError("a callback needs the number to call")
+    t = now_ms()
+    with write_transaction():
+        cb = Callback.get_or_none((Callback.caller == caller) & Callback.status.in_(OPEN))
+        if cb is None:
+            cb = Callback.create(caller=caller, queue=queue or "", reason="requested", first_ms=t, last_ms=t,
+                                 missed=0, status="assigned", assignee=agent, updated_ms=t)
+        else:
+            cb.status, cb.assignee, cb.updated_ms = "assigned", agent, t
+            cb.save()
+    return {"id": cb.id, "status": cb.status, "assignee": agent}
+
+
 def assign(cid: int, agent: str) -> dict:
     with write_transaction():
         cb = _get(cid)

@@ -87,8 +87,10 @@ def agent_page(request: Request):
     st = state_data(me)
     call = st["call"]
     pop = pop_data(call["caller"] if call else None, call)
+    from hub.acd.callbacks import OUTCOMES
     return render(request, "agent.html", me=me, result=result, st=st, pop=pop, phrases=_phrases(),
-                  chat_panel=chat_data(me, call))
+                  chat_panel=chat_data(me, call), callbacks=my_callbacks(me), outcomes=list(OUTCOMES),
+                  done=(request.query_params.get("done") or "")[:200])
 
 
 def _phrases() -> list[dict]:
@@ -159,6 +161,67 @@ def agent_chat(request: Request):
     except chats.ChatError as e:
         return render(request, "error.html", 400, title="Cannot do that", message=str(e))
     return RedirectResponse(f"{base(request)}/agent", 303)
+
+
+@page("agent_desk")
+def pop_action(request: Request):
+    """What an agent does from the pop for the caller ``phone``: ``sms`` (``text``), ``pickup``
+    (``address``, ``parcels``, ``hours``: the window from now), ``callback`` (on my list)."""
+    from contract.clock import now_ms
+    from hub.access import audit
+    from hub.acd import callbacks
+    from hub.acd.errors import AcdError
+    from hub.business import pickup
+    from hub.sms.queue import SmsError, enqueue
+    f, me = request.state.form, request.state.user.username
+    action, phone = request.path_params["action"], str(f.get("phone") or "").strip()[:40]
+    try:
+        if action == "sms":
+            mid = enqueue(phone, text=str(f.get("text") or "")[:1000], waybill=str(f.get("waybill") or "")[:40] or None)
+            done = f"SMS {mid} queued to {phone}"
+        elif action == "pickup":
+            hours = int_param(str(f.get("hours") or ""), 4, 1, 72)
+            now = now_ms()
+            t = pickup.add(address=str(f.get("address") or ""), phone=phone,
+                           parcels=int_param(str(f.get("parcels") or ""), 1, 1, 999), window_from_ms=now,
+                           window_to_ms=now + hours * 3_600_000, sender=str(f.get("name") or "")[:80],
+                           note=str(f.get("note") or "")[:500], site=str(f.get("site") or "").strip() or None,
+                           source="agent", created_by=me)
+            done = f"pickup {t['code']} for site {t['site']}"
+        elif action == "callback":
+            cb = callbacks.request(phone, me, str(f.get("queue") or "")[:128])
+            done = f"callback {cb['id']} on your list"
+        else:
+            return render(request, "error.html", 404, title="Not found", message="no such action")
+    except (SmsError, pickup.PickupError, AcdError) as e:
+        return render(request, "error.html", 400, title="Cannot do that", message=str(e))
+    audit.record(me, f"pop.{action}", phone, done, security.address(request))
+    from urllib.parse import quote
+    return RedirectResponse(f"{base(request)}/agent?done={quote(done)}", 303)
+
+
+@page("agent_desk")
+def callback_action(request: Request):
+    """The desk's callback list: ``take`` an entry, or record an attempt's ``outcome``."""
+    from hub.access import audit
+    from hub.acd import callbacks
+    from hub.acd.errors import AcdError
+    f, me = request.state.form, request.state.user.username
+    cid = int_param(str(f.get("id") or ""), 0, 1, 2**62)
+    try:
+        if f.get("take"):
+            callbacks.assign(cid, me)
+        else:
+            callbacks.attempt(cid, me, str(f.get("outcome") or ""), str(f.get("note") or "")[:500])
+    except AcdError as e:
+        return render(request, "error.html", 400, title="Cannot do that", message=str(e))
+    audit.record(me, "callback", str(cid), str(f.get("outcome") or "take"), security.address(request))
+    return RedirectResponse(f"{base(request)}/agent", 303)
+
+
+def my_callbacks(me: str) -> list[dict]:
+    from hub.acd import callbacks
+    return [c for c in callbacks.listing("open") if c["assignee"] in ("", me)][:30]
 
 
 @page("agent_desk")

@@ -146,6 +146,19 @@ def order_list(request: Request):
     return render(request, "orders.html", rows=orders.orders(site), site=site)
 
 
+@page("orders")
+def pickup_list(request: Request):
+    """Pickup tasks (site staff: their site's), open first by default (``state``)."""
+    from contract.clock import now_ms
+    from hub.business import pickup
+    site = site_param(request, request.query_params.get("site"))
+    state = request.query_params.get("state") or "open"
+    if state not in pickup.STATES + ("all",):
+        raise BadRequest(f"state is one of {', '.join(pickup.STATES)} or all")
+    rows = pickup.tasks(None if state == "all" else state, site=site, limit=500)
+    return render(request, "pickups.html", rows=rows, site=site, state=state, now=now_ms())
+
+
 @page("users")
 def user_list(request: Request):
     return render(request, "users.html", rows=users.users(), tokens=users.tokens(), roles=ROLES, error=None,

@@ -73,7 +73,7 @@ def qa_score(request: Request):
     return RedirectResponse(f"{base(request)}/qa?scored={call}", 303)
 
 
-@page("qa")
+@page("recordings")
 def recording(request: Request):
     """A call's recording (WAV) to play in the page."""
     from hub.telephony.tables import CallRecording
