@@ -50,7 +50,10 @@ def test_a_call_pops_the_customer_on_the_agents_desk(tmp_path, pbx, browser):  #
     commit_two_parcels()
     known_customer()
     trunk_port = free_udp_port()
-    p = pbx(trunk_port, dialplan=[{"number": "95311", "to": "queue service"}, {"number": "8002", "to": "seat 8002"}])
+    p = pbx(trunk_port, dialplan=[{"number": "95311", "to": "queue service"}, {"number": "8002", "to": "seat 8002"}],
+            recording={"default": True})
+    from hub.acd import qa
+    qa.save_form(qa.form_from({"name": "inbound", "weights": {"greeting": 0.2, "accuracy": 0.5, "empathy": 0.3}}))
     seat_port = register(tmp_path, p, "8001", PASSWORD)
     sup_port = register(tmp_path, p, "8002", "pw-8002")
     events = []
@@ -119,6 +122,20 @@ def test_a_call_pops_the_customer_on_the_agents_desk(tmp_path, pbx, browser):  #
         from hub.crm.workorders import orders
         o = orders.show(ticket)
         assert o["call_id"] and o["phone"] == "+86" + PHONE and o["step"] == "verify"
+
+        # QA scores the recorded call
+        from hub.telephony.cdr import recordings
+        wait_for(lambda: recordings(), 10, "the call's recording")
+        quality = browser.new_context(viewport={"width": 1400, "height": 700}).new_page()
+        log_in(quality, url, "qa")
+        quality.goto(url + "/qa")
+        row = quality.locator("#recordings tr", has_text=o["call_id"])
+        expect(row).to_contain_text("agent")
+        for k, v in (("greeting", "90"), ("accuracy", "80"), ("empathy", "70")):
+            row.locator(f"input[name='c.{k}']").fill(v)
+        row.locator("button[type=submit]").click()
+        expect(quality.locator("#qa-results")).to_contain_text("79.0")      # 0.2×90 + 0.5×80 + 0.3×70
+        shot(quality, tmp_path, "web-qa")
         ctx.close()
     deadline = time.monotonic() + 10
     while p.snapshot()["calls"] and time.monotonic() < deadline:
