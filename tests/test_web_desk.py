@@ -366,3 +366,24 @@ def test_from_the_pop_an_sms_a_pickup_and_a_callback(app):
     assert "+86" + PHONE not in re.search(r'id="callbacks">.*?</table>', desk.get("/agent").text, re.S).group(0)
     assert post(desk, "/agent/callbacks", {"id": cid, "outcome": "reached"}, page="/agent").status_code == 400
     assert post(desk, "/agent/pop/teleport", {"phone": PHONE}, page=page).status_code == 404
+
+
+def test_wrap_up_records_how_the_last_call_ended(app):
+    from contract.clock import now_ms
+    from hub.acd import dispositions
+    from hub.acd import store as qstore
+    from hub.acd.queue_log import Entry
+    t = now_ms()
+    qstore.record([Entry(t, "c-6", "service", "agent", "CONNECT", ("1", "x", "1")),
+                   Entry(t + 5000, "c-7", "service", "agent", "CONNECT", ("1", "x", "1"))])
+    desk = client(app, "agent")
+    r = post(desk, "/agent/disposition", {"code": "work-order", "note": "投诉已登记"}, page="/agent")
+    assert r.status_code == 303 and "call c-7: work-order" in desk.get(r.headers["location"]).text
+    r = post(desk, "/agent/disposition", {"code": "resolved"}, page="/agent")            # a second replaces it
+    assert dispositions.of_calls(["c-6", "c-7"]) == {"c-7": {"agent": "agent", "code": "resolved", "note": "",
+                                                             "time_ms": dispositions.of_calls(["c-7"])["c-7"]["time_ms"]}}
+    r = post(desk, "/agent/disposition", {"code": "vanished"}, page="/agent")
+    assert r.status_code == 400 and "unknown disposition" in r.text
+    sup = client(app, "sup")
+    r = post(sup, "/agent/disposition", {"code": "resolved"}, page="/agent")
+    assert r.status_code == 400 and "not been connected" in r.text

@@ -6,6 +6,7 @@
 ``acd_callback_attempt`` each try to call back
 ``acd_qa_form``, ``acd_qa_score``  evaluation forms (criteria and AHP weights) and scores per call
 ``acd_shift``, ``acd_shift_seat``, ``acd_work_item``, ``acd_notice``, ``acd_notice_ack``  shift operations
+``acd_disposition``   how the agent says each call ended (wrap-up)
 ``acd_live``, ``acd_command``  the running engine's snapshot and agents' requests to it (``hub.acd.presence``)
 """
 from __future__ import annotations
@@ -148,6 +149,18 @@ class NoticeAck(Base):
         primary_key = pw.CompositeKey("notice", "agent")
 
 
+class Disposition(Base):
+    id = pw.AutoField()
+    callid = pw.CharField(max_length=128, index=True)
+    agent = pw.CharField(max_length=128, index=True)
+    code = pw.CharField(max_length=32)
+    note = pw.TextField(default="")
+    time_ms = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "acd_disposition"
+
+
 class AcdLive(Base):
     name = pw.CharField(max_length=32, primary_key=True)
     body = pw.TextField()                                  # JSON: agents and calls (presence.snapshot_body)
@@ -171,4 +184,4 @@ class AcdCommand(Base):
 
 
 TABLES = (QueueLogEntry, Callback, CallbackCall, CallbackAttempt, QaForm, QaScore, Shift, ShiftSeat, WorkItem,
-          Notice, NoticeAck, AcdLive, AcdCommand)
+          Notice, NoticeAck, Disposition, AcdLive, AcdCommand)

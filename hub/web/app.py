@@ -101,6 +101,7 @@ def create_app(db_url: str | None = None, *, secure_cookies: bool = True, refres
         Route("/agent/pop", desk.pop_page),
         Route("/agent/pop/{action}", desk.pop_action, methods=["POST"]),
         Route("/agent/callbacks", desk.callback_action, methods=["POST"]),
+        Route("/agent/disposition", desk.disposition, methods=["POST"]),
         Route("/pickups", pages.pickup_list),
         Route("/agent/kb", desk.kb_search),
         Route("/wallboard", desk.wallboard, methods=["GET"]),

@@ -88,9 +88,10 @@ def agent_page(request: Request):
     call = st["call"]
     pop = pop_data(call["caller"] if call else None, call)
     from hub.acd.callbacks import OUTCOMES
+    from hub.acd.dispositions import CODES
     return render(request, "agent.html", me=me, result=result, st=st, pop=pop, phrases=_phrases(),
                   chat_panel=chat_data(me, call), callbacks=my_callbacks(me), outcomes=list(OUTCOMES),
-                  done=(request.query_params.get("done") or "")[:200])
+                  done=(request.query_params.get("done") or "")[:200], codes=CODES)
 
 
 def _phrases() -> list[dict]:
@@ -198,6 +199,21 @@ def pop_action(request: Request):
     audit.record(me, f"pop.{action}", phone, done, security.address(request))
     from urllib.parse import quote
     return RedirectResponse(f"{base(request)}/agent?done={quote(done)}", 303)
+
+
+@page("agent_desk")
+def disposition(request: Request):
+    """Wrap-up: how the agent's last call ended (``code``, ``note``)."""
+    from hub.acd import dispositions
+    from hub.acd.errors import AcdError
+    f, me = request.state.form, request.state.user.username
+    try:
+        d = dispositions.record(dispositions.last_call(me) or "", me, str(f.get("code") or ""),
+                                str(f.get("note") or ""))
+    except AcdError as e:
+        return render(request, "error.html", 400, title="Cannot do that", message=str(e))
+    from urllib.parse import quote
+    return RedirectResponse(f"{base(request)}/agent?done={quote('call ' + d['call'] + ': ' + d['code'])}", 303)
 
 
 @page("agent_desk")

@@ -30,14 +30,15 @@ def _agents_of(call_ids: list[str]) -> dict[str, str]:
 
 
 def qa_data(limit: int) -> dict:
-    from hub.acd import qa
+    from hub.acd import dispositions, qa
     from hub.business.localtime import network_offset
     from hub.telephony.cdr import recordings
     recs = recordings(limit=limit)
     ids = [r["call_id"] for r in recs]
-    agents, done = _agents_of(ids), qa.scored(ids)
+    agents, done, disp = _agents_of(ids), qa.scored(ids), dispositions.of_calls(ids)
     for r in recs:
         r["agent"], r["scores"] = agents.get(r["call_id"], ""), done.get(r["call_id"], [])
+        r["disposition"] = disp.get(r["call_id"])
     return {"recordings": recs, "forms": qa.forms(),
             "results": qa.results(period="month", tz_offset_min=network_offset())}
 
