@@ -198,6 +198,10 @@ def test_the_wallboard_shows_queues_agents_and_alarms(app):
     assert cells[1] == "1" and cells[4] == "2" and cells[6] == "1", cells     # waiting, offered, abandoned
     assert "service level today 0% is under the target" in board
     assert re.search(r"<td>8002</td><td class=\"st-paused\">paused \(break\)", board)
+    from hub.telephony.tables import CallSpan
+    CallSpan.create(trunk="e1-a", span=1, protocol="r2", colour="RED", alarms="LOS", busy=0, idle=0, blocked="",
+                    updated_ms=t, worker="w")
+    assert "E1 span e1-a (span 1): RED LOS" in sup.get("/wallboard").text
     assert client(app, "agent").get("/wallboard").status_code == 403
 
 
@@ -366,6 +370,13 @@ def test_from_the_pop_an_sms_a_pickup_and_a_callback(app):
     assert "+86" + PHONE not in re.search(r'id="callbacks">.*?</table>', desk.get("/agent").text, re.S).group(0)
     assert post(desk, "/agent/callbacks", {"id": cid, "outcome": "reached"}, page="/agent").status_code == 400
     assert post(desk, "/agent/pop/teleport", {"phone": PHONE}, page=page).status_code == 404
+    cust = re.search(r'id="pop-quote">.*?name="customer_id" value="(\d+)"', desk.get(page).text, re.S).group(1)
+    r = post(desk, "/agent/pop/quote", {"customer_id": cust, "origin": "Ningbo", "dest": "Hamburg",
+                                        "container": "40hq", "rate": "2150"}, page=page)
+    assert r.status_code == 303 and "Ningbo → Hamburg" in desk.get(r.headers["location"]).text
+    assert "Ningbo → Hamburg" in desk.get(page).text                  # the pop shows it from now on
+    r = post(desk, "/agent/pop/quote", {"customer_id": cust, "origin": "", "dest": "x"}, page=page)
+    assert r.status_code == 400
 
 
 def test_wrap_up_records_how_the_last_call_ended(app):

@@ -24,6 +24,7 @@ POLL_S = 0.2
 COMMAND_WAIT_S = 3.0
 PAUSE_CODES = ("break", "lunch", "training", "meeting", "after-call work")
 SL_TARGET = 0.8
+INTERVAL_MS = 30 * 60_000          # the wallboard's "this interval": the current half hour
 
 
 def _marked(snippet: str) -> Markup:
@@ -189,6 +190,18 @@ def pop_action(request: Request):
                            note=str(f.get("note") or "")[:500], site=str(f.get("site") or "").strip() or None,
                            source="agent", created_by=me)
             done = f"pickup {t['code']} for site {t['site']}"
+        elif action == "quote":
+            from hub.crm import records
+            from hub.crm.customers import CrmError
+            cust = str(f.get("customer_id") or "")
+            if not cust.isdigit():
+                raise AcdError("a quote is kept with a customer: this number has none (add them in the CRM)")
+            try:
+                q = records.add(int(cust), {k: str(f.get(k) or "").strip() or None
+                                            for k in ("origin", "dest", "container", "carrier", "rate")})
+            except CrmError as e:
+                raise AcdError(str(e)) from None
+            done = f"quote {q['id']} {q['origin']} → {q['dest']}"
         elif action == "callback":
             cb = callbacks.request(phone, me, str(f.get("queue") or "")[:128])
             done = f"callback {cb['id']} on your list"
@@ -330,6 +343,8 @@ def wallboard_data() -> dict:
     live = presence.live(now)
     entries = qstore.entries(today, now + 1)
     kpis = {k["group"]: k for k in kpi.queue_kpis(entries)}
+    start = today + (now - today) // INTERVAL_MS * INTERVAL_MS
+    interval = {k["group"]: k for k in kpi.queue_kpis([e for e in entries if e.time_ms >= start])}
     agents_today = {a["agent"]: a for a in kpi.agent_kpis(entries, now)}
     queues = sorted({c["queue"] for c in live["calls"]} | set(kpis))
     rows = []
@@ -341,6 +356,7 @@ def wallboard_data() -> dict:
                      "talking": sum(c["queue"] == q and c["state"] == "talking" for c in live["calls"]),
                      "offered": k.get("offered", 0), "answered": k.get("answered", 0),
                      "abandoned": k.get("abandoned", 0), "sl": k.get("service_level_rate"),
+                     "sl_interval": interval.get(q, {}).get("service_level_rate"),
                      "asa_s": k.get("asa_s"), "aht_s": k.get("aht_s")})
     agents = [{**a, "for_ms": now - a["since_ms"] if a.get("since_ms") else None,
                "answered": agents_today.get(a["agent"], {}).get("answered", 0)} for a in live["agents"]]
@@ -353,6 +369,10 @@ def wallboard_data() -> dict:
         if r["sl"] is not None and r["sl"] < SL_TARGET:
             alarms.append(f"queue {r['queue']}: service level today {r['sl'] * 100:.0f}% is under "
                           f"the target {SL_TARGET * 100:.0f}%")
+    from hub.telephony.cdr import active
+    for sp in active()["spans"]:
+        if sp["colour"] != "OK" or sp["alarms"]:
+            alarms.append(f"E1 span {sp['trunk']} (span {sp['span']}): {sp['colour']} {sp['alarms']}".strip())
     offline = [s["station"] for s in station_states() if s["state"] == "offline"]
     if offline:
         alarms.append(f"stations offline: {', '.join(offline[:10])}" + (" …" if len(offline) > 10 else ""))
@@ -360,6 +380,7 @@ def wallboard_data() -> dict:
     hours = [{"hour": h, "offered": by_hour.get(h, {}).get("offered", 0), "answered": by_hour.get(h, {}).get("answered", 0),
               "sl": by_hour.get(h, {}).get("service_level_rate")} for h in range(24)]
     return {"queues": rows, "agents": agents, "alarms": alarms, "now": now, "hours": hours,
+            "interval_from": start,
             "hours_max": max([h["offered"] for h in hours] + [1]),
             "callbacks": callbacks.listing("open")[:20], "updated_ms": live["updated_ms"]}
 
