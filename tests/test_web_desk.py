@@ -61,8 +61,8 @@ def test_a_complaint_reaches_its_site_and_only_that_site(app):
     assert sun.get(f"/workorders/{ticket}").status_code == 404
     r = post(sun, f"/workorders/{ticket}", {"action": "handle", "text": "not mine"}, page="/workorders")
     assert r.status_code == 404
-    # site staff may not close (a manager's action) nor open orders
-    r = post(lin, f"/workorders/{ticket}", {"action": "close", "text": "gone"})
+    # site staff may not verify for the call center, nor open orders
+    r = post(lin, f"/workorders/{ticket}", {"action": "verify", "text": "I say so"})
     assert r.status_code == 403
     r = post(lin, "/workorders", {"kind": "complaint", "content": "x"}, page="/workorders")
     assert r.status_code == 403
@@ -86,6 +86,12 @@ def test_a_complaint_reaches_its_site_and_only_that_site(app):
     r = post(agent, "/workorders", {"kind": "gripe", "content": "x"}, page="/workorders")
     assert r.status_code == 400 and "unknown kind" in r.text
     assert client(app, "qa").get("/workorders").status_code == 403
+    # site staff close their own orders, with a reason
+    other = open_complaint(agent)
+    r = post(lin, f"/workorders/{other}", {"action": "close", "text": ""})
+    assert r.status_code == 400 and "needs a note" in r.text
+    assert post(lin, f"/workorders/{other}", {"action": "close", "text": "重复工单"}).status_code == 303
+    assert orders.show(other)["status"] == "closed"
 
 
 def engine():
@@ -323,7 +329,7 @@ def test_the_api_enters_waybills_looks_up_callers_and_moves_work_orders(tmp_path
     assert [w["ticket"] for w in call("GET", "/workorders", "lin").json()] == [ticket]
     assert call("GET", "/workorders", "sun").json() == []
     assert call("GET", f"/workorders/{ticket}", "sun").status_code == 404
-    assert call("POST", f"/workorders/{ticket}", "lin", json={"action": "close", "text": "x"}).status_code == 403
+    assert call("POST", f"/workorders/{ticket}", "lin", json={"action": "verify", "text": "x"}).status_code == 403
     r = call("POST", f"/workorders/{ticket}", "lin", json={"action": "reply", "text": "今天送达"})
     assert r.status_code == 200 and r.json()["step"] == "verify"
     r = call("POST", f"/workorders/{ticket}", "agent", json={"action": "fly"})

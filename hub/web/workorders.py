@@ -1,7 +1,8 @@
 """Work orders in the console: the list (site staff see only what is assigned to their site),
 one order with its history, and the forms that move it (``hub.crm.workorders.orders``).
 
-Site staff handle and reply; agents, supervisors and admins also open, verify, close and reopen.
+Site staff handle, reply and close (with a reason); agents, supervisors and admins also open,
+verify, reopen and assign.
 An order of another site is answered as if it did not exist (404), by id as in the list."""
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from hub.web.views import base, page, render
 STATUSES = ("open", "closed")
 #: form action -> (permission, what it calls)
 ACTIONS = {"handle": "workorders", "reply": "workorders", "note": "workorders",
-           "verify": "workorders_manage", "unsatisfied": "workorders_manage", "close": "workorders_manage",
+           "verify": "workorders_manage", "unsatisfied": "workorders_manage", "close": "workorders",
            "reopen": "workorders_manage", "assign": "workorders_manage"}
 
 
