@@ -63,3 +63,30 @@ def test_a_stream_that_never_ends_its_headers_is_refused():
         split_stream(bytearray(b"INVITE " + b"x" * (MAX_STREAM_MESSAGE + 1)))
     with pytest.raises(SipParseError, match="body of"):
         split_stream(bytearray(b"INVITE sip:x@h SIP/2.0\r\nl: 999999\r\n\r\n"))
+
+
+def test_our_requests_to_a_tcp_peer_say_tcp_in_their_via(tmp_path, pbx):  # noqa: F811
+    """The seat hangs up: the BYE we send the caller goes over its TCP connection, and its Via
+    names TCP (RFC 3261 §18.1.1: the transport the request is sent over)."""
+    import os
+    from test_callflow_queue import AGENT
+    here = os.path.join(os.path.dirname(__file__), "data", "sipp")
+    caller_xml = open(os.path.join(here, "caller.xml")).read()
+    seat_xml = open(os.path.join(here, "seat.xml")).read()
+    waits_for_bye = caller_xml[:caller_xml.index("  <pause/>")] + seat_xml[seat_xml.index('  <recv request="BYE"/>'):]
+    (tmp_path / "caller_waits.xml").write_text(waits_for_bye)
+    (tmp_path / "seat_hangs_up.xml").write_text(
+        AGENT.replace('<pause distribution="exponential" mean="MEAN_MS"/>', '<pause milliseconds="500"/>'))
+    trunk_port = free_udp_port()
+    p = pbx(trunk_port)
+    seat_port = register(tmp_path, p)
+    seat = Sipp(tmp_path, str(tmp_path / "seat_hangs_up.xml"), target(p), port=seat_port, args=["-m", "1"]).listening()
+    caller = Sipp(tmp_path, str(tmp_path / "caller_waits.xml"), target(p), port=trunk_port,
+                  args=["-t", "t1", "-s", "8001", "-m", "1"])
+    caller.run()
+    caller.expect_success()
+    seat.expect_success()
+    bye = caller.messages[caller.messages.index("BYE sip:"):]
+    via = next(line for line in bye.splitlines() if line.lower().startswith(("via:", "v:")))
+    assert "SIP/2.0/TCP" in via, bye[:600]
+    wait_for(lambda: len(cdrs()) == 1, 10, "the CDR")

@@ -88,6 +88,8 @@ def carry_out(run, now: int | None = None) -> int:
                 result = {"ok": True, "agent": run(c.command, c.agent, c.arg)}
             except (AcdError, KeyError, ValueError) as e:
                 result = {"ok": False, "error": str(e).strip("'\"")}
+            except TimeoutError:
+                result = {"ok": False, "error": "the PBX was too busy to answer in time (it may still take effect)"}
         with write_transaction():
             AcdCommand.update(done_ms=t, result=json.dumps(result, ensure_ascii=False)) \
                 .where(AcdCommand.id == c.id).execute()

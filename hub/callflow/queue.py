@@ -106,6 +106,16 @@ class Acd:
         return done.result(timeout)
 
     def _bridge(self) -> None:
+        from hub.store.db import database
+        try:
+            self._bridge_loop()
+        finally:
+            try:
+                database.close()                 # this thread's connection
+            except Exception:                    # noqa: BLE001 - the store may be gone already
+                pass
+
+    def _bridge_loop(self) -> None:
         from hub.acd import presence
         from hub.chat import chats
         last, beat = None, 0.0

@@ -106,7 +106,7 @@ class SipLeg(Leg):
     def _request(self, method: str, body: bytes = b"", ctype: str | None = None) -> SipMessage:
         self.cseq += 1
         req = SipMessage(method=method, uri=self.remote_target or str(sipmsg.parse_addr(self.remote_uri).uri))
-        req.headers = [("Via", self.line.via()), ("Max-Forwards", "70"), ("From", self.local_uri),
+        req.headers = [("Via", self.line.via(self.addr)), ("Max-Forwards", "70"), ("From", self.local_uri),
                        ("To", self.remote_uri), ("Call-ID", self.call_id), ("CSeq", f"{self.cseq} {method}"),
                        ("Contact", self.line.contact())]
         if ctype:
@@ -197,7 +197,7 @@ class SipLeg(Leg):
         if contact:
             self.remote_target = str(sipmsg.parse_addr(contact[0]).uri)
         ack = SipMessage(method="ACK", uri=self.remote_target or self.invite.uri)
-        ack.headers = [("Via", self.line.via()), ("Max-Forwards", "70"), ("From", self.local_uri),
+        ack.headers = [("Via", self.line.via(self.addr)), ("Max-Forwards", "70"), ("From", self.local_uri),
                        ("To", self.remote_uri), ("Call-ID", self.call_id), ("CSeq", f"{self.invite.cseq[0]} ACK")]
         if self._ack is not None:
             self.line.transport.send_raw(self._ack, self.addr)      # 2xx retransmitted: ACK again
@@ -228,7 +228,7 @@ class SipLeg(Leg):
         challenge = resp.get("Proxy-Authenticate" if resp.status == 407 else "WWW-Authenticate") or ""
         inv = self.invite
         again = SipMessage(method="INVITE", uri=inv.uri, body=inv.body)
-        again.headers = [("Via", self.line.via())] + [(k, v) for k, v in inv.headers
+        again.headers = [("Via", self.line.via(self.addr))] + [(k, v) for k, v in inv.headers
                                                       if k not in ("Via", "CSeq", header)]
         self.cseq = inv.cseq[0] + 1
         again.headers.append(("CSeq", f"{self.cseq} INVITE"))
@@ -370,8 +370,10 @@ class SipLine:
     def port(self) -> int:
         return self.transport.address[1]
 
-    def via(self) -> str:
-        return f"SIP/2.0/UDP {self.host}:{self.port};branch={sipmsg.new_branch()};rport"
+    def via(self, addr=None) -> str:
+        """Our Via for a request to ``addr``: TCP toward a peer connected over TCP, else UDP."""
+        proto = "TCP" if self.transport.reliable(addr) else "UDP"
+        return f"SIP/2.0/{proto} {self.host}:{self.port};branch={sipmsg.new_branch()};rport"
 
     def contact(self) -> str:
         return f"<sip:scanhub@{self.host}:{self.port}>"
@@ -583,7 +585,7 @@ class SipLine:
         leg.remote_uri = f"<{to_uri}>"
         leg.cseq = 1
         inv = SipMessage(method="INVITE", uri=uri)
-        inv.headers = [("Via", self.via()), ("Max-Forwards", "70"), ("From", leg.local_uri),
+        inv.headers = [("Via", self.via(addr)), ("Max-Forwards", "70"), ("From", leg.local_uri),
                        ("To", leg.remote_uri), ("Call-ID", call_id), ("CSeq", "1 INVITE"),
                        ("Contact", self.contact()), ("Allow", ALLOW), ("Content-Type", "application/sdp")]
         inv.body = body
