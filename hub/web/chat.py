@@ -4,14 +4,13 @@ with the agent who takes it on their desk.  The customer's link carries the chat
 without it a chat cannot be read or written.  ``hub.chat.chats`` keeps the conversation."""
 from __future__ import annotations
 
-import asyncio
-
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse
 
 from hub.web import security
+from hub.web.live import html_feed
 from hub.web.views import base, fragment, render
 
 POLL_S = 0.3
@@ -105,17 +104,6 @@ async def customer_events(request: Request):
     if c is None:
         return PlainTextResponse("no such chat", 404)
 
-    async def feed():
-        sent = None
-        while True:
-            try:
-                html = await run_in_threadpool(lambda: fragment("_chat_messages.html", viewer="customer",
-                                                                **_page_data(c["id"])))
-            except Exception:           # noqa: BLE001 - tried again next time
-                html = None
-            if html is not None and html != sent:
-                sent = html
-                yield {"event": "messages", "data": html}
-            await asyncio.sleep(POLL_S)
-
-    return EventSourceResponse(feed(), ping=15)
+    feed = html_feed("messages", lambda: fragment("_chat_messages.html", viewer="customer", **_page_data(c["id"])),
+                     POLL_S)
+    return EventSourceResponse(feed, ping=15)

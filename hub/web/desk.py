@@ -18,6 +18,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse
 
 from hub.access.roles import may
 from hub.web import security
+from hub.web.live import html_feed
 from hub.web.views import base, env, fragment, int_param, page, render
 
 POLL_S = 0.2
@@ -417,17 +418,5 @@ async def wallboard_events(request: Request):
     if user is None:
         return PlainTextResponse("log in as a supervisor", 403)
     root, every = base(request), max(POLL_S, min(1.0, request.app.state.refresh_s))
-
-    async def feed():
-        sent = None
-        while True:
-            try:
-                html = await run_in_threadpool(lambda: fragment("_wallboard.html", root=root, **wallboard_data()))
-            except Exception:          # noqa: BLE001 - tried again next time
-                html = None
-            if html is not None and html != sent:
-                sent = html
-                yield {"event": "board", "data": html}
-            await asyncio.sleep(every)
-
-    return EventSourceResponse(feed(), ping=15)
+    feed = html_feed("board", lambda: fragment("_wallboard.html", root=root, **wallboard_data()), every)
+    return EventSourceResponse(feed, ping=15)

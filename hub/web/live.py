@@ -25,6 +25,22 @@ PARTS = ("summary", "stations", "monitor", "signrate", "accounts", "deadletters"
 log = logging.getLogger("scanhub.web")
 
 
+async def html_feed(event: str, render, every: float):
+    """Server-sent events named ``event``: ``render()`` (run in a worker thread) every ``every``
+    seconds, sent when its HTML changed; a render that fails (a busy store) is tried again."""
+    sent = None
+    while True:
+        try:
+            html = await run_in_threadpool(render)
+        except Exception as e:      # noqa: BLE001 - a store that cannot be read now is tried again
+            log.warning("live %s: %s", event, e)
+            html = None
+        if html is not None and html != sent:
+            sent = html
+            yield {"event": event, "data": html}
+        await asyncio.sleep(every)
+
+
 def render_parts(site: str | None, show_dead_letters: bool, root: str) -> dict[str, str]:
     from hub.web.pages import dashboard_data
     data = dashboard_data(site, show_dead_letters)
