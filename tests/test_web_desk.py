@@ -272,7 +272,7 @@ def test_public_chat_without_a_pbx_wrong_keys_and_limits(tmp_path):
     from hub.web.security import Limits
     from conftest import sample_store
     path = sample_store(str(tmp_path / "hub.db"))
-    app = create_app(path, secure_cookies=False, limits=Limits(chat_per_address="3/minute"))     # every start counts, good or bad
+    app = create_app(path, secure_cookies=False, limits=Limits(chat_per_address="3/minute"), command_wait_s=0.3)     # every start counts, good or bad
     c = TestClient(app)
     r = post(c, "/chat", {"name": "<script>x</script>", "phone": "", "text": "hello <b>there</b>"})
     assert r.status_code == 303

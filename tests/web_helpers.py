@@ -66,4 +66,5 @@ def console(tmp_path, **kw):
     tokens = make_users()
     commit_two_parcels()
     kw.setdefault("limits", Limits(login_per_address="1000/15 minutes", track_per_address="1000/minute"))
+    kw.setdefault("command_wait_s", 0.3)          # no PBX runs here: a request is not carried out
     return create_app(path, secure_cookies=False, **kw), tokens

@@ -365,7 +365,7 @@ def chat_open(request: Request):
     queue = request.app.state.chat_queue
     c, key = chats.open_chat(queue, str(body.get("text") or ""), name=str(body.get("name") or ""),
                              phone=str(body.get("phone") or ""))
-    r = presence.ask(c["id"], "chat-join", f"{queue} {c['id']} {c['phone'] or '-'}", 3.0)
+    r = presence.ask(c["id"], "chat-join", f"{queue} {c['id']} {c['phone'] or '-'}", request.app.state.command_wait_s)
     if r["done_ms"] is None or not r["result"]["ok"]:
         chats.ended(c["id"], "system", "Sorry, no agent can take your chat now. Please try again later or call us.")
     return JSONResponse({"chat": c["id"], "key": key, "state": chats.get(c["id"])["state"]})

@@ -65,11 +65,13 @@ async def _hub_error(request: Request, exc: HubError):
 
 
 def create_app(db_url: str | None = None, *, secure_cookies: bool = True, refresh_s: float = 2.0,
-               limits: security.Limits | None = None, chat_queue: str = "chat") -> Starlette:
+               limits: security.Limits | None = None, chat_queue: str = "chat",
+               command_wait_s: float = 3.0) -> Starlette:
     """The console over the store at ``db_url`` (None: the store already bound, as in tests).
     ``secure_cookies``: the session cookie is sent over HTTPS only (turn it off only for plain
     HTTP on this machine); ``refresh_s``: how often the live dashboard looks for changes;
-    ``chat_queue``: the ACD queue the public chats wait in."""
+    ``chat_queue``: the ACD queue the public chats wait in; ``command_wait_s``: how long a state
+    button or a new chat waits for the PBX to carry the request out."""
     from hub.business.localtime import network_offset, set_display_offset
     if db_url is not None:
         from hub.schema import connect
@@ -128,4 +130,5 @@ def create_app(db_url: str | None = None, *, secure_cookies: bool = True, refres
     app.state.limits = limits or security.Limits()
     app.state.refresh_s = refresh_s
     app.state.chat_queue = chat_queue
+    app.state.command_wait_s = command_wait_s
     return app

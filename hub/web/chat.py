@@ -14,7 +14,6 @@ from hub.web.live import html_feed
 from hub.web.views import base, fragment, render
 
 POLL_S = 0.3
-JOIN_WAIT_S = 3.0
 
 
 def _chat_or_404(request: Request, key: str | None):
@@ -40,7 +39,7 @@ async def start(request: Request):
                       error=f"Too many chats from your address: try again in {wait} s.")
         resp.headers["Retry-After"] = str(wait)
         return resp
-    queue = request.app.state.chat_queue
+    queue, wait = request.app.state.chat_queue, request.app.state.command_wait_s
     try:
         c, secret = await run_in_threadpool(chats.open_chat, queue, values["text"], name=values["name"],
                                             phone=values["phone"])
@@ -48,7 +47,7 @@ async def start(request: Request):
         return render(request, "chat_start.html", 400, error=str(e), values=values)
 
     def join():
-        r = presence.ask(c["id"], "chat-join", f"{queue} {c['id']} {c['phone'] or '-'}", JOIN_WAIT_S)
+        r = presence.ask(c["id"], "chat-join", f"{queue} {c['id']} {c['phone'] or '-'}", wait)
         if r["done_ms"] is None or not r["result"]["ok"]:
             why = "our service is not running" if r["done_ms"] is None else r["result"]["error"]
             chats.ended(c["id"], "system", f"Sorry, no agent can take your chat now ({why}). "
@@ -86,7 +85,7 @@ async def customer_act(request: Request):
     def act():
         if form.get("action") == "leave":
             if c["state"] != "ended":
-                presence.ask(c["id"], "chat-leave", c["id"], JOIN_WAIT_S)
+                presence.ask(c["id"], "chat-leave", c["id"], request.app.state.command_wait_s)
                 chats.ended(c["id"], "customer")
         else:
             chats.say(c["id"], "customer", str(form.get("text") or ""), author=c["name"])

@@ -3,7 +3,7 @@ and the supervisor's wallboard.
 
 Both read the running engine through the store (``hub.acd.presence``): the PBX writes its
 snapshot when it changes, the pages' live feeds look at it every ``POLL_S``.  A state button adds a
-request the PBX carries out; the page waits for its result (at most ``COMMAND_WAIT_S``).  The
+request the PBX carries out; the page waits for its result (at most ``create_app``'s ``command_wait_s``).  The
 agent's ACD id is their console user name (the ``id`` in the queues file).
 """
 from __future__ import annotations
@@ -22,7 +22,6 @@ from hub.web.live import html_feed
 from hub.web.views import base, env, fragment, int_param, page, render
 
 POLL_S = 0.2
-COMMAND_WAIT_S = 3.0
 PAUSE_CODES = ("break", "lunch", "training", "meeting", "after-call work")
 SL_TARGET = 0.8
 INTERVAL_MS = 30 * 60_000          # the wallboard's "this interval": the current half hour
@@ -116,7 +115,7 @@ def agent_state(request: Request):
 
 
 def _ask(request: Request, command: str, arg: str) -> int:
-    """Hand the request to the PBX through the store and wait (at most ``COMMAND_WAIT_S``) for
+    """Hand the request to the PBX through the store and wait (at most ``command_wait_s``) for
     it to be carried out; audited.  The command's id."""
     return _ask_result(request, command, arg)["id"]
 
@@ -125,7 +124,7 @@ def _ask_result(request: Request, command: str, arg: str) -> dict:
     from hub.access import audit
     from hub.acd import presence
     me = request.state.user.username
-    c = presence.ask(me, command, arg, COMMAND_WAIT_S)
+    c = presence.ask(me, command, arg, request.app.state.command_wait_s)
     audit.record(me, f"agent.{command}", me, arg, security.address(request))
     return c
 
