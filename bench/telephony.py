@@ -173,6 +173,8 @@ class PbxProcess:
         line = self.proc.stderr.readline()
         if "pbx running" not in line:
             raise SystemExit(f"the PBX did not start: {line}")
+        import threading                          # its call lines, read and dropped: a pipe must be drained
+        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
         self.seat_port = free_port()
         rc = subprocess.call(["sipp", "-sf", os.path.join(SIPP_DIR, "register.xml"), "-i", "127.0.0.1", "-nostdin",
                               "-p", str(self.seat_port), "-s", "8001", "-au", "8001", "-ap", "bench-8001", "-m", "1",

@@ -103,3 +103,49 @@ def test_the_doc_lists_every_cdr_field_and_dial_plan_cause():
         assert f"`{cause}` ({status})" in doc.replace("\n", " "), cause
     for kind in TARGET_KINDS:
         assert f"`{kind} " in doc, kind
+
+
+def test_a_standard_error_nobody_reads_never_stops_the_calls(tmp_path):
+    """``pbx run`` prints a line per call on standard error.  Started with a pipe nobody reads
+    (as a careless supervisor or a bench does), the pipe fills after some 1,200 calls (64 KB); the calls
+    must go on (they once stopped there: the line was written on the event loop)."""
+    db = str(tmp_path / "hub.db")
+    assert CliRunner().invoke(main, ["hub", "init", "--db", db]).exit_code == 0
+    trunk_port, sip_port = free_udp_port(), free_udp_port()
+    doc = config(trunk_port, sip_port, 33000)
+    doc["sip"]["media_ports"] = "33000-33999"
+    (tmp_path / "pbx.yaml").write_text(yaml.safe_dump(doc))
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "pbx", "run", str(tmp_path / "pbx.yaml"),
+                             "--db", db], stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert "pbx running" in read_line(proc.stderr, 20, "pbx running")      # and never read again
+
+        class Where:
+            address = ("127.0.0.1", sip_port)
+
+            @staticmethod
+            def snapshot():
+                res = CliRunner().invoke(main, ["call", "active", "--db", db, "--json"])
+                return {"seats": [{"seat": r["seat"]} for r in json.loads(res.output)["seats"]]}
+
+        from sip_peers import need_sipp, port_taken
+        seat_port = register(tmp_path, Where, "8001", PASSWORD)
+        base = [need_sipp(), "-i", "127.0.0.1", "-nostdin", "-timeout", "120s", "-timeout_error"]
+        seat = subprocess.Popen(base + ["-sn", "uas", "-p", str(seat_port), f"127.0.0.1:{sip_port}"], cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: port_taken(seat_port), 10, "the SIPp seat to bind")
+        try:
+            rc = subprocess.call(base + ["-sn", "uac", "-s", "8001", "-m", "1600", "-r", "500", "-l", "40",
+                                         "-p", str(trunk_port), f"127.0.0.1:{sip_port}"], cwd=tmp_path,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=180)
+        finally:
+            seat.terminate()
+            seat.wait(10)
+        assert rc == 0, "SIPp's 1,600 calls did not all succeed: the PBX stopped answering"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, "the PBX did not stop on SIGTERM"

@@ -1,9 +1,38 @@
 """``scanhub pbx``: check a PBX file (trunks, seats, dial plan) and run the telephony service."""
 from __future__ import annotations
 
+import queue
+import threading
+
 import click
 
 from hub.cli.common import db_option, done, json_option, open_store
+
+MAX_WAITING_LINES = 10_000
+
+
+class CallLines:
+    """The call lines ``pbx run`` prints, written by a thread of their own: a standard error that
+    blocks (a pipe nobody reads, a stalled terminal) never stops the calls.  Beyond
+    ``MAX_WAITING_LINES`` waiting lines, new ones are dropped and their number said later."""
+
+    def __init__(self, echo=lambda line: click.echo(line, err=True), limit: int = MAX_WAITING_LINES):
+        self.echo, self.q, self.dropped = echo, queue.Queue(maxsize=limit), 0
+        threading.Thread(target=self._run, name="call-lines", daemon=True).start()
+
+    def write(self, line: str) -> None:
+        try:
+            self.q.put_nowait(line)
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self) -> None:
+        while True:
+            line = self.q.get()
+            dropped, self.dropped = self.dropped, 0
+            if dropped:
+                self.echo(f"({dropped} call lines not printed: standard error was not being read)")
+            self.echo(line)
 
 
 @click.group("pbx")
@@ -93,14 +122,13 @@ def run(pbx_file, db, listen, worker, verbose, flows, queues, queue_log, logins,
             raise TelephonyError(f"--login {item!r}: agent {agent!r} is not in the --queues file")
         agents[agent] = seat
     service = Pbx(cfg, worker=worker)
-    log = logging.getLogger("scanhub.telephony")
+    lines = CallLines()
 
-    def announce(call, event):
+    def announce(call, event):              # on the loop: never blocks (CallLines)
         if event.kind == "call-end":
-            click.echo(f"call {call.id} {call.caller} -> {call.callee}: {call.disposition}, "
-                       f"{call.billable_s()} s", err=True)
+            lines.write(f"call {call.id} {call.caller} -> {call.callee}: {call.disposition}, {call.billable_s()} s")
         elif verbose:
-            log.info("call %s %s %s %s", call.id, event.kind, event.leg or "", event.data)
+            lines.write(f"call {call.id} {event.kind} {event.leg or ''} {event.data}")
     def started():
         if flow_map or centre is not None:
             install(service, flow_map, centre, queue_log=queue_log, voicemail_dir=voicemail_dir, logins=agents,
