@@ -92,7 +92,7 @@ def agent_page(request: Request):
     from hub.acd.dispositions import CODES
     return render(request, "agent.html", me=me, result=result, st=st, pop=pop, phrases=_phrases(),
                   chat_panel=chat_data(me, call), callbacks=my_callbacks(me), outcomes=list(OUTCOMES),
-                  done=(request.query_params.get("done") or "")[:200], codes=CODES)
+                  done=request.session.pop("done", ""), codes=CODES)
 
 
 def _phrases() -> list[dict]:
@@ -210,8 +210,8 @@ def pop_action(request: Request):
     except (SmsError, pickup.PickupError, AcdError) as e:
         return render(request, "error.html", 400, title="Cannot do that", message=str(e))
     audit.record(me, f"pop.{action}", phone, done, security.address(request))
-    from urllib.parse import quote
-    return RedirectResponse(f"{base(request)}/agent?done={quote(done)}", 303)
+    request.session["done"] = done[:200]          # shown once by the desk (never taken from the URL)
+    return RedirectResponse(f"{base(request)}/agent", 303)
 
 
 @page("agent_desk")
@@ -225,8 +225,8 @@ def disposition(request: Request):
                                 str(f.get("note") or ""))
     except AcdError as e:
         return render(request, "error.html", 400, title="Cannot do that", message=str(e))
-    from urllib.parse import quote
-    return RedirectResponse(f"{base(request)}/agent?done={quote('call ' + d['call'] + ': ' + d['code'])}", 303)
+    request.session["done"] = f"call {d['call']}: {d['code']}"[:200]
+    return RedirectResponse(f"{base(request)}/agent", 303)
 
 
 @page("agent_desk")
