@@ -13,11 +13,13 @@ MAX_WAITING_LINES = 10_000
 
 class CallLines:
     """The call lines ``pbx run`` prints, written by a thread of their own: a standard error that
-    blocks (a pipe nobody reads, a stalled terminal) never stops the calls.  Beyond
-    ``MAX_WAITING_LINES`` waiting lines, new ones are dropped and their number said later."""
+    blocks (a pipe nobody reads, a stalled terminal) never stops the calls.  The thread writes
+    what has gathered every ``every_s`` (one wake-up per interval, whatever the call rate);
+    beyond ``MAX_WAITING_LINES`` waiting lines, new ones are dropped and their number said later."""
 
-    def __init__(self, echo=lambda line: click.echo(line, err=True), limit: int = MAX_WAITING_LINES):
-        self.echo, self.q, self.dropped = echo, queue.Queue(maxsize=limit), 0
+    def __init__(self, echo=lambda text: click.echo(text, err=True), limit: int = MAX_WAITING_LINES,
+                 every_s: float = 0.2):
+        self.echo, self.q, self.dropped, self.every_s = echo, queue.Queue(maxsize=limit), 0, every_s
         threading.Thread(target=self._run, name="call-lines", daemon=True).start()
 
     def write(self, line: str) -> None:
@@ -27,12 +29,20 @@ class CallLines:
             self.dropped += 1
 
     def _run(self) -> None:
+        import time
         while True:
-            line = self.q.get()
+            time.sleep(self.every_s)
+            lines = []
+            while True:
+                try:
+                    lines.append(self.q.get_nowait())
+                except queue.Empty:
+                    break
             dropped, self.dropped = self.dropped, 0
             if dropped:
-                self.echo(f"({dropped} call lines not printed: standard error was not being read)")
-            self.echo(line)
+                lines.append(f"({dropped} call lines not printed: standard error was not being read)")
+            if lines:
+                self.echo("\n".join(lines))
 
 
 @click.group("pbx")
