@@ -48,6 +48,18 @@ def free_udp_port(pairs: bool = False) -> int:
     raise RuntimeError("no free UDP port")
 
 
+def free_udp_range(n: int, lo: int = 40000, hi: int = 60000) -> int:
+    """The first of ``n`` consecutive UDP ports nobody holds now (even, at a random place in
+    ``lo``..``hi``): media port ranges for peers and PBXs, so that two suites run at once, or a
+    PBX and a softphone in one test, never share one."""
+    import random
+    for _ in range(200):
+        start = random.randrange(lo, hi - n) & ~1
+        if not any(port_taken(q) for q in range(start, start + n)):
+            return start
+    raise RuntimeError(f"no {n} free UDP ports in a row")
+
+
 def port_taken(port: int) -> bool:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:

@@ -54,12 +54,13 @@ def test_baresip_hears_what_the_sipp_caller_played(tmp_path, pbx):  # noqa: F811
         needs("baresip", "install the Debian package baresip (make system-deps does)")
     trunk_port = free_udp_port()
     p = pbx(trunk_port)
-    d = baresip_dir(tmp_path, target(p), free_tcp_and_udp_port(), 33000)
+    from sip_peers import free_udp_range
+    d = baresip_dir(tmp_path, target(p), free_tcp_and_udp_port(), free_udp_range(22))
     log = open(tmp_path / "baresip.log", "wb")
     proc = subprocess.Popen(["baresip", "-f", str(d), "-t", "60"], stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     try:
-        wait_for(lambda: "8002" in [s["seat"] for s in p.snapshot()["seats"]], 15, "baresip registered")
+        wait_for(lambda: "8002" in [s["seat"] for s in p.snapshot()["seats"]], 30, "baresip registered")
         caller = Sipp(tmp_path, "caller_media.xml", target(p), port=trunk_port,
                       args=["-s", "8002", "-d", "500", "-m", "1", "-mp", str(free_udp_port(pairs=True))])
         caller.run(90)

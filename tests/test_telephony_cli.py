@@ -35,7 +35,8 @@ def test_pbx_run_then_the_call_commands(tmp_path):
     db = str(tmp_path / "hub.db")
     assert CliRunner().invoke(main, ["hub", "init", "--db", db]).exit_code == 0
     trunk_port, sip_port = free_udp_port(), free_udp_port()
-    doc = config(trunk_port, sip_port, 32000)
+    from sip_peers import free_udp_range
+    doc = config(trunk_port, sip_port, free_udp_range(100))
     doc["recording"] = {"dir": str(tmp_path / "rec"), "default": True}
     (tmp_path / "pbx.yaml").write_text(yaml.safe_dump(doc))
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "pbx", "run", str(tmp_path / "pbx.yaml"),
@@ -112,8 +113,10 @@ def test_a_standard_error_nobody_reads_never_stops_the_calls(tmp_path):
     db = str(tmp_path / "hub.db")
     assert CliRunner().invoke(main, ["hub", "init", "--db", db]).exit_code == 0
     trunk_port, sip_port = free_udp_port(), free_udp_port()
-    doc = config(trunk_port, sip_port, 33000)
-    doc["sip"]["media_ports"] = "33000-33999"
+    from sip_peers import free_udp_range
+    lo = free_udp_range(400)
+    doc = config(trunk_port, sip_port, lo)
+    doc["sip"]["media_ports"] = f"{lo}-{lo + 399}"
     (tmp_path / "pbx.yaml").write_text(yaml.safe_dump(doc))
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "pbx", "run", str(tmp_path / "pbx.yaml"),
                              "--db", db], stderr=subprocess.PIPE, text=True, cwd=tmp_path)

@@ -70,11 +70,12 @@ def three_phones(tmp_path, pbx):  # noqa: F811
     p = pbx(free_udp_port(), seats=SEATS, dialplan=DIALPLAN)
     procs, dirs = [], {}
     try:
-        for ext, rtp in (("8002", 34000), ("8001", 34040)):
-            dirs[ext], proc = phone(tmp_path, p, ext, rtp)
+        from sip_peers import free_udp_range
+        for ext in ("8002", "8001"):
+            dirs[ext], proc = phone(tmp_path, p, ext, free_udp_range(22))
             procs.append(proc)
         wait_for(lambda: {"8001", "8002"} <= {s["seat"] for s in p.snapshot()["seats"]}, 20, "agent and supervisor registered")
-        dirs["8003"], proc = phone(tmp_path, p, "8003", 34080, dial="8002")
+        dirs["8003"], proc = phone(tmp_path, p, "8003", free_udp_range(22), dial="8002")
         procs.append(proc)
         wait_for(lambda: any(sum(leg["state"] == "answered" for leg in c["legs"]) == 2 for c in p.snapshot()["calls"]),
                  30, "the customer's call answered by the agent")

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from conftest import wait_for
-from sip_peers import Sipp, free_udp_port, recv_ok, variant
+from sip_peers import free_udp_range, Sipp, free_udp_port, recv_ok, variant
 
 PASSWORD = "s3cret-8001"
 BYE_OK = recv_ok("BYE").rstrip("\n")       # seat.xml's answer to the caller's BYE, as written there
@@ -43,7 +43,7 @@ def pbx(tmp_path):
     started = []
 
     def make(trunk_port: int, **over):
-        cfg = check_pbx(config(trunk_port, free_udp_port(), 30000 + 200 * (len(started) + hash(str(tmp_path)) % 100),
+        cfg = check_pbx(config(trunk_port, free_udp_port(), free_udp_range(100),
                                **over), "test")
         cfg.recording_dir = str(tmp_path / "recordings")
         p = Pbx(cfg, worker="test").start()
