@@ -367,6 +367,8 @@ def chat_open(request: Request):
                              phone=str(body.get("phone") or ""))
     r = presence.ask(c["id"], "chat-join", f"{queue} {c['id']} {c['phone'] or '-'}", request.app.state.command_wait_s)
     if r["done_ms"] is None or not r["result"]["ok"]:
+        if r["done_ms"] is None:            # a PBX that carries the join out late drops it again
+            presence.request(c["id"], "chat-leave", c["id"])
         chats.ended(c["id"], "system", "Sorry, no agent can take your chat now. Please try again later or call us.")
     return JSONResponse({"chat": c["id"], "key": key, "state": chats.get(c["id"])["state"]})
 

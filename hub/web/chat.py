@@ -50,6 +50,8 @@ async def start(request: Request):
         r = presence.ask(c["id"], "chat-join", f"{queue} {c['id']} {c['phone'] or '-'}", wait)
         if r["done_ms"] is None or not r["result"]["ok"]:
             why = "our service is not running" if r["done_ms"] is None else r["result"]["error"]
+            if r["done_ms"] is None:        # a PBX that carries the join out late drops it again
+                presence.request(c["id"], "chat-leave", c["id"])
             chats.ended(c["id"], "system", f"Sorry, no agent can take your chat now ({why}). "
                                            "Please try again later or call us.")
     await run_in_threadpool(join)
