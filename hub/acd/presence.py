@@ -70,8 +70,8 @@ def command(command_id: int) -> dict | None:
             "done_ms": c.done_ms, "result": json.loads(c.result) if c.result else None}
 
 
-def pending(after_id: int = 0) -> list[AcdCommand]:
-    q = AcdCommand.select().where(AcdCommand.done_ms.is_null(), AcdCommand.id > after_id)
+def pending() -> list[AcdCommand]:
+    q = AcdCommand.select().where(AcdCommand.done_ms.is_null())
     return list(q.order_by(AcdCommand.id).limit(100))
 
 

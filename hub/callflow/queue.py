@@ -120,7 +120,7 @@ class Acd:
         from hub.chat import chats
         last, beat = None, 0.0
         try:
-            for cid in chats.stranded(set()):        # left open by an earlier PBX
+            for cid in chats.still_open():           # left open by an earlier PBX
                 chats.ended(cid, "system", "the service restarted: please write again")
         except Exception as e:                       # noqa: BLE001 - a store without the tables yet
             log.warning("ACD chats: %r", e)

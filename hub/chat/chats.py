@@ -67,6 +67,20 @@ def open_chat(queue: str, text: str, *, name: str = "", phone: str = "", at_ms: 
     return row(c), secret
 
 
+def join(c: dict, wait_s: float) -> None:
+    """Put a new chat in its ACD queue through the running PBX (``hub.acd.presence``); when the
+    PBX refuses it or does not answer within ``wait_s``, the chat ends with a note saying why
+    (and, not answered, is withdrawn again, in case the PBX carries the join out late)."""
+    from hub.acd import presence
+    r = presence.ask(c["id"], "chat-join", f"{c['queue']} {c['id']} {c['phone'] or '-'}", wait_s)
+    if r["done_ms"] is not None and r["result"]["ok"]:
+        return
+    if r["done_ms"] is None:
+        presence.request(c["id"], "chat-leave", c["id"])
+    why = "our service is not running" if r["done_ms"] is None else r["result"]["error"]
+    ended(c["id"], "system", f"Sorry, no agent can take your chat now ({why}). Please try again later or call us.")
+
+
 def get(chat_id: str) -> dict:
     c = Chat.get_or_none(Chat.id == str(chat_id)[:40])
     if c is None:
@@ -131,8 +145,6 @@ def for_phone(phone: str, limit: int = 10) -> list[dict]:
     return [row(c) for c in q]
 
 
-def stranded(live_ids: set[str]) -> list[str]:
-    """Chats still open here that the engine no longer has (left the queue by a timeout, or the
-    PBX restarted): the PBX ends them with a note."""
-    q = Chat.select(Chat.id).where(Chat.state != "ended")
-    return [c.id for c in q if c.id not in live_ids]
+def still_open() -> list[str]:
+    """Chats not ended: a PBX that starts ends those an earlier one left open, with a note."""
+    return [c.id for c in Chat.select(Chat.id).where(Chat.state != "ended")]

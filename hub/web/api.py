@@ -359,17 +359,12 @@ def chat_open(request: Request):
       200: {description: "{chat, key, state}: the key reads and writes the chat"}
       400: {description: "no text, bad phone"}
     """
-    from hub.acd import presence
     from hub.chat import chats
     body = request.state.body if isinstance(request.state.body, dict) else {}
     queue = request.app.state.chat_queue
     c, key = chats.open_chat(queue, str(body.get("text") or ""), name=str(body.get("name") or ""),
                              phone=str(body.get("phone") or ""))
-    r = presence.ask(c["id"], "chat-join", f"{queue} {c['id']} {c['phone'] or '-'}", request.app.state.command_wait_s)
-    if r["done_ms"] is None or not r["result"]["ok"]:
-        if r["done_ms"] is None:            # a PBX that carries the join out late drops it again
-            presence.request(c["id"], "chat-leave", c["id"])
-        chats.ended(c["id"], "system", "Sorry, no agent can take your chat now. Please try again later or call us.")
+    chats.join(c, request.app.state.command_wait_s)
     return JSONResponse({"chat": c["id"], "key": key, "state": chats.get(c["id"])["state"]})
 
 

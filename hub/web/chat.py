@@ -27,7 +27,6 @@ async def start_form(request: Request):
 
 
 async def start(request: Request):
-    from hub.acd import presence
     from hub.chat import chats
     form = await request.form()
     values = {k: str(form.get(k) or "")[:2000] for k in ("name", "phone", "text")}
@@ -46,15 +45,7 @@ async def start(request: Request):
     except chats.ChatError as e:
         return render(request, "chat_start.html", 400, error=str(e), values=values)
 
-    def join():
-        r = presence.ask(c["id"], "chat-join", f"{queue} {c['id']} {c['phone'] or '-'}", wait)
-        if r["done_ms"] is None or not r["result"]["ok"]:
-            why = "our service is not running" if r["done_ms"] is None else r["result"]["error"]
-            if r["done_ms"] is None:        # a PBX that carries the join out late drops it again
-                presence.request(c["id"], "chat-leave", c["id"])
-            chats.ended(c["id"], "system", f"Sorry, no agent can take your chat now ({why}). "
-                                           "Please try again later or call us.")
-    await run_in_threadpool(join)
+    await run_in_threadpool(chats.join, c, wait)
     return RedirectResponse(f"{base(request)}/chat/{c['id']}?key={secret}", 303)
 
 

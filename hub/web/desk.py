@@ -174,6 +174,8 @@ def pop_action(request: Request):
     from hub.acd import callbacks
     from hub.acd.errors import AcdError
     from hub.business import pickup
+    from hub.crm import records
+    from hub.crm.customers import CrmError
     from hub.sms.queue import SmsError, enqueue
     f, me = request.state.form, request.state.user.username
     action, phone = request.path_params["action"], str(f.get("phone") or "").strip()[:40]
@@ -191,23 +193,18 @@ def pop_action(request: Request):
                            source="agent", created_by=me)
             done = f"pickup {t['code']} for site {t['site']}"
         elif action == "quote":
-            from hub.crm import records
-            from hub.crm.customers import CrmError
             cust = str(f.get("customer_id") or "")
             if not cust.isdigit():
-                raise AcdError("a quote is kept with a customer: this number has none (add them in the CRM)")
-            try:
-                q = records.add(int(cust), {k: str(f.get(k) or "").strip() or None
-                                            for k in ("origin", "dest", "container", "carrier", "rate")})
-            except CrmError as e:
-                raise AcdError(str(e)) from None
+                raise CrmError("a quote is kept with a customer: this number has none (add them in the CRM)")
+            q = records.add(int(cust), {k: str(f.get(k) or "").strip() or None
+                                        for k in ("origin", "dest", "container", "carrier", "rate")})
             done = f"quote {q['id']} {q['origin']} → {q['dest']}"
         elif action == "callback":
             cb = callbacks.request(phone, me, str(f.get("queue") or "")[:128])
             done = f"callback {cb['id']} on your list"
         else:
             return render(request, "error.html", 404, title="Not found", message="no such action")
-    except (SmsError, pickup.PickupError, AcdError) as e:
+    except (SmsError, pickup.PickupError, AcdError, CrmError) as e:
         return render(request, "error.html", 400, title="Cannot do that", message=str(e))
     audit.record(me, f"pop.{action}", phone, done, security.address(request))
     request.session["done"] = done[:200]          # shown once by the desk (never taken from the URL)
@@ -328,24 +325,50 @@ async def agent_events(request: Request):
 
 
 # --- the wallboard -----------------------------------------------------------------------------
+_day_cache: tuple = (None, None)
+
+
+def _day_figures(today: int, start: int, now: int) -> tuple[dict, dict, dict, dict]:
+    """Today's queue figures from the queue log: per queue, per queue since ``start`` (this
+    interval), per hour, and calls answered per agent.  Read and computed again only when the
+    log has a new entry (or the day or interval turned): a wallboard refreshes every second, for
+    every supervisor watching, and most seconds nothing was logged."""
+    global _day_cache
+    from collections import Counter
+
+    import peewee
+
+    from hub.acd import kpi
+    from hub.acd import store as qstore
+    from hub.acd.tables import QueueLogEntry
+    from hub.store.db import database
+    last = QueueLogEntry.select(peewee.fn.MAX(QueueLogEntry.id)).scalar()
+    key = (id(database.obj), getattr(database.obj, "_scanhub_key", None), today, start, last)
+    if _day_cache[0] == key:
+        return _day_cache[1]
+    entries = qstore.entries(today, now + 1)
+    figures = ({k["group"]: k for k in kpi.queue_kpis(entries)},
+               {k["group"]: k for k in kpi.queue_kpis([e for e in entries if e.time_ms >= start])},
+               {k["group"]: k for k in kpi.queue_kpis(entries, group=lambda r: (r["entered_ms"] - today) // 3_600_000)},
+               Counter(w["agent"] for w in kpi.call_waits(entries) if w["agent"]))
+    _day_cache = (key, figures)
+    return figures
+
+
 def wallboard_data() -> dict:
     """Queues now (waiting, longest wait) and today (offered, answered, abandoned, SL, ASA, AHT),
     agents with their state and its duration and today's answered calls, the callback list and
     the alarms (SL under target, stations offline, no PBX writing)."""
     from contract.clock import now_ms
-    from hub.acd import callbacks, kpi, presence
-    from hub.acd import store as qstore
+    from hub.acd import callbacks, presence
     from hub.business.localtime import network_offset
     from hub.business.sign_rate import period_of, period_start
     from hub.network.stations import station_states
     now, off = now_ms(), network_offset()
     today = period_start(period_of(now, "day", off), off)
     live = presence.live(now)
-    entries = qstore.entries(today, now + 1)
-    kpis = {k["group"]: k for k in kpi.queue_kpis(entries)}
     start = today + (now - today) // INTERVAL_MS * INTERVAL_MS
-    interval = {k["group"]: k for k in kpi.queue_kpis([e for e in entries if e.time_ms >= start])}
-    agents_today = {a["agent"]: a for a in kpi.agent_kpis(entries, now)}
+    kpis, interval, by_hour, answered = _day_figures(today, start, now)
     queues = sorted({c["queue"] for c in live["calls"]} | set(kpis))
     rows = []
     for q in queues:
@@ -359,7 +382,7 @@ def wallboard_data() -> dict:
                      "sl_interval": interval.get(q, {}).get("service_level_rate"),
                      "asa_s": k.get("asa_s"), "aht_s": k.get("aht_s")})
     agents = [{**a, "for_ms": now - a["since_ms"] if a.get("since_ms") else None,
-               "answered": agents_today.get(a["agent"], {}).get("answered", 0)} for a in live["agents"]]
+               "answered": answered.get(a["agent"], 0)} for a in live["agents"]]
     alarms = []
     if live["updated_ms"] is None:
         alarms.append("no PBX has written the queues' state: is `scanhub pbx run` running with --queues?")
@@ -376,7 +399,6 @@ def wallboard_data() -> dict:
     offline = [s["station"] for s in station_states() if s["state"] == "offline"]
     if offline:
         alarms.append(f"stations offline: {', '.join(offline[:10])}" + (" …" if len(offline) > 10 else ""))
-    by_hour = {k["group"]: k for k in kpi.queue_kpis(entries, group=lambda r: (r["entered_ms"] - today) // 3_600_000)}
     hours = [{"hour": h, "offered": by_hour.get(h, {}).get("offered", 0), "answered": by_hour.get(h, {}).get("answered", 0),
               "sl": by_hour.get(h, {}).get("service_level_rate")} for h in range(24)]
     return {"queues": rows, "agents": agents, "alarms": alarms, "now": now, "hours": hours,
