@@ -7,12 +7,14 @@ customers in SQLite.
     options: [--rounds 5] [--json]
 
 Customers (1.2 numbers each, 1 % of the numbers shared by two customers, a business record for
-every tenth) are generated with a fixed seed and bulk-inserted (not timed).  Then, in interleaved
-rounds (bench/harness.py), the same 400 numbers (known, shared and unknown, written in national
-form) go through ``hub.crm.lookup.lookup`` (normalisation, the indexed phone query, customers,
-parcels, calls, SMS, quotes, tasks) and, as the baseline, through a bare indexed
-``SELECT customer FROM crm_phone WHERE phone = ?``.  Goal: lookup p99 ≤ 50 ms.  The store's
-waybill, order, call and SMS tables are empty here: their share of a lookup is not measured.
+every tenth) are generated with a fixed seed and bulk-inserted (not timed), with their parcels:
+each customer receives one entered waybill sent by one of 100 shops (so a shop's number is on
+1 % of all waybills), and every second customer has a platform order of their own.  Then, in
+interleaved rounds (bench/harness.py), the same 400 numbers (known, shared, unknown and 1 % shops,
+written in national form) go through ``hub.crm.lookup.lookup`` (normalisation, the indexed phone
+query, customers, parcels with where each stands, calls, SMS, quotes, tasks) and, as the baseline,
+through a bare indexed ``SELECT customer FROM crm_phone WHERE phone = ?``.  Goal: lookup p99 ≤ 50 ms.
+The call and SMS tables are empty here.
 """
 from __future__ import annotations
 
@@ -30,14 +32,49 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hub import schema  # noqa: E402
 from hub.crm.lookup import lookup  # noqa: E402
+from hub.business.tables import OrderPhone, PlatformOrder  # noqa: E402
 from hub.crm.tables import CrmCustomer, CrmPhone, CrmRecord  # noqa: E402
+from hub.waybills.tables import WaybillEntry, WaybillPhone  # noqa: E402
 from hub.store.db import bulk_insert, database  # noqa: E402
 
 PROBES = 400
 
 
+SHOPS = 100
+
+
 def mobile(i: int) -> str:
     return f"139{i:08d}"
+
+
+def shop(k: int) -> str:
+    return f"1360000{k:04d}"
+
+
+def parcels(ids, now: int) -> None:
+    """Customer ``i`` receives waybill ``7i`` from shop ``i % SHOPS``; even customers also placed a
+    platform order (the waybill ``8i`` bound to it)."""
+    import json
+    entries, phones, orders, order_phones = [], [], [], []
+    for i in ids:
+        wb, k = f"7{i:013d}", i % SHOPS
+        fields = {"sender_name": f"shop {k}", "sender_phone": shop(k), "receiver_name": f"customer {i}",
+                  "receiver_phone": mobile(i), "dest_site": "200", "weight_g": 1200}
+        entries.append({"waybill": wb, "origin_site": "100", "dest_site": "200", "weight_g": 1200, "cod_cents": None,
+                        "freight_collect_cents": None, "entered_ms": now, "updated_ms": now, "records": 1,
+                        "fields_json": json.dumps(fields, ensure_ascii=False)})
+        phones += [{"phone": "+86" + shop(k), "waybill": wb, "role": "sender"},
+                   {"phone": "+86" + mobile(i), "waybill": wb, "role": "receiver"}]
+        if i % 2 == 0:
+            orders.append({"order_no": f"TB{i:010d}", "platform": "taobao", "sender": f"customer {i}",
+                           "phone": mobile(i), "address": "", "province": "33", "city": "", "district": "",
+                           "accept": "accepted", "reason": "", "site": "100", "waybill": f"8{i:013d}",
+                           "pickup": "ok", "pickup_reason": "", "imported_ms": now})
+            order_phones.append({"phone": "+86" + mobile(i), "order_no": f"TB{i:010d}"})
+    bulk_insert(WaybillEntry, entries)
+    bulk_insert(WaybillPhone, phones)
+    bulk_insert(PlatformOrder, orders)
+    bulk_insert(OrderPhone, order_phones)
 
 
 def generate(n: int, seed: int = 18) -> None:
@@ -67,6 +104,7 @@ def generate(n: int, seed: int = 18) -> None:
                                      "container": "40HQ", "base_cents": 100000, "rate_cents": 120000,
                                      "carrier": "MSC", "quote_ms": now, "cargo": "", "voyage": "", "schedule": "",
                                      "closed": False} for i in ids if i % 10 == 0])
+            parcels(ids, now)
 
 
 def main() -> None:
@@ -81,14 +119,15 @@ def main() -> None:
     try:
         schema.connect(path, create=True)
         if CrmCustomer.select().count() != n:
-            for t in (CrmPhone, CrmRecord, CrmCustomer):
+            for t in (CrmPhone, CrmRecord, CrmCustomer, WaybillEntry, WaybillPhone, PlatformOrder, OrderPhone):
                 t.delete().execute()
             print(f"generating {n:,} customers …", file=sys.stderr)
             t0 = time.perf_counter()
             generate(n)
             print(f"generated in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         rnd = random.Random(7)
-        probes = [mobile(rnd.randint(1, n)) for _ in range(PROBES - 40)]
+        probes = [shop(k) for k in range(PROBES // 100)]                                  # shops
+        probes += [mobile(rnd.randint(1, n)) for _ in range(PROBES - 40 - len(probes))]
         probes += [mobile(i - 1) for i in range(100, n, max(100, n // 20))][:20]           # shared
         probes += [f"137{rnd.randint(0, 10**8 - 1):08d}" for _ in range(PROBES - len(probes))]  # unknown
         e164s = ["+86" + p for p in probes]

@@ -40,6 +40,20 @@ TABLES: tuple[type[peewee.Model], ...] = (*store.TABLES, *network.TABLES, *netwo
                                           *outbound.TABLES, *chat.TABLES)
 
 
+def _order_phones() -> int:
+    from hub.business.orders import index_phones
+    return index_phones()
+
+
+def _waybill_phones() -> int:
+    from hub.waybills.records import index_phones
+    return index_phones()
+
+
+#: Tables a migration adds and fills from what the store holds (``hub.store.versions.migrate``).
+FILLS = {"platform_order_phone": _order_phones, "waybill_phone": _waybill_phones}
+
+
 def _identity(url: str):
     """What makes two URLs the same store: the URL and, for a SQLite file, the file itself (a file
     removed and made again under the same name is another store)."""

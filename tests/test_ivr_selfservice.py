@@ -205,6 +205,84 @@ def test_the_hub_directory_finds_callers_by_their_entered_waybills(store, tmp_pa
     assert d.customers("13900001112") == []
 
 
+def test_a_corrected_phone_moves_the_waybill_to_the_new_number(store, tmp_path):
+    """The phone index is rewritten with the waybill's entry: after a correction the old number
+    no longer finds it and the new one does."""
+    from hub.schema import connect
+    head = "waybill,dest_site,weight_kg,sender_name,sender_phone,receiver_name,receiver_phone\n"
+    for i, phone in enumerate(("13900001111", "13900002222")):
+        path = tmp_path / f"wb{i}.csv"
+        path.write_text(head + f"{wb(32)},200,1.2,王五,0571-8888 1234,赵六,{phone}\n", encoding="utf-8")
+        r = CliRunner().invoke(cli.main, ["waybill", "import", str(path), "--site", "100", "--db", store])
+        assert r.exit_code == 0, r.output
+    connect(store)
+    d = HubDirectory()
+    assert d.customers("13900001111") == []
+    [c] = d.customers("13900002222")
+    assert [o.waybill for o in d.orders(c.id)] == [wb(32)]
+
+
+def test_the_parcels_of_a_number_are_found_by_an_index_never_a_scan(tmp_path):
+    """The caller directory's parcel sources run indexed queries: SQLite's plan for every query
+    they send names no full scan of a table."""
+    import logging
+
+    from hub.ivr.directory import default_sources
+    from hub.store.db import database
+    sample_store(str(tmp_path / "plan.db"))
+    sent = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            if isinstance(record.msg, tuple):
+                sent.append(record.msg)
+    log = logging.getLogger("peewee")
+    handler, level = Catch(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        for fn in default_sources().values():
+            fn("+8613800000000")
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    assert len(sent) >= 2
+    for sql, params in sent:
+        plan = [str(r[-1]) for r in database.obj.execute_sql("EXPLAIN QUERY PLAN " + sql, params)]
+        assert not any(p.startswith("SCAN") and "USING" not in p for p in plan), (sql, plan)
+
+
+def test_migrating_a_version_4_store_indexes_the_numbers_it_holds(store, tmp_path):
+    """A store from before the phone index (schema 4) has orders and waybills: `hub migrate` fills
+    the index from them, and their callers are found afterwards."""
+    from hub.business import orders as po
+    from hub.schema import connect
+    from hub.store.db import database
+    connect(store)
+    po.load_coverage([{"site": "100", "province": "33"}])
+    po.import_orders([{"order_no": "TB20261201009", "phone": "138 0000 0009", "sender": "王芳", "province": "33"}])
+    path = tmp_path / "wb.csv"
+    path.write_text("waybill,dest_site,weight_kg,sender_name,sender_phone,receiver_name,receiver_phone\n"
+                    f"{wb(33)},200,1.2,王五,0571-8888 1234,赵六,+86 139 0000 3333\n", encoding="utf-8")
+    assert CliRunner().invoke(cli.main, ["waybill", "import", str(path), "--site", "100", "--db", store]).exit_code == 0
+    connect(store)
+    db = database.obj
+    db.execute_sql('DROP TABLE "platform_order_phone"')
+    db.execute_sql('DELETE FROM "waybill_phone"')
+    db.execute_sql("UPDATE meta SET value = '4' WHERE key = 'schema'")
+    database.close()
+    r = CliRunner().invoke(cli.main, ["hub", "migrate", "--db", store, "--json"])
+    assert r.exit_code == 0, r.output
+    [step] = json.loads(r.output)["steps"]
+    assert (step["from"], step["to"]) == (4, 5)
+    assert "platform_order_phone: created" in step["changes"], step
+    assert "platform_order_phone: 1 rows filled" in step["changes"] and "waybill_phone: 2 rows filled" in step["changes"]
+    connect(store)
+    d = HubDirectory()
+    assert [o.order_no for o in d.orders(d.customers("13800000009")[0].id)] == ["TB20261201009"]
+    assert [o.waybill for o in d.orders(d.customers("13900003333")[0].id)] == [wb(33)]
+
+
 def test_option_3_records_a_pickup_order_from_the_callers_number(store):
     """Self-service pickup: district code and parcels by keypad, the order at the covering site,
     its code read back, then the exact address into voicemail box pickup."""

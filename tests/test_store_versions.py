@@ -208,8 +208,8 @@ def test_a_step_that_fails_leaves_the_store_as_it_was(store_url, monkeypatch):
     make_version_1(store_url)
     real = versions.MIGRATIONS[1]
 
-    def half(db, tables):
-        real[1](db, tables)
+    def half(db, tables, fills):
+        real[1](db, tables, fills)
         raise versions.StoreVersionError("the disk went away")
 
     monkeypatch.setitem(versions.MIGRATIONS, 1, (real[0], half))

@@ -32,7 +32,7 @@ import yaml
 from hub.errors import HubError
 from hub.business import tables as bm
 from hub.network import tables as net
-from hub.store.db import database
+from hub.store.db import bulk_insert, database, rows_where_in
 
 FIELDS = ("order_no", "platform", "sender", "phone", "address", "province", "city", "district")
 
@@ -191,7 +191,28 @@ def import_orders(orders: list[dict], platform: str = "taobao") -> dict:
     with database.atomic():
         for i in range(0, len(rows), 300):
             bm.PlatformOrder.insert_many(rows[i:i + 300]).on_conflict_ignore().execute()
+        index_phones([r["order_no"] for r in rows])
     return counts
+
+
+def index_phones(order_nos: Iterable[str] | None = None) -> int:
+    """Write the ``OrderPhone`` rows of ``order_nos`` (of every order when None) from their stored
+    phone fields: each number the field holds, in E.164.  Idempotent; returns the rows written."""
+    from contract.phone import numbers_in
+    O = bm.PlatformOrder
+    if order_nos is None:
+        pairs = O.select(O.order_no, O.phone).where(O.phone != "").tuples().iterator()
+    else:
+        pairs = rows_where_in(f'SELECT "order_no", "phone" FROM "{O._meta.table_name}" WHERE "order_no" IN ({{in}})',
+                              sorted(set(order_nos)))
+    written, batch = 0, []
+    for no, phone in pairs:
+        batch.extend({"phone": n, "order_no": no} for n in numbers_in(phone))
+        if len(batch) >= 5000:
+            written += max(0, bulk_insert(bm.OrderPhone, batch, ignore_conflicts=True))
+            batch = []
+    written += max(0, bulk_insert(bm.OrderPhone, batch, ignore_conflicts=True))
+    return written
 
 
 def reassign(every: bool = False) -> dict:

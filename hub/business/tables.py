@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import peewee as pw
 
+from contract.phone import numbers_in
 from hub.store.db import Base
 
 
@@ -197,6 +198,28 @@ class PlatformOrder(Base):
     class Meta:
         table_name = "platform_order"
 
+    def save(self, *args, **kwargs):
+        """Save the order and, with it, its numbers in ``OrderPhone`` (bulk imports write both
+        themselves: ``hub.business.orders.index_phones``)."""
+        with self._meta.database.atomic():
+            out = super().save(*args, **kwargs)
+            OrderPhone.delete().where(OrderPhone.order_no == self.order_no).execute()
+            rows = [{"phone": n, "order_no": self.order_no} for n in numbers_in(self.phone or "")]
+            if rows:
+                OrderPhone.insert_many(rows).on_conflict_ignore().execute()
+        return out
+
+
+class OrderPhone(Base):
+    """Each number (E.164, ``contract.phone.numbers_in``) a platform order's phone field holds:
+    the caller lookup's indexed way from a number to its orders (written with the order)."""
+    phone = pw.CharField(max_length=32)
+    order_no = pw.CharField(max_length=64)
+
+    class Meta:
+        table_name = "platform_order_phone"
+        primary_key = pw.CompositeKey("phone", "order_no")
+
 
 class OrderTransfer(Base):
     """A mis-sorted order moved from one site to another (audit trail)."""
@@ -283,4 +306,4 @@ class PickupLink(Base):
 
 
 TABLES = (ScanFact, ParcelFact, SignDeadline, JournalEntry, Posting, Account, TariffVersion, Coverage,
-          PlatformOrder, OrderTransfer, ExpectedFee, ProblemResolution, PickupTask, PickupLink)
+          PlatformOrder, OrderPhone, OrderTransfer, ExpectedFee, ProblemResolution, PickupTask, PickupLink)

@@ -24,7 +24,7 @@ def migrate(db, dry_run, fmt):
       scanhub hub migrate --db hub.db --dry-run
       scanhub hub migrate --db postgresql://scanhub@127.0.0.1/scanhub
     """
-    from hub.schema import TABLES, connect
+    from hub.schema import FILLS, TABLES, connect
     from hub.store import versions
     as_json = fmt == "json"
     connect(db, check=False)
@@ -39,7 +39,7 @@ def migrate(db, dry_run, fmt):
             for s in steps:
                 click.echo(f"would migrate {db}: schema {s['from']} -> {s['to']}: {s['does']}")
         return
-    steps = versions.migrate(TABLES, db)
+    steps = versions.migrate(TABLES, db, fills=FILLS)
     if as_json:
         echo_json({"db": db, "schema": versions.store_version(), "steps": steps})
         return

@@ -64,7 +64,7 @@ def parcels_for(phones: list[str], limit: int = LIMIT, status: bool = True) -> l
     out, seen = [], set()
     for phone in phones:
         for source, fn in default_sources().items():
-            for r in fn(phone):
+            for r in fn(phone, limit=limit):        # each source's newest: their union holds the newest overall
                 key = (r.get("order_no"), r.get("waybill"))
                 if key in seen:
                     continue

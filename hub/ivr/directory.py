@@ -15,7 +15,8 @@ has on the paper in front of them.  The CRM supplies customers with real PINs be
 interface.
 
 Phone numbers are compared in E.164 (``contract.phone``), and a field holding several numbers
-("0571-8888 1234 / 13800000000") matches each of them.
+("0571-8888 1234 / 13800000000") matches each of them: the numbers are written to an index table
+with each order and waybill, so finding a caller's parcels is an indexed query, never a scan.
 """
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from contract.phone import PhoneError, e164, numbers_in
+import peewee as pw
+
+from contract.phone import PhoneError, e164
 from hub.business import tables as bm
 from hub.business.tracking import track
 from hub.waybills import tables as wt
@@ -57,36 +60,45 @@ class CallerDirectory(Protocol):
     def orders(self, customer_id: str) -> list[OrderStatus]: ...
 
 
+#: ``phone -> rows``; the hub's own sources also take ``limit=`` (``default_sources``).
 OrderSource = Callable[[str], list[dict]]
 
 
-def platform_orders(phone: str) -> list[dict]:
-    """Platform orders whose phone field holds ``phone`` (normalised).  The store is asked for
-    fields holding its last four digits (a field written "138 0000 0000" holds no longer run of
-    them), and each candidate's numbers are then compared whole."""
-    tail = phone[-4:]
-    out = []
-    for o in bm.PlatformOrder.select().where(bm.PlatformOrder.phone.contains(tail)).order_by(bm.PlatformOrder.order_no):
-        if phone in numbers_in(o.phone):
-            out.append({"order_no": o.order_no, "waybill": o.waybill or "", "name": o.sender or "", "role": "sender"})
-    return out
+def platform_orders(phone: str, limit: int | None = None) -> list[dict]:
+    """Platform orders whose phone field holds ``phone`` (E.164): one indexed query on the numbers
+    written with each order (``hub.business.tables.OrderPhone``).  With ``limit``, the orders with
+    the highest (waybill, order number) only, as the caller lookup shows them."""
+    O, P = bm.PlatformOrder, bm.OrderPhone
+    q = O.select(O.order_no, O.waybill, O.sender).join(P, on=(P.order_no == O.order_no)).where(P.phone == phone)
+    if limit is not None:
+        q = q.order_by(pw.fn.COALESCE(O.waybill, "").desc(), O.order_no.desc()).limit(limit)
+    rows = [{"order_no": o.order_no, "waybill": o.waybill or "", "name": o.sender or "", "role": "sender"} for o in q]
+    return sorted(rows, key=lambda r: r["order_no"])
 
 
-def entered_waybills(phone: str) -> list[dict]:
-    """Entered waybills (``hub.waybills``) whose sender or receiver phone holds ``phone``, found
-    the way ``platform_orders`` finds orders; the name and ``role`` are the sender's or the
-    receiver's."""
+def entered_waybills(phone: str, limit: int | None = None) -> list[dict]:
+    """Entered waybills (``hub.waybills``) whose sender or receiver phone holds ``phone``: one
+    indexed query on the numbers written with each entry (``hub.waybills.tables.WaybillPhone``).
+    The name and ``role`` are the sender's, else the receiver's.  With ``limit``, the highest
+    waybill numbers only (a shop's number is on thousands)."""
     import json
-    E = wt.WaybillEntry
-    out = []
-    for e in E.select(E.waybill, E.fields_json).where(E.fields_json.contains(phone[-4:])).order_by(E.waybill):
-        f = json.loads(e.fields_json)
-        for role in ("sender", "receiver"):
-            if phone in numbers_in(f.get(f"{role}_phone") or ""):
-                out.append({"order_no": e.waybill, "waybill": e.waybill, "name": f.get(f"{role}_name") or "",
-                            "role": role})
-                break
-    return out
+    E, P = wt.WaybillEntry, wt.WaybillPhone
+    roles: dict[str, str] = {}
+    q = P.select(P.waybill, P.role).where(P.phone == phone)
+    if limit is not None:
+        q = q.order_by(P.waybill.desc()).limit(2 * limit)        # a waybill is there once per role
+    for wb, role in q.tuples():
+        if roles.get(wb) != "sender":
+            roles[wb] = role
+    out, wbs = [], sorted(roles)
+    for i in range(0, len(wbs), 500):
+        chunk = wbs[i:i + 500]
+        for e in E.select(E.waybill, E.fields_json).where(E.waybill.in_(chunk)):
+            role = roles[e.waybill]
+            out.append({"order_no": e.waybill, "waybill": e.waybill,
+                        "name": json.loads(e.fields_json).get(f"{role}_name") or "", "role": role})
+    out.sort(key=lambda r: r["waybill"])
+    return out if limit is None else out[max(0, len(out) - limit):]
 
 
 def default_sources() -> dict[str, OrderSource]:

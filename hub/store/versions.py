@@ -12,7 +12,7 @@ change only what differs.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import peewee
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate as run_operations
@@ -21,7 +21,7 @@ from hub.store.db import StoreError, database, write_transaction
 from hub.store.meta import get_meta, set_meta
 
 #: The schema version this scanhub reads and writes.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class StoreVersionError(StoreError):
@@ -109,7 +109,7 @@ def columns_as_defined(db, tables) -> list[str]:
     return done
 
 
-def _to_2(db, tables) -> list[str]:
+def _to_2(db, tables, fills) -> list[str]:
     """Version 2: the tables added since version 1 (the basic-data change log among them), and
     every column as its model defines it."""
     missing = [t for t in tables if not db.table_exists(t._meta.table_name)]
@@ -117,13 +117,13 @@ def _to_2(db, tables) -> list[str]:
     return [f"{t._meta.table_name}: created" for t in missing] + columns_as_defined(db, tables)
 
 
-def _to_3(db, tables) -> list[str]:
+def _to_3(db, tables, fills) -> list[str]:
     """Version 3: sites carry their telephone area code (``site.area_code``, for the IVR)."""
     db.create_tables([t for t in tables if not db.table_exists(t._meta.table_name)], safe=True)
     return columns_as_defined(db, tables)
 
 
-def _to_4(db, tables) -> list[str]:
+def _to_4(db, tables, fills) -> list[str]:
     """Version 4: the scan columns of sign types, reason codes, bags, seals and the stations' hash
     chain (added empty: old scans have none), and the tables added with them (reason codes,
     problem resolutions, proof-of-delivery images)."""
@@ -132,11 +132,26 @@ def _to_4(db, tables) -> list[str]:
     return [f"{t._meta.table_name}: created" for t in missing] + columns_as_defined(db, tables)
 
 
+def _to_5(db, tables, fills) -> list[str]:
+    """Version 5: the phone numbers of platform orders and entered waybills in index tables
+    (``platform_order_phone``, ``waybill_phone``), filled from the stored orders and waybills, so
+    the caller lookup finds a number's parcels with one indexed query."""
+    missing = [t for t in tables if not db.table_exists(t._meta.table_name)]
+    db.create_tables(missing, safe=True)
+    done = [f"{t._meta.table_name}: created" for t in missing] + columns_as_defined(db, tables)
+    for table in ("platform_order_phone", "waybill_phone"):
+        if table not in fills:
+            raise StoreVersionError(f"cannot fill {table}: no function given for it")
+        done.append(f"{table}: {fills[table]()} rows filled")
+    return done
+
+
 #: from version -> (what the step does, the step).  Step n takes a store from n to n + 1.
 MIGRATIONS: dict[int, tuple[str, Callable]] = {
     1: ("new tables (basic-data change log); columns sized as the tables define them", _to_2),
     2: ("sites' telephone area codes (site.area_code)", _to_3),
     3: ("scan columns sign_type, reason, bag, seal and chain; reason, problem and proof tables", _to_4),
+    4: ("phone numbers of platform orders and entered waybills indexed for the caller lookup", _to_5),
 }
 
 
@@ -149,15 +164,18 @@ def pending(url: str = "the store") -> list[tuple[int, str]]:
     return [(v, MIGRATIONS[v][0]) for v in range(have, SCHEMA_VERSION)]
 
 
-def migrate(tables: Sequence[type[peewee.Model]], url: str = "the store") -> list[dict]:
+def migrate(tables: Sequence[type[peewee.Model]], url: str = "the store",
+            fills: Mapping[str, Callable[[], int]] | None = None) -> list[dict]:
     """Bring the bound store to ``SCHEMA_VERSION``; each step and its new version in one
-    transaction, so an interrupted upgrade resumes at the step that failed.  Returns one
+    transaction, so an interrupted upgrade resumes at the step that failed.  ``fills``: table name
+    -> the function that fills a table a step adds from data already stored (the packages above
+    the store own that knowledge: ``hub.schema.FILLS``); it returns the rows written.  Returns one
     ``{"from", "to", "changes"}`` per step run (empty when the store was current)."""
     db = database.obj
     out = []
     for version, _ in pending(url):
         with write_transaction():
-            changes = MIGRATIONS[version][1](db, tables)
+            changes = MIGRATIONS[version][1](db, tables, dict(fills or {}))
             set_meta("schema", str(version + 1))
         out.append({"from": version, "to": version + 1, "changes": changes})
     return out

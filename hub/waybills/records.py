@@ -8,11 +8,13 @@ whose id is stored with other content is a conflict, and every refusal is dead-l
 """
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 
 from contract.clock import now_ms
 from contract.errors import PayloadError
+from contract.phone import numbers_in
 from contract.issuance import IssuanceIndex
 from contract.waybill import WaybillRules
 from contract.waybill_record import CONTENT, fold, validate_record
@@ -131,10 +133,11 @@ def refold(waybills: Iterable[str]) -> None:
     wbs = sorted(set(waybills))
     if not wbs:
         return
-    rows = []
+    rows, phones = [], []
     for wb, recs in _records_of(wbs).items():
         st = fold(recs)
         f = st["fields"]
+        phones.extend(phone_rows(wb, f))
         rows.append({"waybill": wb, "origin_site": st["origin_site"], "dest_site": f.get("dest_site"),
                      "weight_g": f.get("weight_g"), "cod_cents": f.get("cod_cents"),
                      "freight_collect_cents": f.get("freight_collect_cents"), "entered_ms": st["entered_ms"],
@@ -143,6 +146,35 @@ def refold(waybills: Iterable[str]) -> None:
     with database.atomic():
         delete_where_in(wt.WaybillEntry, "waybill", wbs)
         bulk_insert(wt.WaybillEntry, rows)
+        delete_where_in(wt.WaybillPhone, "waybill", wbs)
+        bulk_insert(wt.WaybillPhone, phones, ignore_conflicts=True)
+
+
+@functools.lru_cache(maxsize=65536)
+def _numbers(text: str) -> tuple[str, ...]:
+    return tuple(numbers_in(text))          # a shop's number repeats on each of its waybills
+
+
+def phone_rows(waybill: str, fields: dict) -> list[dict]:
+    """The ``WaybillPhone`` rows of an entered waybill's fields: each number its sender's and its
+    receiver's phone hold, in E.164."""
+    return [{"phone": n, "waybill": waybill, "role": role}
+            for role in ("sender", "receiver") for n in _numbers(str(fields.get(f"{role}_phone") or ""))]
+
+
+def index_phones() -> int:
+    """Rewrite every entered waybill's ``WaybillPhone`` rows (the migration to the indexed caller
+    lookup); returns the rows written."""
+    E = wt.WaybillEntry
+    written, batch = 0, []
+    wt.WaybillPhone.delete().execute()
+    for wb, fields in E.select(E.waybill, E.fields_json).tuples().iterator():
+        batch.extend(phone_rows(wb, json.loads(fields)))
+        if len(batch) >= 5000:
+            written += max(0, bulk_insert(wt.WaybillPhone, batch, ignore_conflicts=True))
+            batch = []
+    written += max(0, bulk_insert(wt.WaybillPhone, batch, ignore_conflicts=True))
+    return written
 
 
 def entry_dict(row) -> dict:

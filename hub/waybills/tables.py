@@ -49,4 +49,17 @@ class WaybillEntry(Base):
         table_name = "waybill_entry"
 
 
-TABLES = (WaybillRecord, WaybillEntry)
+class WaybillPhone(Base):
+    """Each number (E.164, ``contract.phone.numbers_in``) an entered waybill's sender or receiver
+    phone holds: the caller lookup's indexed way from a number to its waybills (rewritten with
+    the waybill's ``WaybillEntry``)."""
+    phone = pw.CharField(max_length=32)
+    waybill = pw.CharField(max_length=WAYBILL_LEN, index=True)
+    role = pw.CharField(max_length=8)           # sender | receiver
+
+    class Meta:
+        table_name = "waybill_phone"
+        primary_key = pw.CompositeKey("phone", "waybill", "role")
+
+
+TABLES = (WaybillRecord, WaybillEntry, WaybillPhone)
