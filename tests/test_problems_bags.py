@@ -7,7 +7,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cli
@@ -247,6 +247,31 @@ def test_piece_inference_and_bag_diffs_are_the_same_in_any_order(data, events):
                 got = [e for e in bags.inferred(p, events) if e["bag"] == bag and
                        (c["opened_ms"] is None or e["event_ms"] < c["opened_ms"]) and e["event_ms"] >= c["built_ms"]]
                 assert [e["kind"] for e in got] == ["dispatch", "arrive"]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), events=bag_histories())
+def test_the_batched_status_of_many_parcels_is_what_track_says(tmp_path_factory, data, events):
+    """``tracking.statuses`` (the caller lookup's parcels, a few set queries) gives each parcel the
+    status, kind and site ``track`` gives it: with bags, inherited scans and deleted scans."""
+    from hub.business.tracking import statuses, track
+    from hub.ingest import pipeline
+    sample_store(str(tmp_path_factory.mktemp("statuses") / "hub.db"))
+    scans = [e for evs in events.values() for e in evs]
+    parcels = sorted({e["waybill"] for e in scans})
+    scans += [scan("receive", p, "100", T0 - H) for p in parcels if data.draw(st.booleans())]
+    commit(*scans)
+    gone = data.draw(st.lists(st.sampled_from(scans), max_size=4, unique_by=lambda e: e["id"]))
+    committed, rejected = pipeline.commit([], [{"id": e["id"], "deleted_ms": T0 + 40 * H, "operator": e["operator"],
+                                                "reason": "wrong", "uploaded": True, "scan": e} for e in gone])
+    assert rejected == []
+    asked = parcels + [wb(99)]
+    want = {}
+    for p in asked:
+        t = track(p)
+        if t is not None:
+            want[p] = {"status": t["status"], "kind": t["kind"], "site": t["site"]}
+    assert statuses(asked) == want
 
 
 # ---------------------------------------------------------------- the gun image and the simulated gun

@@ -60,7 +60,7 @@ def _phones_of(ids: list[int]) -> list[str]:
 def parcels_for(phones: list[str], limit: int = LIMIT, status: bool = True) -> list[dict]:
     """Parcels and orders by phone numbers (E.164), each once: order_no, waybill, role, source,
     and where the parcel stands (``scanhub track``'s status, kind, site) when ``status``."""
-    from hub.business.tracking import track
+    from hub.business.tracking import statuses
     out, seen = [], set()
     for phone in phones:
         for source, fn in default_sources().items():
@@ -75,8 +75,9 @@ def parcels_for(phones: list[str], limit: int = LIMIT, status: bool = True) -> l
     out.sort(key=lambda r: (r["waybill"], r["order_no"]), reverse=True)
     out = out[:limit]
     if status:
+        known = statuses(r["waybill"] for r in out)
         for r in out:
-            t = track(r["waybill"]) if r["waybill"] else None
+            t = known.get(r["waybill"])
             r.update(status=t["status"] if t else "pending", kind=t["kind"] if t else None,
                      site=t["site"] if t else None)
     return out
