@@ -35,3 +35,21 @@ def test_any_text_is_a_number_in_one_form_or_a_clear_refusal(text):
         assert "\n" not in str(e)
         return
     assert n.startswith("+") and n[1:].isascii() and n[1:].isdigit() and e164(n) == n
+
+
+@given(st.from_regex(r"(\+86)?1[0-9]{10}", fullmatch=True))
+def test_the_fast_path_for_plain_mobile_numbers_says_what_libphonenumber_says(text):
+    import phonenumbers
+    n = phonenumbers.parse(text, "CN")
+    if not phonenumbers.is_possible_number(n):
+        with pytest.raises(PhoneError):
+            e164(text)
+    else:
+        assert e164(text) == phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
+
+
+def test_the_fast_path_takes_only_plain_mobile_numbers():
+    assert e164("1" + "0" * 10) == "+8610000000000"
+    assert e164("+86 138 0000 0000") == e164("138-0000-0000") == "+8613800000000"
+    with pytest.raises(PhoneError):
+        e164("1" + "0" * 12)
