@@ -29,7 +29,7 @@ import peewee as pw
 
 from contract.phone import PhoneError, e164
 from hub.business import tables as bm
-from hub.business.tracking import track
+from hub.business.tracking import statuses
 from hub.waybills import tables as wt
 
 PIN_DIGITS = 4
@@ -141,10 +141,12 @@ class HubDirectory:
 
     def orders(self, customer_id: str) -> list[OrderStatus]:
         phone = self._phone_of(customer_id)
+        rows = [r for _, r in self._rows(phone)] if phone else []
+        known = statuses(str(r.get("waybill") or "") for r in rows)
         out = []
-        for _, r in (self._rows(phone) if phone else []):
+        for r in rows:
             wb = str(r.get("waybill") or "")
-            t = track(wb) if wb else None
+            t = known.get(wb)
             out.append(OrderStatus(order_no=str(r.get("order_no") or ""), waybill=wb,
                                    kind=t["kind"] if t else None,
                                    status=t["status"] if t else "pending", site=t["site"] if t else None))
