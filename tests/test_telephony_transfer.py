@@ -2,7 +2,8 @@
 in the middle leaves and the two others are joined, either because the seat sent REFER with
 Replaces (RFC 5589 §7, RFC 3891) or because the switch was asked (the agent side of the queues).
 Every SIPp scenario must go as written (BYE where due, NOTIFY 100 then 200), one call goes on with
-both outside parties and a ``transfer`` event, the other ends; nothing is left busy."""
+both outside parties and a ``transfer`` event, the other ends; nothing is left busy.  A Replaces
+naming no dialog of ours is answered 481 in the NOTIFY and leaves the call as it was."""
 from __future__ import annotations
 
 import pytest
@@ -134,3 +135,38 @@ def test_replaces_is_read_from_the_refer_to_uri():
     assert _replaces("<sip:8002@h>") is None
     with pytest.raises(SipParseError, match="to-tag"):
         _replaces("<sip:8002@h?Replaces=abc>")
+
+
+def test_a_replaces_naming_no_dialog_of_ours_is_refused_with_481_and_the_call_goes_on(tmp_path, pbx):  # noqa: F811
+    """Seat 8001 sends REFER whose Replaces names a dialog we never had: 202, NOTIFY 100, then
+    NOTIFY 481 (RFC 3891 §3); the call it came on is untouched and ends when the caller hangs up."""
+    port1 = free_udp_port()
+    p = pbx(port1)
+    s1 = register(tmp_path, p, "8001", PASSWORD)
+
+    def notify(status: int) -> str:
+        return recv_ok("NOTIFY", f'<ereg regexp="SIP/2.0 {status}" search_in="body" check_it="true" '
+                                 f'assign_to="f{status}"/><log message="NOTIFY [$f{status}]"/>')
+    bye_ok = recv_ok("BYE").rstrip("\n")
+    refer_headers = ("Refer-To: <sip:8002@[remote_ip]?Replaces=no-such-call%40elsewhere%3Bto-tag%3D1%3Bfrom-tag%3D2>\n"
+                     "Referred-By: <sip:8001@[local_ip]>")
+    refuser = variant(tmp_path, "seat.xml", {
+        '<recv request="INVITE" crlf="true"/>': """<recv request="INVITE" crlf="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>
+    </action>
+  </recv>""",
+        bye_ok: f"""  <pause milliseconds="300"/>
+{seat_request("REFER", 1, refer_headers)}  <recv response="202"/>
+{notify(100)}{notify(481)}{bye_ok}"""}, "seat-unknown-replaces")
+    seat = Sipp(tmp_path, refuser, target(p), port=s1, args=["-m", "1"], name="seat-refuser").listening()
+    caller = Sipp(tmp_path, "caller.xml", target(p), port=port1, args=["-s", "8001", "-d", "3000", "-m", "1"]).start()
+    for s in (seat, caller):
+        s.wait(60)
+        s.expect_success()
+    wait_for(lambda: len(cdrs()) == 1, 15, "the CDR")
+    from hub.telephony.cdr import show_call
+    [c] = cdrs()
+    shown = show_call(c["call_id"])
+    assert shown["disposition"] == "answered"
+    assert not [e for e in shown["events"] if e["kind"] == "transfer" and "joined" in e["data"]], shown["events"]
