@@ -21,6 +21,8 @@ DEBS   += sip-tester baresip
 DEBS   += kamailio
 # espeak-ng and sox: the IVR makes its prompts with them (docs/ivr.md)
 DEBS   += espeak-ng sox
+# Dovecot: the real IMAP server `scanhub mail poll` reads from in tests/test_mail_imap.py
+DEBS   += dovecot-imapd
 # the web console's browser tests drive the same chromium (Playwright, executable_path) and
 # screenshot it with the same Chinese font; nothing more to install
 

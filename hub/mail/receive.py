@@ -3,7 +3,10 @@
 
 The listener answers ``250`` only after ``handle`` returned, so a message the sender was told we
 have is stored; a message ``handle`` refuses (:class:`MailError`) is answered ``550`` with the
-reason.  The IMAP poll marks a message seen only after ``handle`` returned.
+reason.  The IMAP poll marks a message seen only after ``handle`` returned (a message it refuses
+is counted as refused and marked seen too: it reads no better next time); anything else ``handle``
+raises stops the poll with that message still unseen, for the next poll.  A server that cannot be
+reached, refuses the login, goes away or stops answering for ``timeout_s`` is a ``MailError``.
 """
 from __future__ import annotations
 
@@ -38,15 +41,22 @@ def smtp_listener(handle: Handler, host: str = "127.0.0.1", port: int = 2525) ->
     return Controller(_SmtpHandler(handle), hostname=host, port=port, data_size_limit=10 * 1024 * 1024)
 
 
+def _reason(e: Exception) -> str:
+    """An imaplib error's text (the server's own words come as bytes) or an OSError's."""
+    arg = e.args[0] if len(e.args) == 1 else e
+    return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+
+
 def poll_imap(handle: Handler, host: str, user: str, password: str, *, port: int | None = None,
               mailbox: str = "INBOX", ssl: bool = True, timeout_s: float = 30.0) -> dict:
     """Hand every unseen message of the mailbox to ``handle``; ``{"handled", "refused"}``."""
     try:
         cls = imaplib.IMAP4_SSL if ssl else imaplib.IMAP4
         client = cls(host, port or (993 if ssl else 143), timeout=timeout_s)
-    except OSError as e:
-        raise MailError(f"cannot reach the IMAP server {host}: {e}") from None
+    except (OSError, imaplib.IMAP4.error) as e:       # no connection, no greeting, or a BYE
+        raise MailError(f"cannot reach the IMAP server {host}: {_reason(e)}") from None
     handled = refused = 0
+    broken = False
     try:
         try:
             client.login(user, password)
@@ -64,11 +74,12 @@ def poll_imap(handle: Handler, host: str, user: str, password: str, *, port: int
                     log.warning("mail refused: %s", e)
                     refused += 1
                 client.store(num, "+FLAGS", "\\Seen")
-        except imaplib.IMAP4.error as e:
-            raise MailError(f"IMAP {host}: {e}") from None
+        except (imaplib.IMAP4.error, OSError) as e:   # refused, or the connection broke / timed out
+            broken = isinstance(e, (imaplib.IMAP4.abort, OSError))
+            raise MailError(f"IMAP {host}: {_reason(e)}") from None
     finally:
         try:
-            client.logout()
+            client.shutdown() if broken else client.logout()   # no LOGOUT to wait for on a dead line
         except (OSError, imaplib.IMAP4.error):
             pass
     return {"handled": handled, "refused": refused}
