@@ -122,3 +122,46 @@ def test_sending_records_failures_and_needs_settings(store):
     assert r.exit_code != 0 and "HOST:PORT" in r.output
     r = CliRunner().invoke(cli.main, ["mail", "send-test", "a@b.example", "--db", store])
     assert r.exit_code == 1 and "cannot send" in r.output and "Traceback" not in r.output
+
+
+def test_a_message_taken_again_after_a_failure_does_what_the_failed_try_did_not(tmp_path):
+    """A store failure after the message was kept (the note's insert, the order's insert) fails
+    the try; taking the message again (the IMAP poll does, the SMTP sender retries) adds the note
+    or opens the order once, never "already kept" with nothing done."""
+    import sqlite3
+    from hub.crm.workorders.tables import WorkOrder
+    db = sample_store(str(tmp_path / "hub.db"))
+    try:
+        con = sqlite3.connect(db)
+
+        def fault(table):
+            con.execute(f"CREATE TRIGGER scanhub_test_fault BEFORE INSERT ON {table} "
+                        "BEGIN SELECT RAISE(ABORT, 'injected fault'); END")
+            con.commit()
+
+        def mend():
+            con.execute("DROP TRIGGER scanhub_test_fault")
+            con.commit()
+        first = (b"From: c@example.com\r\nTo: service@hub.example\r\nSubject: where is it\r\n"
+                 b"Message-ID: <m1@example.com>\r\n\r\nparcel 70000000000016\r\n")
+        fault(WorkOrder._meta.table_name)
+        with pytest.raises(Exception, match="injected fault"):
+            mailin.handle(first)
+        mend()
+        assert "opened" in mailin.handle(first)
+        [o] = orders.listing()
+        assert "already kept" in mailin.handle(first) and WorkOrder.select().count() == 1
+        reply = (b"From: c@example.com\r\nTo: service@hub.example\r\nSubject: Re: where is it\r\n"
+                 b"Message-ID: <r1@example.com>\r\nIn-Reply-To: <m1@example.com>\r\n\r\nstill nothing\r\n")
+        from hub.crm.workorders.tables import WorkOrderEvent
+        fault(WorkOrderEvent._meta.table_name)
+        with pytest.raises(Exception, match="injected fault"):
+            mailin.handle(reply)
+        mend()
+        assert "added to" in mailin.handle(reply)
+        assert "already kept" in mailin.handle(reply)
+        shown = orders.show(o["ticket"])
+        assert [e["action"] for e in shown["events"]].count("mail") == 1 and len(shown["mail"]) == 2
+        con.close()
+    finally:
+        database.close()

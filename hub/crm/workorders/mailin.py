@@ -11,6 +11,7 @@ from hub.crm.workorders.orders import note, open_work_order
 from hub.crm.workorders.tables import WorkOrder
 from hub.mail import threads
 from hub.mail.message import parse
+from hub.store.db import write_transaction
 
 _TICKET = re.compile(r"\bWO(\d{6,})\b", re.IGNORECASE)
 
@@ -26,15 +27,22 @@ def ticket_in(subject: str) -> str:
 
 def handle(raw: bytes, at_ms: int | None = None) -> str:
     """Take one received message (bytes); what was done, in one line (``MailError`` when it is
-    unreadable: nothing is stored)."""
+    unreadable: nothing is stored).  Taking a message again after a failure finishes what the
+    failed try began: a reply is kept with its note in one transaction, and a message that opens
+    a work order is kept first and tied to its order last (the order is opened once, by the
+    message's id), so a message is never kept without what it does."""
     msg = parse(raw)
     ticket = threads.ticket_of(msg.thread_ids()) or ticket_in(msg.subject)
-    row, new = threads.store_inbound(msg, ticket, at_ms)
-    if not new:
-        return f"{msg.message_id}: already kept (ticket {row['ticket'] or 'none'})"
     if ticket:
-        note(ticket, f"{msg.subject}\n\n{msg.body}"[:4000], actor=msg.sender, action="mail", at_ms=at_ms)
-        return f"{msg.message_id}: added to {ticket}"
+        with write_transaction():
+            row, new = threads.store_inbound(msg, ticket, at_ms)
+            if new:
+                note(ticket, f"{msg.subject}\n\n{msg.body}"[:4000], actor=msg.sender, action="mail", at_ms=at_ms)
+        return f"{msg.message_id}: added to {ticket}" if new else \
+            f"{msg.message_id}: already kept (ticket {row['ticket'] or 'none'})"
+    row, new = threads.store_inbound(msg, "", at_ms)
+    if not new and row["ticket"]:
+        return f"{msg.message_id}: already kept (ticket {row['ticket']})"
     o = open_work_order("inquiry", content=f"{msg.subject}\n\n{msg.body}"[:4000], email=msg.sender,
                         notify_email=True, source="email", source_key=f"email:{msg.message_id}"[:120],
                         accept=False, at_ms=at_ms)
