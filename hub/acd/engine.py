@@ -508,7 +508,8 @@ class Engine:
         a.no_answer_streak = 0
         a.calls[c.queue] = a.calls.get(c.queue, 0) + 1
         self._set(a, TALKING, now, call)
-        self._log(now, call, c.queue, agent, "CONNECT", _s(now - c.entered_ms), f"{agent}-{call}", _s(now - start))
+        self._log(now, call, c.queue, agent, "CONNECT", _s(now - c.entered_ms), f"{agent}-{call}", _s(now - start),
+                  str(now - start))
         out.append(Bridge(call, agent))
         return self._finish(now, out)
 

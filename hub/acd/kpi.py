@@ -99,9 +99,12 @@ def agent_states(entries, until_ms: int | None = None) -> list[dict]:
                     close(e.time_ms, "ready")
                 ring_end[e.callid] = e.time_ms
             elif ev == "CONNECT":
-                ring_s = int(e.data[2]) if len(e.data) > 2 and e.data[2].isdigit() else 0
+                if len(e.data) > 3 and e.data[3].isdigit():           # ours: the ring time in ms
+                    ring_ms = int(e.data[3])
+                else:                                                   # Asterisk's: whole seconds
+                    ring_ms = int(e.data[2]) * 1000 if len(e.data) > 2 and e.data[2].isdigit() else 0
                 if state == "ready":
-                    close(max(since, e.time_ms - ring_s * 1000), "ringing")
+                    close(max(since, e.time_ms - ring_ms), "ringing")
                 close(e.time_ms, "talking")
             elif ev in ENDS:
                 close(e.time_ms, "wrap-up")

@@ -6,7 +6,7 @@ A line is ``epoch|callid|queue|agent|event|data1|data2|…``: ``epoch`` in whole
 
 ==================  =========================================================================
 ENTERQUEUE          url, caller id
-CONNECT             hold time (s), the agent's channel id, ring time (s)
+CONNECT             hold time (s), the agent's channel id, ring time (s); ours: ring time (ms)
 COMPLETEAGENT       hold time, call time (s), original position   (the agent hung up)
 COMPLETECALLER      hold time, call time, original position        (the caller hung up)
 ABANDON             position, original position, wait time (s)
@@ -23,7 +23,9 @@ HOLD / UNHOLD       (no data)
 
 Ours, in the same shape (tools that do not know them skip them): FULL and JOINEMPTY (url, caller
 id: the caller was refused), CLOSED (url, caller id: a call missed out of hours), WRAPUPEND
-(wrap-up time in s).  The store keeps the same events with millisecond times
+(wrap-up time in s); and a fourth field of CONNECT, the ring time in ms (Asterisk's third is in
+whole seconds; with it the moment the agent was offered the call is known to the millisecond, as
+RINGNOANSWER and RINGCANCELED tell it).  The store keeps the same events with millisecond times
 (``hub.acd.tables.QueueLogEntry``); the file keeps whole seconds as Asterisk does.
 """
 from __future__ import annotations
