@@ -210,6 +210,58 @@ def test_a_voicemail_holds_the_callers_audio(tmp_path, ivr_pbx):
     assert_heard_in_order(heard_by_caller(c), apps, flow, ["main_menu", "leave", "saved"])
 
 
+def test_a_caller_nobody_answers_overflows_into_the_voicemail_box(tmp_path, pbx):  # noqa: F811
+    """Key 3 joins queue service, where no agent is logged in; after its 2 s timeout the queue's
+    overflow ``voicemail:complaints`` sends the caller to the flow's voicemail node of that box:
+    they hear its prompt, leave a message with their audio, and the queue log says EXITWITHTIMEOUT
+    (so the caller is on the callback list too)."""
+    from hub.acd import store as qstore
+    from hub.acd.config import parse_queues
+    from hub.callflow.apps import install
+    flow = flow_with_prompts(tmp_path, extra="  agent: {type: transfer, queue: service}\n", key3="agent")
+    trunk_port = free_udp_port()
+    p = pbx(trunk_port, recording={"default": True}, dialplan=[{"number": "95311", "to": "ivr t"}])
+    queues = {"agents": [{"id": "8001"}],
+              "queues": [{"name": "service", "members": [{"agent": "8001"}], "timeout_s": 2,
+                          "overflow": "voicemail:complaints"}]}
+    apps = install(p, {"t": flow}, parse_queues(queues), voicemail_dir=str(tmp_path / "voicemail"))
+    steps = [("pause", 1000), ("key", "3"), ("pause", 4000), ("audio",), ("pause", 5000), ("key", "#")]
+    caller = Sipp(tmp_path, caller_scenario(tmp_path, steps, "overflow_caller"), target(p), port=trunk_port,
+                  args=["-s", "95311", "-m", "1", "-mp", str(free_udp_port(pairs=True))])
+    caller.run(120)
+    caller.expect_success()
+    wait_for(lambda: len(cdrs()) == 1, 15, "the CDR")
+    from hub.ivr import voicemail
+    wait_for(lambda: len(voicemail.messages()) == 1, 15, "the message")
+    (m,) = voicemail.messages()
+    assert m["box"] == "complaints" and m["caller"] == "13912345678"
+    with wave.open(str(tmp_path / "voicemail" / m["file"])) as w:
+        heard = w.readframes(w.getnframes())
+    from hub.telephony.rtp import pcm16
+    said = pcm16(b"".join(pcap_rtp_payloads(PCAP)), "PCMA")
+    for at_s in (1, 2, 3):
+        piece = said[2 * 8000 * at_s:2 * 8000 * at_s + 1600]
+        assert heard.find(piece) >= 0, at_s
+    (c,) = cdrs()
+    assert_heard_in_order(heard_by_caller(c), apps, flow, ["main_menu", "leave", "saved"])
+    assert [e.event for e in qstore.entries() if e.callid != "NONE"][-2:] == ["ENTERQUEUE", "EXITWITHTIMEOUT"]
+
+
+def test_a_queue_target_no_flow_has_is_refused_when_the_pbx_starts(tmp_path, pbx):  # noqa: F811
+    from hub.acd.config import parse_queues
+    from hub.callflow.apps import install
+    from hub.callflow.errors import CallflowError
+    flow = flow_with_prompts(tmp_path)
+    p = pbx(free_udp_port(), dialplan=[{"number": "95311", "to": "ivr t"}])
+    queues = {"agents": [{"id": "8001"}],
+              "queues": [{"name": "service", "members": [{"agent": "8001"}], "overflow": "voicemail:sales",
+                          "exit_keys": {"0": "ivr:nowhere"}}]}
+    with pytest.raises(CallflowError) as e:
+        install(p, {"t": flow}, parse_queues(queues))
+    assert "queue service: overflow voicemail:sales needs a voicemail node recording into box 'sales'" in str(e.value)
+    assert "exit_keys.0 ivr:nowhere" in str(e.value)
+
+
 def test_the_dial_plan_must_name_loaded_flows(tmp_path, pbx):  # noqa: F811
     from hub.callflow.apps import install
     from hub.callflow.errors import CallflowError

@@ -105,19 +105,24 @@ class CallFlows:
         if leg.active:
             leg.hangup("normal")
 
+    def entry_of(self, target) -> tuple | None:
+        """Where a caller sent away to ``target`` enters a loaded flow (``entry_of``)."""
+        return entry_of(self.flows, target)
+
     def route_out(self, prog: QueueProgram, target) -> None:
         """A caller the queue sent away (``hub.acd.config.Target``): to an IVR node, or ended; the
         queue log already has the event the callback list is derived from."""
         call, leg = prog.call, prog.leg
-        if target.kind == "ivr" and target.name:
-            flow_name, _, node = target.name.partition(".")
-            flow = self.flows.get(flow_name) or next(iter(self.flows.values()), None)
-            if flow is not None:
-                ivr = IvrProgram(self, call, leg, flow)
-                leg.program = ivr
-                self.programs[call.id] = ivr
-                ivr.start()
-                return
+        place = self.entry_of(target)
+        if place is not None and leg.active:
+            flow, node = place
+            ivr = IvrProgram(self, call, leg, flow, node)
+            leg.program = ivr
+            self.programs[call.id] = ivr
+            ivr.start()
+            return
+        if target.kind in ("ivr", "voicemail"):
+            log.warning("call %s: the queue sent it to %s, which no loaded flow has: hung up", call.id, target)
         leg.program = None
         if leg.active:
             leg.hangup("normal")
@@ -147,8 +152,46 @@ def load(flow_files=(), queues_file: str | None = None):
     return flows, centre
 
 
+def entry_of(flows: dict, target) -> tuple | None:
+    """Where a caller a queue sent to ``target`` (``hub.acd.config.Target``) enters the loaded
+    ``flows``: ``(flow, node)`` for ``ivr:NODE`` (that node of the first flow holding it),
+    ``ivr:FLOW.NODE``, ``ivr:FLOW`` (its start, ``node`` None) and ``voicemail:BOX`` (the first
+    voicemail node recording into that box, in the flows' order); None for other targets or when
+    no flow has the place."""
+    if target.kind == "ivr" and target.name:
+        flow_name, dot, node = target.name.partition(".")
+        if dot:
+            flow = flows.get(flow_name)
+            return (flow, node) if flow is not None and node in flow.nodes else None
+        for flow in flows.values():
+            if target.name in flow.nodes:
+                return flow, target.name
+        return (flows[target.name], None) if target.name in flows else None
+    if target.kind == "voicemail":
+        for flow in flows.values():
+            for name, n in flow.nodes.items():
+                if n["type"] == "voicemail" and n["box"] == (target.name or "default"):
+                    return flow, name
+    return None
+
+
+def check_targets(flows: dict, centre) -> list[str]:
+    """Every queue's ``ivr:`` and ``voicemail:`` target names a place in the loaded flows."""
+    problems = []
+    for name, q in (centre.queues.items() if centre is not None else ()):
+        targets = [("overflow", q.overflow), ("when_full", q.when_full), ("when_empty", q.when_empty),
+                   *((f"exit_keys.{k}", t) for k, t in q.exit_keys.items())]
+        for key, t in targets:
+            if t.kind in ("ivr", "voicemail") and entry_of(flows, t) is None:
+                what = "a voicemail node recording into box" if t.kind == "voicemail" else "a node or flow"
+                problems.append(f"queue {name}: {key} {t} needs {what} {t.name!r} in the loaded flows "
+                                f"(loaded: {', '.join(sorted(flows)) or 'none'})")
+    return problems
+
+
 def check_dialplan(config, flows: dict, centre) -> None:
-    """Every ``ivr FLOW`` and ``queue NAME`` of the dial plan names a loaded flow or queue."""
+    """Every ``ivr FLOW`` and ``queue NAME`` of the dial plan names a loaded flow or queue, and
+    every queue's ``ivr:`` and ``voicemail:`` target a place in the flows."""
     problems = []
     for rule in config.dialplan:
         for key in ("to", "on_busy", "on_no_answer", "on_unregistered"):
@@ -162,6 +205,7 @@ def check_dialplan(config, flows: dict, centre) -> None:
                 problems.append(f"dialplan[{rule.index}]: {key} names queue {t.arg!r}, which the --queues file "
                                 "does not have" if centre is not None else
                                 f"dialplan[{rule.index}]: {key} names queue {t.arg!r} but no --queues file is given")
+    problems += check_targets(flows, centre)
     if problems:
         raise CallflowError("; ".join(problems))
 

@@ -38,6 +38,7 @@ class IvrProgram:
         self.call = call
         self.leg = leg
         self.flow = flow
+        self.node = node
         self.engine = Engine(flow, apps.services(), clock=apps.clock)
         self._pending: list[dict] = []
         self._collect: dict | None = None
@@ -49,7 +50,7 @@ class IvrProgram:
 
     # ------------------------------------------------------------ engine calls
     def start(self) -> None:
-        self._run(self.engine.start(self.call.caller, self.call.callee))
+        self._run(self.engine.start(self.call.caller, self.call.callee, self.node))
 
     def digit(self, key: str) -> None:
         if self._record is not None:

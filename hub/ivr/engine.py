@@ -71,13 +71,17 @@ class Engine:
         self.started_ms: int | None = None
 
     # ------------------------------------------------------------------ events
-    def start(self, caller: str = "", callee: str = "") -> list[dict]:
+    def start(self, caller: str = "", callee: str = "", node: str | None = None) -> list[dict]:
+        """Begin at the flow's start, or at ``node`` (a queue's overflow to ``ivr:FLOW.NODE`` or to a
+        voicemail box enters there)."""
         if self.phase != "idle":
             return self._ignored("start")
+        if node is not None and node not in self.flow.nodes:
+            raise KeyError(f"no node {node!r} in flow {self.flow.name!r}")
         self.started_ms = self.clock()
         self.variables = dict(self.flow.variables, caller=str(caller), callee=str(callee))
-        self._log("start", caller=str(caller), callee=str(callee))
-        return self._enter(self.flow.start)
+        self._log("start", caller=str(caller), callee=str(callee), **({"entry": node} if node else {}))
+        return self._enter(node or self.flow.start)
 
     def digit(self, key: str) -> list[dict]:
         key = str(key)
