@@ -19,7 +19,7 @@
         leave_empty: "no"
         timeout_s: 300                 # longest wait, then `overflow`
         overflow: queue:backup         # queue:NAME, voicemail:BOX, ivr:NODE, callback, hangup
-        when_full: voicemail:service
+        when_full: voicemail:complaints
         when_empty: callback
         exit_keys: {"0": "ivr:main", "1": callback}
         announce: {every_s: 30, expected_wait: true}
