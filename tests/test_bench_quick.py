@@ -32,6 +32,7 @@ CASES = {
     "ivr": (["--keys", "50", "--parcels", "10"], {"track_key_p99"}),
     "kb": (["--articles", "300"], {"search_p50"}),
     "crm": (["--customers", "2000"], {"lookup_p99"}),
+    "waybill_phones": (["--records", "100"], {"cost"}),
     "dialer": (["--agents", "5", "--minutes", "20"], {"occupancy", "abandon"}),
     "web": (["--calls", "3"], {"pop_p99"}),
     "stations": (["--count", "12", "--processes", "2", "--window", "2"],
