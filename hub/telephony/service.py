@@ -26,6 +26,22 @@ from hub.telephony.transport import SipTransport
 log = logging.getLogger("scanhub.telephony")
 
 
+
+#: SIP socket buffers: a burst of requests (a trunk's INVITEs at a busy hour, hundreds at once)
+#: must wait in the kernel while the loop works, not be dropped and come back 500 ms later as
+#: retransmissions.  The default (about 200 KB) holds only some hundred datagrams.
+SIP_SOCKET_BUFFER = 4 << 20
+
+
+def _large_buffers(sock: socket.socket) -> None:
+    """Ask for ``SIP_SOCKET_BUFFER`` both ways; the kernel caps it at ``net.core.rmem_max`` /
+    ``wmem_max`` (docs/telephony.md says how to raise those)."""
+    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, SIP_SOCKET_BUFFER)
+        except OSError as e:                      # not fatal: the default buffer still works
+            log.warning("cannot enlarge the SIP socket buffer: %s", e)
+
 class Pbx:
     def __init__(self, config: PbxConfig, *, worker: str | None = None, store: bool = True) -> None:
         self.config = config
@@ -52,6 +68,7 @@ class Pbx:
             self.media = MediaRelay(self.loop, self.config.media_host, self.config.media_ports)
             self.switch.media = self.media
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            _large_buffers(sock)
             try:
                 sock.bind((self.config.listen_host, self.config.listen_port))
             except OSError as e:
