@@ -187,6 +187,20 @@ def test_a_sip_caller_tracks_a_parcel_by_rfc4733_digits_and_hears_its_status(tmp
     assert_heard_in_order(heard_by_caller(c), apps, flow, expected)
 
 
+def assert_the_message_holds_the_callers_audio(tmp_path, m, apps, flow) -> None:
+    """The message's WAV holds pieces of what the SIPp caller said (the sample pcap), and the
+    caller heard the menu, the voicemail prompt and the saved notice, in that order."""
+    with wave.open(str(tmp_path / "voicemail" / m["file"])) as w:
+        heard = w.readframes(w.getnframes())
+    from hub.telephony.rtp import pcm16
+    said = pcm16(b"".join(pcap_rtp_payloads(PCAP)), "PCMA")
+    for at_s in (1, 2, 3):
+        piece = said[2 * 8000 * at_s:2 * 8000 * at_s + 1600]
+        assert heard.find(piece) >= 0, at_s
+    (c,) = cdrs()
+    assert_heard_in_order(heard_by_caller(c), apps, flow, ["main_menu", "leave", "saved"])
+
+
 def test_a_voicemail_holds_the_callers_audio(tmp_path, ivr_pbx):
     p, trunk_port, flow, apps = ivr_pbx
     steps = [("pause", 1200), ("key", "2"), ("pause", 1200), ("audio",), ("pause", 5000), ("key", "#")]
@@ -199,15 +213,7 @@ def test_a_voicemail_holds_the_callers_audio(tmp_path, ivr_pbx):
     (m,) = voicemail.messages()
     assert m["box"] == "complaints" and m["caller"] == "13912345678" and m["menu_path"] == "main > vm"
     assert 3000 <= m["duration_ms"] <= 9000
-    with wave.open(str(tmp_path / "voicemail" / m["file"])) as w:
-        heard = w.readframes(w.getnframes())
-    from hub.telephony.rtp import pcm16
-    said = pcm16(b"".join(pcap_rtp_payloads(PCAP)), "PCMA")
-    for at_s in (1, 2, 3):
-        piece = said[2 * 8000 * at_s:2 * 8000 * at_s + 1600]
-        assert heard.find(piece) >= 0, at_s
-    (c,) = cdrs()
-    assert_heard_in_order(heard_by_caller(c), apps, flow, ["main_menu", "leave", "saved"])
+    assert_the_message_holds_the_callers_audio(tmp_path, m, apps, flow)
 
 
 def test_a_caller_nobody_answers_overflows_into_the_voicemail_box(tmp_path, pbx):  # noqa: F811
@@ -235,15 +241,7 @@ def test_a_caller_nobody_answers_overflows_into_the_voicemail_box(tmp_path, pbx)
     wait_for(lambda: len(voicemail.messages()) == 1, 15, "the message")
     (m,) = voicemail.messages()
     assert m["box"] == "complaints" and m["caller"] == "13912345678"
-    with wave.open(str(tmp_path / "voicemail" / m["file"])) as w:
-        heard = w.readframes(w.getnframes())
-    from hub.telephony.rtp import pcm16
-    said = pcm16(b"".join(pcap_rtp_payloads(PCAP)), "PCMA")
-    for at_s in (1, 2, 3):
-        piece = said[2 * 8000 * at_s:2 * 8000 * at_s + 1600]
-        assert heard.find(piece) >= 0, at_s
-    (c,) = cdrs()
-    assert_heard_in_order(heard_by_caller(c), apps, flow, ["main_menu", "leave", "saved"])
+    assert_the_message_holds_the_callers_audio(tmp_path, m, apps, flow)
     assert [e.event for e in qstore.entries() if e.callid != "NONE"][-2:] == ["ENTERQUEUE", "EXITWITHTIMEOUT"]
 
 

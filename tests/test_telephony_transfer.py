@@ -31,6 +31,12 @@ def caller_hung_up(tmp_path, number: str = SECOND) -> str:
     return str(path)
 
 
+def notify(status: int) -> str:
+    """Scenario text: receive our NOTIFY, whose sipfrag body must carry ``status``, and answer 200."""
+    return recv_ok("NOTIFY", f'<ereg regexp="SIP/2.0 {status}" search_in="body" check_it="true" '
+                             f'assign_to="f{status}"/><log message="NOTIFY [$f{status}]"/>')
+
+
 def answered_calls(p) -> int:
     return sum(1 for c in p.snapshot()["calls"] if sum(leg["state"] == "answered" for leg in c["legs"]) == 2)
 
@@ -84,9 +90,6 @@ def test_attended_transfer_by_refer_with_replaces(tmp_path, pbx):  # noqa: F811
     port1, port2 = free_udp_port(), free_udp_port()
     p = pbx(port1, trunks=trunks(port1, port2))
     s1 = register(tmp_path, p, "8001", PASSWORD)
-    def notify(status: int) -> str:
-        return recv_ok("NOTIFY", f'<ereg regexp="SIP/2.0 {status}" search_in="body" check_it="true" '
-                                 f'assign_to="f{status}"/><log message="NOTIFY [$f{status}]"/>')
     bye_ok = recv_ok("BYE").rstrip("\n")
     refer_headers = ("Refer-To: <sip:8002@[remote_ip]?Replaces=[$g_cid]%3Bto-tag%3D[$g_ftag]%3Bfrom-tag%3D[pid]seat1>\n"
                      "Referred-By: <sip:8001@[local_ip]>")
@@ -143,10 +146,6 @@ def test_a_replaces_naming_no_dialog_of_ours_is_refused_with_481_and_the_call_go
     port1 = free_udp_port()
     p = pbx(port1)
     s1 = register(tmp_path, p, "8001", PASSWORD)
-
-    def notify(status: int) -> str:
-        return recv_ok("NOTIFY", f'<ereg regexp="SIP/2.0 {status}" search_in="body" check_it="true" '
-                                 f'assign_to="f{status}"/><log message="NOTIFY [$f{status}]"/>')
     bye_ok = recv_ok("BYE").rstrip("\n")
     refer_headers = ("Refer-To: <sip:8002@[remote_ip]?Replaces=no-such-call%40elsewhere%3Bto-tag%3D1%3Bfrom-tag%3D2>\n"
                      "Referred-By: <sip:8001@[local_ip]>")
