@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 
 import yaml
 
+from contract.phone import numbers_in
 from hub.errors import HubError
 from hub.business import tables as bm
 from hub.network import tables as net
@@ -198,7 +199,6 @@ def import_orders(orders: list[dict], platform: str = "taobao") -> dict:
 def index_phones(order_nos: Iterable[str] | None = None) -> int:
     """Write the ``OrderPhone`` rows of ``order_nos`` (of every order when None) from their stored
     phone fields: each number the field holds, in E.164.  Idempotent; returns the rows written."""
-    from contract.phone import numbers_in
     O = bm.PlatformOrder
     if order_nos is None:
         pairs = O.select(O.order_no, O.phone).where(O.phone != "").tuples().iterator()

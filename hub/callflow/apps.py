@@ -105,15 +105,12 @@ class CallFlows:
         if leg.active:
             leg.hangup("normal")
 
-    def entry_of(self, target) -> tuple | None:
-        """Where a caller sent away to ``target`` enters a loaded flow (``entry_of``)."""
-        return entry_of(self.flows, target)
-
     def route_out(self, prog: QueueProgram, target) -> None:
-        """A caller the queue sent away (``hub.acd.config.Target``): to an IVR node, or ended; the
-        queue log already has the event the callback list is derived from."""
+        """A caller the queue sent away (``hub.acd.config.Target``): into a flow at the place
+        ``entry_of`` finds (an IVR node, a voicemail box), or ended; the queue log already has the
+        event the callback list is derived from."""
         call, leg = prog.call, prog.leg
-        place = self.entry_of(target)
+        place = entry_of(self.flows, target)
         if place is not None and leg.active:
             flow, node = place
             ivr = IvrProgram(self, call, leg, flow, node)
