@@ -129,6 +129,10 @@ def test_backup_under_load_restored_into_a_fresh_hub_reconciles(tmp_path, make_e
         hub.send_signal(signal.SIGKILL)            # the hub host is lost; its broker goes with it
         hub.wait()
         wait_for(lambda: not port_open("127.0.0.1", port), what="the old broker to be gone")
+        # an ack the old hub sent just before it died is taken on the station's network thread
+        # before that thread sees the link drop: once every station saw it, no old ack comes
+        wait_for(lambda: not any(e.uplink.connected.is_set() for e in edges.values()),
+                 what="every station to see the old hub gone")
         killed_ms = int(time.time() * 1000)
         time.sleep(1.0)                            # the other two scan on: their scans wait in the outboxes
 
