@@ -33,7 +33,7 @@ from contract.phone import numbers_in
 from hub.errors import HubError
 from hub.business import tables as bm
 from hub.network import tables as net
-from hub.store.db import bulk_insert, database, rows_where_in
+from hub.store.db import bulk_insert_all, database, rows_where_in
 
 FIELDS = ("order_no", "platform", "sender", "phone", "address", "province", "city", "district")
 
@@ -205,14 +205,8 @@ def index_phones(order_nos: Iterable[str] | None = None) -> int:
     else:
         pairs = rows_where_in(f'SELECT "order_no", "phone" FROM "{O._meta.table_name}" WHERE "order_no" IN ({{in}})',
                               sorted(set(order_nos)))
-    written, batch = 0, []
-    for no, phone in pairs:
-        batch.extend({"phone": n, "order_no": no} for n in numbers_in(phone))
-        if len(batch) >= 5000:
-            written += max(0, bulk_insert(bm.OrderPhone, batch, ignore_conflicts=True))
-            batch = []
-    written += max(0, bulk_insert(bm.OrderPhone, batch, ignore_conflicts=True))
-    return written
+    return bulk_insert_all(bm.OrderPhone, ({"phone": n, "order_no": no} for no, phone in pairs
+                                           for n in numbers_in(phone)), ignore_conflicts=True)
 
 
 def reassign(every: bool = False) -> dict:

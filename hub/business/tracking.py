@@ -24,6 +24,7 @@ from hub.network import tables as net
 from hub.scans import tables as m
 from hub.scans.parcels import event_order
 from hub.scans.proofs import proofs_of
+from hub.store.db import rows_where_in
 from hub.waybills.records import entry
 
 STATUS_WORDS = {"receive": "received", "dispatch": "in transit", "arrive": "arrived",
@@ -103,15 +104,15 @@ def statuses(waybills) -> dict[str, dict]:
     wbs = sorted({w for w in waybills if w})
     if not wbs:
         return {}
-    E = m.ScanEvent
     events: dict[str, list[dict]] = {}
-    for i in range(0, len(wbs), 500):
-        for e in (E.select(E.id, E.waybill, E.kind, E.site, E.event_ms, E.bag)
-                  .where(E.waybill.in_(wbs[i:i + 500])).dicts()):
-            events.setdefault(e["waybill"], []).append(e)
+    sql = (f'SELECT "id", "waybill", "kind", "site", "event_ms", "bag" FROM "{m.ScanEvent._meta.table_name}" '
+           'WHERE "waybill" IN ({in})')
+    for sid, wb, kind, site, event_ms, bag in rows_where_in(sql, wbs):
+        events.setdefault(wb, []).append({"id": sid, "waybill": wb, "kind": kind, "site": site,
+                                          "event_ms": event_ms, "bag": bag})
     ids = [e["id"] for evs in events.values() for e in evs]
-    deleted = {d for i in range(0, len(ids), 500) for (d,) in
-               m.Deletion.select(m.Deletion.scan_id).where(m.Deletion.scan_id.in_(ids[i:i + 500])).tuples()}
+    deleted = {d for (d,) in rows_where_in(f'SELECT "scan_id" FROM "{m.Deletion._meta.table_name}" '
+                                           'WHERE "scan_id" IN ({in})', ids)}
     bags_of = {wb: {e["bag"] for e in evs if e["kind"] == "bag_build" and e["id"] not in deleted}
                for wb, evs in events.items()}
     bag_events = bags.load_bag_events({b for bs in bags_of.values() for b in bs})

@@ -31,6 +31,7 @@ from contract.phone import PhoneError, e164
 from hub.business import tables as bm
 from hub.business.tracking import statuses
 from hub.waybills import tables as wt
+from hub.waybills.records import load_entries
 
 PIN_DIGITS = 4
 
@@ -81,8 +82,7 @@ def entered_waybills(phone: str, limit: int | None = None) -> list[dict]:
     indexed query on the numbers written with each entry (``hub.waybills.tables.WaybillPhone``).
     The name and ``role`` are the sender's, else the receiver's.  With ``limit``, the highest
     waybill numbers only (a shop's number is on thousands)."""
-    import json
-    E, P = wt.WaybillEntry, wt.WaybillPhone
+    P = wt.WaybillPhone
     roles: dict[str, str] = {}
     q = P.select(P.waybill, P.role).where(P.phone == phone)
     if limit is not None:
@@ -90,14 +90,8 @@ def entered_waybills(phone: str, limit: int | None = None) -> list[dict]:
     for wb, role in q.tuples():
         if roles.get(wb) != "sender":
             roles[wb] = role
-    out, wbs = [], sorted(roles)
-    for i in range(0, len(wbs), 500):
-        chunk = wbs[i:i + 500]
-        for e in E.select(E.waybill, E.fields_json).where(E.waybill.in_(chunk)):
-            role = roles[e.waybill]
-            out.append({"order_no": e.waybill, "waybill": e.waybill,
-                        "name": json.loads(e.fields_json).get(f"{role}_name") or "", "role": role})
-    out.sort(key=lambda r: r["waybill"])
+    out = [{"order_no": wb, "waybill": wb, "name": e["fields"].get(f"{roles[wb]}_name") or "", "role": roles[wb]}
+           for wb, e in sorted(load_entries(roles).items())]
     return out if limit is None else out[max(0, len(out) - limit):]
 
 

@@ -8,10 +8,12 @@ Here too: the prepared bulk helpers the hot paths use.
 """
 from __future__ import annotations
 
+import itertools
 import operator
 import re
 import os
 import sqlite3
+from collections.abc import Iterable
 from urllib.parse import unquote, urlparse
 
 import peewee
@@ -138,6 +140,15 @@ def bulk_insert(model, rows: list[dict], ignore_conflicts: bool = False) -> int:
     sql = (f'INSERT INTO "{model._meta.table_name}" ({cols}) VALUES ({", ".join("?" for _ in columns)})'
            + (" ON CONFLICT DO NOTHING" if ignore_conflicts else ""))
     return executemany(sql, values)
+
+
+def bulk_insert_all(model, rows: Iterable[dict], ignore_conflicts: bool = False, chunk: int = 5000) -> int:
+    """``bulk_insert`` of any number of ``rows`` (an iterator is read ``chunk`` at a time, never
+    held whole: a migration's millions); the rows inserted (-1 counts as none)."""
+    it, written = iter(rows), 0
+    while part := list(itertools.islice(it, chunk)):
+        written += max(0, bulk_insert(model, part, ignore_conflicts))
+    return written
 
 
 def delete_where_in(model, column: str, values: list) -> None:

@@ -109,12 +109,18 @@ def columns_as_defined(db, tables) -> list[str]:
     return done
 
 
-def _to_2(db, tables, fills) -> list[str]:
-    """Version 2: the tables added since version 1 (the basic-data change log among them), and
-    every column as its model defines it."""
+def _tables_and_columns(db, tables) -> list[str]:
+    """Create the tables the store lacks and make every column as its model defines it; what was
+    changed, one line each."""
     missing = [t for t in tables if not db.table_exists(t._meta.table_name)]
     db.create_tables(missing, safe=True)
     return [f"{t._meta.table_name}: created" for t in missing] + columns_as_defined(db, tables)
+
+
+def _to_2(db, tables, fills) -> list[str]:
+    """Version 2: the tables added since version 1 (the basic-data change log among them), and
+    every column as its model defines it."""
+    return _tables_and_columns(db, tables)
 
 
 def _to_3(db, tables, fills) -> list[str]:
@@ -127,18 +133,14 @@ def _to_4(db, tables, fills) -> list[str]:
     """Version 4: the scan columns of sign types, reason codes, bags, seals and the stations' hash
     chain (added empty: old scans have none), and the tables added with them (reason codes,
     problem resolutions, proof-of-delivery images)."""
-    missing = [t for t in tables if not db.table_exists(t._meta.table_name)]
-    db.create_tables(missing, safe=True)
-    return [f"{t._meta.table_name}: created" for t in missing] + columns_as_defined(db, tables)
+    return _tables_and_columns(db, tables)
 
 
 def _to_5(db, tables, fills) -> list[str]:
     """Version 5: the phone numbers of platform orders and entered waybills in index tables
     (``platform_order_phone``, ``waybill_phone``), filled from the stored orders and waybills, so
     the caller lookup finds a number's parcels with one indexed query."""
-    missing = [t for t in tables if not db.table_exists(t._meta.table_name)]
-    db.create_tables(missing, safe=True)
-    done = [f"{t._meta.table_name}: created" for t in missing] + columns_as_defined(db, tables)
+    done = _tables_and_columns(db, tables)
     for table in ("platform_order_phone", "waybill_phone"):
         if table not in fills:
             raise StoreVersionError(f"cannot fill {table}: no function given for it")

@@ -22,7 +22,7 @@ from hub.errors import HubError
 from hub.network import basic_data
 from hub.network import tables as net
 from hub.scans.commit import DIRTY_UPSERT, dead_letter_item
-from hub.store.db import bulk_insert, database, delete_where_in, executemany, rows_where_in
+from hub.store.db import bulk_insert, bulk_insert_all, database, delete_where_in, executemany, rows_where_in
 from hub.store.meta import get_meta
 from hub.waybills import tables as wt
 
@@ -166,15 +166,10 @@ def index_phones() -> int:
     """Rewrite every entered waybill's ``WaybillPhone`` rows (the migration to the indexed caller
     lookup); returns the rows written."""
     E = wt.WaybillEntry
-    written, batch = 0, []
     wt.WaybillPhone.delete().execute()
-    for wb, fields in E.select(E.waybill, E.fields_json).tuples().iterator():
-        batch.extend(phone_rows(wb, json.loads(fields)))
-        if len(batch) >= 5000:
-            written += max(0, bulk_insert(wt.WaybillPhone, batch, ignore_conflicts=True))
-            batch = []
-    written += max(0, bulk_insert(wt.WaybillPhone, batch, ignore_conflicts=True))
-    return written
+    entries = E.select(E.waybill, E.fields_json).tuples().iterator()
+    return bulk_insert_all(wt.WaybillPhone, (p for wb, fields in entries for p in phone_rows(wb, json.loads(fields))),
+                           ignore_conflicts=True)
 
 
 def entry_dict(row) -> dict:
