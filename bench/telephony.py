@@ -158,7 +158,7 @@ class PbxProcess:
     def __init__(self, work: str) -> None:
         import yaml
         self.trunk_port, self.sip_port = free_port(), free_port()
-        db = os.path.join(work, "hub.db")
+        self.db = db = os.path.join(work, "hub.db")
         subprocess.check_call([sys.executable, os.path.join(ROOT, "cli.py"), "hub", "init", "--db", db],
                               stdout=subprocess.DEVNULL)
         doc = {"sip": {"listen": f"127.0.0.1:{self.sip_port}", "media_ports": "34000-35999"},
@@ -182,6 +182,19 @@ class PbxProcess:
                              stderr=subprocess.DEVNULL, timeout=60)
         if rc != 0:
             raise SystemExit("the bench seat could not register")
+
+    def wait_cdrs(self, count: int, timeout: float = 60.0) -> float:
+        """Wait until the store holds ``count`` CDRs; when that was seen (time.monotonic)."""
+        import sqlite3
+        deadline = time.monotonic() + timeout
+        while True:
+            with sqlite3.connect(self.db, timeout=10) as con:
+                have = con.execute("SELECT count(*) FROM call_record").fetchone()[0]
+            if have >= count:
+                return time.monotonic()
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the PBX wrote {have} of {count} CDRs within {timeout:.0f} s")
+            time.sleep(0.01)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -309,11 +322,16 @@ def main() -> None:
         return {"cps": run_calls(["-sn", "uac", "-s", "8001", "-p", str(free_port())], f"127.0.0.1:{uas_port}",
                                  uas_port, calls, args.rate, args.limit, work)}
 
+    done = {"cdrs": 0}
+
     def b2bua(r):
         c0, t0 = proc_cpu(pbx.proc.pid), time.monotonic()
         cps = run_calls(["-sn", "uac", "-s", "8001", "-p", str(pbx.trunk_port)], f"127.0.0.1:{pbx.sip_port}",
                         pbx.seat_port, calls, args.rate, args.limit, work)
-        return {"cps": cps, "cores": (proc_cpu(pbx.proc.pid) - c0) / (time.monotonic() - t0)}
+        t_calls = time.monotonic()
+        done["cdrs"] += calls                     # every call's CDR is in the store before the next part
+        lag = pbx.wait_cdrs(done["cdrs"]) - t_calls
+        return {"cps": cps, "cores": (proc_cpu(pbx.proc.pid) - c0) / (time.monotonic() - t0), "cdr_lag_s": lag}
 
     concurrent = concurrent_calls(args)
     talk = args.talk or (8 if args.quick else 16)
@@ -337,6 +355,8 @@ def main() -> None:
     b.compare("setups", "call setups/s through the B2BUA over SIPp->SIPp", "b2bua.cps", "direct.cps",
               unit="calls/s", goal=(">=", 0.3), headline=True, better="higher")
     b.figure("pbx_cores", "PBX process CPU while calling", "b2bua.cores", unit="cores")
+    b.figure("cdr_lag", "last CDR in the store after the last call ended", "b2bua.cdr_lag_s", unit="s",
+             better="lower")
     if concurrent:
         b.figure("media_cores", f"PBX process CPU, {concurrent} concurrent calls with RTP both ways",
                  "media_b2bua.cores", unit="cores", goal=("<=", 1.0), better="lower")

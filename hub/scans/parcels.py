@@ -10,18 +10,12 @@ from collections.abc import Iterable, Mapping
 
 from contract.scan import KIND_RANK, event_key
 from hub.scans.tables import Parcel
-from hub.store.db import delete_where_in, executemany
+from hub.store.db import bulk_upsert, delete_where_in
 
 
 def event_order(e) -> tuple:
     """Sort key of a parcel's events as ``ScanEvent`` rows (``contract.scan.event_key`` for dicts)."""
     return (e.event_ms, KIND_RANK.get(e.kind, 99), e.id)
-
-
-PARCEL_UPSERT = ('INSERT INTO "parcel" ("waybill", "status", "site", "last_event_ms", "origin_site", "events") '
-                 'VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("waybill") DO UPDATE SET "status" = excluded."status", '
-                 '"site" = excluded."site", "last_event_ms" = excluded."last_event_ms", '
-                 '"origin_site" = excluded."origin_site", "events" = excluded."events"')
 
 
 def refresh(waybills: Iterable[str], events: Mapping[str, list[dict]]) -> None:
@@ -35,7 +29,8 @@ def refresh(waybills: Iterable[str], events: Mapping[str, list[dict]]) -> None:
             continue
         last = evs[-1]
         origin = next((e["site"] for e in evs if e["kind"] == "receive"), evs[0]["site"])
-        rows.append((wb, last["kind"], last["site"], last["event_ms"], origin, len(evs)))
-    executemany(PARCEL_UPSERT, rows)
+        rows.append({"waybill": wb, "status": last["kind"], "site": last["site"], "last_event_ms": last["event_ms"],
+                     "origin_site": origin, "events": len(evs)})
+    bulk_upsert(Parcel, rows, "waybill")
     if gone:
         delete_where_in(Parcel, "waybill", gone)

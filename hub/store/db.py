@@ -142,6 +142,23 @@ def bulk_insert(model, rows: list[dict], ignore_conflicts: bool = False) -> int:
     return executemany(sql, values)
 
 
+def bulk_upsert(model, rows: list[dict], key: str, update: Iterable[str] | None = None) -> int:
+    """``bulk_insert`` where a row whose ``key`` exists updates the columns ``update`` (every
+    column but the key when None) instead: ``INSERT … ON CONFLICT (key) DO UPDATE``, one prepared
+    statement on SQLite and PostgreSQL.  ``rows`` must not repeat a key (PostgreSQL refuses that
+    in one statement); all rows have the same keys."""
+    if not rows:
+        return 0
+    columns = list(rows[0])
+    update = [c for c in columns if c != key] if update is None else list(update)
+    name = lambda c: f'"{model._meta.fields[c].column_name if c in model._meta.fields else c}"'  # noqa: E731
+    sql = (f'INSERT INTO "{model._meta.table_name}" ({", ".join(map(name, columns))}) '
+           f'VALUES ({", ".join("?" for _ in columns)}) ON CONFLICT ({name(key)}) DO UPDATE SET '
+           + ", ".join(f"{name(c)} = excluded.{name(c)}" for c in update))
+    get = operator.itemgetter(*columns)
+    return executemany(sql, [get(r) if len(columns) > 1 else (get(r),) for r in rows])
+
+
 def bulk_insert_all(model, rows: Iterable[dict], ignore_conflicts: bool = False, chunk: int = 5000) -> int:
     """``bulk_insert`` of any number of ``rows`` (an iterator is read ``chunk`` at a time, never
     held whole: a migration's millions); the rows inserted (-1 counts as none)."""

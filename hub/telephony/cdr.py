@@ -22,7 +22,7 @@ import time
 import peewee
 
 from contract.clock import now_ms
-from hub.store.db import database, is_store_failure
+from hub.store.db import bulk_insert, bulk_upsert, database, delete_where_in, is_store_failure
 from hub.telephony.errors import TelephonyError
 from hub.telephony.tables import CallEvent, CallLiveLeg, CallRecord, CallRecording, CallSeat, CallSpan
 
@@ -105,6 +105,8 @@ class CdrWriter:
             CallSeat.delete().where(CallSeat.worker == self.worker).execute()
             CallSpan.delete().where(CallSpan.worker == self.worker).execute()
 
+    GATHER_S = 0.05     # after the first change, wait this long for more: one transaction for a burst
+
     def _run(self) -> None:
         done, retries = False, 0
         while not done or self._pending:
@@ -118,14 +120,22 @@ class CdrWriter:
                 done = True
             elif item is not False:
                 batch.append(item)
-            while True:
+            deadline = time.monotonic() + self.GATHER_S
+            while not done:
                 try:
-                    more = self._q.get_nowait()
+                    more = self._q.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
                 if more is None:
                     done = True
                 else:
+                    batch.append(more)
+            while True:                     # stopping: whatever is still queued goes too
+                try:
+                    more = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if more is not None:
                     batch.append(more)
             if not batch:
                 continue
@@ -145,36 +155,57 @@ class CdrWriter:
                     time.sleep(1.0)
 
     def _write(self, batch: list) -> None:
+        """Write a batch as its net effect, a few prepared statements in one transaction: a leg
+        that changed three times is written once, and the live rows of a call that ended within
+        the batch are never written at all."""
+        live: dict[str, dict] = {}          # key -> the leg's latest row
+        gone: set[str] = set()              # live rows to delete (written by an earlier batch)
+        calls, events, recs, seats, spans = [], [], [], None, None
+        taken: set[str] = set()             # seats this worker registered at some point of the batch
+        for kind, payload in batch:
+            if kind == "live":
+                row = live.get(payload["key"])
+                live[payload["key"]] = payload if row is None else dict(
+                    row, state=payload["state"], since_ms=payload["since_ms"])
+                gone.discard(payload["key"])
+            elif kind == "gone":
+                live.pop(payload, None)
+                gone.add(payload)
+            elif kind == "call":
+                row, evs, recording = payload
+                calls.append(row)
+                events += evs
+                if recording and os.path.exists(recording):
+                    size = os.path.getsize(recording)
+                    recs.append({"call_id": row["call_id"], "path": recording, "caller": row["caller"],
+                                 "callee": row["callee"], "start_ms": row["start_ms"], "end_ms": row["end_ms"],
+                                 "seconds": max(0, (size - 44) // 32000), "bytes": size})
+            elif kind == "seats":
+                seats = payload
+                taken |= {b[0] for b in payload}
+            elif kind == "spans":
+                spans = payload
+        ended = {row["call_id"] for row in calls}
+        live_rows = [row for row in live.values() if row["call_id"] not in ended]
+        gone = [key for key in gone if key.split("/", 1)[0] not in ended]
         with database.atomic():
-            for kind, payload in batch:
-                if kind == "live":
-                    CallLiveLeg.insert(**payload).on_conflict(
-                        conflict_target=[CallLiveLeg.key],
-                        update={CallLiveLeg.state: payload["state"], CallLiveLeg.since_ms: payload["since_ms"]}).execute()
-                elif kind == "gone":
-                    CallLiveLeg.delete().where(CallLiveLeg.key == payload).execute()
-                elif kind == "call":
-                    row, events, recording = payload
-                    CallRecord.insert(**row).on_conflict_ignore().execute()
-                    CallEvent.insert_many(events).on_conflict_ignore().execute()
-                    if recording and os.path.exists(recording):
-                        size = os.path.getsize(recording)
-                        CallRecording.insert(call_id=row["call_id"], path=recording, caller=row["caller"],
-                                             callee=row["callee"], start_ms=row["start_ms"], end_ms=row["end_ms"],
-                                             seconds=max(0, (size - 44) // 32000),
-                                             bytes=size).on_conflict_ignore().execute()
-                    CallLiveLeg.delete().where(CallLiveLeg.call_id == row["call_id"]).execute()
-                    self.written += 1
-                elif kind == "seats":
-                    CallSeat.delete().where(CallSeat.worker == self.worker).execute()
-                    for ext, contact, expires_ms, ua in payload:
-                        row = {"seat": ext, "contact": contact, "expires_ms": expires_ms, "user_agent": ua,
-                               "worker": self.worker}
-                        CallSeat.insert(**row).on_conflict(conflict_target=[CallSeat.seat], update=row).execute()
-                elif kind == "spans":
-                    for r in payload:
-                        row = dict(r, updated_ms=now_ms(), worker=self.worker)
-                        CallSpan.insert(**row).on_conflict(conflict_target=[CallSpan.trunk], update=row).execute()
+            bulk_upsert(CallLiveLeg, live_rows, "key", update=("state", "since_ms"))
+            delete_where_in(CallLiveLeg, "key", gone)
+            bulk_insert(CallRecord, calls, ignore_conflicts=True)
+            bulk_insert(CallEvent, events, ignore_conflicts=True)
+            bulk_insert(CallRecording, recs, ignore_conflicts=True)
+            delete_where_in(CallLiveLeg, "call_id", sorted(ended))
+            if seats is not None:             # a seat taken over from another worker and gone again is gone
+                CallSeat.delete().where((CallSeat.worker == self.worker) | CallSeat.seat.in_(
+                    sorted(taken - {b[0] for b in seats}))).execute()
+                bulk_upsert(CallSeat, [{"seat": ext, "contact": contact, "expires_ms": expires_ms,
+                                        "user_agent": ua, "worker": self.worker}
+                                       for ext, contact, expires_ms, ua in {s[0]: s for s in seats}.values()], "seat")
+            if spans is not None:
+                bulk_upsert(CallSpan, list({r["trunk"]: dict(r, updated_ms=now_ms(), worker=self.worker)
+                                            for r in spans}.values()), "trunk")
+        self.written += len(calls)
+
 
 
 # ------------------------------------------------------------------------ queries
