@@ -141,6 +141,46 @@ def test_a_dnc_disposition_stops_further_calls_and_a_callback_comes_back_to_its_
         other.hangup(dial.call, "no-such-code")
 
 
+def test_a_drained_dialer_dials_no_more_and_finishes_when_its_calls_end():
+    from hub.outbound.engine import Dialer
+    now = [simulate.START_MS]
+    d = Dialer(campaign("progressive", agents=1), numbers(5), lambda: now[0])
+    (dial,) = d.login("a0")
+    assert d.drain() == [] and not d.finished()
+    d.answered(dial.call)
+    now[0] += 1000
+    assert not [a for a in d.hangup(dial.call, "done") if isinstance(a, Dial)]
+    now[0] += 10_000                                            # wrap-up over: still nothing dialled
+    assert d.tick() == [] and d.finished()
+
+
+def test_an_agent_whose_seat_fails_is_logged_out_and_the_call_goes_to_another_or_is_abandoned():
+    from hub.acd.agents import LOGGED_OUT
+    from hub.outbound.engine import Abandon, Connect, Dialer
+    now = [simulate.START_MS]
+    d = Dialer(campaign("predictive", agents=2, max_attempts=1), numbers(40), lambda: now[0])
+    dials = d.login("a0") + d.login("a1")
+    calls = [a.call for a in dials if isinstance(a, Dial)]
+    assert len(calls) >= 2
+    (first,) = [a for a in d.answered(calls[0]) if isinstance(a, Connect)]
+    now[0] += 300
+    (again,) = [a for a in d.connect_failed(calls[0]) if isinstance(a, Connect)]
+    assert d.agents[first.agent].state == LOGGED_OUT and again.agent != first.agent and again.call == calls[0]
+    now[0] += 300
+    assert not [a for a in d.connect_failed(calls[0]) if isinstance(a, (Connect, Abandon))]
+    assert d.calls[calls[0]].state == "waiting"                 # nobody left: it waits
+    now[0] += 1500                                              # 2.1 s after the answer
+    (gone,) = [a for a in d.tick() if isinstance(a, Abandon)]
+    assert gone.call == calls[0] and d.pacer.abandon_rate(now[0]) == 1.0
+
+
+def test_a_live_call_ends_with_the_campaign_default_disposition():
+    c = campaign("progressive", default_disposition="done")
+    assert c.default_disposition == "done"
+    with pytest.raises(CampaignError, match="default_disposition 'nope' is not one of the dispositions"):
+        campaign("progressive", default_disposition="nope")
+
+
 def test_the_campaign_check_lists_every_problem_with_its_place():
     with pytest.raises(CampaignError) as e:
         check_campaign({"name": "two words", "mode": "robot", "window": {"mon-fry": ["9-5"]}, "agents": [],

@@ -21,6 +21,7 @@ A YAML document (docs/outbound.md has every key and a sample)::
       - {code: done, final: true}
       - {code: callback, callback: true}
       - {code: refused, final: true, dnc: true}
+    default_disposition: done        # a live call the agent hung up without giving a code
     amd: {enabled: true, on_machine: hangup}       # or leave-message
     survey:
       low_score: 2
@@ -50,7 +51,7 @@ SYSTEM_OUTCOMES = ("no-answer", "busy", "failed", "machine", "abandoned", "dropp
 DEFAULT_RECYCLE_MIN = {"no-answer": 60, "busy": 10, "failed": 120, "machine": 240, "abandoned": 30, "dropped": 30}
 KEYS = {"name", "mode", "timezone", "window", "agents", "max_attempts", "min_spacing_min", "ring_timeout_s",
         "wrapup_s", "pacing", "abandon_message", "recycle", "dispositions", "amd", "survey", "flow", "list",
-        "lines", "description", "order_rules", "caller_id"}
+        "lines", "description", "order_rules", "caller_id", "default_disposition"}
 PACING_KEYS = {"abandon_cap", "window_h", "connect_within_s", "max_ratio", "backoff_at", "min_samples"}
 QUESTION_KINDS = ("score", "yesno")
 
@@ -97,6 +98,7 @@ class Campaign:
     abandon_message: str = ""
     recycle_min: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RECYCLE_MIN))
     dispositions: dict[str, Disposition] = field(default_factory=dict)
+    default_disposition: str = ""  # a live call's code when the agent gave none ("": answered)
     amd: dict = field(default_factory=lambda: {"enabled": False, "on_machine": "hangup"})
     questions: list[Question] = field(default_factory=list)
     low_score: int = 2
@@ -199,6 +201,12 @@ def check_campaign(raw, source: str = "campaign", base_dir: str = ".") -> Campai
             rm = None
         c.dispositions[code] = Disposition(code, bool(d.get("final", False)), bool(d.get("callback", False)),
                                            bool(d.get("dnc", False)), rm)
+    dd = raw.get("default_disposition")
+    if dd is not None:
+        c.default_disposition = str(dd).strip()
+        if c.default_disposition not in c.dispositions:
+            problems.append(f"{source}: default_disposition {dd!r} is not one of the dispositions' codes "
+                            f"({', '.join(c.dispositions) or 'none given'})")
     for k, v in rec.items():
         if k not in SYSTEM_OUTCOMES:
             problems.append(f"{source}: recycle: {k!r} is not a dialer outcome ({', '.join(SYSTEM_OUTCOMES)}); "

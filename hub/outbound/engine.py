@@ -117,6 +117,7 @@ class Dialer:
         self.extra_dnc: set[str] = set()          # numbers put on the DNC list by this run's dispositions
         self.previews: dict[str, Contact] = {}    # agent -> the record they are looking at
         self._callbacks: dict[str, Contact] = {}  # number -> a contact waiting for its own agent
+        self.draining = False                     # drain(): no number is dialled any more
         for ct in contacts:
             self.add(ct)
 
@@ -220,6 +221,8 @@ class Dialer:
             if not ready:
                 break
             out.extend(self._connect(now, call, ready[0]))
+        if self.draining:
+            return out
         if mode == "agentless":
             busy = sum(1 for o in self.calls.values())
             for _ in range(max(0, self.c.lines - busy)):
@@ -366,6 +369,12 @@ class Dialer:
         self._reschedule(ct, now + int(self.c.min_spacing_min * 60_000))
         return self._finish(now, [])
 
+    def drain(self) -> list:
+        """Dial no more numbers (the end of a run): calls in progress go on, answered calls still
+        reach agents or are abandoned as usual; ``finished()`` once the last one ended."""
+        self.draining = True
+        return self._finish(self.clock(), [])
+
     # ------------------------------------------------------------ telephony results
     def answered(self, call: str, machine: bool = False) -> list:
         """The number answered; ``machine``: the answering-machine detector said so."""
@@ -459,6 +468,24 @@ class Dialer:
             o.contact.done = True
         return self._finish(now, [Hangup(call, "flow done")])
 
+    def connect_failed(self, call: str) -> list:
+        """The agent's phone did not take the call ``Connect`` gave them (not registered, not
+        answering): the agent is logged out, and the call waits for another agent for what is left
+        of its ``connect_within_s`` after the answer, or is abandoned."""
+        now, o = self.clock(), self.calls.get(call)
+        if o is None or o.state != "connected" or o.agent is None:
+            return self._finish(now, [])
+        a = self.agents[o.agent]
+        if a.call == call and a.state in (RINGING, TALKING):
+            a.move(LOGGED_OUT, now)
+            a.pending = None
+        if self.c.mode == "predictive" and o.connected_ms is not None:
+            self.pacer.unresolve(o.connected_ms)  # counted as reaching an agent in time: it did not
+        o.agent, o.state, o.connected_ms = None, "waiting", None
+        o.deadline_ms = (o.answered_ms if o.answered_ms is not None else now) \
+            + int(self.c.pacing.connect_within_s * 1000)
+        return self.tick()
+
     # ------------------------------------------------------------ timers
     def next_deadline(self) -> int | None:
         times = [o.deadline_ms for o in self.calls.values() if o.state == "waiting" and o.deadline_ms is not None]
@@ -504,5 +531,7 @@ class Dialer:
                 "answer_rate": self.pacer.answer_rate()}
 
     def finished(self) -> bool:
-        """Nothing in progress and no number left that could still be dialled."""
-        return not self.calls and all(ct.done or ct.attempts >= self.c.max_attempts for ct in self.contacts.values())
+        """Nothing in progress and no number left that could still be dialled (or draining)."""
+        if self.calls:
+            return False
+        return self.draining or all(ct.done or ct.attempts >= self.c.max_attempts for ct in self.contacts.values())

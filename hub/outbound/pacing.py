@@ -59,6 +59,13 @@ class Pacer:
         else:
             self.aggressiveness = min(1.5, self.aggressiveness + 0.01)
 
+    def unresolve(self, at_ms: int) -> None:
+        """Take back a call counted at ``at_ms`` as connected in time (its agent's phone failed)."""
+        try:
+            self.resolved.remove((at_ms, False))
+        except ValueError:
+            pass
+
     def _expire(self, now_ms: int) -> None:
         horizon = now_ms - self.p.window_h * 3_600_000
         while self.resolved and self.resolved[0][0] < horizon:
