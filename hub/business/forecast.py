@@ -8,6 +8,7 @@ waybills of the bag or run being dispatch-scanned.
 from __future__ import annotations
 
 from hub.business import tables as bm
+from hub.store.db import database
 
 
 def site_forecast(site: str) -> list[dict]:
@@ -17,3 +18,12 @@ def site_forecast(site: str) -> list[dict]:
          .where(P.holder == site).order_by(P.holder_since_ms, P.waybill))
     return [{"waybill": p.waybill, "kind": p.holder_kind, "since_ms": p.holder_since_ms,
              "from_site": p.holder_from, "dest_site": p.dest_site} for p in q]
+
+
+def held_waybills(site: str) -> list[str]:
+    """The waybills of ``site_forecast(site)`` alone, in its order: what the hub pushes to the
+    site's stations (one indexed read, no row objects: a site may hold a hundred thousand)."""
+    db = database.obj
+    cur = db.execute_sql(f'SELECT "waybill" FROM "parcel_fact" WHERE "holder" = {db.param} '
+                         'ORDER BY "holder_since_ms", "waybill"', (site,))
+    return [r[0] for r in cur.fetchall()]

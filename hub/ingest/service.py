@@ -10,6 +10,7 @@ batch.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from contract.broker import make_client
 from contract.clock import MAX_MS, is_ms, now_ms
 from contract.pickup import task_list
 from hub.business import pickup
-from hub.business.forecast import site_forecast
+from hub.business.forecast import held_waybills
 from hub.ingest import pipeline
 from hub.network import station_config
 from hub.network import tables as net
@@ -41,6 +42,8 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 MAX_COALESCE = 32          # batches committed in one transaction when they queue up
 CONFIG_POLL_S = 1.0
 FORECAST_EVERY_S = 30.0    # how often each site's pre-dispatch forecast is republished
+FORECAST_REFRESH_S = 300.0  # an unchanged forecast is republished (a new generated_ms) this often
+FORECAST_DEFER = 4          # while batches wait, forecasts wait too, for at most this many periods
 RESTART_EVERY_S = 10.0     # the least time between two restarts of a dying derivation process
 # with a derivation process the ingest checkpoints only a log grown this large (pages of 4 KiB): the
 # derivation's checkpoints keep it smaller, this keeps it bounded when the derivation falls behind
@@ -145,7 +148,7 @@ class HubService:
         self.published_config: dict[str, str] = {}
         self._seen_version: tuple | None = None
         self.stats = {"batches": 0, "scans": 0, "rejected": 0, "dead_letters": 0, "derivation_restarts": 0,
-                      "acks": 0}
+                      "acks": 0, "forecast_passes": 0}
         # called with the seconds from receipt to acknowledgement of each batch (hub.ingest.metrics)
         self.on_batch_latency = None
         self._derivation_retry = 0.0
@@ -159,6 +162,8 @@ class HubService:
         self._config_due.set()
         self.forecast_every_s = forecast_every_s
         self._next_forecast = 0.0
+        self._forecast_due_since: float | None = None
+        self._forecast_sent: dict[str, tuple[str, str, float]] = {}   # station -> (site, digest, when)
         self.published_pickup: dict[str, str] = {}     # station -> version of the task list it has
         self._seen_pickup: str | None = None
         self._pickup_due = True
@@ -202,6 +207,7 @@ class HubService:
         self.published_config.clear()     # the broker may have lost retained configs
         self._config_due.set()
         self._next_forecast = 0.0
+        self._forecast_sent.clear()       # … and retained forecasts
         self.published_pickup.clear()
         self._pickup_due = True
 
@@ -284,7 +290,7 @@ class HubService:
             try:
                 self._publish_configs()
                 self._publish_pickups()
-                if time.monotonic() >= self._next_forecast and self.connected.is_set():
+                if self._forecast_due():
                     self._publish_forecasts()
                     self._next_forecast = time.monotonic() + self.forecast_every_s
             except Exception:
@@ -581,16 +587,39 @@ class HubService:
             log.info("station %s %s", station, "online" if online else
                      ("offline (stopped)" if spoke else "offline (last will: its connection dropped)"))
 
+    def _forecast_due(self) -> bool:
+        """Forecasts are due every ``forecast_every_s``; while batches wait they wait too (the
+        acknowledgements come first: a forecast reads every parcel a site holds), at most
+        ``FORECAST_DEFER`` periods."""
+        now = time.monotonic()
+        if now < self._next_forecast or not self.connected.is_set():
+            return False
+        if self._forecast_due_since is None:
+            self._forecast_due_since = now
+        if self.inbox.qsize() and now - self._forecast_due_since < FORECAST_DEFER * self.forecast_every_s:
+            return False
+        self._forecast_due_since = None
+        return True
+
     def _publish_forecasts(self) -> None:
-        """Each station gets the parcels its site holds (retained), for the pre-dispatch comparison."""
-        by_site: dict[str, list] = {}
-        now = now_ms()
+        """Each station gets the parcels its site holds (retained), for the pre-dispatch comparison:
+        when the list changed since the station got it, and every ``FORECAST_REFRESH_S``."""
+        by_site: dict[str, list] = {}       # site -> [waybills, digest, payload once encoded]
+        now, mono = now_ms(), time.monotonic()
+        self.stats["forecast_passes"] += 1
         for st in net.Station.select(net.Station.id, net.Station.site):
             if st.site not in by_site:
-                by_site[st.site] = [p["waybill"] for p in site_forecast(st.site)]
-            self.client.publish(P.topic(st.id, P.FORECAST),
-                                P.encode({"site": st.site, "generated_ms": now, "waybills": by_site[st.site]}),
-                                qos=1, retain=True)
+                held = held_waybills(st.site)
+                by_site[st.site] = [held, hashlib.blake2b("\n".join(held).encode(), digest_size=16).hexdigest(),
+                                    None]
+            fc = by_site[st.site]
+            sent = self._forecast_sent.get(st.id)
+            if sent is not None and sent[:2] == (st.site, fc[1]) and mono - sent[2] < FORECAST_REFRESH_S:
+                continue
+            if fc[2] is None:
+                fc[2] = P.encode({"site": st.site, "generated_ms": now, "waybills": fc[0]})
+            self.client.publish(P.topic(st.id, P.FORECAST), fc[2], qos=1, retain=True)
+            self._forecast_sent[st.id] = (st.site, fc[1], mono)
 
     def _publish_pickups(self) -> None:
         """Each station gets its site's open pickup tasks (retained, ``contract.pickup``), again
