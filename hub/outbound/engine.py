@@ -101,7 +101,10 @@ class Dialer:
     def __init__(self, campaign: Campaign, contacts: list[Contact], clock: Callable[[], int], *,
                  log: Callable[[list[dict]], None] | None = None,
                  dnc: Callable[[str], str | None] | None = None, pacer: Pacer | None = None,
-                 call_ids: Callable[[], str] | None = None) -> None:
+                 call_ids: Callable[[], str] | None = None, connect_margin_ms: int = 0) -> None:
+        """``connect_margin_ms``: how long an agent's phone takes to answer once ``Connect`` rings
+        it (the live driver's seats): an answered call waiting for an agent is given to one at the
+        latest that long before its ``connect_within_s`` is over, or abandoned then."""
         self.c = campaign
         self.clock = clock
         self._sink = log
@@ -118,6 +121,7 @@ class Dialer:
         self.previews: dict[str, Contact] = {}    # agent -> the record they are looking at
         self._callbacks: dict[str, Contact] = {}  # number -> a contact waiting for its own agent
         self.draining = False                     # drain(): no number is dialled any more
+        self.connect_window_ms = max(0, int(campaign.pacing.connect_within_s * 1000) - connect_margin_ms)
         for ct in contacts:
             self.add(ct)
 
@@ -410,7 +414,7 @@ class Dialer:
             out.extend(self._connect(now, o, ready[0]))
         else:
             o.state = "waiting"
-            o.deadline_ms = now + int(self.c.pacing.connect_within_s * 1000)
+            o.deadline_ms = now + self.connect_window_ms
         return self._finish(now, out)
 
     def failed(self, call: str, cause: str) -> list:
@@ -482,8 +486,7 @@ class Dialer:
         if self.c.mode == "predictive" and o.connected_ms is not None:
             self.pacer.unresolve(o.connected_ms)  # counted as reaching an agent in time: it did not
         o.agent, o.state, o.connected_ms = None, "waiting", None
-        o.deadline_ms = (o.answered_ms if o.answered_ms is not None else now) \
-            + int(self.c.pacing.connect_within_s * 1000)
+        o.deadline_ms = (o.answered_ms if o.answered_ms is not None else now) + self.connect_window_ms
         return self.tick()
 
     # ------------------------------------------------------------ timers
