@@ -540,12 +540,9 @@ def test_campaign_run_dials_the_list_connects_the_agent_and_stops_on_sigterm(tmp
         assert "campaign cli-live (progressive) running: 2 number(s) to call" in first and "a1 at seat 8001" in first
         # the agent's seat registers, answers, talks a second and hangs up: the call ends with the
         # campaign's default disposition
-        invite = ('  <recv request="INVITE" crlf="true">\n    <action><ereg regexp=".*" search_in="hdr" '
-                  'header="From:" assign_to="remote_from"/></action>\n  </recv>')
-        xml = scenario(tmp_path, "agent-hangs-up", AGENT.replace("AGENT_INVITE", invite).replace(
-            "AGENT_END\n", HANG_UP_AFTER.replace("MS", "1000")))
         port = register(tmp_path, Where, "8001", SEATS["8001"])
-        agent = Sipp(tmp_path, xml, f"127.0.0.1:{sip_port}", port=port, args=["-m", "1", "-mp", media_ports()])
+        agent = Sipp(tmp_path, "agent.xml", f"127.0.0.1:{sip_port}", port=port,
+                     args=["-m", "1", "-d", "1000", "-mp", media_ports()])
         peers.append(agent)
         agent.expect_success(40)
         out, err = proc.communicate(timeout=40)
@@ -731,3 +728,16 @@ def test_answering_machines_never_reach_an_agent_and_an_agentless_survey_takes_t
     assert cdrs[person]["seat"] == "8001" and cdrs[machine]["seat"] is None
     assert {(a.question, a.answer) for a in SurveyAnswer.select().where(SurveyAnswer.campaign == "survey")} == \
         {("satisfied", "4"), ("again", "yes")}
+
+
+def test_the_documented_live_example_checks():
+    """docs/outbound.md's live run: its campaign and PBX files are valid and agree on the seats."""
+    from hub.outbound.campaign import load_campaign
+    from hub.telephony.config import load_pbx
+    here = os.path.join(ROOT, "docs", "examples", "outbound")
+    c = load_campaign(os.path.join(here, "live.yaml"))
+    cfg = load_pbx(os.path.join(here, "live-pbx.yaml"))
+    assert c.agents and set(c.agents) <= set(cfg.seats)
+    assert c.default_disposition in c.dispositions
+    for n in ("+8613800138000", "+8613900139000"):
+        assert cfg.route(n, "originate").to.kind == "trunk"
