@@ -741,3 +741,65 @@ def test_the_documented_live_example_checks():
     assert c.default_disposition in c.dispositions
     for n in ("+8613800138000", "+8613900139000"):
         assert cfg.route(n, "originate").to.kind == "trunk"
+
+
+REFUSING_SEAT = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="a seat that refuses every call">
+  <recv request="INVITE" crlf="true"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]seat[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+
+def test_an_agent_whose_phone_refuses_is_logged_out_and_the_callee_hears_the_abandon_message(tmp_path, peers,
+                                                                                                live_pbx):
+    import wave
+
+    import numpy as np
+
+    from hub.outbound import store
+    from hub.outbound.campaign import check_campaign
+    from hub.outbound.contacts import Contact
+    from hub.outbound.driver import Driver, load_message
+    from hub.telephony.cdr import list_calls
+    trunk_port = free_udp_port()
+    doc = pbx_doc(trunk_port, free_udp_port(), free_udp_range(400), e1=False)
+    doc["trunks"][0]["record"] = True
+    p = live_pbx(doc)
+    peers.append(Sipp(tmp_path, media_callee(tmp_path, "callee", ""), target(p), port=trunk_port,
+                      args=["-m", "1", "-mp", media_ports()]).listening())
+    seat_port = register(tmp_path, p, "8001", SEATS["8001"])
+    peers.append(Sipp(tmp_path, scenario(tmp_path, "refusing", REFUSING_SEAT), target(p), port=seat_port,
+                      args=["-m", "1"]).listening())
+    c = check_campaign(campaign_doc("refused", "progressive", ["8001"]))
+    records = []
+    d = Driver(p, c, [Contact("+8613900000001"), Contact("+8613900000002")], sink=store.sink(c),
+               abandon_audio=load_message(abandon_wav(tmp_path / "abandon.wav")), on_record=records.extend).start()
+    wait_for(lambda: any(r["kind"] == "attempt" for r in records), 20, "the call to end")
+    assert p.call(lambda: d.dialer.agents["8001"].state) == "logged-out"      # and stays out for a while
+    d.drain()
+    wait_for(d.done.is_set, 10, "the run to end")
+    d.stop()
+    (r,) = [r for r in records if r["kind"] == "attempt"]                    # the second number waits
+    assert (r["outcome"], r["connected_ms"]) == ("abandoned", None)
+    assert 1500 <= r["ended_ms"] - r["answered_ms"] <= 2000                   # within the 2 s, seat time kept
+    wait_for(lambda: len(list_calls()) == 1, 10, "the CDR")
+    (cdr,) = cdr_calls().values()
+    steps = [e["data"]["step"] for e in cdr["events"] if e["kind"] == "campaign"]
+    assert steps == ["dial", "connect", "seat-failed", "abandon"]
+    with wave.open(cdr["recording"], "rb") as w:                              # what the callee was sent
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2)[:, 1].astype(float)
+    loud = [np.sqrt(np.mean(pcm[i:i + 160] ** 2)) > 2000 for i in range(0, len(pcm) - 160, 160)]
+    assert 28 <= sum(loud) <= 32, sum(loud)                                    # the 0.6 s message, all of it

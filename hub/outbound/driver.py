@@ -259,6 +259,7 @@ class Driver:
         self._logged_ms: dict[str, int] = {}      # agent -> logged-in ms of spans that ended
         self._login_at: dict[str, int] = {}       # agent -> since when logged in
         self.outcomes: dict[str, int] = {}
+        self._people: set[str] = set()            # calls answered by a person, not yet recorded
 
     # ------------------------------------------------------------ from any thread
     def _on_loop(self, fn, *args):
@@ -374,8 +375,10 @@ class Driver:
             self.outcomes[r["outcome"]] = self.outcomes.get(r["outcome"], 0) + 1
             if r.get("connected_ms") is not None:
                 self.counts["talk_ms"] += r["ended_ms"] - r["connected_ms"]
-            if r["outcome"] == "dropped" and r.get("answered_ms") is not None:
-                self.counts["dropped"] += 1
+            person = r["call"] in self._people
+            self._people.discard(r["call"])
+            if r["outcome"] == "dropped" and person and self.c.mode != "agentless":
+                self.counts["dropped"] += 1           # a person hung up waiting for an agent
         if self.records is not None:
             self.records.put(batch)
         if self.on_record is not None:
@@ -424,8 +427,14 @@ class Driver:
         self.calls[a.call] = o
         self.counts["placed"] += 1
         sw = self.pbx.switch
-        o.call = originate.originate(sw, a.number, caller=a.caller_id,
-                                     on_event=lambda c, ev, o=o: self._event(o, c, ev))
+        try:
+            o.call = originate.originate(sw, a.number, caller=a.caller_id,
+                                         on_event=lambda c, ev, o=o: self._event(o, c, ev))
+        except Exception as e:                    # noqa: BLE001 - the dialer must hear of it
+            log.exception("campaign %s: calling %s", self.c.name, a.number)
+            self.calls.pop(a.call, None)
+            self.pbx.loop.call_soon(lambda: self._run(self.dialer.failed(a.call, f"failed: {e}")))
+            return
         self._by_call[o.call.id] = o
         if o.call.ended:                          # refused at once (no route): its end was heard already
             return
@@ -483,6 +492,8 @@ class Driver:
 
     def _answered(self, o: _Out, machine: bool) -> None:
         self.counts["machines" if machine else "answered"] += 1
+        if not machine:
+            self._people.add(o.id)
         self._run(self.dialer.answered(o.id, machine=machine))
 
     def _amd_settings(self) -> dict:
