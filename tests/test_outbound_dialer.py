@@ -220,3 +220,186 @@ def test_orders_are_reviewed_against_supply_and_the_retailers_limits():
     assert review({"cig-b": 1}, rules) == ["cig-a: at least 1 must be ordered"]
     assert review({"cig-c": 1, "cig-a": 1}, rules) == ["cig-c: not supplied this round"]
     assert check_rules({"limits": {"default": {"x": [5, 1]}}})
+
+
+# ---------------------------------------------------------------- the rolling window over restarts
+
+HOUR = 3_600_000
+
+
+def earlier_day(now_ms, answered, abandoned_at=(), hours=10, unanswered_per_call=2, call="old"):
+    """Attempt records of the campaign's earlier hours, as the store gives them back: ``answered``
+    calls answered by a person over ``hours`` before ``now_ms`` (those at the indexes
+    ``abandoned_at`` abandoned, the others connected and talked 60 s), each after
+    ``unanswered_per_call`` calls that rang out."""
+    out, step = [], hours * HOUR // max(1, answered)
+    for i in range(answered):
+        t = now_ms - hours * HOUR + i * step
+        for j in range(unanswered_per_call):
+            out.append({"kind": "attempt", "call": f"{call}-{i}-{j}", "outcome": "no-answer", "reason": "no-answer",
+                        "placed_ms": t + j * 30_000, "answered_ms": None, "connected_ms": None,
+                        "ended_ms": t + j * 30_000 + 25_000})
+        p = t + unanswered_per_call * 30_000
+        if i in abandoned_at:
+            out.append({"kind": "attempt", "call": f"{call}-{i}", "outcome": "abandoned", "reason": "no agent",
+                        "placed_ms": p, "answered_ms": p + 8000, "connected_ms": None, "ended_ms": p + 10_000})
+        else:
+            out.append({"kind": "attempt", "call": f"{call}-{i}", "outcome": "done", "reason": "",
+                        "placed_ms": p, "answered_ms": p + 8000, "connected_ms": p + 8500, "ended_ms": p + 68_500})
+    return out
+
+
+@pytest.mark.parametrize("resolved,abandoned,at_risk", [(100, 2, False), (100, 3, True), (60, 0, False),
+                                                        (60, 1, True)])
+def test_a_dialer_restored_from_the_records_keeps_their_abandon_rate_and_paces_by_it(resolved, abandoned, at_risk):
+    """N person-answered calls of the earlier hours, k of them abandoned: the restored dialer's
+    rate is k/N; when one more abandon would put it over the 3 % it dials only for the agents who
+    are free (one line each), otherwise more."""
+    from hub.outbound.engine import Dialer
+    now = [simulate.START_MS + 12 * HOUR]
+    history = earlier_day(now[0], resolved, abandoned_at=range(5, 5 + 7 * abandoned, 7))
+    d = Dialer(campaign("predictive", agents=4, max_attempts=1), numbers(40), lambda: now[0], history=history)
+    assert d.pacer.window(now[0]) == (resolved, abandoned)
+    assert d.status()["abandon_rate"] == pytest.approx(abandoned / resolved)
+    assert d.pacer.answer_rate() == pytest.approx(1 / 3, abs=0.01)      # restored too: one call in three
+    assert d.pacer.talk_ms() == 60_000 and d.pacer.ring_ms() == 8000
+    assert d.pacer.at_risk(now[0]) is at_risk
+    dials = [a for ag in d.agents for a in d.login(ag) if isinstance(a, Dial)]
+    if at_risk:
+        assert len(dials) == 4                                  # one per free agent: cannot abandon
+    else:
+        assert len(dials) > 4
+
+
+def test_history_older_than_the_window_is_ignored():
+    from hub.outbound.engine import Dialer
+    now = simulate.START_MS + 30 * HOUR
+    today = earlier_day(now, 80, hours=8)
+    yesterday = earlier_day(now - 25 * HOUR, 40, abandoned_at=range(10), hours=10, call="yesterday")
+    d = Dialer(campaign("predictive", agents=2), numbers(10), lambda: now, history=yesterday + today)
+    assert d.pacer.window(now) == (80, 0)
+    assert len(d.pacer.results) == min(200, 3 * 80)              # no sample from yesterday either
+    assert not d.pacer.at_risk(now)
+    # the same abandons inside the window put it at risk
+    inside = earlier_day(now, 40, abandoned_at=range(10), hours=10, call="inside")
+    d = Dialer(campaign("predictive", agents=2), numbers(10), lambda: now, history=inside + today)
+    assert d.pacer.window(now) == (120, 10) and d.pacer.at_risk(now)
+    # a call placed after the instant the dialer starts (a wrong clock) is not heard either
+    later = earlier_day(now + 2 * HOUR, 5, hours=1, call="later")
+    assert Dialer(campaign("predictive"), [], lambda: now, history=later).pacer.window(now) == (0, 0)
+
+
+KINDS = ("no-answer", "busy", "machine", "connected", "abandoned", "dropped")
+call_spec = st.tuples(st.sampled_from(KINDS), st.integers(100, 30_000), st.integers(0, 1999),
+                      st.integers(1000, 600_000))
+
+
+def call_records(specs, starts, prefix):
+    """Attempt records of calls (kind, ring ms, wait ms, talk ms) placed at ``starts``."""
+    from hub.outbound.engine import WAITED_DROP
+    out = []
+    for i, ((kind, ring, wait, talk), placed) in enumerate(zip(specs, starts)):
+        answered = placed + ring
+        r = {"kind": "attempt", "call": f"{prefix}{i}", "placed_ms": placed, "answered_ms": None,
+             "connected_ms": None, "reason": "", "outcome": kind}
+        if kind in ("no-answer", "busy"):
+            r["ended_ms"] = answered
+        elif kind == "machine":
+            r.update(answered_ms=answered, ended_ms=answered + wait)
+        elif kind == "connected":
+            r.update(outcome="done", answered_ms=answered, connected_ms=answered + wait,
+                     ended_ms=answered + wait + talk)
+        elif kind == "abandoned":
+            r.update(answered_ms=answered, ended_ms=answered + 2000)
+        else:
+            r.update(answered_ms=answered, ended_ms=answered + wait, reason=WAITED_DROP)
+        out.append(r)
+    return out
+
+
+def hear_live(pacer, records, query_at=None):
+    """Feed the calls of ``records`` to ``pacer`` through its live steps, every event in time order."""
+    events = []
+    for i, r in enumerate(records):
+        key = (r["call"], r["placed_ms"])
+        person = r["answered_ms"] is not None and r["outcome"] != "machine"
+        at = r["answered_ms"] if r["answered_ms"] is not None else r["ended_ms"]
+        events.append((at, r["placed_ms"], 0, i, lambda p=person, ring=at - r["placed_ms"], k=key:
+                       pacer.dial_result(p, ring, call=k)))
+        if person and r["connected_ms"] is not None:
+            events.append((r["connected_ms"], r["placed_ms"], 1, i, lambda t=r["connected_ms"], k=key:
+                           pacer.resolved_call(t, False, call=k)))
+            events.append((r["ended_ms"], r["placed_ms"], 2, i, lambda ms=r["ended_ms"] - r["connected_ms"], k=key:
+                           pacer.talk(ms, call=k)))
+        elif person:
+            events.append((r["ended_ms"], r["placed_ms"], 1, i, lambda t=r["ended_ms"], k=key:
+                           pacer.resolved_call(t, True, call=k)))
+    for t, *_, fn in sorted(events, key=lambda e: e[:4]):
+        fn()
+        if query_at is not None:
+            pacer.at_risk(t)                      # the dialer asks between events: it changes nothing
+
+
+def pacer_state(pacer, now_ms):
+    window = pacer.window(now_ms)
+    return {"resolved": list(pacer.resolved), "window": window, "rate": pacer.abandon_rate(now_ms),
+            "at_risk": pacer.at_risk(now_ms), "aggressiveness": pacer.aggressiveness,
+            "results": list(pacer.results), "talks": list(pacer.talks), "rings": list(pacer.rings),
+            "lines": pacer.lines(now_ms, ready=3, talking_ms=[20_000, 90_000], wrap_left_ms=[2000], in_flight=1)}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), before=st.lists(call_spec, max_size=120), after=st.lists(call_spec, max_size=120),
+       cap=st.sampled_from([0.03, 0.1]))
+def test_a_pacer_restored_from_history_then_live_is_the_pacer_that_heard_it_all_live(data, before, after, cap):
+    """Restoring the records of the calls before a restart, then hearing the calls after it live,
+    gives the state of a pacer that heard every call live in order (window, rate, samples,
+    aggressiveness, the decision); restoring again, or the records of calls heard live, changes
+    nothing: no call is counted twice."""
+    from hub.outbound.campaign import Pacing
+    from hub.outbound.engine import past_calls
+    from hub.outbound.pacing import Pacer
+    pacing = Pacing(abandon_cap=cap, window_h=1, min_samples=5)          # restarts more than a window apart too
+    split = simulate.START_MS
+    span = HOUR - 700_000                                                # placed in the window, ended before the split
+    old = call_records(before, [split - HOUR + data.draw(st.integers(0, span)) for _ in before], "c")
+    old = [r for r in old if r["ended_ms"] <= split]
+    new = call_records(after, [split + data.draw(st.integers(1, 3 * HOUR)) for _ in after], "c")   # ids used again
+    end = max([split] + [r["ended_ms"] for r in new])
+
+    live = Pacer(pacing)
+    hear_live(live, old, query_at=True)
+    restored = Pacer(pacing)
+    assert restored.restore(past_calls(old), split) == len(old)
+    assert pacer_state(restored, split) == pacer_state(live, split)
+    assert restored.restore(past_calls(old), split) == 0                 # once only
+    hear_live(live, new, query_at=True)
+    hear_live(restored, new)
+    assert pacer_state(restored, end) == pacer_state(live, end)
+    before_again = pacer_state(restored, end)
+    assert restored.restore(past_calls(old + new), end) == 0             # the records of calls it heard
+    assert pacer_state(restored, end) == before_again
+
+
+@pytest.mark.parametrize("seed,amd", [(11, False), (12, True), (13, True)])
+def test_the_records_of_a_run_tell_the_pacer_what_it_heard_live(seed, amd):
+    """The dialer's own records, read back (``past_calls``), restore exactly the window and
+    samples its live pacer has: connected, abandoned and dropped calls, machines (hung up or
+    leaving a message), calls that rang out."""
+    from hub.outbound.engine import past_calls
+    from hub.outbound.pacing import Pacer
+    over = {"amd": {"enabled": True, "on_machine": "leave-message"}} if amd else {}
+    c = campaign("predictive", agents=4, max_attempts=1, pacing={"abandon_cap": 0.2, "backoff_at": 1.0}, **over)
+    res = simulate.run(c, numbers(300), simulate.Traffic(answer_rate=0.5, machine_rate=0.15 if amd else 0,
+                                                         talk_s=40, seed=seed), 300)
+    assert not res.dialer.calls                                          # the list is done, every call recorded
+    attempts = [r for r in res.records if r["kind"] == "attempt"]
+    assert any(r["outcome"] == "abandoned" for r in attempts)
+    end = max(r["ended_ms"] for r in attempts)
+    live = res.dialer.pacer
+    restored = Pacer(c.pacing)
+    restored.restore(past_calls(attempts), end)
+    assert sorted(restored.resolved) == sorted(live.resolved) and restored.window(end) == live.window(end)
+    for samples in ("results", "talks", "rings"):
+        assert sorted(getattr(restored, samples)) == sorted(getattr(live, samples)), samples
+    assert restored.aggressiveness == pytest.approx(live.aggressiveness)

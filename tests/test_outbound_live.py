@@ -4,10 +4,12 @@ The called people are SIPp on a SIP trunk and the simulated carrier behind an MF
 number says how its owner behaves (answer after a ring time and hang up after a talk time, ring
 until given up, or busy), drawn at random with a seed, the same sequence for every campaign.  The
 agents are SIPp seats that register and answer.  A predictive and a progressive campaign run at
-once, each with its own two agents, over the same kind of traffic: the predictive one abandons
-no more than its cap (an answered call not bridged to an agent within 2 s, read from the CDR's
-events), keeps its agents busier, and for both every dialled number's outcome is in the CDR and
-in the campaign's records while no number on a DNC list or outside its calling window is dialled.
+once, each with its own two agents, over the same kind of traffic: the predictive one, which has
+dialled since earlier today (those hours are in its records, and restore its rolling window),
+abandons no more than the 3 % cap over that window (an answered call not bridged to an agent
+within 2 s, read from the CDR's events), keeps its agents busier, and for both every dialled
+number's outcome is in the CDR and in the campaign's records while no number on a DNC list or
+outside its calling window is dialled.
 Then ``scanhub campaign run`` end to end, and its one-line errors."""
 from __future__ import annotations
 
@@ -29,8 +31,10 @@ from test_telephony_sip import register, target
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 20261203
-CAP = 0.2                         # the predictive campaign's abandon cap (a short run: few answered calls)
 RUN_S = 25                        # how long both campaigns dial
+#: the predictive campaign's earlier hours today, in its records before the run: calls answered
+#: by a person (and connected), of which abandoned; as many more rang out or were busy
+EARLIER_ANSWERED, EARLIER_ABANDONED = 100, 1
 SEATS = {"8001": "pw-8001", "8002": "pw-8002", "8003": "pw-8003", "8004": "pw-8004"}
 E1_TRUNK = {"name": "ct-bj-1", "kind": "e1", "span": 1, "protocol": "r2-cn", "max_dnis": 11}
 #: who answers how: kind 0 answers after RR tenths of a second and hangs up TT tenths after its
@@ -268,10 +272,10 @@ def traffic(n: int, seed: int = SEED) -> list[tuple[str, int, int, int]]:
 
 
 def open_window() -> dict:
-    """A calling window open now and for the next hour in UTC (three hours around now), closed
-    twelve hours away."""
+    """A calling window open now and for the next hour in UTC, since three hours before this one
+    (the campaign's earlier hours today: ``earlier_today``), closed twelve hours away."""
     h = dt.datetime.now(dt.timezone.utc).hour
-    hours = sorted({(h - 1) % 24, h, (h + 1) % 24})
+    hours = sorted({(h + k) % 24 for k in range(-3, 2)})
     return {"mon-sun": [f"{x:02d}:00-{x + 1:02d}:00" for x in hours]}
 
 
@@ -402,10 +406,47 @@ def callee_answer_ms(cdr: dict) -> int | None:
 def campaign_doc(name: str, mode: str, agents: list[str], **over) -> dict:
     doc = {"name": name, "mode": mode, "window": open_window(), "timezone": "UTC", "agents": agents,
            "max_attempts": 1, "min_spacing_min": 0, "ring_timeout_s": 8, "wrapup_s": 0,
-           "pacing": {"abandon_cap": CAP, "min_samples": 5}, "abandon_message": "abandon.wav",
+           "abandon_message": "abandon.wav",
            "dispositions": [{"code": "talked", "final": True}], "default_disposition": "talked"}
     doc.update(over)
     return doc
+
+
+def earlier_today(c, now: int, answered: int, abandoned: int, hours: float = 2.5) -> list[dict]:
+    """The attempt records of campaign ``c``'s earlier hours (the ``hours`` before ``now``, inside
+    its calling window and its rolling window), as its dialer logs them: the same kind of people as
+    ``traffic`` (another draw), dialled until ``answered`` of them answered; all of those reached an
+    agent after a few hundred ms and talked as their number says, but ``abandoned`` of them, spread
+    over the hours, waited the 2 s for nobody."""
+    people, out = [], []
+    for person in traffic(400, seed=SEED + 1):
+        people.append(person)
+        if sum(kind == ANSWER for _, kind, _, _ in people) == answered:
+            break
+    lost = {round((k + 0.5) * answered / abandoned) for k in range(abandoned)} if abandoned else set()
+    step = int(hours * 3_600_000 / len(people))
+    n = 0
+    for i, (via, kind, ring, talk) in enumerate(people):
+        placed = now - int(hours * 3_600_000) + i * step
+        setup = 0 if via == "sip" else 1500                       # the R2 span's signalling first
+        r = {"kind": "attempt", "call": f"{c.name}-earlier-{i}", "number": number(via, kind, ring, talk, 600 + i),
+             "customer": "", "attempt": 1, "agent": None, "mode": c.mode, "reason": "", "placed_ms": placed,
+             "answered_ms": None, "connected_ms": None, "answers": {}, "callback_ms": None}
+        if kind == BUSY:
+            r.update(outcome="busy", reason="busy", ended_ms=placed + setup + ring * 100)
+        elif kind == NO_ANSWER:
+            r.update(outcome="no-answer", reason="no-answer", ended_ms=placed + (2000 if via == "sip" else 6000))
+        else:
+            answer = placed + setup + ring * 100
+            n += 1
+            if n in lost:
+                r.update(outcome="abandoned", reason="no agent within 2 s", answered_ms=answer,
+                         ended_ms=answer + 1700 + 600)                # the message played, then hung up
+            else:
+                r.update(outcome="talked", agent=c.agents[i % len(c.agents)], answered_ms=answer,
+                         connected_ms=answer + 150 + 50 * (i % 5), ended_ms=answer + talk * 100)
+        out.append(r)
+    return out
 
 
 OUTCOME_DISPOSITION = {"busy": "busy", "no-answer": "no-answer", "talked": "answered", "abandoned": "answered",
@@ -429,9 +470,13 @@ def test_predictive_abandons_within_its_cap_and_keeps_agents_busier_than_progres
     message = load_message(abandon_wav(tmp_path / "abandon.wav"))
     people = traffic(150)
     plan = {"pred": ("predictive", ["8001", "8002"], 0), "prog": ("progressive", ["8003", "8004"], 500)}
-    drivers, dialled, records, refused = {}, {}, {}, {}
+    drivers, dialled, records, refused, earlier = {}, {}, {}, {}, {}
     for name, (mode, seats, base) in plan.items():
         c = check_campaign(campaign_doc(name, mode, seats))
+        assert c.pacing.abandon_cap == 0.03 and c.pacing.window_h == 24          # the defaults: the rule
+        # the predictive campaign has dialled since the morning: those hours are in its records
+        earlier[name] = earlier_today(c, now_ms(), EARLIER_ANSWERED, EARLIER_ABANDONED) if mode == "predictive" else []
+        store.sink(c)(earlier[name])
         contacts = [Contact(number(via, kind, ring, talk, base + i)) for i, (via, kind, ring, talk) in enumerate(people)]
         # early in the list: three numbers on the DNC list, three whose owners live twelve hours away
         dnc = [Contact(number("sip", ANSWER, 2, 10, base + 400 + i)) for i in range(3)]
@@ -442,9 +487,13 @@ def test_predictive_abandons_within_its_cap_and_keeps_agents_busier_than_progres
             store.add_dnc(ct.number, "internal", "asked not to be called")
         refused[name] = {ct.number: "dnc:internal" for ct in dnc} | {ct.number: "closed" for ct in far}
         dialled[name], records[name] = [], []
+        # as `scanhub campaign run` starts: the rolling window restored from the records
+        history = store.pacer_history(name, now_ms() - int(c.pacing.window_h * 3_600_000))
+        assert len(history) == len(earlier[name])
         drivers[name] = Driver(p, c, contacts, sink=store.sink(c), dnc=store.dnc_lookup(name), abandon_audio=message,
-                               on_record=records[name].extend,
+                               on_record=records[name].extend, history=history,
                                on_action=lambda a, got=dialled[name]: isinstance(a, Dial) and got.append(a.number))
+    assert p.call(lambda: drivers["pred"].dialer.pacer.window(now_ms())) == (EARLIER_ANSWERED, EARLIER_ABANDONED)
     t0 = now_ms()
     p.call(lambda: [d._start() for d in drivers.values()])          # both at the same instant
     wait_for(lambda: now_ms() - t0 >= RUN_S * 1000, RUN_S + 10, "the campaigns' dialling time", interval=0.2)
@@ -467,8 +516,11 @@ def test_predictive_abandons_within_its_cap_and_keeps_agents_busier_than_progres
         # every dialled number: its outcome in the records, in the store and in the CDR, and they agree
         attempts = {r["number"]: r for r in records[name] if r["kind"] == "attempt"}
         assert set(attempts) == set(numbers_)
-        stored = {r.number: r.outcome for r in CampaignAttempt.select().where(CampaignAttempt.campaign == name)}
+        rows = list(CampaignAttempt.select().where(CampaignAttempt.campaign == name))
+        stored = {r.number: r.outcome for r in rows if r.placed_ms >= t0}
         assert stored == {n: r["outcome"] for n, r in attempts.items()}
+        assert sorted((r.call, r.outcome) for r in rows if r.placed_ms < t0) == \
+            sorted((r["call"], r["outcome"]) for r in earlier[name])           # the earlier hours, kept
         for n in numbers_:
             assert cdrs[n]["disposition"] == OUTCOME_DISPOSITION[attempts[n]["outcome"]], (n, attempts[n], cdrs[n])
             assert cdrs[n]["direction"] == "outbound" and cdrs[n]["origin"] == "originate"
@@ -484,10 +536,24 @@ def test_predictive_abandons_within_its_cap_and_keeps_agents_busier_than_progres
         late = [c for c in answered if agent_bridge_ms(c) is None or agent_bridge_ms(c) - callee_answer_ms(c) > 2000]
         talk = sum(max(0, min(c["end_ms"], t_stop) - max(agent_bridge_ms(c), t0))
                    for c in answered if agent_bridge_ms(c) is not None)
+        # the rolling window: the earlier hours' calls answered by a person and abandoned, and this run's
+        before_answered = sum(r["answered_ms"] is not None for r in earlier[name])
+        before_lost = sum(r["outcome"] == "abandoned" for r in earlier[name])
         measured[name] = {"dialled": len(numbers_), "answered": len(answered), "abandoned": len(late),
                           "abandon_rate": len(late) / len(answered), "occupancy": talk / (len(seats) * (t_stop - t0)),
+                          "window_answered": before_answered + len(answered),
+                          "window_abandoned": before_lost + len(late),
+                          "window_abandon_rate": (before_lost + len(late)) / (before_answered + len(answered)),
                           "driver": {k: figures[name][k] for k in ("placed", "answered", "connected", "abandoned",
-                                                                    "abandon_rate", "occupancy")}}
+                                                                    "dropped", "abandon_rate", "occupancy",
+                                                                    "window_answered", "window_abandoned",
+                                                                    "window_abandon_rate")}}
+        # the pacer's window is the earlier hours' calls and this run's, each counted once
+        lost = [r for r in attempts.values() if r["outcome"] in ("abandoned", "dropped")]
+        reached = [r for r in attempts.values() if r["connected_ms"] is not None]
+        assert (figures[name]["window_answered"], figures[name]["window_abandoned"]) == \
+            (before_answered + len(reached) + len(lost), before_lost + len(lost)), measured
+        assert figures[name]["abandoned"] + figures[name]["dropped"] == len(lost), measured
         # the records' abandoned (who heard the identifying message before the hang-up) and
         # dropped calls (the callee hung up first) are among them
         assert {c["callee"] for c in late} >= {n for n, r in attempts.items()
@@ -495,11 +561,17 @@ def test_predictive_abandons_within_its_cap_and_keeps_agents_busier_than_progres
         for c in (cdrs[n] for n, r in attempts.items() if r["outcome"] == "abandoned"):
             at = next(e["t_ms"] for e in c["events"] if e["kind"] == "campaign" and e["data"].get("step") == "abandon")
             assert c["end_ms"] - at >= 600, c["callee"]
-    print(f"\nlive campaigns over {RUN_S} s: {measured}")
+    print(f"\nlive campaigns over {RUN_S} s, after {EARLIER_ANSWERED} answered calls earlier today: {measured}")
     pred, prog = measured["pred"], measured["prog"]
     assert prog["abandoned"] == 0                              # one call per free agent never abandons
     assert pred["answered"] >= 10
-    assert pred["abandon_rate"] <= CAP, measured
+    cap = drivers["pred"].c.pacing.abandon_cap
+    # over the rolling window (the earlier hours and this run, read from the CDR's events) within
+    # the cap; and so is what the pacer counted
+    assert pred["window_abandon_rate"] <= cap, measured
+    assert pred["driver"]["window_abandon_rate"] <= cap, measured
+    # this run's own abandons are within what the earlier hours left it
+    assert pred["abandoned"] <= int(cap * pred["window_answered"] + 1e-9) - EARLIER_ABANDONED, measured
     assert pred["occupancy"] > prog["occupancy"], measured
 
 

@@ -119,3 +119,37 @@ def test_the_receivers_of_yesterdays_signed_parcels_at_given_sites(db):
     assert [(c.number, c.name, c.fields["waybill"]) for c in got] == [("+8613800138000", "r0", "SF0000000000")]
     assert lists.check_spec({"source": "signed", "sites": [], "day": "someday"}) == [
         "signed needs sites: a list of site codes", "signed: day must be yesterday or a date like 2026-12-01, not 'someday'"]
+
+
+def test_the_stored_attempts_restore_the_rolling_window_when_the_campaign_runs_again(db):
+    """A predictive run's records in the store; the dialer of the next run, an hour later, starts
+    with that window (the same calls, the same rate), another campaign's calls not among them."""
+    from hub.outbound.engine import Dialer
+    c = check_campaign({"name": "p", "mode": "predictive", "window": {"mon-sun": ["00:00-24:00"]},
+                        "agents": ["a1", "a2", "a3"], "abandon_message": "abandon.wav", "max_attempts": 1,
+                        "pacing": {"abandon_cap": 0.2, "backoff_at": 1.0}})
+    other = check_campaign({"name": "q", "mode": "progressive", "window": {"mon-sun": ["00:00-24:00"]},
+                            "agents": ["b1"], "max_attempts": 1})
+    contacts = [Contact(f"+86138{i:08d}") for i in range(400)]
+    traffic = simulate.Traffic(answer_rate=0.6, talk_s=60, seed=5)
+    first = simulate.run(c, contacts, traffic, 60)
+    store.sink(c)(first.records)
+    store.sink(other)(simulate.run(other, [Contact("+8613900000000")], traffic, 10).records)
+    attempts = [r for r in first.records if r["kind"] == "attempt"]
+    person = [r for r in attempts if r["outcome"] not in ("no-answer", "busy", "failed", "machine")]
+    lost = sum(r["outcome"] in ("abandoned", "dropped") for r in person)
+    assert lost and len(person) > 50
+
+    restart = simulate.START_MS + 2 * 3_600_000
+    history = store.pacer_history("p", restart - 24 * 3_600_000)
+    assert [(h["call"], h["outcome"], h["placed_ms"], h["connected_ms"], h["ended_ms"]) for h in history] == \
+        sorted(((r["call"], r["outcome"], r["placed_ms"], r["connected_ms"], r["ended_ms"]) for r in attempts),
+               key=lambda r: r[2])                                 # oldest first
+    d = Dialer(c, [], lambda: restart, history=history)
+    assert d.pacer.window(restart) == (len(person), lost)
+    assert d.status()["abandon_rate"] == pytest.approx(simulate.figures(first.records, c, 0, 1)["abandon_rate"])
+    since = simulate.START_MS + 30 * 60_000                       # the records placed since then only
+    assert {h["call"] for h in store.pacer_history("p", since)} == {r["call"] for r in attempts
+                                                                     if r["placed_ms"] >= since}
+    assert Dialer(c, [], lambda: restart + 25 * 3_600_000, history=history).pacer.window(
+        restart + 25 * 3_600_000) == (0, 0)                        # a day later: out of the window

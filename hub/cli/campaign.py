@@ -80,8 +80,9 @@ def campaign_simulate(file, minutes, answer_rate, talk_s, seed, keep, fmt):
     contacts = store.contacts_of(c.name)
     if not contacts:
         raise click.UsageError(f"campaign {c.name} has no numbers: run `scanhub campaign import {file}` first")
+    since = simulate.START_MS - int(c.pacing.window_h * 3_600_000)
     res = simulate.run(c, contacts, simulate.Traffic(answer_rate=answer_rate, talk_s=talk_s, seed=seed), minutes,
-                       dnc=store.dnc_lookup(c.name))
+                       dnc=store.dnc_lookup(c.name), history=store.pacer_history(c.name, since))
     if keep:
         store.sink(c)(res.records)
         store.save_contacts(c.name, res.dialer.contacts.values())
@@ -155,6 +156,7 @@ def campaign_run(file, pbx_file, minutes, seat_items, every, grace, db):
     import threading
     import time
 
+    from contract.clock import now_ms
     from hub.cli.common import open_store
     from hub.outbound import store
     from hub.outbound.campaign import load_campaign
@@ -186,8 +188,10 @@ def campaign_run(file, pbx_file, minutes, seat_items, every, grace, db):
             hard.set()
         stop.set()
     before = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # the abandon rate is over the rolling window, not this run: the window's calls so far count
+    history = store.pacer_history(c.name, now_ms() - int(c.pacing.window_h * 3_600_000))
     driver = Driver(service, c, contacts, sink=store.sink(c), dnc=store.dnc_lookup(c.name), seats=seats,
-                    flows=flows, abandon_audio=message)
+                    flows=flows, abandon_audio=message, history=history)
     try:
         driver.start()
         todo = sum(1 for ct in contacts if not ct.done)

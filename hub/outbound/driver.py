@@ -34,6 +34,10 @@ agent is logged in while their seat is registered and logged out when it is not.
 party of a connected call hangs up, the call ends with the campaign's ``default_disposition``
 (``answered`` when it names none): there is no agent console here to give another code.
 
+``history`` (the campaign's earlier attempts, ``hub.outbound.store.pacer_history``) restores the
+pacer's rolling window before the first call, so the abandon rate is kept over the window, not
+over this run.
+
 ``tick()`` runs at the dialer's ``next_deadline()`` and every ``SEAT_POLL_S`` (with the seat
 check).  The records the dialer logs are written by ``Records``, a thread of its own, through the
 campaign's store sink (``hub.outbound.store.sink``): the loop that carries the media never waits
@@ -233,7 +237,7 @@ class Driver:
     def __init__(self, pbx, campaign: Campaign, contacts: list[Contact], *, sink=None, dnc=None,
                  seats: dict[str, str] | None = None, flows: dict | None = None,
                  abandon_audio: bytes | None = None, agent_ring_s: float = AGENT_RING_S,
-                 on_record=None, on_action=None) -> None:
+                 on_record=None, on_action=None, history: list[dict] | None = None) -> None:
         self.pbx = pbx
         self.c = campaign
         self.seats = {a: (seats or {}).get(a, a) for a in campaign.agents}
@@ -244,7 +248,7 @@ class Driver:
         self.on_action = on_action                # fn(action), on the loop (tests)
         self.records = Records(sink) if sink is not None else None
         self.dialer = Dialer(campaign, contacts, now_ms, log=self._logged, dnc=dnc,
-                             connect_margin_ms=int(CONNECT_MARGIN_S * 1000))
+                             connect_margin_ms=int(CONNECT_MARGIN_S * 1000), history=history)
         self.host = FlowHost()
         self.calls: dict[str, _Out] = {}          # the dialer's call id -> the call
         self._by_call: dict[str, _Out] = {}       # the PBX's call id -> the call
@@ -310,7 +314,9 @@ class Driver:
     def figures(self) -> dict:
         """Where the run stands: calls placed, answered (by a person), connected, abandoned, the
         abandon rate (abandoned and dropped over answered by a person), agent occupancy (talk time
-        over the agents' logged-in time), calls in progress, agents logged in."""
+        over the agents' logged-in time), calls in progress, agents logged in; and the pacer's
+        rolling window (earlier runs' calls included): ``window_answered`` person-answered calls
+        connected or abandoned, ``window_abandoned``, ``window_abandon_rate``."""
         return self._on_loop(self._figures)
 
     # ------------------------------------------------------------ the loop
@@ -392,6 +398,7 @@ class Driver:
         k = self.counts
         person = k["answered"]
         lost = k["abandoned"] + k["dropped"]
+        resolved, abandoned = self.dialer.pacer.window(now)
         return {"campaign": self.c.name, "mode": self.c.mode, **{x: k[x] for x in k if x != "talk_ms"},
                 "abandon_rate": lost / person if person else 0.0, "abandon_cap": self.c.pacing.abandon_cap,
                 "occupancy": (k["talk_ms"] + talking) / logged if logged else 0.0,
@@ -399,7 +406,9 @@ class Driver:
                 "agents_logged_in": sum(1 for a in self.dialer.agents.values() if a.state != LOGGED_OUT),
                 "agents": len(self.dialer.agents), "outcomes": dict(self.outcomes),
                 "running_s": (now - self.started_ms) / 1000 if self.started_ms else 0.0,
-                "draining": self.dialer.draining, "finished": self.dialer.finished()}
+                "draining": self.dialer.draining, "finished": self.dialer.finished(),
+                "window_answered": resolved, "window_abandoned": abandoned,
+                "window_abandon_rate": abandoned / resolved if resolved else 0.0}
 
     # ------------------------------------------------------------ actions
     def _act(self, a) -> None:

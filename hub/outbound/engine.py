@@ -22,6 +22,10 @@ Modes:
 * ``agentless``: up to ``lines`` calls at once; an answered call gets ``StartFlow`` (the notice
   or keypad survey) and ends with ``flow_done``.
 
+The pacer's rolling window is the campaign's: ``Dialer(..., history=attempts)`` restores it from
+the attempt records of earlier runs (the dicts it logs, as ``hub.outbound.store.pacer_history``
+reads them back; ``past_calls`` says what each one was), before any event of this run.
+
 Agents use the ACD's agent state machine (``hub.acd.agents``): ready, ringing (a call reserved
 or being previewed for them), talking, wrap-up.
 """
@@ -37,7 +41,12 @@ from hub.outbound import compliance
 from hub.outbound.campaign import Campaign
 from hub.outbound.contacts import Contact
 from hub.outbound.errors import OutboundError
-from hub.outbound.pacing import Pacer
+from hub.outbound.pacing import Pacer, PastCall
+
+#: the ``reason`` of an attempt whose person hung up waiting for an agent (outcome ``dropped``)
+WAITED_DROP = "hung up before an agent was connected"
+#: the ``reason`` of an answering machine's call that ran the flow (a message left)
+MACHINE_FLOW = "answering machine"
 
 
 # ---------------------------------------------------------------- actions
@@ -95,21 +104,50 @@ class Outgoing:
     answered_ms: int | None = None
     connected_ms: int | None = None
     deadline_ms: int | None = None
+    machine: bool = False
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """The pacer's key of the call (its id and when it was placed: unique across runs)."""
+        return (self.id, self.placed_ms)
+
+
+def past_calls(attempts) -> list[PastCall]:
+    """What the pacer hears of each earlier attempt record (the dicts ``log`` gets, kind
+    ``attempt``): answered by a person or not, connected to an agent or abandoned (and when), its
+    talk time; in the terms the live steps use."""
+    out = []
+    for r in attempts:
+        if r.get("kind", "attempt") != "attempt":
+            continue
+        answered, connected, ended = r.get("answered_ms"), r.get("connected_ms"), r["ended_ms"]
+        outcome, reason = r["outcome"], r.get("reason") or ""
+        person = answered is not None and outcome != "machine" and reason != MACHINE_FLOW
+        abandoned = person and connected is None and (
+            outcome == "abandoned" or outcome == "dropped" and reason == WAITED_DROP)
+        resolved = connected if person and connected is not None else ended if abandoned else None
+        out.append(PastCall(r["call"], r["placed_ms"], ended, answered, person, resolved, abandoned,
+                            ended - connected if connected is not None else None))
+    return out
 
 
 class Dialer:
     def __init__(self, campaign: Campaign, contacts: list[Contact], clock: Callable[[], int], *,
                  log: Callable[[list[dict]], None] | None = None,
                  dnc: Callable[[str], str | None] | None = None, pacer: Pacer | None = None,
-                 call_ids: Callable[[], str] | None = None, connect_margin_ms: int = 0) -> None:
+                 call_ids: Callable[[], str] | None = None, connect_margin_ms: int = 0,
+                 history: list[dict] | None = None) -> None:
         """``connect_margin_ms``: how long an agent's phone takes to answer once ``Connect`` rings
         it (the live driver's seats): an answered call waiting for an agent is given to one at the
-        latest that long before its ``connect_within_s`` is over, or abandoned then."""
+        latest that long before its ``connect_within_s`` is over, or abandoned then.  ``history``:
+        the campaign's earlier attempt records, which restore the pacer's rolling window."""
         self.c = campaign
         self.clock = clock
         self._sink = log
         self.dnc = dnc
         self.pacer = pacer or Pacer(campaign.pacing)
+        if history:
+            self.pacer.restore(past_calls(history), clock())
         self.contacts: dict[str, Contact] = {}
         self._heap: list[tuple[int, int, str]] = []
         self._order = itertools.count()
@@ -282,8 +320,8 @@ class Dialer:
             agent.move(RINGING, now, call.id)
         agent.move(TALKING, now, call.id)
         call.agent, call.state, call.connected_ms, call.deadline_ms = agent.id, "connected", now, None
-        if self.c.mode == "predictive" and call.answered_ms is not None:
-            self.pacer.resolved_call(now, False)
+        if call.answered_ms is not None:
+            self.pacer.resolved_call(now, False, call=call.key)
         return [Connect(call.id, agent.id)]
 
     def _release_agent(self, now: int, call: Outgoing, wrap: bool) -> None:
@@ -386,8 +424,9 @@ class Dialer:
         if o is None or o.state != "dialing":
             return self._finish(now, out)
         o.answered_ms = now
-        self.pacer.dial_result(not machine, now - o.placed_ms)
+        self.pacer.dial_result(not machine, now - o.placed_ms, call=o.key)
         if machine:
+            o.machine = True
             self._release_agent(now, o, wrap=False)
             if self.c.amd.get("on_machine") == "leave-message" and self.c.flow:
                 o.state = "flow"
@@ -407,6 +446,7 @@ class Dialer:
             o.state = "connected"
             o.connected_ms = now
             a.move(TALKING, now, call)
+            self.pacer.resolved_call(now, False, call=o.key)   # a person, with their agent at once
             out.append(Connect(call, a.id))
             return self._finish(now, out)
         ready = self._ready()
@@ -423,7 +463,7 @@ class Dialer:
         if o is None or o.state != "dialing":
             return self._finish(now, [])
         outcome = cause if cause in ("busy", "no-answer") else "failed"
-        self.pacer.dial_result(False)
+        self.pacer.dial_result(False, call=o.key)
         self._release_agent(now, o, wrap=False)
         self._end(now, o, outcome, reason=cause)
         return self._finish(now, [])
@@ -438,11 +478,12 @@ class Dialer:
         if o.state == "dialing":                  # the line gave up before any answer
             return self.failed(call, "no-answer")
         if o.state == "waiting":
-            self.pacer.resolved_call(now, True)   # answered, never reached an agent
-            self._end(now, o, "dropped", reason="hung up before an agent was connected")
+            self.pacer.resolved_call(now, True, call=o.key)   # answered, never reached an agent
+            self._end(now, o, "dropped", reason=WAITED_DROP)
             return self._finish(now, [])
         if o.state == "flow":
-            self._end(now, o, "completed" if answers else "dropped", answers=answers)
+            self._end(now, o, "completed" if answers else "dropped", answers=answers,
+                      reason=MACHINE_FLOW if o.machine else "")
             return self._finish(now, [])
         if o.state == "ending":
             return self._finish(now, [])
@@ -452,7 +493,7 @@ class Dialer:
             raise OutboundError(f"{disposition!r} is not a disposition of campaign {self.c.name} "
                                 f"(known: {', '.join(self.c.dispositions) or 'none'})")
         if o.connected_ms is not None:
-            self.pacer.talk(now - o.connected_ms)
+            self.pacer.talk(now - o.connected_ms, call=o.key)
         self._release_agent(now, o, wrap=True)
         self._end(now, o, code, code_obj=obj, callback_ms=callback_ms, same_agent=same_agent, answers=answers)
         return self._finish(now, [])
@@ -467,7 +508,7 @@ class Dialer:
             self.extra_dnc.add(o.contact.number)
             self._log(kind="dnc", number=o.contact.number, reason="ivr-optout", at_ms=now)
             o.contact.done = True
-        self._end(now, o, "completed", answers=answers or {})
+        self._end(now, o, "completed", answers=answers or {}, reason=MACHINE_FLOW if o.machine else "")
         if optout:
             o.contact.done = True
         return self._finish(now, [Hangup(call, "flow done")])
@@ -483,8 +524,8 @@ class Dialer:
         if a.call == call and a.state in (RINGING, TALKING):
             a.move(LOGGED_OUT, now)
             a.pending = None
-        if self.c.mode == "predictive" and o.connected_ms is not None:
-            self.pacer.unresolve(o.connected_ms)  # counted as reaching an agent in time: it did not
+        if o.connected_ms is not None:
+            self.pacer.unresolve(o.connected_ms, call=o.key)  # counted as reaching an agent in time: it did not
         o.agent, o.state, o.connected_ms = None, "waiting", None
         o.deadline_ms = (o.answered_ms if o.answered_ms is not None else now) + self.connect_window_ms
         return self.tick()
@@ -516,7 +557,7 @@ class Dialer:
                     out.extend(self._connect(now, o, ready[0]))
                     continue
                 o.state = "ending"
-                self.pacer.resolved_call(now, True)
+                self.pacer.resolved_call(now, True, call=o.key)
                 out.append(Abandon(o.id, self.c.abandon_message))
                 self._end(now, o, "abandoned", reason=f"no agent within {self.c.pacing.connect_within_s:g} s")
         return self._finish(now, out)

@@ -47,13 +47,14 @@ def _person(traffic: Traffic, number: str, attempt: int) -> random.Random:
 
 
 def run(campaign: Campaign, contacts: list[Contact], traffic: Traffic, minutes: float, *,
-        start_ms: int = START_MS, dnc=None, pacer=None, on_dial=None) -> Result:
-    """Play ``campaign`` over ``contacts`` for ``minutes`` of simulated time."""
+        start_ms: int = START_MS, dnc=None, pacer=None, on_dial=None, history=None) -> Result:
+    """Play ``campaign`` over ``contacts`` for ``minutes`` of simulated time (``history``: earlier
+    attempt records, which restore the pacer's rolling window at ``start_ms``)."""
     now = [start_ms]
     res = Result()
     seq = itertools.count()
     events: list = []
-    eng = Dialer(campaign, contacts, lambda: now[0], log=res.records.extend, dnc=dnc, pacer=pacer)
+    eng = Dialer(campaign, contacts, lambda: now[0], log=res.records.extend, dnc=dnc, pacer=pacer, history=history)
     res.dialer = eng
     end_ms = start_ms + int(minutes * 60_000)
     attempt_of: dict[str, int] = {}

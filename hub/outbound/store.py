@@ -6,7 +6,8 @@ called either); opt-outs pressed in an IVR or agentless survey go to the interna
 reason ``ivr-optout``.  ``sink(campaign)`` stores the dialer's records as they come; a survey
 score at or below the campaign's ``low_score`` calls ``low_score_hook``, which opens a work order
 when the work-order package is installed (``hub.crm.workorders.open_work_order``) and logs the
-answer otherwise.
+answer otherwise.  ``pacer_history(campaign, since_ms)`` reads the campaign's attempts back for
+the dialer that starts, which restores its pacer's rolling window from them.
 """
 from __future__ import annotations
 
@@ -121,6 +122,16 @@ def sink(campaign, hook=low_score_hook):
                         if isinstance(a, int) and a <= campaign.low_score:
                             hook(campaign.name, r, q, a)
     return write
+
+
+def pacer_history(campaign: str, since_ms: int) -> list[dict]:
+    """The campaign's attempts placed since ``since_ms``, oldest first, as the dialer logged them
+    (``Dialer(..., history=...)``: ``hub.outbound.engine.past_calls`` reads them)."""
+    A = CampaignAttempt
+    q = A.select().where((A.campaign == campaign) & (A.placed_ms >= since_ms)).order_by(A.placed_ms, A.id)
+    return [{"kind": "attempt", "call": r.call, "number": r.number, "outcome": r.outcome, "reason": r.reason,
+             "mode": r.mode, "agent": r.agent, "placed_ms": r.placed_ms, "answered_ms": r.answered_ms,
+             "connected_ms": r.connected_ms, "ended_ms": r.ended_ms} for r in q]
 
 
 def outcomes(campaign: str) -> list[dict]:
