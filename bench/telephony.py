@@ -53,8 +53,15 @@ def free_port() -> int:
     return port
 
 
+# every SIPp of both parts gets sockets as large as the PBX's (4 MB each way): with SIPp's default
+# (64 KB) a burst of our replies overflowed a peer's socket now and then, and each lost packet held
+# its round 10 s (the caller's -recv_timeout) for a call that had worked
+SIPP_BUFFERS = ["-buff_size", str(4 * 1024 * 1024)]
+
+
 def sipp(args: list[str], cwd: str, timeout: float = 600) -> subprocess.Popen:
-    return subprocess.Popen(["sipp", "-i", "127.0.0.1", "-nostdin", "-timeout", f"{int(timeout)}s", *args],
+    return subprocess.Popen(["sipp", "-i", "127.0.0.1", "-nostdin", *SIPP_BUFFERS, "-timeout", f"{int(timeout)}s",
+                             *args],
                             cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -79,21 +86,26 @@ def wait_bound(port: int, proc) -> None:
 
 def run_calls(caller_args: list[str], target: str, seat_port: int, calls: int, rate: int, limit: int,
               work: str) -> float:
-    seat = sipp(["-sn", "uas", "-p", str(seat_port), "-m", str(calls)], work)
+    # the answering seat takes more than ``calls``: SIPp counts a stray message (a late response, a
+    # retransmission) as a call of its own, and with "-m calls" it stopped answering the last few
+    # real ones, which then timed out and held the round 10 s; it is stopped once the caller is done
+    seat = sipp(["-sn", "uas", "-p", str(seat_port), "-m", str(calls * 2)], work)
     wait_bound(seat_port, seat)
     t0 = time.monotonic()
     # -recv_timeout: a call whose answer or BYE's 200 was lost under load fails after 10 s
     # instead of holding the run forever (SIPp's uac/uas do not retransmit everything)
-    rc = subprocess.call(["sipp", "-i", "127.0.0.1", "-nostdin", *caller_args, "-m", str(calls), "-r", str(rate),
-                          "-l", str(limit), "-d", "0", "-recv_timeout", "10000", target], cwd=work,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    errors = os.path.join(work, f"caller-errors-{time.monotonic_ns()}.log")
+    rc = subprocess.call(["sipp", "-i", "127.0.0.1", "-nostdin", *SIPP_BUFFERS, *caller_args, "-m", str(calls), "-r", str(rate),
+                          "-l", str(limit), "-d", "0", "-recv_timeout", "10000", "-trace_err", "-error_file", errors,
+                          target], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
     elapsed = time.monotonic() - t0
+    seat.terminate()
     try:
         seat.wait(30)
     except subprocess.TimeoutExpired:
         seat.kill()
     if rc == 1:
-        print(f"warning: some of the {calls} calls failed (lost packets under load); the rate counts them",
+        print(f"warning: some of the {calls} calls failed; the rate counts them (SIPp's errors: {errors})",
               file=sys.stderr)
     elif rc != 0:
         raise SystemExit(f"SIPp caller exited {rc}")
@@ -121,7 +133,7 @@ def run_media_calls(scenario: str, target: str, seat_port: int, calls: int, rate
     seat = sipp(["-sn", "uas", "-p", str(seat_port), "-m", str(calls), "-rtp_echo", "-mp", str(free_port() & ~1)],
                 work)
     wait_bound(seat_port, seat)
-    caller = subprocess.Popen(["sipp", "-i", "127.0.0.1", "-nostdin", "-sf", scenario, "-s", "8001",
+    caller = subprocess.Popen(["sipp", "-i", "127.0.0.1", "-nostdin", *SIPP_BUFFERS, "-sf", scenario, "-s", "8001",
                                "-p", str(caller_port or free_port()), "-mp", str(free_port() & ~1), "-m", str(calls),
                                "-l", str(calls), "-r", str(rate), "-timeout", "600s",
                                "-trace_err", "-error_file", os.path.join(work, "media-errors.log"), target],
