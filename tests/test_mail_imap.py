@@ -332,7 +332,7 @@ def test_replies_by_imap_go_into_their_orders_thread_once(store, dovecot):
 
     r = cli_poll(dovecot, store, "--json")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.output) == {"handled": 1, "refused": 0}
+    assert json.loads(r.output) == {"handled": 1, "refused": 0, "left": 0}
     assert thread_ids(t) == ["<m1@example.com>", "<r1@example.com>"]
     assert "再问一次" in orders.show(t)["events"][-1]["text"] and mail_events(t) == 1
     assert dovecot.seen() == {"<r1@example.com>": True}
@@ -343,11 +343,11 @@ def test_replies_by_imap_go_into_their_orders_thread_once(store, dovecot):
 
     dovecot.append(mail("<r2@example.com>", "Re: Re: 快件没收到", "第三次", in_reply_to="<r1@example.com>"),
                    mail("<n1@example.com>", "另一件事", "新问题", sender="d@example.com"))
-    assert poll(dovecot) == {"handled": 2, "refused": 0}
+    assert poll(dovecot) == {"handled": 2, "refused": 0, "left": 0}
     assert thread_ids(t) == ["<m1@example.com>", "<r1@example.com>", "<r2@example.com>"]
     assert mail_events(t) == 2
     assert dovecot.seen() == {"<r1@example.com>": True, "<r2@example.com>": True, "<n1@example.com>": True}
-    assert poll(dovecot) == {"handled": 0, "refused": 0}
+    assert poll(dovecot) == {"handled": 0, "refused": 0, "left": 0}
     assert thread_ids(t) == ["<m1@example.com>", "<r1@example.com>", "<r2@example.com>"]
     assert mail_events(t) == 2
     kinds = sorted((o["kind"], o["source"]) for o in orders.listing())
@@ -361,12 +361,36 @@ def test_a_message_handle_refuses_is_counted_refused_marked_seen_and_kept_nowher
     dovecot.append(mail("<bad@example.com>", "no sender", "who am I", sender=None),
                    mail("<r1@example.com>", "Re: 快件没收到", "再问一次", in_reply_to="<m1@example.com>"))
     r = cli_poll(dovecot, store)
-    assert r.exit_code == 0 and r.output.strip() == "1 message(s) taken, 1 refused", r.output
+    assert r.exit_code == 1, r.output                # a refusal is worth a look: cron mails it
+    assert r.output.splitlines() == ["1 message(s) taken, 1 refused", "1 of 2 message(s) failed"], r.output
     assert thread_ids(t) == ["<m1@example.com>", "<r1@example.com>"]   # the one after it was still taken
     assert MailMessage.get_or_none(MailMessage.message_id == "<bad@example.com>") is None
     assert MailMessage.select().count() == 2 and len(orders.listing()) == 1
     assert dovecot.seen() == {"<bad@example.com>": True, "<r1@example.com>": True}
-    assert poll(dovecot) == {"handled": 0, "refused": 0}              # not refused again each poll
+    assert poll(dovecot) == {"handled": 0, "refused": 0, "left": 0}              # not refused again each poll
+
+
+def test_a_message_the_server_will_not_give_is_left_unseen_and_the_poll_goes_on(store, dovecot):
+    """A message expunged by another session while the poll runs: Dovecot answers its FETCH with
+    NO (or nothing); the poll counts it left, takes the others, and exits 1."""
+    t = an_order()
+    dovecot.append(mail("<r1@example.com>", "Re: 1", "一", in_reply_to="<m1@example.com>"),
+                   mail("<r2@example.com>", "Re: 2", "二", in_reply_to="<m1@example.com>"),
+                   mail("<r3@example.com>", "Re: 3", "三", in_reply_to="<m1@example.com>"))
+
+    def handle_then_expunge_the_second(raw):
+        said = mailin.handle(raw)
+        if "<r1@example.com>" in raw.decode("utf-8", "replace"):
+            other = dovecot.client()                 # someone else's mail client deletes r2
+            other.select("INBOX")
+            num = other.search(None, "HEADER", "Message-ID", "<r2@example.com>")[1][0]
+            other.store(num, "+FLAGS", "\\Deleted")
+            other.expunge()
+            other.logout()
+        return said
+    assert poll(dovecot, handle=handle_then_expunge_the_second) == {"handled": 2, "refused": 0, "left": 1}
+    assert thread_ids(t) == ["<m1@example.com>", "<r1@example.com>", "<r3@example.com>"]
+    assert dovecot.seen() == {"<r1@example.com>": True, "<r3@example.com>": True}
 
 
 def test_a_message_whose_handling_broke_stays_unseen_for_the_next_poll(tmp_path, dovecot):
@@ -391,7 +415,7 @@ def test_a_message_whose_handling_broke_stays_unseen_for_the_next_poll(tmp_path,
         con.execute("DROP TRIGGER scanhub_test_fault")
         con.commit()
         con.close()
-        assert poll(dovecot) == {"handled": 2, "refused": 0}
+        assert poll(dovecot) == {"handled": 2, "refused": 0, "left": 0}
         assert thread_ids(t) == ["<m1@example.com>", "<r1@example.com>", "<r2@example.com>", "<r3@example.com>"]
         assert all(dovecot.seen().values()) and mail_events(t) == 3
     finally:
@@ -445,7 +469,7 @@ def test_the_server_going_away_mid_run_is_a_clear_error_and_nothing_is_lost(stor
 
     dovecot.start()                                  # back (on a new port): the mailbox is as it was
     assert dovecot.seen() == {i: False for i in ids}  # the first was taken but never marked seen
-    assert poll(dovecot) == {"handled": 3, "refused": 0}
+    assert poll(dovecot) == {"handled": 3, "refused": 0, "left": 0}
     assert thread_ids(t) == ["<m1@example.com>", *ids] and mail_events(t) == 3   # kept once
 
 

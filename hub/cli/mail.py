@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hub.cli.common import db_option, done, json_option, with_store
+from hub.cli.common import db_option, done, fail_partly, json_option, with_store
 
 
 @click.group("mail")
@@ -106,9 +106,14 @@ def mail_serve(listen, db):
 @db_option
 @with_store
 def mail_poll(server, user, password_env, mailbox, plain, fmt):
-    """Take the unseen messages of an IMAP mailbox into work orders once (run it from cron)."""
+    """Take the unseen messages of an IMAP mailbox into work orders once (run it from cron).
+
+    Exit status 1 when a message was refused (the log says why) or could not be fetched (it
+    stays unseen and is tried again by the next poll)."""
     from hub.crm.workorders.mailin import handle
     from hub.mail.receive import poll_imap
     host, port = _hostport(server, 143 if plain else 993) if ":" in server else (server, None)
     r = poll_imap(handle, host, user, _secret(password_env), port=port, mailbox=mailbox, ssl=not plain)
-    done(r, f"{r['handled']} message(s) taken, {r['refused']} refused", fmt)
+    done(r, f"{r['handled']} message(s) taken, {r['refused']} refused"
+            + (f", {r['left']} the server would not give (left unseen)" if r["left"] else ""), fmt)
+    fail_partly(r["refused"] + r["left"], r["handled"] + r["refused"] + r["left"], "message(s)")

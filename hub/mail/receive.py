@@ -47,15 +47,23 @@ def _reason(e: Exception) -> str:
     return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
 
 
+def _text(parts) -> str:
+    """The server's words of an IMAP answer (a list of bytes lines), for a log line."""
+    words = [p.decode("utf-8", "replace") for p in parts or () if isinstance(p, bytes)]
+    return "; ".join(words) or "no body"
+
+
 def poll_imap(handle: Handler, host: str, user: str, password: str, *, port: int | None = None,
               mailbox: str = "INBOX", ssl: bool = True, timeout_s: float = 30.0) -> dict:
-    """Hand every unseen message of the mailbox to ``handle``; ``{"handled", "refused"}``."""
+    """Hand every unseen message of the mailbox to ``handle``; ``{"handled", "refused", "left"}``:
+    a message taken or refused is marked seen; one the server would not give (FETCH answered NO,
+    or no body) is ``left`` unseen, for the next poll."""
     try:
         cls = imaplib.IMAP4_SSL if ssl else imaplib.IMAP4
         client = cls(host, port or (993 if ssl else 143), timeout=timeout_s)
     except (OSError, imaplib.IMAP4.error) as e:       # no connection, no greeting, or a BYE
         raise MailError(f"cannot reach the IMAP server {host}: {_reason(e)}") from None
-    handled = refused = 0
+    handled = refused = left = 0
     broken = False
     try:
         try:
@@ -66,7 +74,12 @@ def poll_imap(handle: Handler, host: str, user: str, password: str, *, port: int
             typ, data = client.search(None, "UNSEEN")
             for num in (data[0] or b"").split():
                 typ, parts = client.fetch(num, "(BODY.PEEK[])")
-                raw = next((p[1] for p in parts if isinstance(p, tuple)), b"")
+                raw = next((p[1] for p in parts or () if isinstance(p, tuple)), None) if typ == "OK" else None
+                if not raw:
+                    log.warning("IMAP %s: message %s could not be fetched (%s); left unseen for the next poll",
+                                host, num.decode(), _text(parts))
+                    left += 1
+                    continue
                 try:
                     log.info("mail: %s", handle(raw))
                     handled += 1
@@ -82,4 +95,4 @@ def poll_imap(handle: Handler, host: str, user: str, password: str, *, port: int
             client.shutdown() if broken else client.logout()   # no LOGOUT to wait for on a dead line
         except (OSError, imaplib.IMAP4.error):
             pass
-    return {"handled": handled, "refused": refused}
+    return {"handled": handled, "refused": refused, "left": left}
