@@ -126,30 +126,9 @@ def insert_batched_pg(db, table: str, rows: list[tuple], seq0: int, batch: int) 
     return len(rows) / (time.perf_counter() - t)
 
 
-class PgDatabases:
-    """Fresh databases on a PostgreSQL server for one run, dropped at the end."""
-
-    def __init__(self, url: str):
-        import psycopg2
-        self.admin = psycopg2.connect(url)
-        self.admin.autocommit = True
-        self.base, self.names = url.rsplit("/", 1)[0], []
-
-    def create(self, label: str) -> str:
-        name = f"scanhub_bench_{label}_{uuid.uuid4().hex[:8]}"
-        self.admin.cursor().execute(f'CREATE DATABASE "{name}"')
-        self.names.append(name)
-        return f"{self.base}/{name}"
-
-    def drop(self) -> None:
-        for name in self.names:
-            self.admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        self.admin.close()
-
-
 def count_rows(url: str, sql: str) -> int:
     """One ``SELECT COUNT(*)`` on the hub store, SQLite or PostgreSQL, from a connection of its own."""
-    if url.startswith(("postgresql://", "postgres://")):
+    if harness.is_pg(url):
         import psycopg2
         with psycopg2.connect(url) as c, c.cursor() as cur:
             cur.execute(sql)
@@ -244,7 +223,7 @@ def main() -> None:
                          "are made for the run and dropped after); default: SQLite files in a temp folder")
     args = harness.parse(ap)
     pg = bool(args.db)
-    if pg and not args.db.startswith(("postgresql://", "postgres://")):
+    if pg and not harness.is_pg(args.db):
         ap.error("--db takes a postgresql:// URL (the default store is SQLite)")
     scans = args.scans or (60_000 if args.quick else 1_000_000)
     per = scans // args.rounds // args.stations           # scans per station per round
@@ -274,7 +253,7 @@ def main() -> None:
            "stations": [{"id": s, "site": "100"} for s in stations],
            "staff": [{"code": "1002", "name": "op", "site": "100"}, {"code": "1001", "name": "c", "site": "100"}],
            "waybill_rules": [{"name": "std14", "pattern": "^7[0-9]{13}$", "check": "mod10-31"}]}
-    pgdbs = PgDatabases(args.db) if pg else None
+    pgdbs = harness.PgDatabases(args.db) if pg else None
     hub_db = pgdbs.create("hub") if pg else os.path.join(work, "hub.db")
     connect(hub_db, create=True)
     import_network(check_network(net))

@@ -34,6 +34,10 @@ exactly one JSON line with every figure (medians, spreads, per-round values) for
               goal=("<=", 3), headline=True)                           # goal on the ratio
     b.noise_from("baseline.p99_ms")
     b.run()
+
+Benches that can measure the hub store on PostgreSQL take ``--db postgresql://user@host/db`` (a
+server whose user may create databases) and make their stores there with ``PgDatabases``: fresh
+databases for the run, dropped at the end unless kept.
 """
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ import math
 import statistics
 import sys
 import time
+import uuid
 from typing import Callable
 
 NOISY = 0.25                 # relative spread of a baseline across rounds above which we warn
@@ -74,6 +79,44 @@ def parse(ap: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
     return args
+
+
+# ------------------------------------------------------------------ PostgreSQL stores
+PG_SCHEMES = ("postgresql://", "postgres://")
+PG_PREFIX = "scanhub_bench_"         # every database PgDatabases makes is named so
+
+
+def is_pg(url: str | None) -> bool:
+    return bool(url) and url.startswith(PG_SCHEMES)
+
+
+def pg_name(url: str) -> str:
+    """The database a postgresql:// URL names."""
+    return url.rsplit("/", 1)[1]
+
+
+class PgDatabases:
+    """Fresh databases on a PostgreSQL server for one run, dropped at the end (those made with
+    ``keep`` are left for a later run, named ``scanhub_bench_<label>_<random>``)."""
+
+    def __init__(self, url: str):
+        import psycopg2
+        self.admin = psycopg2.connect(url)
+        self.admin.autocommit = True
+        self.base, self.names = url.rsplit("/", 1)[0], []
+
+    def create(self, label: str, keep: bool = False) -> str:
+        name = f"{PG_PREFIX}{label}_{uuid.uuid4().hex[:8]}"
+        self.admin.cursor().execute(f'CREATE DATABASE "{name}"')
+        if not keep:
+            self.names.append(name)
+        return f"{self.base}/{name}"
+
+    def drop(self) -> None:
+        for name in self.names:
+            self.admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.names = []
+        self.admin.close()
 
 
 # ------------------------------------------------------------------ statistics

@@ -1,17 +1,27 @@
-"""Benchmark: monitoring reports and tracking over a large generated network in SQLite.
+"""Benchmark: monitoring reports and tracking over a large generated network, SQLite or PostgreSQL.
 
     python bench/monitor.py                 # 300 sites (20 centers), 10,000,000 scans
     python bench/monitor.py --quick         # 300 sites, 300,000 scans, 3 rounds
     python bench/monitor.py --scans 2000000 --db /tmp/big.db --keep
+    python bench/monitor.py --quick --db postgresql://postgres@127.0.0.1/test
     options: [--rounds 5] [--json]
 
-Scans are written with bulk inserts (``executemany``); the scan facts the reports read are
-derived by the product's own ``hub.monitoring.derive`` per parcel and bulk-inserted too (once,
-not timed).  Then, in interleaved rounds (bench/harness.py: order reversed every other round,
-ratios per round): the baseline, one full scan of the scan table; every report for one site,
-one center and all sites; tracking 200 parcels.  Each figure is printed in milliseconds and as
-a ratio to the baseline of its round.  Goals: every single-site report under 200 ms, tracking
-under 5 ms.
+Scans are written with the store's bulk inserts (``hub.store.db.bulk_insert``); the scan facts
+the reports read are derived by the product's own ``hub.business.facts.derive`` per parcel and
+bulk-inserted too (once, not timed; the load prints how long generating, deriving and inserting
+took).  Then, in interleaved rounds (bench/harness.py: order reversed every other round, ratios
+per round): the baseline, one full scan of the scan table (a count over a column no index
+covers); every report for one site, one center and all sites; tracking 200 parcels.  Each figure
+is printed in milliseconds and as a ratio to the baseline of its round.  Goals: every single-site
+report under 200 ms, tracking under 5 ms.
+
+With ``--db postgresql://user@host/db`` (a server whose user may create databases) the store is
+PostgreSQL: the bench creates a fresh database on that server for the run and drops it
+afterwards; with ``--keep`` it keeps it and prints its URL (``…/scanhub_bench_monitor_<random>``),
+and that URL given again as ``--db`` is reused as it is, as ``--keep`` reuses a SQLite file.  The
+load runs with ``synchronous_commit=off`` (SQLite: ``synchronous=OFF``) and ends with ``VACUUM
+ANALYZE`` (SQLite: ``ANALYZE``), so no autovacuum of the fresh rows runs during the rounds; the
+server's own settings (shared_buffers, parallel workers) are left as they are.
 """
 from __future__ import annotations
 
@@ -86,44 +96,51 @@ def parcels(net: dict, n_scans: int, rng: random.Random):
         yield wb, scans
 
 
-def bulk(conn, model, rows: list[dict]) -> None:
-    cols = [f.column_name for f in model._meta.sorted_fields]
-    sql = (f'INSERT INTO "{model._meta.table_name}" ({", ".join(chr(34) + c + chr(34) for c in cols)}) '
-           f'VALUES ({", ".join("?" * len(cols))})')
-    conn.executemany(sql, [tuple(r.get(c) for c in cols) for r in rows])
+def bulk(model, rows: list[dict]) -> None:
+    db.bulk_insert(model, rows)
 
 
-def load(n_scans: int, net: dict, seed: int) -> tuple[int, int]:
+def load(n_scans: int, net: dict, seed: int, pg: bool) -> dict:
+    """Generate, derive and insert about ``n_scans`` scans; the counts and seconds of each step."""
     rng = random.Random(seed)
     ctx = context.load_context()
-    conn = db.database.obj.connection()
-    conn.execute("PRAGMA synchronous=OFF")
+    db.database.execute_sql("SET synchronous_commit = off" if pg else "PRAGMA synchronous=OFF")
     scans_buf, facts_buf, parcels_buf, total, n_parcels = [], [], [], 0, 0
-    t0 = time.perf_counter()
+    took = {"generate_s": 0.0, "derive_s": 0.0, "insert_s": 0.0}
+
+    def flush():
+        nonlocal scans_buf, facts_buf, parcels_buf, total
+        t = time.perf_counter()
+        with db.database.atomic():
+            bulk(m.ScanEvent, scans_buf)
+            bulk(bm.ScanFact, facts_buf)
+            bulk(bm.ParcelFact, parcels_buf)
+        took["insert_s"] += time.perf_counter() - t
+        total += len(scans_buf)
+        scans_buf, facts_buf, parcels_buf = [], [], []
+
+    t0 = t = time.perf_counter()
     for wb, scans in parcels(net, n_scans, rng):
+        t1 = time.perf_counter()
+        took["generate_s"] += t1 - t
         evs = [dict(s, extra={}) for s in scans]
         fs, parcel = facts.derive(evs, ctx)
         scans_buf.extend(scans)
         facts_buf.extend(fs)
         parcels_buf.append(parcel)
         n_parcels += 1
+        took["derive_s"] += time.perf_counter() - t1
         if len(scans_buf) >= 50_000:
-            with db.database.atomic():
-                bulk(conn, m.ScanEvent, scans_buf)
-                bulk(conn, bm.ScanFact, facts_buf)
-                bulk(conn, bm.ParcelFact, parcels_buf)
-            total += len(scans_buf)
-            scans_buf, facts_buf, parcels_buf = [], [], []
+            flush()
             rate = total / (time.perf_counter() - t0)
             print(f"\r  loaded {total:,} scans ({rate:,.0f}/s)", end="", file=sys.stderr, flush=True)
-    with db.database.atomic():
-        bulk(conn, m.ScanEvent, scans_buf)
-        bulk(conn, bm.ScanFact, facts_buf)
-        bulk(conn, bm.ParcelFact, parcels_buf)
-    total += len(scans_buf)
-    conn.execute("ANALYZE")
+        t = time.perf_counter()
+    flush()
     print(file=sys.stderr)
-    return total, n_parcels
+    t = time.perf_counter()
+    db.database.execute_sql("VACUUM ANALYZE" if pg else "ANALYZE")     # PostgreSQL: outside a transaction
+    took["analyze_s"] = time.perf_counter() - t
+    return {"scans": total, "parcels": n_parcels, **took}
 
 
 def timed(fn, repeat: int = 5) -> float:
@@ -142,27 +159,59 @@ def main(argv=None) -> int:
                     help="scans to generate (default 10,000,000; 300,000 with --quick)")
     ap.add_argument("--sites", type=int, default=300)
     ap.add_argument("--centers", type=int, default=20)
-    ap.add_argument("--db", help="store path (default: a temp file, removed afterwards)")
-    ap.add_argument("--keep", action="store_true", help="keep the store; reuse it if it is already loaded")
+    ap.add_argument("--db", help="store: a SQLite path (default: a temp file, removed afterwards), or a "
+                                 "postgresql:// server URL whose user may create databases (a fresh database is "
+                                 "made for the run), or the URL of a database an earlier --keep run kept")
+    ap.add_argument("--keep", action="store_true", help="keep the store and print where it is; reuse it if it is "
+                                                        "already loaded")
     ap.add_argument("--seed", type=int, default=7)
     args = harness.parse(ap, argv)
     n = args.scans or (300_000 if args.quick else 10_000_000)
-    b = harness.Bench("monitor", args, params={"scans": n, "sites": args.sites, "centers": args.centers})
-    path = args.db or os.path.join(tempfile.mkdtemp(prefix="scanhub-bench-"), "hub.db")
-    reuse = args.keep and os.path.exists(path)
+    pg = harness.is_pg(args.db)
+    b = harness.Bench("monitor", args, params={"scans": n, "sites": args.sites, "centers": args.centers,
+                                               "store": "PostgreSQL" if pg else "SQLite"})
+    pgdbs, tmp = None, None
+    if pg and harness.pg_name(args.db).startswith(harness.PG_PREFIX + "monitor_"):
+        path, reuse = args.db, True                    # a database an earlier --keep run kept
+    elif pg:
+        pgdbs = harness.PgDatabases(args.db)
+        path, reuse = pgdbs.create("monitor", keep=args.keep), False
+    else:
+        if not args.db:
+            tmp = tempfile.mkdtemp(prefix="scanhub-bench-")
+        path = args.db or os.path.join(tmp, "hub.db")
+        reuse = args.keep and os.path.exists(path)
+    try:
+        run(b, args, n, path, reuse, pg)
+    finally:
+        db.database.close()
+        if pgdbs is not None:
+            pgdbs.drop()                               # the fresh database, unless --keep
+        if tmp and not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)     # the temp folder made above
+        if args.keep or (pg and pgdbs is None):
+            b.log(f"kept the store: {path}  (reuse it with --db {path} --keep)")
+    return 0
+
+
+def run(b: harness.Bench, args, n: int, path: str, reuse: bool, pg: bool) -> None:
     schema.connect(path, create=True)
     net = make_network(args.sites, args.centers)
     if not reuse or m.ScanEvent.select().count() == 0:
         basic_data.import_network(net)
         t = time.perf_counter()
-        total, n_parcels = load(n, net, args.seed)
-        b.log(f"loaded {total:,} scans of {n_parcels:,} parcels in {time.perf_counter() - t:.1f} s into {path}")
+        got = load(n, net, args.seed, pg)
+        total = got["scans"]
+        b.log(f"loaded {total:,} scans of {got['parcels']:,} parcels in {time.perf_counter() - t:.1f} s into {path} "
+              f"(generating {got['generate_s']:.1f} s, deriving {got['derive_s']:.1f} s, inserting "
+              f"{got['insert_s']:.1f} s, {'VACUUM ANALYZE' if pg else 'ANALYZE'} {got['analyze_s']:.1f} s)")
+        b.params["load"] = got
     else:
         total = m.ScanEvent.select().count()
         b.log(f"reusing {path} with {total:,} scans")
     b.params["scans_in_store"] = total
-    conn = db.database.obj.connection()
     table = m.ScanEvent._meta.table_name
+    count_sql = f'SELECT COUNT(*) FROM "{table}" WHERE "signer" = {db.database.obj.param}'   # no index: a full scan
     site, center = "0005", "9003"
     as_of = T0 + (DAYS + 3) * 24 * HOUR
     since, until = T0 + (DAYS - 7) * 24 * HOUR, T0 + DAYS * 24 * HOUR      # the last week
@@ -174,8 +223,7 @@ def main(argv=None) -> int:
     E = m.ScanEvent
 
     def baseline(r):
-        return {"ms": timed(lambda: conn.execute(f'SELECT COUNT(*) FROM "{table}" WHERE "signer" = ?',
-                                                 ("nobody",)).fetchone(), repeat=3)}
+        return {"ms": timed(lambda: db.database.execute_sql(count_sql, ("nobody",)).fetchone(), repeat=3)}
 
     def reports(r):
         out = {}
@@ -205,11 +253,12 @@ def main(argv=None) -> int:
     b.figure("baseline", f"baseline: full scan of {total:,} scans", "baseline.ms", unit="ms", better="lower")
     b.noise_from("baseline.ms")
     b.note(f"single-site reports: site {site}, center {center}; each the median of 5 runs (all sites: 1 run) per round")
+    if pg:
+        settings = {k: db.database.execute_sql(f"SHOW {k}").fetchone()[0]
+                    for k in ("server_version", "shared_buffers", "max_parallel_workers_per_gather")}
+        b.params["postgresql"] = settings
+        b.note("PostgreSQL " + ", ".join(f"{k}={v}" for k, v in settings.items()))
     b.run()
-    if not args.db and not args.keep:
-        db.database.obj.close()
-        shutil.rmtree(os.path.dirname(path), ignore_errors=True)     # the temp folder made above
-    return 0
 
 
 if __name__ == "__main__":

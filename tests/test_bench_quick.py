@@ -123,6 +123,27 @@ def test_drain_bench_on_postgresql(pg_server):
     assert res["rows"]["not_committed"]["figure"]["median"] == 0
 
 
+@pytest.mark.timeout(150)
+def test_monitor_bench_on_postgresql(pg_server):
+    """``bench/monitor.py --db postgresql://…``: a fresh database for the run, dropped afterwards."""
+    import psycopg2
+
+    def bench_databases() -> set[str]:
+        with psycopg2.connect(pg_server) as c, c.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'scanhub_bench_monitor_%'")
+            names = {name for (name,) in cur.fetchall()}
+        c.close()
+        return names
+
+    before = bench_databases()            # kept by an earlier --keep run: not this test's
+    res = run_json([sys.executable, os.path.join(BENCH, "monitor.py"), "--quick", "--rounds", "2", "--scans", "5000",
+                    "--db", pg_server, "--json"], timeout=120)
+    assert {"worst_single_site", "tracking"} <= set(res["headline"])
+    assert res["params"]["store"] == "PostgreSQL" and res["params"]["scans_in_store"] >= 5000
+    assert res["rows"]["baseline"]["figure"]["n"] == 2
+    assert bench_databases() <= before
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(200)
 def test_telephony_media_part_runs():
