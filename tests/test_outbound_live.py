@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from cli import main
 from conftest import read_line, wait_for
-from sip_peers import Sipp, free_udp_port, free_udp_range, port_taken
+from sip_peers import Sipp, free_udp_port, free_udp_range, port_taken, recv_ok
 from test_telephony_sip import register, target
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -202,19 +202,7 @@ AGENT_INVITE
 AGENT_END
 </scenario>
 """
-WAIT_FOR_BYE = """  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-"""
+WAIT_FOR_BYE = recv_ok("BYE")
 HANG_UP_AFTER = """  <pause milliseconds="MS"/>
   <send retrans="500">
     <![CDATA[
