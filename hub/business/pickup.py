@@ -26,7 +26,7 @@ from contract.pickup import MAX_TASKS, check_task, code_for, is_code
 from hub.business import tables as bm
 from hub.errors import HubError
 from hub.network import tables as net
-from hub.store.db import database
+from hub.store.db import bulk_insert, database, delete_where_in, rows_where_in
 from hub.store.meta import get_meta, set_meta
 
 SOURCES = ("agent", "ivr")
@@ -224,17 +224,13 @@ def refresh(waybills: set[str], events: dict[str, list[dict]]) -> int:
               "courier": e.get("courier"), "event_ms": e["event_ms"]}
              for wb in wbs for e in events.get(wb, [])
              if e["kind"] == "receive" and is_code((e.get("extra") or {}).get("pickup"))]
-    before = set()
-    for i in range(0, len(wbs), 300):
-        chunk = wbs[i:i + 300]
-        before |= {(lk.scan_id, lk.code) for lk in L.select(L.scan_id, L.code).where(L.waybill.in_(chunk))}
+    # prepared and chunked: this runs for every derived batch, and most waybills name no task
+    before = set(rows_where_in('SELECT "scan_id", "code" FROM "pickup_link" WHERE "waybill" IN ({in})', wbs))
     now = {(lk["scan_id"], lk["code"]) for lk in links}
     if before == now:
         return 0
-    for i in range(0, len(wbs), 300):
-        L.delete().where(L.waybill.in_(wbs[i:i + 300])).execute()
-    for i in range(0, len(links), 200):
-        L.insert_many(links[i:i + 200]).execute()
+    delete_where_in(L, "waybill", wbs)
+    bulk_insert(L, links)
     affected = sorted({c for _, c in before | now})
     firsts = {}
     for code, first in (L.select(L.code, L.event_ms).where(L.code.in_(affected)).tuples()):
