@@ -168,6 +168,55 @@ OK_200 = """  <send>
 """
 
 
+#: an agent's seat, after the INVITE: 180, a ring of ``ring_ms`` (a retransmitted INVITE ends it
+#: early), 200 with an A-law answer retransmitted until the ACK, and a copy of the INVITE before
+#: the ACK absorbed (a PBX slow to read retransmits it; SIPp would abort the call and leave it up)
+_RING_AND_ANSWER = """  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]agent[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:agent@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="INVITE" timeout="RING_MS" ontimeout="answer"/>
+  <label id="answer"/>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]agent[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:agent@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=agent 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+    ]]>
+  </send>
+  <recv request="INVITE" optional="true"/>
+  <recv request="ACK" crlf="true"/>
+"""
+
+
+def ring_and_answer(ring_ms: int) -> str:
+    """Scenario text: what an agent's seat does from the INVITE it received to the ACK."""
+    return _RING_AND_ANSWER.replace("RING_MS", str(int(ring_ms)))
+
+
 def recv_ok(request: str, action: str = "") -> str:
     """Scenario text: receive ``request`` (with an optional ``<action>`` body) and answer 200."""
     if action:

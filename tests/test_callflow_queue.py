@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import wait_for
-from sip_peers import Sipp, free_udp_port
+from sip_peers import Sipp, free_udp_port, ring_and_answer
 from test_callflow_ivr import caller_scenario, flow_with_prompts
 from test_telephony_e1 import idle
 from test_telephony_sip import PASSWORD, cdrs, pbx, register, target  # noqa: F401 - the pbx fixture
@@ -38,45 +38,7 @@ AGENT = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv request="INVITE" crlf="true">
     <action><ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/></action>
   </recv>
-  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]agent[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:agent@[local_ip]:[local_port]>
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv request="INVITE" timeout="100" ontimeout="answer"/>
-  <label id="answer"/>
-  <send retrans="500">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]agent[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:agent@[local_ip]:[local_port]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=agent 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 8 101
-      a=rtpmap:8 PCMA/8000
-      a=rtpmap:101 telephone-event/8000
-    ]]>
-  </send>
-  <recv request="INVITE" optional="true"/>
-  <recv request="ACK" crlf="true"/>
-  <pause distribution="exponential" mean="MEAN_MS"/>
+""" + ring_and_answer(100) + """  <pause distribution="exponential" mean="MEAN_MS"/>
   <send retrans="500">
     <![CDATA[
       BYE sip:scanhub@[remote_ip]:[remote_port] SIP/2.0

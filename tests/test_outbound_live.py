@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from cli import main
 from conftest import read_line, wait_for
-from sip_peers import Sipp, free_udp_port, free_udp_range, port_taken, recv_ok
+from sip_peers import Sipp, free_udp_port, free_udp_range, port_taken, recv_ok, ring_and_answer
 from test_telephony_sip import register, target
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -161,45 +161,7 @@ AGENT = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="an agent's seat answering">
 AGENT_INVITE
-  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]agent[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:agent@[local_ip]:[local_port]>
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv request="INVITE" timeout="50" ontimeout="answer"/>
-  <label id="answer"/>
-  <send retrans="500">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]agent[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:agent@[local_ip]:[local_port]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=agent 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 8 101
-      a=rtpmap:8 PCMA/8000
-      a=rtpmap:101 telephone-event/8000
-    ]]>
-  </send>
-  <recv request="INVITE" optional="true"/>
-  <recv request="ACK" crlf="true"/>
-AGENT_END
+""" + ring_and_answer(50) + """AGENT_END
 </scenario>
 """
 WAIT_FOR_BYE = recv_ok("BYE")
