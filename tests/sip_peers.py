@@ -217,6 +217,16 @@ def ring_and_answer(ring_ms: int) -> str:
     return _RING_AND_ANSWER.replace("RING_MS", str(int(ring_ms)))
 
 
+def send_bye(user: str, tag: str | None = None) -> str:
+    """Scenario text: hang up the dialog (BYE from ``user`` with the dialog's tag ``[pid]TAG[n]``,
+    retransmitted until answered; the caller's From was kept as ``remote_from``)."""
+    return ('  <send retrans="500">\n    <![CDATA[\n      BYE sip:scanhub@[remote_ip]:[remote_port] SIP/2.0\n'
+            '      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n'
+            f'      From: <sip:{user}@[local_ip]>;tag=[pid]{tag or user}[call_number]\n'
+            '      To: [$remote_from]\n      [last_Call-ID:]\n      CSeq: 1 BYE\n      Max-Forwards: 70\n'
+            '      Content-Length: 0\n    ]]>\n  </send>\n')
+
+
 def recv_ok(request: str, action: str = "") -> str:
     """Scenario text: receive ``request`` (with an optional ``<action>`` body) and answer 200."""
     if action:

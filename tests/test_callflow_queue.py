@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import wait_for
-from sip_peers import Sipp, free_udp_port, ring_and_answer
+from sip_peers import Sipp, free_udp_port, ring_and_answer, send_bye
 from test_callflow_ivr import caller_scenario, flow_with_prompts
 from test_telephony_e1 import idle
 from test_telephony_sip import PASSWORD, cdrs, pbx, register, target  # noqa: F401 - the pbx fixture
@@ -39,19 +39,7 @@ AGENT = """<?xml version="1.0" encoding="ISO-8859-1" ?>
     <action><ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/></action>
   </recv>
 """ + ring_and_answer(100) + """  <pause distribution="exponential" mean="MEAN_MS"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE sip:scanhub@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:agent@[local_ip]>;tag=[pid]agent[call_number]
-      To: [$remote_from]
-      [last_Call-ID:]
-      CSeq: 1 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv response="200"/>
+""" + send_bye("agent") + """  <recv response="200"/>
 </scenario>
 """
 

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from cli import main
 from conftest import read_line, wait_for
-from sip_peers import Sipp, free_udp_port, free_udp_range, port_taken, recv_ok, ring_and_answer
+from sip_peers import Sipp, free_udp_port, free_udp_range, port_taken, recv_ok, ring_and_answer, send_bye
 from test_telephony_sip import register, target
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,19 +99,7 @@ CALLEE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
   <recv request="ACK" crlf="true"/>
   <pause variable="t"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE sip:scanhub@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:callee@[local_ip]>;tag=[pid]callee[call_number]
-      To: [$remote_from]
-      [last_Call-ID:]
-      CSeq: 1 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv response="200" next="end"/>
+""" + send_bye("callee") + """  <recv response="200" next="end"/>
   <label id="busy"/>
   <send>
     <![CDATA[
@@ -165,21 +153,7 @@ AGENT_INVITE
 </scenario>
 """
 WAIT_FOR_BYE = recv_ok("BYE")
-HANG_UP_AFTER = """  <pause milliseconds="MS"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE sip:scanhub@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:agent@[local_ip]>;tag=[pid]agent[call_number]
-      To: [$remote_from]
-      [last_Call-ID:]
-      CSeq: 1 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv response="200"/>
-"""
+HANG_UP_AFTER = '  <pause milliseconds="MS"/>\n' + send_bye("agent") + '  <recv response="200"/>\n'
 
 
 def scenario(tmp_path, name: str, text: str) -> str:

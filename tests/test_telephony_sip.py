@@ -8,7 +8,7 @@ import re
 import pytest
 
 from conftest import wait_for
-from sip_peers import free_udp_range, Sipp, free_udp_port, recv_ok, variant
+from sip_peers import free_udp_range, Sipp, free_udp_port, recv_ok, send_bye, variant
 
 PASSWORD = "s3cret-8001"
 BYE_OK = recv_ok("BYE").rstrip("\n")       # seat.xml's answer to the caller's BYE, as written there
@@ -111,20 +111,8 @@ def test_the_seat_hangs_up_first(tmp_path, pbx):
     p = pbx(trunk_port)
     seat_port = register(tmp_path, p)
     seat_bye = variant(tmp_path, "seat.xml", {
-        BYE_OK: """  <pause milliseconds="500"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE sip:scanhub@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:8001@[local_ip]>;tag=[pid]seat[call_number]
-      To: [$remote_from]
-      [last_Call-ID:]
-      CSeq: 1 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv response="200"/>"""}, "seat-hangs-up")
+        BYE_OK: '  <pause milliseconds="500"/>\n' + send_bye("8001", "seat") + '  <recv response="200"/>'},
+        "seat-hangs-up")
     # keep the caller's From (with its tag) and Contact for the BYE
     seat_bye_text = open(seat_bye).read().replace(
         '<recv request="INVITE" crlf="true"/>',
